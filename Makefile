@@ -1,0 +1,35 @@
+# stf: `make run` starts the console, `make test` runs the tests. Both set up
+# first: a virtual environment in .venv with dependencies.txt installed (again
+# only when dependencies.txt changes), and the external tools argus, ra and
+# capinfos (installed with apt-get as root; otherwise the sudo command is shown).
+
+PYTHON ?= python3
+VENV := .venv
+# Inside the venv, so that a new venv gets its packages again.
+STAMP := $(VENV)/.dependencies.stamp
+ARGS ?=
+
+.DEFAULT_GOAL := setup
+.PHONY: setup run test tools
+
+setup: $(STAMP) tools
+
+run: setup
+	./$(VENV)/bin/python stf.py $(ARGS)
+
+test: setup
+	./$(VENV)/bin/python -m pytest -q tests
+
+tools:
+	@bash scripts/install-tools.sh tools
+
+# pip, not python, marks a usable venv: without ensurepip (Debian without
+# python3-venv) `python -m venv` leaves a venv that has python but no pip.
+$(VENV)/bin/pip:
+	@PYTHON=$(PYTHON) bash scripts/install-tools.sh venv
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): dependencies.txt | $(VENV)/bin/pip
+	./$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r dependencies.txt
+	touch $@

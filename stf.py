@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""stf: a research console for network-security analysts."""
+import os
+import sys
+from pathlib import Path
+
+VENV_PYTHON = Path(__file__).resolve().parent / '.venv' / 'bin' / 'python'
+
+if __name__ == '__main__':
+    # `./stf.py` with the system Python: use the project's environment
+    # (made by `make run`) when there is one.
+    if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parent.parent.resolve():
+        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+    from stf.core.main import main
+    sys.exit(main())

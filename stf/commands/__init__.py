@@ -1,0 +1,7 @@
+"""The console's commands. Each module declares its Command records."""
+
+
+def build_registry():
+    from stf.commands import basic, database, datasets
+    from stf.commands.registry import Registry
+    return Registry([*basic.COMMANDS, *database.COMMANDS, *datasets.COMMANDS])

@@ -1,0 +1,65 @@
+"""help, info, clear, exit: the console's own commands."""
+import platform
+
+import stf
+from stf.commands.registry import Command
+from stf.core import config as config_module
+from stf.core.errors import UserError
+from stf.core.results import ClearScreen, Fields, Table, Text
+
+
+def configure_help(parser):
+    parser.add_argument('command', nargs='?', help='show the options of this command')
+
+
+def run_help(app, args):
+    if args.command:
+        command = app.registry.get(args.command)
+        if command is None:
+            raise UserError(f"unknown command '{args.command}'; type 'help' for the list")
+        return [Text(command.parser().format_help().rstrip())]
+    rows = [(command.name, ', '.join(command.aliases), command.help)
+            for command in app.registry.commands]
+    rows.append(('!CMD', '', 'run CMD in the system shell'))
+    return [Table(['command', 'aliases', 'what it does'], rows,
+                  footer="Every command has -h. Ctrl-R searches the history.")]
+
+
+def configure_nothing(parser):
+    pass
+
+
+def run_info(app, args):
+    from stf.core import argus
+    kind, location = app.database.describe()
+    current = app.current()
+    pairs = [
+        ('stf', stf.__version__),
+        ('python', platform.python_version()),
+        ('configuration', str(app.config.path)),
+        ('database', f'{kind} {location}'),
+        ('stf home', str(config_module.stf_home())),
+        ('current dataset', f'{current.id} {current.name}' if current else '-'),
+    ]
+    pairs += [(tool, path or 'not installed') for tool, path in argus.tool_status().items()]
+    return [Fields(pairs, title='stf')]
+
+
+def run_clear(app, args):
+    return [ClearScreen()]
+
+
+def run_exit(app, args):
+    from stf.core.app import ExitRequested
+    raise ExitRequested()
+
+
+COMMANDS = [
+    Command('help', 'list the commands, or show one command\'s options',
+            configure_help, run_help, completions={'': 'command'}),
+    Command('info', 'stf version, configuration, database and tools',
+            configure_nothing, run_info),
+    Command('clear', 'clear the screen', configure_nothing, run_clear),
+    Command('exit', 'leave stf (also Ctrl-D)', configure_nothing, run_exit,
+            aliases=('quit',)),
+]

@@ -1,0 +1,332 @@
+"""datasets: create, select, list and delete datasets; add, inspect and
+generate their files."""
+import os
+import shutil
+from pathlib import Path
+
+from stf.commands.registry import Command, action_handler
+from stf.core import argus, filetypes, formats
+from stf.core.editor import edit_text
+from stf.core.errors import UserError
+from stf.core.fileinfo import file_details
+from stf.core.results import Table, ok, warning
+from stf.models import STRUCTURES
+
+
+def configure(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('-c', '--create', metavar='FILE',
+                       help='create a dataset from a file and select it')
+    group.add_argument('-l', '--list', action='store_true', help='list the datasets')
+    group.add_argument('-s', '--select', metavar='ID', type=int, help='select a dataset')
+    group.add_argument('-u', '--unselect', action='store_true',
+                       help='unselect the current dataset')
+    group.add_argument('-d', '--delete', metavar='ID', type=int,
+                       help='delete a dataset and everything generated from it')
+    group.add_argument('-f', '--files', action='store_true',
+                       help='list the files of the current dataset')
+    group.add_argument('-F', '--file', metavar='ID', type=int,
+                       help='details of a file of the current dataset')
+    group.add_argument('-a', '--add', metavar='PATH',
+                       help='add a file to the current dataset')
+    group.add_argument('-D', '--remove', metavar='ID', type=int,
+                       help='remove a file from the current dataset (the file stays on disk)')
+    group.add_argument('-o', '--folder', nargs=2, metavar=('ID', 'FOLDER'),
+                       help="change a dataset's folder: its files are moved there, "
+                            'or found there if they were moved already')
+    group.add_argument('-n', '--note', metavar='ID', type=int,
+                       help="edit a dataset's note in $EDITOR (or give --text)")
+    group.add_argument('-g', '--generate', action='store_true',
+                       help='make <pcap>.biargus with argus and <pcap>.binetflow with ra '
+                            "from the current dataset's pcap (or biargus)")
+    parser.add_argument('--name', help='name of the new dataset (-c); default: '
+                                       "the file's folder name")
+    parser.add_argument('--text', help='the new note text (-n), instead of $EDITOR')
+    parser.add_argument('--bin', type=int, metavar='SECONDS',
+                        help='width of the packets-per-time bins (-F); default from stf.conf')
+    parser.add_argument('--out', metavar='FOLDER',
+                        help="where -g writes (default: the dataset's folder)")
+    parser.add_argument('--force', action='store_true',
+                        help='-g: overwrite output files stf did not make')
+
+
+# -- datasets
+
+def create(app, args):
+    path = checked_path(args.create)
+    kind = filetypes.detect_type(path)
+    name = dataset_name(app, args.name, path)
+    dataset = app.datasets.new(name, path.parent)
+    dataset.add_file(path, kind)
+    app.current_id = dataset.id
+    return [ok(f"dataset {dataset.id} '{name}' created with {path.name} ({kind}) "
+               'and selected')]
+
+
+def checked_path(text):
+    path = Path(text).expanduser()
+    filetypes.check_readable(path)
+    return path.resolve()
+
+
+def dataset_name(app, name, path):
+    default = path.parent.name or path.stem
+    if name is None and app.ask:
+        name = app.ask('Name of the dataset', default)
+    name = (name or default).strip()
+    if not name:
+        raise UserError('the dataset name is empty; give one with --name')
+    existing = app.datasets.by_name(name)
+    if existing is not None:
+        raise UserError(f"a dataset named '{name}' exists already (id {existing.id}); "
+                        'choose another with --name')
+    return name
+
+
+def list_datasets(app, args):
+    rows = [dataset_row(app, dataset) for dataset in app.datasets.values()]
+    return [Table(['id', 'name', 'added', 'main file', 'file time', 'folder',
+                   'current', 'note'], rows, title='datasets')]
+
+
+def dataset_row(app, dataset):
+    main = dataset.main_file()
+    note = app.notes.get(dataset.note_id) if dataset.note_id is not None else None
+    return (dataset.id, dataset.name, formats.when(dataset.added),
+            main.name if main else '-', formats.when(main.mtime) if main else '-',
+            dataset.folder, '*' if dataset.id == app.current_id else '',
+            note.summary() if note else '')
+
+
+def find_dataset(app, dataset_id):
+    dataset = app.datasets.get(dataset_id)
+    if dataset is None:
+        raise UserError(f"there is no dataset {dataset_id}; list them with 'datasets -l'")
+    return dataset
+
+
+def select(app, args):
+    dataset = find_dataset(app, args.select)
+    app.current_id = dataset.id
+    items = [ok(f"dataset {dataset.id} '{dataset.name}' selected")]
+    missing = dataset.missing_files()
+    if missing:
+        items.append(warning(moved_message(dataset, missing[0])))
+    return items
+
+
+def unselect(app, args):
+    app.current_id = None
+    return [ok('no dataset is selected now')]
+
+
+def delete(app, args):
+    dataset = find_dataset(app, args.delete)
+    if app.ask and not confirmed(app, f"Delete dataset {dataset.id} '{dataset.name}' "
+                                      'and everything generated from it?'):
+        return [ok('nothing was deleted')]
+    removed = sum(app.root[name].forget_dataset(dataset.id) for name in STRUCTURES
+                  if name != 'datasets' and name in app.root)
+    app.datasets.remove(dataset.id)
+    if app.current_id == dataset.id:
+        app.current_id = None
+    return [ok(f"dataset {dataset.id} '{dataset.name}' deleted with {removed} "
+               'objects generated from it; its files stay on disk')]
+
+
+def confirmed(app, question):
+    return app.ask(f'{question} [y/N]', 'n').strip().lower() in ('y', 'yes')
+
+
+def edit_note(app, args):
+    dataset = find_dataset(app, args.note)
+    note = app.notes.get(dataset.note_id) if dataset.note_id is not None else None
+    old = note.text if note else ''
+    if args.text is not None:
+        text = args.text.replace('\\n', '\n')
+    elif app.interactive:
+        text = edit_text(old)
+    else:
+        raise UserError('in batch mode give the note with --text "..."')
+    if text == old:
+        return [ok('the note is unchanged')]
+    if note is None:
+        note = app.notes.new(owner=('dataset', dataset.id))
+        dataset.note_id = note.id
+    note.set_text(text)
+    return [ok(f"note {note.id} of dataset {dataset.id} '{dataset.name}' saved")]
+
+
+# -- files
+
+def list_files(app, args):
+    dataset = app.require_current()
+    rows = [(item.name, item.id, formats.when(item.mtime), formats.size(item.size),
+             item.kind, '' if item.exists() else 'missing')
+            for item in dataset.files.values()]
+    return [Table(['name', 'id', 'file time', 'size', 'type', 'status'], rows,
+                  title=f"files of dataset {dataset.id} '{dataset.name}'",
+                  footer=f'folder: {dataset.folder}')]
+
+
+def find_file(app, file_id):
+    dataset = app.require_current()
+    item = dataset.files.get(file_id)
+    if item is None:
+        raise UserError(f"dataset '{dataset.name}' has no file {file_id}; "
+                        "list its files with 'datasets -f'")
+    if not item.exists():
+        raise UserError(moved_message(dataset, item))
+    return dataset, item
+
+
+def moved_message(dataset, item):
+    return (f"file {item.id} of dataset {dataset.id} is not at {item.path} any more; "
+            f"if the files were moved, run 'datasets -o {dataset.id} NEW_FOLDER'")
+
+
+def file_info(app, args):
+    dataset, item = find_file(app, args.file)
+    bin_seconds = args.bin or app.config.bin_seconds
+    if bin_seconds <= 0:
+        raise UserError(f'--bin must be a positive number of seconds, not {bin_seconds}')
+    return file_details(item, bin_seconds, app.progress)
+
+
+def add_file(app, args):
+    dataset = app.require_current()
+    path = checked_path(args.add)
+    for item in dataset.files.values():
+        if item.path == str(path):
+            raise UserError(f"{path.name} is already file {item.id} of dataset "
+                            f"'{dataset.name}'")
+    kind = filetypes.detect_type(path)
+    item = dataset.add_file(path, kind)
+    return [ok(f"{path.name} ({kind}) added to dataset '{dataset.name}' as file {item.id}")]
+
+
+def remove_file(app, args):
+    dataset = app.require_current()
+    if args.remove not in dataset.files:
+        raise UserError(f"dataset '{dataset.name}' has no file {args.remove}; "
+                        "list its files with 'datasets -f'")
+    item = dataset.remove_file(args.remove)
+    return [ok(f"file {item.id} {item.name} removed from dataset '{dataset.name}'; "
+               'it stays on disk')]
+
+
+def change_folder(app, args):
+    dataset_id, folder = args.folder
+    try:
+        dataset = find_dataset(app, int(dataset_id))
+    except ValueError:
+        raise UserError(f"datasets -o: '{dataset_id}' is not a dataset id") from None
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir():
+        raise UserError(f'{folder} is not a folder; create it first')
+    plan = [(item, folder / item.name) for item in dataset.files.values()]
+    for item, target in plan:
+        check_relocation(item, target)
+    moved = sum(relocate(item, target) for item, target in plan)
+    dataset.folder = str(folder)
+    return [ok(f"dataset {dataset.id} '{dataset.name}' now lives in {folder}: "
+               f'{moved} files moved, {len(plan) - moved} found there')]
+
+
+def check_relocation(item, target):
+    if Path(item.path) == target:
+        return
+    if item.exists() and target.exists():
+        raise UserError(f'{target} exists already; nothing was moved')
+    if not item.exists() and not target.exists():
+        raise UserError(f'{item.name} is neither at {item.path} nor in {target.parent}; '
+                        'nothing was moved')
+    if item.exists() and not os.access(Path(item.path).parent, os.W_OK):
+        raise UserError(f'cannot move {item.path}: its folder is not writable; '
+                        'nothing was moved')
+
+
+def relocate(item, target):
+    """Move the file (or adopt it where it already is); 1 if moved."""
+    if Path(item.path) == target:
+        return 0
+    moved = item.exists()
+    if moved:
+        shutil.move(item.path, target)
+    item.path = str(target)
+    item.refresh_stat()
+    return int(moved)
+
+
+def generate(app, args):
+    dataset = app.require_current()
+    source = generation_source(dataset)
+    out = Path(args.out).expanduser().resolve() if args.out else Path(dataset.folder)
+    check_writable_folder(out)
+    items = []
+    if source.kind in ('pcap', 'pcapng'):
+        biargus = out / (Path(source.name).stem + '.biargus')
+        check_target(dataset, biargus, args.force)
+        argus.generate_biargus(source.path, biargus, app.config.argus_conf)
+        items.append(record_output(dataset, biargus, 'biargus'))
+        source_path = biargus
+    else:
+        source_path = Path(source.path)
+    binetflow = out / (source_path.stem + '.binetflow')
+    check_target(dataset, binetflow, args.force)
+    argus.generate_binetflow(source_path, binetflow, app.config.ra_conf)
+    items.append(record_output(dataset, binetflow, 'binetflow'))
+    return items
+
+
+def generation_source(dataset):
+    for kinds in (('pcap', 'pcapng'), ('biargus',)):
+        for item in dataset.files_of_kind(*kinds):
+            if not item.exists():
+                raise UserError(moved_message(dataset, item))
+            return item
+    raise UserError(f"dataset '{dataset.name}' has no pcap or biargus file to "
+                    "generate flows from; add one with 'datasets -a PATH'")
+
+
+def check_writable_folder(folder):
+    if not folder.is_dir():
+        raise UserError(f'{folder} is not a folder; create it or choose another with --out')
+    if not os.access(folder, os.W_OK):
+        raise UserError(f'cannot write in {folder} (permission denied); '
+                        'choose a writable folder with --out FOLDER')
+
+
+def check_target(dataset, path, force):
+    owned = any(item.path == str(path) for item in dataset.files.values())
+    if path.exists() and not owned and not force:
+        raise UserError(f'{path} exists and is not a file of this dataset; remove it, '
+                        'choose another folder with --out, or overwrite with --force')
+
+
+def record_output(dataset, path, kind):
+    for item in dataset.files.values():
+        if item.path == str(path):
+            item.refresh_stat()
+            item.scan = None
+            return ok(f'{path.name} regenerated (file {item.id})')
+    item = dataset.add_file(path, kind)
+    return ok(f'{path.name} generated and added as file {item.id}')
+
+
+ACTIONS = {
+    'create': create, 'list': list_datasets, 'select': select, 'unselect': unselect,
+    'delete': delete, 'files': list_files, 'file': file_info, 'add': add_file,
+    'remove': remove_file, 'folder': change_folder, 'note': edit_note,
+    'generate': generate,
+}
+
+COMMANDS = [Command(
+    'datasets', 'create, select, list and delete datasets and their files',
+    configure, action_handler('datasets', ACTIONS),
+    completions={'-c': 'path', '--create': 'path', '-a': 'path', '--add': 'path',
+                 '-s': 'dataset_id', '--select': 'dataset_id', '-d': 'dataset_id',
+                 '--delete': 'dataset_id', '-n': 'dataset_id', '--note': 'dataset_id',
+                 '-o': ('dataset_id', 'path'), '--folder': ('dataset_id', 'path'), '-F': 'file_id',
+                 '--file': 'file_id', '-D': 'file_id', '--remove': 'file_id',
+                 '--out': 'path'})]

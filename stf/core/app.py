@@ -1,0 +1,164 @@
+"""The application: the open database, the current dataset, and dispatch.
+
+One App serves a console or a batch run. execute() turns one input line into
+result items: split with shell rules, find the command in the registry, parse
+its arguments, run the handler as one transaction. The App knows no terminal:
+the console gives it `ask`, `progress` and `interactive` when there is one.
+"""
+import logging
+import shlex
+import traceback
+from dataclasses import dataclass, field
+
+from stf.commands import build_registry
+from stf.commands.registry import HelpRequested
+from stf.core import config as config_module
+from stf.core.errors import Interrupted, UserError
+from stf.core.results import Message, Text
+from stf.models import ensure_structures
+
+log = logging.getLogger('stf')
+
+
+class ExitRequested(Exception):
+    """`exit`, `quit`: leave the console."""
+
+
+@dataclass
+class Reply:
+    """What one input line gave: its items and whether it succeeded."""
+    items: list = field(default_factory=list)
+    ok: bool = True
+
+
+def log_to_home():
+    """Send stf's log to <stf home>/stf.log (once per home folder)."""
+    path = str(config_module.stf_home() / 'stf.log')
+    for handler in list(log.handlers):
+        if getattr(handler, 'baseFilename', None) == path:
+            return
+        log.removeHandler(handler)
+    handler = logging.FileHandler(path, delay=True)
+    handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def no_progress(label):
+    return None
+
+
+class App:
+    """Attributes: config, database (stf.core.database.Database), registry,
+    current_id (current dataset id or None), interactive, ask (callable
+    (question, default) -> answer, or None in batch), progress (factory
+    (label) -> update(done, total) or None), completion (cached database values)."""
+
+    def __init__(self, config, database, interactive=False):
+        self.config = config
+        self.database = database
+        self.registry = build_registry()
+        self.current_id = None
+        self.interactive = interactive
+        self.ask = None
+        self.progress = no_progress
+        self.completion = {}
+        log_to_home()
+        self.database.run(lambda: ensure_structures(self.database.root))
+        self.refresh_completion()
+
+    # -- data access used by the commands
+    @property
+    def root(self):
+        return self.database.root
+
+    @property
+    def datasets(self):
+        return self.root['datasets']
+
+    @property
+    def notes(self):
+        return self.root['notes']
+
+    def current(self):
+        """The current dataset, or None (also when another analyst deleted it)."""
+        if self.current_id is None:
+            return None
+        dataset = self.datasets.get(self.current_id)
+        if dataset is None:
+            self.current_id = None
+        return dataset
+
+    def current_dataset_label(self, default='-'):
+        dataset = self.current()
+        return dataset.name if dataset else default
+
+    def require_current(self):
+        dataset = self.current()
+        if dataset is None:
+            raise UserError('no dataset is selected; select one with '
+                            "'datasets -s ID' (list them with 'datasets -l')")
+        return dataset
+
+    # -- dispatch
+    def execute(self, line):
+        try:
+            words = shlex.split(line)
+        except ValueError as error:
+            return Reply([Message(f'cannot split the input: {error}; '
+                                  'close the quotes', 'error')], ok=False)
+        if not words:
+            return Reply()
+        command = self.registry.get(words[0])
+        if command is None:
+            return Reply([Message(f"unknown command '{words[0]}'; type 'help' "
+                                  'for the list of commands', 'error')], ok=False)
+        return self._run(command, words[1:])
+
+    def _run(self, command, argv):
+        before = (self.database.last_transaction(), self.current_id)
+        try:
+            args = command.parser().parse_args(argv)
+            items = self.database.run(lambda: command.handler(self, args))
+            return Reply(list(items or []))
+        except HelpRequested as shown:
+            return Reply([Text(shown.text.rstrip())])
+        except KeyboardInterrupt:
+            return Reply([Message(f'{command.name}: interrupted; nothing was '
+                                  'changed', 'error')], ok=False)
+        except Interrupted as error:
+            return Reply([Message(str(error), 'error')], ok=False)
+        except UserError as error:
+            return Reply([Message(str(error), 'error')], ok=False)
+        except ExitRequested:
+            raise
+        except Exception as error:
+            return Reply([self._unexpected(command.name, error)], ok=False)
+        finally:
+            if before != (self.database.last_transaction(), self.current_id):
+                self.refresh_completion()
+
+    def _unexpected(self, name, error):
+        log.error('command %s failed:\n%s', name, traceback.format_exc())
+        where = config_module.stf_home() / 'stf.log'
+        return Message(f'{name}: unexpected error {type(error).__name__}: {error} '
+                       f'(details in {where}); the console goes on', 'error')
+
+    # -- completion cache
+    def refresh_completion(self):
+        """Read the database values completion offers, once per change."""
+        try:
+            self.completion = self.database.run(self._completion_values)
+        except Exception:
+            log.exception('refreshing completion values failed')
+
+    def _completion_values(self):
+        datasets = {str(item.id): item.name for item in self.datasets.values()}
+        current = self.current()
+        files = ({str(item.id): item.name for item in current.files.values()}
+                 if current else {})
+        structures = {name: type(value).__name__ for name, value in self.root.items()}
+        return {'dataset_id': datasets, 'file_id': files, 'structure': structures}
+
+    def close(self):
+        self.database.close()

@@ -1,0 +1,113 @@
+"""The interactive console: prompt_toolkit glue, the only room that knows the
+terminal. Key bindings, toolbar and completer are small factories."""
+import subprocess
+import sys
+import time
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.styles import Style
+
+from stf.core import completion
+from stf.core.app import ExitRequested
+from stf.core.config import stf_home
+from stf.core.render import Renderer
+
+STYLE = Style.from_dict({'bottom-toolbar': 'noreverse bg:#333333 #dddddd',
+                         'prompt.dataset': 'ansicyan bold'})
+
+
+class StfCompleter(Completer):
+    """Completes from the registry and the App's cached database values."""
+
+    def __init__(self, app):
+        self.app = app
+        self.paths = PathCompleter(expanduser=True)
+
+    def get_completions(self, document, complete_event):
+        expectation = completion.next_word(self.app.registry, document.text_before_cursor)
+        if expectation.kind == 'path':
+            yield from self.path_completions(document.text_before_cursor, expectation.word,
+                                             complete_event)
+            return
+        pairs = completion.candidates(expectation, self.app.completion, self.app.registry)
+        for text, meta in completion.matching(pairs, expectation.word):
+            yield Completion(text, start_position=-len(expectation.word), display_meta=meta)
+
+
+    def path_completions(self, text, word, complete_event):
+        # The whole typed word is replaced, quoted, so that names with
+        # spaces or quotes survive the shell-rules split.
+        start = completion.last_word_start(text)
+        for item in self.paths.get_completions(Document(word), complete_event):
+            yield Completion(completion.quoted(word + item.text),
+                             start_position=start - len(text), display=item.display)
+
+
+def toolbar(app):
+    def view():
+        kind, location = app.database.describe()
+        current = app.current_dataset_label()
+        return f' dataset: {current}   database: {kind} {location}   help: help, Ctrl-D exits '
+    return view
+
+
+def prompt_message(app):
+    def view():
+        name = app.current_dataset_label(default='')
+        return [('class:prompt.dataset', f'{name}: ' if name else ''), ('', 'stf > ')]
+    return view
+
+
+def terminal_progress(label):
+    """A one-line progress display on stderr, redrawn at most 10 times a second."""
+    state = {'shown': 0.0}
+
+    def update(done, total):
+        now = time.monotonic()
+        if done < (total or 0) and now - state['shown'] < 0.1:
+            return
+        state['shown'] = now
+        percent = f'{100 * done // total:3d}%' if total else ''
+        sys.stderr.write(f'\r{label} {percent}')
+        if total and done >= total:
+            sys.stderr.write('\r' + ' ' * (len(label) + 6) + '\r')
+        sys.stderr.flush()
+    return update
+
+
+def run_console(app, banner):
+    session = PromptSession(history=FileHistory(str(stf_home() / 'history')),
+                            completer=StfCompleter(app), style=STYLE,
+                            bottom_toolbar=toolbar(app), complete_while_typing=True)
+    renderer = Renderer(sys.stdout, sys.stderr, terminal=True, pager=app.config.pager)
+    app.interactive = True
+    app.ask = lambda question, default: session.prompt(f'{question}: ', default=default)
+    app.progress = terminal_progress
+    print(banner)
+    while True:
+        try:
+            line = session.prompt(prompt_message(app))
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        if not handle_line(app, renderer, line):
+            break
+    return 0
+
+
+def handle_line(app, renderer, line):
+    """Run one line; False when the user asked to leave."""
+    line = line.strip()
+    if line.startswith('!'):
+        subprocess.run(line[1:], shell=True)  # the user asked for a shell
+        return True
+    try:
+        reply = app.execute(line)
+    except ExitRequested:
+        return False
+    renderer.show(reply.items)
+    return True

@@ -1,0 +1,171 @@
+"""The object database: opening it, one transaction per command, upkeep.
+
+The database is described by a ZConfig file (a FileStorage by default, a ZEO
+client as the alternative) or given as a FileStorage path with --db. Nothing
+here assumes a local file: size and path are reported only when the storage
+has them.
+"""
+import os
+import time
+from pathlib import Path
+
+import transaction
+import ZODB
+import ZODB.config
+import ZODB.FileStorage
+from ZODB.POSException import ConflictError
+
+from stf.core.errors import UserError
+
+RETRIES = 3
+
+
+def open_file_storage(path):
+    """Open (creating if needed) the FileStorage at path."""
+    path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise UserError(f'{path} is a folder; give the path of a database file, '
+                        f'e.g. {path / "stf.db"}')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        storage = ZODB.FileStorage.FileStorage(str(path))
+    except PermissionError as error:
+        raise UserError(f'cannot open database {path}: permission denied '
+                        f'({error.filename}); choose another path with --db') from None
+    except Exception as error:
+        if type(error).__name__ == 'LockError':
+            raise UserError(f'database {path} is in use by another stf process; '
+                            'close it first or open another file with --db') from None
+        raise
+    return ZODB.DB(storage)
+
+
+def open_config(conf_path, root_dir):
+    """Open the database a ZConfig file describes.
+
+    $ROOT in the file stands for stf's folder so that the shipped
+    configuration works from any working directory.
+    """
+    conf_path = Path(conf_path)
+    try:
+        text = conf_path.read_text()
+    except OSError as error:
+        raise UserError(f'cannot read database configuration {conf_path}: '
+                        f'{error.strerror}; fix zodb_conf in stf.conf') from None
+    text = f'%define ROOT {root_dir}\n' + text
+    _make_storage_folder(text)
+    try:
+        return ZODB.config.databaseFromString(text)
+    except Exception as error:
+        if type(error).__name__ == 'LockError':
+            raise UserError(f'the database in {conf_path} is in use by another stf '
+                            'process; close it first or use --db PATH') from None
+        raise UserError(f'cannot open the database of {conf_path}: '
+                        f'{type(error).__name__}: {error}') from None
+
+
+def _make_storage_folder(config_text):
+    """Create the folder of a configured FileStorage path (first run)."""
+    import ZConfig
+    schema = ZODB.config.getDbSchema()
+    try:
+        config, _ = ZConfig.loadConfigFile(schema, __import__('io').StringIO(config_text))
+    except Exception:
+        return  # reported properly when the database is opened
+    for database in config.databases:
+        path = getattr(database.config.storage.config, 'path', None)
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+class Database:
+    """An open database with its own transaction manager and connection.
+
+    Attributes: db (ZODB.DB), tm (TransactionManager), conn (Connection).
+    """
+
+    def __init__(self, db):
+        self.db = db
+        self.tm = transaction.TransactionManager(explicit=False)
+        self.conn = db.open(transaction_manager=self.tm)
+
+    @property
+    def root(self):
+        return self.conn.root()
+
+    def run(self, work, retries=RETRIES):
+        """Run work() as one transaction: commit on success, abort on failure.
+
+        A ConflictError (another analyst committed the same objects) is retried
+        with fresh data; after the retries it is one clear error.
+        """
+        for attempt in range(retries):
+            self.tm.begin()  # also syncs: we see others' commits
+            try:
+                result = work()
+                self.tm.commit()
+                return result
+            except ConflictError:
+                self.tm.abort()
+                time.sleep(0.05 * (attempt + 1))
+            except BaseException:
+                self.tm.abort()
+                raise
+        raise UserError(f'another analyst changed the same data {retries} times '
+                        'while this command ran; nothing was changed, run it again')
+
+    def last_transaction(self):
+        return self.db.lastTransaction()
+
+    def storage(self):
+        return self.db.storage
+
+    def describe(self):
+        """(kind, location) of the storage, for the toolbar and `database -i`."""
+        storage = self.db.storage
+        kind = type(storage).__name__
+        path = getattr(storage, '_file_name', None)
+        if path:
+            return kind, str(path)
+        addr = getattr(storage, '_addr', None) or getattr(storage, '_server_addr', None)
+        return kind, str(addr) if addr else storage.getName()
+
+    def info(self):
+        kind, location = self.describe()
+        pairs = [('storage', kind), ('location', location)]
+        size = self.db.storage.getSize()
+        pairs.append(('size', f'{size:,} bytes'))
+        pairs.append(('objects', f'{len(self.db.storage):,}'))
+        last = self.db.lastTransaction()
+        if last and last != b'\0' * 8:
+            from ZODB.TimeStamp import TimeStamp
+            stamp = TimeStamp(last)
+            pairs.append(('last commit', time.strftime('%Y-%m-%d %H:%M:%S UTC',
+                                                       time.gmtime(stamp.timeTime()))))
+        return pairs
+
+    def pack(self):
+        before = self.db.storage.getSize()
+        self.db.pack()
+        return before, self.db.storage.getSize()
+
+    def refresh(self):
+        """Drop what this connection holds and see the newest committed state."""
+        self.tm.abort()
+        self.conn.sync() if hasattr(self.conn, 'sync') else None
+        self.tm.begin()
+        self.tm.abort()
+
+    def close(self):
+        try:
+            self.tm.abort()
+            self.conn.close()
+        finally:
+            self.db.close()
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None

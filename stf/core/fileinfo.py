@@ -1,0 +1,92 @@
+"""The details `datasets -F` shows for a file, by type.
+
+The scan (hashes and, for captures, packet statistics) is one pass over the
+file; its result is kept with the file and reused while the file on disk is
+unchanged.
+"""
+from stf.core import filescan, flowfile, formats
+from stf.core.results import Fields, Table
+
+
+def file_details(item, bin_seconds, progress):
+    scan = cached_or_scan(item, bin_seconds, progress)
+    pairs = [('name', item.name), ('id', item.id), ('type', item.kind),
+             ('path', item.path), ('size', formats.size(scan['size'])),
+             ('file time', formats.when(item.mtime)), ('added', formats.when(item.added)),
+             ('md5', scan['md5']), ('sha1', scan['sha1']), ('sha256', scan['sha256'])]
+    items = [Fields(pairs, title=f'file {item.id}')]
+    items += DETAILS.get(item.kind, no_details)(item, scan, bin_seconds)
+    return items
+
+
+def cached_or_scan(item, bin_seconds, progress):
+    scan = item.cached_scan()
+    if scan is not None and scan.get('bin_seconds') in (None, bin_seconds):
+        return scan
+    result = filescan.scan_file(item.path, item.kind, bin_seconds=bin_seconds,
+                                progress=progress(f'scanning {item.name}'))
+    result['bin_seconds'] = bin_seconds if item.kind in CAPTURES else None
+    item.store_scan(result)
+    return item.scan
+
+
+def capture_details(item, scan, bin_seconds):
+    pairs = [('packets', f"{scan['packets']:,}"),
+             ('first packet', formats.from_us(scan['first_us'])),
+             ('last packet', formats.from_us(scan['last_us'])),
+             ('duration', formats.duration_us(scan['duration_us'] or 0)),
+             ('link type', f"{scan['linktype']} {scan['linktype_name']}")]
+    if scan.get('truncated'):
+        pairs.append(('truncated', scan['truncated']))
+    items = [Fields(pairs, title='capture')]
+    summary = filescan.capinfos_summary(item.path)
+    if summary:
+        items.append(Fields(summary, title='capinfos'))
+    rows = [(formats.from_us(start), count) for start, count in scan['bins']]
+    items.append(Table(['bin start (UTC)', 'packets'], rows,
+                       title=f'packets per {bin_seconds} s'))
+    return items
+
+
+def flow_details(item, scan, bin_seconds):
+    summary = flowfile.summarize(item.path)
+    pairs = [('flows', f"{summary['flows']:,}"),
+             ('first flow', formats.from_us(summary['first_us'])),
+             ('last flow', formats.from_us(summary['last_us'])),
+             ('malformed lines', malformed_text(summary))]
+    items = [Fields(pairs, title='flows')]
+    items.append(Table(['protocol', 'flows'], summary['protocols'].most_common(),
+                       title='flows per protocol'))
+    if summary['labels']:
+        items.append(Table(['label', 'flows'], summary['labels'].most_common(),
+                           title='labels present'))
+    return items
+
+
+def malformed_text(summary):
+    count = summary['malformed']
+    if not count:
+        return '0'
+    lines = ', '.join(str(number) for number in summary['first_malformed'])
+    return f'{count:,} (first at lines {lines})'
+
+
+def pe_details(item, scan, bin_seconds):
+    from stf.core import peinfo
+    info = peinfo.pe_summary(item.path)
+    pairs = [('machine', info['machine']), ('compile time', formats.when(info['compile_time'])),
+             ('subsystem', info.get('subsystem', '-')),
+             ('imported DLLs', info['imports_dlls']),
+             ('imported functions', info['imports_functions'])]
+    rows = [(name, f'{virtual:,}', f'{raw:,}') for name, virtual, raw in info['sections']]
+    return [Fields(pairs, title='PE executable'),
+            Table(['section', 'virtual size', 'raw size'], rows, title='sections')]
+
+
+def no_details(item, scan, bin_seconds):
+    return []
+
+
+CAPTURES = ('pcap', 'pcapng')
+DETAILS = {'pcap': capture_details, 'pcapng': capture_details,
+           'binetflow': flow_details, 'zeek': flow_details, 'pe': pe_details}

@@ -1,0 +1,707 @@
+"""Reading flow files: argus binetflow (ra text output) and Zeek conn.log.
+
+The reader is built for files of tens of millions of flows. It reads the file in
+blocks of about 1 MB and parses every block column by column with C-level calls
+(str.split, map, itemgetter, int), never one Python call per field; a block that is
+irregular anywhere (spaces around fields, '-' values, bad lines) falls back to a
+slower path for that column only. `iter_blocks` gives the columns of each block (for
+building per-connection arrays); `iter_flows` gives one tuple per flow.
+
+Logical column names, shared by both kinds (`FlowFormat.columns` maps them to the
+field index in a line):
+
+  logical       binetflow    Zeek conn.log
+  start         StartTime    ts
+  dur           Dur          duration
+  proto         Proto        proto
+  src           SrcAddr      id.orig_h
+  sport         Sport        id.orig_p
+  dst           DstAddr      id.resp_h
+  dport         Dport        id.resp_p
+  bytes         TotBytes     -   (orig_bytes + resp_bytes)
+  orig_bytes    -            orig_ip_bytes
+  resp_bytes    -            resp_ip_bytes
+  label         Label        label
+  detailed_label -           detailedlabel
+  (and dir, state, stos, dtos, packets, src_bytes, src_packets, src_udata,
+   dst_udata, uid, service, orig_packets, resp_packets when present)
+
+Values, as every caller sees them:
+- times and durations are integer microseconds (exact decimal parsing, digits past
+  the sixth decimal dropped, never floats); dates are read as UTC;
+- '-' or an empty duration or byte count is 0; a negative one is clamped to 0 and
+  counted in `ReadStats.negative` (argus prints negative durations when a capture's
+  clock steps back; a negative size is a broken line, but dropping it would change
+  the connection's flow count);
+- strings are trimmed of surrounding whitespace and otherwise kept as written (ICMP
+  ports such as '0x0008', empty ARP ports), so the connection id is
+  f'{src}-{dst}-{dport}-{proto}';
+- the label is the Label field as written ('' when absent); for Zeek it is `label`,
+  or `label-detailedlabel` when detailedlabel is set (e.g. 'Malicious-CC',
+  'Background'), so the decision stays readable before the first '-'.
+
+Lines that are skipped: argus management records (Proto 'man'), lines starting with
+'#' (Zeek's meta lines), blank lines, header lines after the first (concatenated
+files; a header with other columns switches to them), and malformed lines (wrong
+number of fields, unreadable time, duration or size, or longer than MAX_LINE bytes —
+such a line is skipped without being held in memory).
+"""
+import calendar
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import accumulate, compress, count, repeat
+from operator import add, itemgetter, lt, methodcaller
+from typing import NamedTuple
+
+from stf.core.errors import UserError
+
+READ_SIZE = 1 << 20
+# A flow line is a few hundred bytes (srcUdata/dstUdata add about 1.3 KB); a longer
+# one is garbage, and a file that is one huge line must not be loaded whole.
+MAX_LINE = 1 << 20
+FIRST_MALFORMED = 5
+# Distinct seconds cached while reading; a week-long capture has 604,800 of them.
+TIME_CACHE_SIZE = 1 << 16
+
+BINETFLOW_COLUMNS = {
+    'StartTime': 'start', 'Dur': 'dur', 'Proto': 'proto', 'SrcAddr': 'src',
+    'Sport': 'sport', 'Dir': 'dir', 'DstAddr': 'dst', 'Dport': 'dport', 'State': 'state',
+    'sTos': 'stos', 'dTos': 'dtos', 'TotPkts': 'packets', 'TotBytes': 'bytes',
+    'SrcBytes': 'src_bytes', 'SrcPkts': 'src_packets', 'Label': 'label',
+    'srcUdata': 'src_udata', 'dstUdata': 'dst_udata'}
+BINETFLOW_REQUIRED = ('StartTime', 'Dur', 'Proto', 'SrcAddr', 'Sport', 'Dir', 'DstAddr',
+                      'Dport', 'State', 'TotBytes')
+# The columns a header-less binetflow has first, in this order (the Stratosphere
+# tools' order, not ra's default).
+HEADERLESS = ('StartTime', 'Dur', 'Proto', 'SrcAddr', 'Sport', 'Dir', 'DstAddr', 'Dport',
+              'State', 'sTos', 'dTos', 'TotPkts', 'TotBytes')
+ZEEK_COLUMNS = {
+    'ts': 'start', 'duration': 'dur', 'proto': 'proto', 'id.orig_h': 'src',
+    'id.orig_p': 'sport', 'id.resp_h': 'dst', 'id.resp_p': 'dport',
+    'orig_ip_bytes': 'orig_bytes', 'resp_ip_bytes': 'resp_bytes', 'conn_state': 'state',
+    'uid': 'uid', 'service': 'service', 'orig_pkts': 'orig_packets',
+    'resp_pkts': 'resp_packets', 'label': 'label', 'detailedlabel': 'detailed_label'}
+ZEEK_REQUIRED = ('ts', 'duration', 'proto', 'id.orig_h', 'id.orig_p', 'id.resp_h',
+                 'id.resp_p', 'orig_ip_bytes', 'resp_ip_bytes')
+ZEEK_UNSET = ('-', '(empty)', '')
+# IoT-23's labeled conn.logs separate their last three columns with three spaces.
+ZEEK_SPACED = '   '
+
+DATE = re.compile(r'(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d*))?\Z', re.ASCII)
+DECIMAL = re.compile(r'([+-]?)(\d*)(?:\.(\d*))?\Z', re.ASCII)
+
+_PREFIX = itemgetter(slice(0, 19))
+_FRACTION = itemgetter(slice(20, None))
+_AT_19 = itemgetter(19)
+_AT_MINUS_7 = itemgetter(-7)
+# The ASCII characters str.strip() removes ('\n' cannot be inside a line).
+ASCII_SPACES = ' \t\r\x0b\x0c\x1c\x1d\x1e\x1f'
+# The logical columns a FlowBlock is made of.
+USED = ('start', 'dur', 'proto', 'src', 'sport', 'dst', 'dport', 'bytes', 'orig_bytes',
+        'resp_bytes', 'label', 'detailed_label')
+
+
+@dataclass(eq=True)
+class FlowFormat:
+    """How one flow file's lines are laid out.
+
+    kind: 'binetflow' or 'zeek'. separator: the field separator. has_header: the
+    first line (binetflow) or the '#' block (Zeek) names the columns. columns:
+    logical name -> field index (see the module docstring). width: the number of
+    fields of a flow line; exact: False when a line may have more (header-less
+    binetflow). extra_separator: also splits fields (IoT-23 Zeek quirk), '' if none.
+    """
+    kind: str
+    separator: str
+    has_header: bool
+    columns: dict
+    width: int
+    exact: bool = True
+    extra_separator: str = ''
+
+
+@dataclass
+class ReadStats:
+    """What a read skipped or noticed, filled in while iter_flows runs.
+
+    lines: lines read. flows: valid flows given. malformed: lines skipped as
+    unreadable; first_malformed: the first FIRST_MALFORMED of their line numbers.
+    management: argus 'man' records. headers_skipped: header lines after the first
+    (repeated headers of concatenated files, later Zeek '#fields' lines).
+    comments: other lines starting with '#'. blank: empty lines. negative: negative
+    durations or sizes clamped to 0. out_of_order: flows that start earlier than
+    the flow before them in the file.
+    """
+    lines: int = 0
+    flows: int = 0
+    malformed: int = 0
+    first_malformed: list = field(default_factory=list)
+    management: int = 0
+    headers_skipped: int = 0
+    comments: int = 0
+    blank: int = 0
+    negative: int = 0
+    out_of_order: int = 0
+
+    def add_malformed(self, numbers):
+        # Blocks come in file order but one block finds its bad lines in several
+        # passes, so keep the smallest numbers rather than the first reported.
+        if numbers:
+            self.malformed += len(numbers)
+            self.first_malformed = sorted(self.first_malformed + numbers)[:FIRST_MALFORMED]
+
+
+class FlowBlock(NamedTuple):
+    """The flows of one block of a file as parallel lists (one item per flow)."""
+    line_no: list
+    offset: list
+    start: list
+    dur: list
+    bytes: list
+    proto: list
+    src: list
+    sport: list
+    dst: list
+    dport: list
+    label: list
+
+
+# ---- single values ---------------------------------------------------------
+
+def parse_time_us(text):
+    """'YYYY/MM/DD HH:MM:SS[.ffffff]' (UTC) or decimal epoch seconds -> int µs.
+
+    Surrounding whitespace is ignored and digits past the sixth decimal dropped.
+    Raises ValueError for anything else.
+    """
+    text = text.strip()
+    match = DATE.match(text)
+    if match is None:
+        return _decimal_us(text, 'time')
+    return _date_us(text[:19]) + _fraction_us(match.group(7) or '')
+
+
+def parse_duration_us(text):
+    """Decimal seconds -> int µs; '-' or empty is 0. May be negative."""
+    text = text.strip()
+    return 0 if text in ('', '-') else _decimal_us(text, 'duration')
+
+
+def parse_int(text):
+    """A byte or packet count; '-' or empty is 0. May be negative."""
+    text = text.strip()
+    return 0 if text in ('', '-') else int(text)
+
+
+def _decimal_us(text, what):
+    match = DECIMAL.match(text)
+    if match is None or not (match.group(2) or match.group(3)):
+        raise ValueError(f'not a {what}: {text!r}')
+    sign, whole, fraction = match.groups()
+    value = int(whole or '0') * 1_000_000 + _fraction_us(fraction or '')
+    return -value if sign == '-' else value
+
+
+def _fraction_us(digits):
+    return int((digits + '000000')[:6])
+
+
+@lru_cache(maxsize=4096)
+def _date_us(prefix):
+    """'YYYY/MM/DD HH:MM:SS' -> µs since the epoch, checked field by field."""
+    match = DATE.match(prefix)
+    if match is None or match.group(7) is not None:
+        raise ValueError(f'not a date: {prefix!r}')
+    year, month, day, hour, minute, second = map(int, match.groups()[:6])
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+            and hour < 24 and minute < 60 and second < 60):
+        raise ValueError(f'not a date: {prefix!r}')
+    return calendar.timegm((year, month, day, hour, minute, second)) * 1_000_000
+
+
+# ---- the format ------------------------------------------------------------
+
+def sniff_format(path):
+    """Read the start of a flow file and say how its lines are laid out."""
+    first = _first_line(path)
+    if first.startswith('#'):
+        return _zeek_format(path, _zeek_header(path))
+    if first.lstrip().startswith('{'):
+        raise UserError(f'{path} is a JSON log; stf reads Zeek conn.log in its TSV form '
+                        '(zeek-cut or LogAscii::use_json=F)')
+    separator = '\t' if '\t' in first else ','
+    names = [name.strip() for name in first.split(separator)]
+    if names[0] == 'StartTime':
+        return binetflow_format(names, separator, path)
+    return _headerless_format(names, separator, path)
+
+
+def _first_line(path):
+    with _open(path) as stream:
+        line = stream.readline(MAX_LINE)
+    if not line.endswith(b'\n') and len(line) == MAX_LINE:
+        raise UserError(f'{path}: the first line is longer than {MAX_LINE} bytes; '
+                        'this is not a binetflow or a Zeek conn.log')
+    return line.decode('utf-8', 'replace').lstrip('\ufeff').rstrip('\r\n')
+
+
+def binetflow_format(names, separator, path='the file'):
+    """The format of a binetflow whose header names these columns."""
+    missing = [name for name in BINETFLOW_REQUIRED if name not in names]
+    if missing:
+        raise UserError(f'{path}: the header lacks column(s) {", ".join(missing)}; a '
+                        f'binetflow needs {",".join(BINETFLOW_REQUIRED)} (export it '
+                        'again with ra as in the stf docs)')
+    columns = {BINETFLOW_COLUMNS[name]: index for index, name in enumerate(names)
+               if name in BINETFLOW_COLUMNS}
+    return FlowFormat('binetflow', separator, True, columns, len(names))
+
+
+def _open(path):
+    """The file, opened for reading bytes; a missing or empty file is the user's."""
+    try:
+        stream = open(path, 'rb')
+    except OSError as error:
+        raise UserError(f'cannot read {path}: {error.strerror}; check the path') from None
+    if not stream.peek(1):
+        stream.close()
+        raise UserError(f'{path} is empty; choose a binetflow or Zeek conn.log with flows')
+    return stream
+
+
+def _headerless_format(fields, separator, path):
+    try:
+        parse_time_us(fields[0])
+        enough = len(fields) >= len(HEADERLESS)
+    except ValueError:
+        enough = False
+    if not enough:
+        raise UserError(f'{path}: line 1 is neither a binetflow header (StartTime,...) '
+                        f'nor a flow with the columns {",".join(HEADERLESS)}; '
+                        'is it a flow file?')
+    columns = {BINETFLOW_COLUMNS[name]: index for index, name in enumerate(HEADERLESS)}
+    return FlowFormat('binetflow', separator, False, columns, len(HEADERLESS), exact=False)
+
+
+def _zeek_header(path):
+    """The '#' lines at the start of a Zeek log, as text."""
+    lines = []
+    with open(path, 'rb') as stream:
+        for raw in stream:
+            if not raw.startswith(b'#') or len(lines) > 100:
+                break
+            lines.append(raw.decode('utf-8', 'replace').rstrip('\r\n'))
+    return lines
+
+
+def _zeek_format(path, header, separator='\t'):
+    for line in header:
+        if line.startswith('#separator'):
+            separator = zeek_separator(line)
+        elif line.startswith('#fields'):
+            return zeek_format(line, separator, path)
+    raise UserError(f'{path} starts with "#" but has no #fields line; '
+                    'stf reads Zeek conn.log files in their TSV form')
+
+
+def zeek_separator(line):
+    """The separator a '#separator \\x09' line declares."""
+    value = line[len('#separator'):].strip() or r'\x09'
+    return re.sub(r'\\x([0-9a-fA-F]{2})', lambda hexa: chr(int(hexa.group(1), 16)), value)
+
+
+def zeek_format(line, separator='\t', path='the file'):
+    """The format of a Zeek log from its '#fields' line."""
+    extra = ZEEK_SPACED if ZEEK_SPACED in line and separator != ' ' else ''
+    names = _split(line, separator, extra)[1:]
+    missing = [name for name in ZEEK_REQUIRED if name not in names]
+    if missing:
+        raise UserError(f'{path}: the Zeek log lacks field(s) {", ".join(missing)}; '
+                        f'stf needs a conn.log with {", ".join(ZEEK_REQUIRED)}')
+    columns = {ZEEK_COLUMNS[name]: index for index, name in enumerate(names)
+               if name in ZEEK_COLUMNS}
+    return FlowFormat('zeek', separator, True, columns, len(names), True, extra)
+
+
+def _split(line, separator, extra=''):
+    if extra:
+        line = line.replace(extra, separator)
+    return [name.strip() for name in line.split(separator)]
+
+
+# ---- reading ---------------------------------------------------------------
+
+def iter_flows(path, fmt=None, stats=None):
+    """Yield (line_no, byte_offset, start_us, dur_us, bytes, proto, src, sport, dst,
+    dport, label) for every valid flow, in file order.
+
+    line_no counts from 1; byte_offset is where the line starts in the file. Skipped
+    lines are counted in `stats` (a ReadStats) when one is given.
+    """
+    for block in iter_blocks(path, fmt, stats):
+        yield from zip(*block)
+
+
+def iter_blocks(path, fmt=None, stats=None):
+    """Yield a FlowBlock (parallel column lists) for every ~1 MB of the file."""
+    fmt = fmt or sniff_format(path)
+    reader = _BlockReader(fmt, stats if stats is not None else ReadStats())
+    with _open(path) as stream:
+        for offset, data in _raw_blocks(stream):
+            yield from reader.read(offset, data)
+
+
+def _raw_blocks(stream, size=READ_SIZE, limit=MAX_LINE):
+    """Yield (offset, bytes of whole lines without the last newline); (offset, None)
+    stands for one line longer than limit, which is skipped, not kept."""
+    offset, carry = 0, b''
+    while chunk := stream.read(size):
+        data = carry + chunk if carry else chunk
+        end = data.rfind(b'\n')
+        if end >= 0:
+            yield offset, data[:end]
+            offset, carry = offset + end + 1, data[end + 1:]
+        elif len(data) <= limit:
+            carry = data
+        else:
+            yield offset, None
+            skipped, carry = _skip_line(stream, size)
+            offset += len(data) + skipped
+    if carry:
+        yield offset, carry
+
+
+def _skip_line(stream, size):
+    """Read past the next newline: (bytes read through it, bytes after it)."""
+    skipped = 0
+    while chunk := stream.read(size):
+        end = chunk.find(b'\n')
+        if end >= 0:
+            return skipped + end + 1, chunk[end + 1:]
+        skipped += len(chunk)
+    return skipped, b''
+
+
+def line_at(path, offset, limit=MAX_LINE):
+    """The text of the line that starts at byte offset (to show a flow as written)."""
+    with open(path, 'rb') as stream:
+        stream.seek(offset)
+        return stream.readline(limit).decode('utf-8', 'replace').rstrip('\r\n')
+
+
+class _BlockReader:
+    """Parses blocks of lines into FlowBlocks, keeping what spans blocks: the
+    format (a header mid-file can change it), the line count, the time cache and
+    the last start time (for out_of_order)."""
+
+    def __init__(self, fmt, stats):
+        self.fmt = fmt
+        self.stats = stats
+        self.line_no = 1
+        self.times = {}
+        self.last_start = None
+        self.zeek_separator = fmt.separator
+        self.fields_seen = 0
+
+    def read(self, offset, data):
+        """The FlowBlocks of one raw block (several if a header splits it)."""
+        if data is None:
+            self.stats.lines += 1
+            self.stats.add_malformed([self.line_no])
+            self.line_no += 1
+            return []
+        text, lines, offsets = _decode(offset, data)
+        numbers = range(self.line_no, self.line_no + len(lines))
+        self.line_no += len(lines)
+        self.stats.lines += len(lines)
+        return [block for block in self._segments(text, lines, numbers, offsets) if block]
+
+    def _segments(self, text, lines, numbers, offsets):
+        begin = 0
+        for index in self._control_lines(text, lines):
+            yield self._parse(lines[begin:index], numbers[begin:index], offsets[begin:index])
+            self._control(lines[index], numbers[index])
+            begin = index + 1
+        yield self._parse(lines[begin:], numbers[begin:], offsets[begin:])
+
+    def _control_lines(self, text, lines):
+        """Indexes of lines that are comments or headers; a substring test keeps
+        the scan off ordinary blocks."""
+        if '#' not in text and 'StartTime' not in text:
+            return []
+        return [index for index, line in enumerate(lines)
+                if line[:1] == '#' or ('StartTime' in line and _is_header(line))]
+
+    def _control(self, line, number):
+        try:
+            if line[:1] != '#':
+                self._new_format(binetflow_format(*_header_names(line)), number > 1)
+            elif line.startswith('#fields'):
+                self._new_format(zeek_format(line, self.zeek_separator), self.fields_seen)
+                self.fields_seen += 1
+            else:
+                self._comment(line)
+        except UserError:
+            # A header mid-file without the needed columns: its flows cannot be
+            # read by name, so the line counts as malformed and the old one stays.
+            self.stats.add_malformed([number])
+
+    def _comment(self, line):
+        self.stats.comments += 1
+        if line.startswith('#separator'):
+            self.zeek_separator = zeek_separator(line)
+
+    def _new_format(self, fmt, later):
+        if later:
+            self.stats.headers_skipped += 1
+        elif fmt.kind == 'zeek':
+            self.stats.comments += 1
+        self.fmt = fmt
+
+    def _parse(self, lines, numbers, offsets):
+        if not lines:
+            return None
+        fmt = self.fmt
+        if fmt.extra_separator:
+            lines = [line.replace(fmt.extra_separator, fmt.separator) for line in lines]
+        raw = self._raw_columns(lines)
+        if raw is None:
+            lines, numbers, offsets = self._whole_lines(lines, numbers, offsets)
+            if not lines:
+                return None
+            raw = self._raw_columns(lines if fmt.exact else
+                                    _cut(lines, fmt.separator, fmt.width))
+        raw['proto'] = _trimmed(raw['proto'])
+        if 'man' in raw['proto']:
+            keep = [name != 'man' for name in raw['proto']]
+            self.stats.management += keep.count(False)
+            numbers, offsets, raw = _keep(keep, numbers, offsets, raw)
+        return self._values(numbers, offsets, raw) if numbers else None
+
+    def _whole_lines(self, lines, numbers, offsets):
+        """Drop lines with the wrong number of fields (blank lines, malformed)."""
+        fmt = self.fmt
+        fields = map((1).__add__, map(methodcaller('count', fmt.separator), lines))
+        keep = [count == fmt.width or (not fmt.exact and count > fmt.width)
+                for count in fields]
+        bad = [(number, line) for number, line, ok in zip(numbers, lines, keep) if not ok]
+        self.stats.blank += sum(1 for number, line in bad if not line.strip())
+        self.stats.add_malformed([number for number, line in bad if line.strip()])
+        return _keep(keep, lines, numbers, offsets)
+
+    def _raw_columns(self, lines):
+        """The needed columns, untrimmed, or None unless every line has the same
+        number of fields (a header-less binetflow: as many as its first line).
+
+        One split of the whole block and a slice per column, with no list per
+        line: the lines are joined with '<sep>\n<sep>', so the '\n' fields must
+        fall exactly every width + 1 fields."""
+        fmt = self.fmt
+        width = fmt.width if fmt.exact else max(lines[0].count(fmt.separator) + 1,
+                                                 fmt.width)
+        table = (fmt.separator + '\n' + fmt.separator).join(lines).split(fmt.separator)
+        stride = width + 1
+        if len(table) != len(lines) * stride - 1 or \
+                table[width::stride].count('\n') != len(lines) - 1:
+            return None
+        return {name: table[index::stride] for name, index in fmt.columns.items()
+                if name in USED}
+
+    def _values(self, numbers, offsets, raw):
+        values = [self._times(raw['start']), self._durations(raw['dur']), self._sizes(raw)]
+        if any(None in value for value in values):
+            keep = [None not in flow for flow in zip(*values)]
+            self.stats.add_malformed(list(compress(numbers, (not ok for ok in keep))))
+            numbers, offsets, values, raw = _keep(keep, numbers, offsets, values, raw)
+        return self._block(numbers, offsets, raw, *values) if numbers else None
+
+    def _block(self, numbers, offsets, raw, starts, durs, sizes):
+        self._note_order(starts)
+        self.stats.flows += len(starts)
+        return FlowBlock(
+            list(numbers), offsets, starts, self._clamped(durs), self._clamped(sizes),
+            raw['proto'], _trimmed(raw['src']), _trimmed(raw['sport']),
+            _trimmed(raw['dst']), _trimmed(raw['dport']), self._labels(raw, len(starts)))
+
+    def _times(self, texts):
+        """Start times in µs, None where unreadable. Fast path: every text is
+        'YYYY/MM/DD HH:MM:SS.ffffff' (argus) or has exactly six decimals (Zeek)."""
+        fractions = _date_fractions(texts)
+        if fractions is not None:
+            prefixes = list(map(_PREFIX, texts))
+            if self._cache_dates(prefixes):
+                return list(map(add, map(self.times.__getitem__, prefixes),
+                                map(int, fractions)))
+        return _six_decimals(texts) or [_or_none(parse_time_us, text) for text in texts]
+
+    def _cache_dates(self, prefixes):
+        """Put the new dates in the cache; False if one is not a date."""
+        new = set(prefixes).difference(self.times)
+        if len(self.times) + len(new) > TIME_CACHE_SIZE:
+            self.times.clear()
+            new = set(prefixes)
+        try:
+            self.times.update((prefix, _date_us(prefix)) for prefix in new)
+        except ValueError:
+            return False
+        return True
+
+    def _durations(self, texts):
+        fast = _six_decimals(texts)
+        if fast is None and ('-' in texts or '' in texts):
+            fast = _six_decimals(['0.000000' if text in ('-', '') else text
+                                  for text in texts])
+        return fast or [_or_none(parse_duration_us, text) for text in texts]
+
+    def _sizes(self, raw):
+        if 'bytes' in raw:
+            return _counts(raw['bytes'])
+        sizes = [_counts(raw['orig_bytes']), _counts(raw['resp_bytes'])]
+        if None in sizes[0] or None in sizes[1]:
+            return [None if None in pair else sum(pair) for pair in zip(*sizes)]
+        return list(map(add, *sizes))
+
+    def _clamped(self, values):
+        if min(values) >= 0:
+            return values
+        self.stats.negative += sum(value < 0 for value in values)
+        return [max(value, 0) for value in values]
+
+    def _note_order(self, starts):
+        before = self.last_start
+        if before is not None and starts[0] < before:
+            self.stats.out_of_order += 1
+        self.stats.out_of_order += sum(map(lt, starts[1:], starts))
+        self.last_start = starts[-1]
+
+    def _labels(self, raw, size):
+        if 'label' not in raw:
+            return [''] * size
+        labels = _trimmed(raw['label'])
+        if self.fmt.kind != 'zeek':
+            return labels
+        details = _trimmed(raw['detailed_label']) if 'detailed_label' in raw else \
+            repeat('-')
+        return list(map(_zeek_label, labels, details))
+
+
+def _decode(offset, data):
+    """Text, lines and line start offsets of a block of whole lines."""
+    if data.isascii():
+        text = data.decode('ascii')
+        lines = sized = text.split('\n')
+    else:
+        # Invalid bytes become U+FFFD; '\n' is never part of a UTF-8 sequence, so
+        # the text splits into the same lines as the bytes.
+        text = data.decode('utf-8', 'replace')
+        lines, sized = text.split('\n'), data.split(b'\n')
+    # offset of line i = offset + (lengths of lines before it) + i newlines
+    offsets = list(map(add, accumulate(map(len, sized), initial=offset), count()))
+    return text, lines, offsets[:-1]
+
+
+def _is_header(line):
+    return _header_names(line)[0][0] == 'StartTime'
+
+
+def _header_names(line):
+    separator = '\t' if '\t' in line else ','
+    return [name.strip() for name in line.split(separator)], separator
+
+
+def _keep(mask, *columns):
+    """Each list (or each list of a list or dict of lists) where mask is true."""
+    return [_kept(mask, values) for values in columns]
+
+
+def _kept(mask, values):
+    if isinstance(values, dict):
+        return {name: list(compress(items, mask)) for name, items in values.items()}
+    if values and isinstance(values[0], list):
+        return [list(compress(items, mask)) for items in values]
+    return list(compress(values, mask))
+
+
+def _cut(lines, separator, width):
+    """Lines cut to their first width fields (header-less files may have more)."""
+    return [separator.join(line.split(separator, width)[:width]) for line in lines]
+
+
+def _trimmed(values):
+    """Values without surrounding whitespace; one search per column instead of a
+    strip per value, since fields rarely have spaces."""
+    joined = ''.join(values)
+    if joined.isascii() and not any(space in joined for space in ASCII_SPACES):
+        return values
+    return list(map(str.strip, values))
+
+
+def _date_fractions(texts):
+    """The six fraction digits of each text if all are 'YYYY/MM/DD HH:MM:SS.ffffff'."""
+    if set(map(len, texts)) != {26} or set(map(_AT_19, texts)) != {'.'}:
+        return None
+    fractions = list(map(_FRACTION, texts))
+    digits = ''.join(fractions)
+    return fractions if digits.isascii() and digits.isdigit() else None
+
+
+def _six_decimals(texts):
+    """Decimal seconds -> µs if every text has one '.' and six decimals.
+
+    Dropping the '.' of the joined column and splitting it again is cheaper than
+    a replace per value; int() then rejects anything but digits, a sign and
+    surrounding spaces (which it reads correctly)."""
+    try:
+        if set(map(_AT_MINUS_7, texts)) != {'.'}:
+            return None
+        joined = '\n'.join(texts)
+        if joined.count('.') != len(texts):
+            return None
+        return list(map(int, joined.replace('.', '').split('\n')))
+    except (IndexError, ValueError):
+        return None
+
+
+def _counts(texts):
+    try:
+        return list(map(int, texts))
+    except ValueError:
+        return [_or_none(parse_int, text) for text in texts]
+
+
+def _or_none(parse, text):
+    try:
+        return parse(text)
+    except ValueError:
+        return None
+
+
+def _zeek_label(label, detailed):
+    label = '' if label in ZEEK_UNSET else label
+    return label if detailed in ZEEK_UNSET else f'{label}-{detailed}'
+
+
+# ---- summary ---------------------------------------------------------------
+
+def summarize(path):
+    """Counts for the file-details view, in one streaming pass.
+
+    Keys: kind, flows, first_us, last_us (earliest and latest start, None without
+    flows), protocols and labels (Counters; labels counts non-empty labels only),
+    and every ReadStats field (malformed, first_malformed, out_of_order, ...).
+    """
+    fmt = sniff_format(path)
+    stats = ReadStats()
+    protocols, labels = Counter(), Counter()
+    first = last = None
+    for block in iter_blocks(path, fmt, stats):
+        protocols.update(block.proto)
+        labels.update(filter(None, block.label))
+        low, high = min(block.start), max(block.start)
+        first = low if first is None else min(first, low)
+        last = high if last is None else max(last, high)
+    summary = dict(vars(stats), kind=fmt.kind, first_us=first, last_us=last)
+    summary.update(protocols=protocols, labels=labels)
+    return summary

@@ -1,0 +1,68 @@
+"""Start-up: arguments, logging, the database, then console or batch."""
+import argparse
+import sys
+
+from stf.core import config as config_module
+from stf.core.errors import UserError
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        prog='stf.py', description='stf: a research console for network-security analysts. '
+        'Reads commands from a terminal, or one per line from a pipe (batch mode).')
+    parser.add_argument('--db', metavar='PATH',
+                        help='use the FileStorage at PATH instead of the configured database')
+    parser.add_argument('--conf', metavar='FILE', help='configuration file '
+                        '(default: confs/stf.conf)')
+    parser.add_argument('-c', '--command', action='append', metavar='LINE',
+                        help='run this command and exit (may be repeated)')
+    parser.add_argument('--stop-on-error', action='store_true',
+                        help='batch mode: stop at the first command that fails')
+    return parser.parse_args(argv)
+
+
+def open_database(config, args):
+    from stf.core import database
+    if args.db:
+        return database.Database(database.open_file_storage(args.db))
+    return database.Database(database.open_config(config.zodb_conf, config_module.ROOT))
+
+
+def banner(app):
+    import stf
+    kind, location = app.database.describe()
+    datasets = app.datasets.values()
+    files = sum(len(dataset.files) for dataset in datasets)
+    return (f'stf {stf.__version__}, a research console for network-security analysts\n'
+            f'database: {kind} {location}\n'
+            f'{len(datasets)} datasets, {files} files, {len(app.notes)} notes. '
+            "Type 'help' for the commands.")
+
+
+def main(argv=None):
+    args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    try:
+        config = config_module.load(args.conf)
+        database = open_database(config, args)
+    except UserError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    from stf.core.app import App
+    try:
+        app = App(config, database)
+        return run(app, args)
+    finally:
+        database.close()
+
+
+def run(app, args):
+    from stf.core.batch import run_batch
+    from stf.core.render import Renderer
+    if args.command:
+        renderer = Renderer(sys.stdout, sys.stderr, terminal=False)
+        return run_batch(app, args.command, renderer, args.stop_on_error)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        from stf.core.console import run_console
+        return run_console(app, banner(app))
+    renderer = Renderer(sys.stdout, sys.stderr, terminal=False)
+    return run_batch(app, sys.stdin, renderer, args.stop_on_error)

@@ -1,0 +1,106 @@
+"""The one place that turns result items into output.
+
+On a terminal: tables with prettytable, status lines in color, listings taller
+or wider than the screen through a pager (less -R -F -X -S). In batch mode:
+the same tables, plain text, no colors, no pager; errors go to stderr.
+"""
+import os
+import shutil
+import subprocess
+
+from prettytable import PrettyTable
+
+from stf.core.results import ClearScreen, Fields, Message, Table, Text
+
+COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': ''}
+RESET = '\x1b[0m'
+PREFIX = {'error': 'error: ', 'warning': 'warning: ', 'ok': '', 'info': ''}
+
+
+def table_text(item):
+    table = PrettyTable(item.headers)
+    table.align = 'l'
+    for row in item.rows:
+        table.add_row(['' if value is None else value for value in row])
+    parts = [item.title] if item.title else []
+    parts.append(table.get_string() if item.rows else '(none)')
+    if item.footer:
+        parts.append(item.footer)
+    return '\n'.join(parts)
+
+
+def fields_text(item):
+    width = max((len(str(key)) for key, _ in item.pairs), default=0)
+    lines = [item.title] if item.title else []
+    lines += [f'  {str(key):<{width}} : {value}' for key, value in item.pairs]
+    return '\n'.join(lines)
+
+
+def message_text(item, color):
+    text = PREFIX[item.level] + item.text
+    if color and COLORS[item.level]:
+        return f'{COLORS[item.level]}{text}{RESET}'
+    return text
+
+
+FORMATTERS = {Table: table_text, Fields: fields_text, Text: lambda item: item.text}
+
+
+class Renderer:
+    """Writes result items.
+
+    Attributes: out, err (streams), terminal (colors, pager, clear), pager
+    (command name or 'none').
+    """
+
+    def __init__(self, out, err, terminal=False, pager='less'):
+        self.out = out
+        self.err = err
+        self.terminal = terminal
+        self.pager = pager
+
+    def show(self, items):
+        blocks = []
+        for item in items:
+            if isinstance(item, ClearScreen):
+                self.clear()
+            elif isinstance(item, Message) and item.level == 'error':
+                self.flush(blocks)
+                self.err.write(message_text(item, self.terminal) + '\n')
+                self.err.flush()
+            elif isinstance(item, Message):
+                blocks.append(message_text(item, self.terminal))
+            else:
+                blocks.append(FORMATTERS[type(item)](item))
+        self.flush(blocks)
+
+    def flush(self, blocks):
+        if not blocks:
+            return
+        text = '\n'.join(blocks) + '\n'
+        blocks.clear()
+        if self.terminal and self.too_big(text) and self.page(text):
+            return
+        self.out.write(text)
+        self.out.flush()
+
+    def too_big(self, text):
+        columns, rows = shutil.get_terminal_size()
+        lines = text.splitlines()
+        return len(lines) > rows - 1 or max(map(len, lines), default=0) > columns
+
+    def page(self, text):
+        """Show text through the pager; False if there is none."""
+        if not self.pager or self.pager == 'none' or not shutil.which(self.pager):
+            return False
+        env = dict(os.environ, LESS='-R -F -X -S')
+        try:
+            subprocess.run([self.pager], input=text.encode(), env=env, check=False)
+        except OSError:
+            return False
+        return True
+
+    def clear(self):
+        if self.terminal:
+            self.out.write('\x1b[2J\x1b[H')
+            self.out.flush()

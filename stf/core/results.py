@@ -1,0 +1,49 @@
+"""What command handlers return; the renderer turns these into output.
+
+Handlers never print. They return a list of these items, which keeps every
+command testable without capturing stdout and lets one renderer decide on
+tables, paging and plain batch output.
+"""
+from dataclasses import dataclass
+
+
+@dataclass
+class Table:
+    """Rows under headers. title: shown above; footer: shown below."""
+    headers: list
+    rows: list
+    title: str = ''
+    footer: str = ''
+
+
+@dataclass
+class Fields:
+    """A two-column key/value listing, e.g. file details."""
+    pairs: list
+    title: str = ''
+
+
+@dataclass
+class Message:
+    """One line of status. level: 'info', 'ok' or 'warning'."""
+    text: str
+    level: str = 'info'
+
+
+@dataclass
+class Text:
+    """A preformatted block printed as is (help, notes)."""
+    text: str
+
+
+@dataclass
+class ClearScreen:
+    """Ask the renderer to clear the terminal."""
+
+
+def ok(text):
+    return Message(text, 'ok')
+
+
+def warning(text):
+    return Message(text, 'warning')

@@ -1,0 +1,18 @@
+"""Persistent classes. They know no commands and no screen."""
+from stf.models.datasets import Datasets
+from stf.models.notes import Notes
+
+# The top-level structures of a database, by root key. Later kinds of data
+# (connections, models, labels, ...) add themselves here.
+STRUCTURES = {
+    'datasets': Datasets,
+    'notes': Notes,
+}
+
+
+def ensure_structures(root):
+    """Create the structures a new database lacks; True if any was created."""
+    missing = [name for name in STRUCTURES if name not in root]
+    for name in missing:
+        root[name] = STRUCTURES[name]()
+    return bool(missing)

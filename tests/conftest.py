@@ -1,0 +1,67 @@
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / 'shared' / 'data'
+
+
+@pytest.fixture(autouse=True)
+def stf_home(tmp_path, monkeypatch):
+    """Every test gets its own ~/.stf."""
+    home = tmp_path / 'stf-home'
+    monkeypatch.setenv('STF_HOME', str(home))
+    return home
+
+
+@pytest.fixture
+def shared():
+    if not SHARED.is_dir():
+        pytest.skip(f'the shared test data folder {SHARED} is absent')
+    return SHARED
+
+
+@pytest.fixture
+def app(tmp_path):
+    from stf.core import config, database
+    from stf.core.app import App
+    db = database.Database(database.open_file_storage(tmp_path / 'db' / 'stf.db'))
+    application = App(config.load(), db)
+    yield application
+    application.close()
+
+
+def run(app, line):
+    """Run one command line; return the reply."""
+    return app.execute(line)
+
+
+def ok(app, line):
+    reply = app.execute(line)
+    assert reply.ok, [getattr(item, 'text', item) for item in reply.items]
+    return reply.items
+
+
+def error(app, line):
+    reply = app.execute(line)
+    assert not reply.ok, reply.items
+    (message,) = [item for item in reply.items if getattr(item, 'level', '') == 'error']
+    return message.text
+
+
+def write_pcap(path, times, payload=b'x' * 20, nano=False):
+    """A small Ethernet/IPv4/UDP pcap with one packet at each time (seconds)."""
+    import dpkt
+    with open(path, 'wb') as handle:
+        writer = dpkt.pcap.Writer(handle, nano=nano)
+        for number, moment in enumerate(times):
+            udp = dpkt.udp.UDP(sport=40000 + number % 3, dport=53, data=payload)
+            udp.ulen = len(udp)
+            ip = dpkt.ip.IP(src=bytes([10, 0, 0, 1]), dst=bytes([10, 0, 0, 2]),
+                            p=dpkt.ip.IP_PROTO_UDP, data=udp)
+            ip.len = len(ip)
+            frame = dpkt.ethernet.Ethernet(src=b'\x02' * 6, dst=b'\x04' * 6, data=ip)
+            writer.writepkt(bytes(frame), ts=moment)
+    return path

@@ -1,0 +1,102 @@
+"""Dispatch, transactions, errors and the database command."""
+from stf.commands.registry import Command
+from stf.core.errors import UserError
+from stf.core.results import Fields, Table, Text
+from tests.conftest import error, ok
+
+
+def test_help_lists_every_registered_command(app):
+    (table,) = ok(app, 'help')
+    names = [row[0] for row in table.rows]
+    assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', '!CMD']
+
+
+def test_dash_h_is_help_not_an_error(app):
+    (text,) = ok(app, 'datasets -h')
+    assert isinstance(text, Text)
+    assert text.text.startswith('usage: datasets')
+    assert ok(app, 'help datasets')[0].text == text.text
+
+
+def test_unknown_command_and_flag(app):
+    assert error(app, 'bogus -x') == "unknown command 'bogus'; type 'help' for the list of commands"
+    assert error(app, 'datasets -x') == ("datasets: unrecognized arguments: -x; "
+                                         "see 'datasets -h'")
+    assert error(app, 'datasets') == "datasets: say what to do, e.g. 'datasets -l'; see 'datasets -h'"
+    assert error(app, 'datasets -s abc') == ("datasets: argument -s/--select: invalid int value: "
+                                             "'abc'; see 'datasets -h'")
+    assert error(app, 'datasets -c "open') == ('cannot split the input: No closing quotation; '
+                                               'close the quotes')
+
+
+def test_database_info_and_list(app, tmp_path):
+    (fields,) = ok(app, 'database -i')
+    pairs = dict(fields.pairs)
+    assert pairs['storage'] == 'FileStorage'
+    assert pairs['location'] == str(tmp_path / 'db' / 'stf.db')
+    (table,) = ok(app, 'database -l')
+    assert table.rows == [('datasets', 'Datasets', 0), ('notes', 'Notes', 0)]
+
+
+def test_database_delete_structure(app):
+    app.datasets.new('x', '/tmp')
+    app.database.tm.commit()
+    assert ok(app, 'database -d datasets')[0].text == "deleted everything in 'datasets'; it starts empty"
+    assert len(app.datasets) == 0
+    assert error(app, 'database -d nothing') == ("no top-level structure 'nothing'; "
+                                                 'existing: datasets, notes')
+
+
+def register(app, name, handler):
+    app.registry.add(Command(name, 'test command', lambda parser: None, handler))
+
+
+def test_failed_command_changes_nothing(app):
+    def half_done(app_, args):
+        app_.datasets.new('half', '/tmp')
+        raise UserError('went wrong halfway')
+    register(app, 'halfway', half_done)
+    assert error(app, 'halfway') == 'went wrong halfway'
+    assert len(app.datasets) == 0
+
+
+def test_ctrl_c_aborts_the_command(app):
+    def interrupted(app_, args):
+        app_.datasets.new('half', '/tmp')
+        raise KeyboardInterrupt
+    register(app, 'long', interrupted)
+    assert error(app, 'long') == 'long: interrupted; nothing was changed'
+    assert len(app.datasets) == 0
+
+
+def test_unexpected_error_is_logged_and_console_goes_on(app, stf_home):
+    def broken(app_, args):
+        return {}['missing']
+    register(app, 'broken', broken)
+    text = error(app, 'broken')
+    assert text.startswith("broken: unexpected error KeyError: 'missing' (details in ")
+    log = (stf_home / 'stf.log').read_text()
+    assert 'Traceback' in log and "KeyError: 'missing'" in log
+    assert ok(app, 'datasets -l')[0].rows == []
+
+
+def test_commit_per_command_survives_reopen(tmp_path):
+    from stf.core import config, database
+    from stf.core.app import App
+    path = tmp_path / 'db' / 'stf.db'
+    first = App(config.load(), database.Database(database.open_file_storage(path)))
+    first.datasets.new('kept', '/tmp')
+    first.database.tm.commit()
+    first.close()
+    second = App(config.load(), database.Database(database.open_file_storage(path)))
+    assert [item.name for item in second.datasets.values()] == ['kept']
+    second.close()
+
+
+def test_second_opener_gets_one_clear_line(app, tmp_path):
+    from stf.core import database
+    import pytest
+    with pytest.raises(UserError) as raised:
+        database.open_file_storage(tmp_path / 'db' / 'stf.db')
+    assert str(raised.value) == (f"database {tmp_path / 'db' / 'stf.db'} is in use by another "
+                                 'stf process; close it first or open another file with --db')

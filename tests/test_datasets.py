@@ -1,0 +1,185 @@
+"""datasets: create, list, select, files, details, folders, notes, bad input."""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from stf.core.results import Fields, Table
+from tests.conftest import error, ok, write_pcap
+
+TIMES = [1_600_000_000 + offset for offset in (0.5, 1.25, 299.0, 301.0, 900.000001)]
+
+
+@pytest.fixture
+def capture(tmp_path):
+    folder = tmp_path / 'case one'
+    folder.mkdir()
+    return write_pcap(folder / 'capture.pcap', TIMES)
+
+
+def test_create_selects_and_lists(app, capture):
+    (message,) = ok(app, f'datasets -c "{capture}"')
+    assert message.text == "dataset 0 'case one' created with capture.pcap (pcap) and selected"
+    assert app.current_id == 0
+    (table,) = ok(app, 'datasets -l')
+    assert table.headers == ['id', 'name', 'added', 'main file', 'file time', 'folder',
+                             'current', 'note']
+    (row,) = table.rows
+    assert (row[0], row[1], row[3], row[5], row[6], row[7]) == (
+        0, 'case one', 'capture.pcap', str(capture.parent), '*', '')
+
+
+def test_name_flag_and_duplicate_names(app, capture):
+    ok(app, f'datasets -c "{capture}" --name first')
+    assert error(app, f'datasets -c "{capture}" --name first') == (
+        "a dataset named 'first' exists already (id 0); choose another with --name")
+    ok(app, f'datasets -c "{capture}" --name second')
+    assert [dataset.id for dataset in app.datasets.values()] == [0, 1]
+
+
+def test_files_add_list_remove(app, capture, tmp_path):
+    ok(app, f'datasets -c "{capture}"')
+    other = write_pcap(tmp_path / 'second.pcap', TIMES[:2], nano=True)
+    assert ok(app, f'datasets -a {other}')[0].text == (
+        "second.pcap (pcap) added to dataset 'case one' as file 1")
+    (table,) = ok(app, 'datasets -f')
+    assert [(row[0], row[1], row[4], row[5]) for row in table.rows] == [
+        ('capture.pcap', 0, 'pcap', ''), ('second.pcap', 1, 'pcap', '')]
+    assert error(app, f'datasets -a {other}') == "second.pcap is already file 1 of dataset 'case one'"
+    ok(app, 'datasets -D 0')
+    assert app.current().main_file_id == 1
+    assert error(app, 'datasets -D 0') == ("dataset 'case one' has no file 0; "
+                                           "list its files with 'datasets -f'")
+
+
+def test_pcap_details(app, capture):
+    ok(app, f'datasets -c "{capture}"')
+    fields, capture_fields, *rest = ok(app, 'datasets -F 0')
+    pairs = dict(fields.pairs)
+    data = capture.read_bytes()
+    assert pairs['md5'] == hashlib.md5(data).hexdigest()
+    assert pairs['sha1'] == hashlib.sha1(data).hexdigest()
+    assert pairs['sha256'] == hashlib.sha256(data).hexdigest()
+    details = dict(capture_fields.pairs)
+    assert details['packets'] == '5'
+    assert details['first packet'] == '2020/09/13 12:26:40.500000'
+    assert details['last packet'] == '2020/09/13 12:41:40.000001'
+    assert details['link type'] == '1 EN10MB (Ethernet)'
+    bins = rest[-1]
+    assert bins.rows == [('2020/09/13 12:26:40.500000', 3), ('2020/09/13 12:31:40.500000', 1),
+                         ('2020/09/13 12:36:40.500000', 1)]
+    (*_, bins60) = ok(app, 'datasets -F 0 --bin 600')
+    assert bins60.rows == [('2020/09/13 12:26:40.500000', 4), ('2020/09/13 12:36:40.500000', 1)]
+
+
+def test_select_unselect_delete(app, capture):
+    ok(app, f'datasets -c "{capture}"')
+    ok(app, 'datasets -u')
+    assert app.current() is None
+    assert error(app, 'datasets -f') == ("no dataset is selected; select one with "
+                                         "'datasets -s ID' (list them with 'datasets -l')")
+    ok(app, 'datasets -s 0')
+    ok(app, 'datasets -n 0 --text "C&C over HTTP"')
+    assert len(app.notes) == 1
+    assert ok(app, 'datasets -d 0')[0].text == (
+        "dataset 0 'case one' deleted with 1 objects generated from it; its files stay on disk")
+    assert app.current_id is None and len(app.notes) == 0
+    assert capture.exists()
+    assert error(app, 'datasets -s 0') == "there is no dataset 0; list them with 'datasets -l'"
+    assert error(app, 'datasets -d 9') == "there is no dataset 9; list them with 'datasets -l'"
+
+
+def test_note_with_text_and_editor(app, capture, tmp_path, monkeypatch):
+    ok(app, f'datasets -c "{capture}"')
+    ok(app, 'datasets -n 0 --text "Botnet test7\\nsecond line"')
+    assert app.notes.get(0).text == 'Botnet test7\nsecond line'
+    assert ok(app, 'datasets -l')[0].rows[0][7] == 'Botnet test7'
+    assert error(app, 'datasets -n 0') == 'in batch mode give the note with --text "..."'
+    app.interactive = True
+    editor = tmp_path / 'editor.sh'
+    editor.write_text('#!/bin/sh\necho "edited" > "$1"\n')
+    editor.chmod(0o755)
+    monkeypatch.setenv('EDITOR', str(editor))
+    monkeypatch.delenv('VISUAL', raising=False)
+    ok(app, 'datasets -n 0')
+    assert app.notes.get(0).text == 'edited\n'
+    monkeypatch.setenv('EDITOR', 'false')
+    assert error(app, 'datasets -n 0') == "the editor 'false' exited with status 1; the note is unchanged"
+    assert app.notes.get(0).text == 'edited\n'
+
+
+def test_moved_files_name_datasets_o(app, capture, tmp_path):
+    ok(app, f'datasets -c "{capture}"')
+    new_folder = tmp_path / 'moved'
+    shutil.move(str(capture.parent), new_folder)
+    assert error(app, 'datasets -F 0') == (
+        f"file 0 of dataset 0 is not at {capture} any more; if the files were moved, "
+        "run 'datasets -o 0 NEW_FOLDER'")
+    assert ok(app, f'datasets -o 0 {new_folder}')[0].text == (
+        f"dataset 0 'case one' now lives in {new_folder}: 0 files moved, 1 found there")
+    assert ok(app, 'datasets -F 0')[1].pairs[0] == ('packets', '5')
+
+
+def test_change_folder_moves_files(app, capture, tmp_path):
+    ok(app, f'datasets -c "{capture}"')
+    target = tmp_path / 'elsewhere'
+    target.mkdir()
+    assert ok(app, f'datasets -o 0 {target}')[0].text.endswith('1 files moved, 0 found there')
+    assert (target / 'capture.pcap').exists() and not capture.exists()
+    assert app.current().files[0].path == str(target / 'capture.pcap')
+
+
+BAD_FILES = {
+    'nothing.pcap': None,
+    'empty.pcap': b'',
+    'random.bin': bytes(range(7, 250)) * 40,
+}
+
+
+def test_bad_inputs_are_one_line(app, tmp_path):
+    assert error(app, f'datasets -c {tmp_path}/nothing.pcap') == (
+        f'{tmp_path}/nothing.pcap: no such file; check the path')
+    assert error(app, f'datasets -c {tmp_path}').startswith(f'{tmp_path} is a folder')
+    (tmp_path / 'empty.pcap').write_bytes(b'')
+    assert error(app, f'datasets -c {tmp_path}/empty.pcap').startswith(
+        f'{tmp_path}/empty.pcap is empty')
+    (tmp_path / 'random.bin').write_bytes(bytes(range(7, 250)) * 40)
+    assert 'accepted: pcap' in error(app, f'datasets -c {tmp_path}/random.bin')
+    assert len(app.datasets) == 0
+
+
+def test_truncated_pcap_reports_packets_read(app, capture):
+    data = capture.read_bytes()
+    capture.write_bytes(data[:-10])
+    ok(app, f'datasets -c "{capture}"')
+    details = dict(ok(app, 'datasets -F 0')[1].pairs)
+    assert details['packets'] == '4'
+    assert 'truncated' in details['truncated'] and '4' in details['truncated']
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which('setpriv'),
+                    reason='needs root and setpriv to test as an unprivileged user')
+def test_permission_denied_as_unprivileged_user():
+    from tests.conftest import ROOT
+    base = Path(tempfile.mkdtemp(prefix='stf-nobody-'))  # pytest's tmp is root-only
+    try:
+        base.chmod(0o755)
+        capture = write_pcap(base / 'capture.pcap', TIMES)
+        capture.chmod(0o600)
+        home = base / 'nobody'
+        home.mkdir()
+        os.chown(home, 65534, 65534)
+        result = subprocess.run(
+            ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', sys.executable,
+             str(ROOT / 'stf.py'), '--db', str(home / 'stf.db'), '-c', f'datasets -c {capture}'],
+            capture_output=True, text=True, env=dict(os.environ, STF_HOME=str(home / 'home')))
+        assert result.stderr == (f'error: line 1: {capture}: permission denied; '
+                                 "check the file's permissions\n")
+        assert result.returncode == 1
+    finally:
+        shutil.rmtree(base)

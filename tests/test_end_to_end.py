@@ -1,0 +1,100 @@
+"""The real console: batch runs through a pipe, and a pseudo-terminal."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, write_pcap
+
+
+def stf(tmp_path, script, *options):
+    return subprocess.run([sys.executable, str(ROOT / 'stf.py'), '--db',
+                           str(tmp_path / 'db' / 'stf.db'), *options],
+                          input=script, capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(os.environ, STF_HOME=str(tmp_path / 'home')))
+
+
+def test_batch_runs_every_line_and_reports_status(tmp_path):
+    folder = tmp_path / "it's; a folder"
+    folder.mkdir()
+    capture = write_pcap(folder / 'c 1.pcap', [1.0, 2.0, 3.0])
+    script = (f'# a comment\n\ndatasets -c "{capture}" --name case\n'
+              'datasets -l\ndatasets -F 0\n')
+    result = stf(tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ''
+    lines = result.stdout.splitlines()
+    assert lines[0] == "dataset 0 'case' created with c 1.pcap (pcap) and selected"
+    assert '\x1b' not in result.stdout
+    assert any(line.startswith('  packets') and line.endswith(': 3') for line in lines)
+    # Committed per command: a second run sees the dataset.
+    again = stf(tmp_path, 'datasets -s 0\ndatasets -f\n')
+    assert again.returncode == 0
+    assert "dataset 0 'case' selected" in again.stdout
+    assert '| c 1.pcap' in again.stdout
+
+
+def test_batch_failure_status_and_stop_on_error(tmp_path):
+    script = 'datasets -s 5\nbogus\ndatabase -l\n'
+    result = stf(tmp_path, script)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: line 1: there is no dataset 5; list them with 'datasets -l'",
+        "error: line 2: unknown command 'bogus'; type 'help' for the list of commands"]
+    assert 'top-level structures' in result.stdout
+    stopped = stf(tmp_path, script, '--stop-on-error')
+    assert stopped.returncode == 1
+    assert len(stopped.stderr.splitlines()) == 1
+    assert 'top-level structures' not in stopped.stdout
+
+
+def test_filter_words_reach_the_command_intact(tmp_path):
+    result = stf(tmp_path, 'datasets -s statelength>100\n')
+    # No redirection: '>' stays in the argument, which -s refuses as an id.
+    assert result.stderr.strip() == ("error: line 1: datasets: argument -s/--select: invalid "
+                                     "int value: 'statelength>100'; see 'datasets -h'")
+    assert not (tmp_path / '100').exists()
+
+
+def test_exit_stops_batch(tmp_path):
+    result = stf(tmp_path, 'exit\nbogus\n')
+    assert result.returncode == 0 and result.stderr == ''
+
+
+def test_bad_database_path_is_one_line(tmp_path):
+    (tmp_path / 'adir').mkdir()
+    result = subprocess.run([sys.executable, str(ROOT / 'stf.py'), '--db', str(tmp_path / 'adir')],
+                            input='', capture_output=True, text=True,
+                            env=dict(os.environ, STF_HOME=str(tmp_path / 'home')))
+    assert result.returncode == 2
+    assert result.stderr == (f"error: {tmp_path / 'adir'} is a folder; give the path of a "
+                             f"database file, e.g. {tmp_path / 'adir' / 'stf.db'}\n")
+
+
+def test_terminal_completion_prompt_and_history(tmp_path):
+    pexpect = pytest.importorskip('pexpect')
+    capture = write_pcap(tmp_path / 'c.pcap', [1.0, 2.0])
+    env = dict(os.environ, STF_HOME=str(tmp_path / 'home'), TERM='xterm', COLUMNS='120')
+    child = pexpect.spawn(sys.executable, [str(ROOT / 'stf.py'), '--db',
+                                           str(tmp_path / 'db' / 'stf.db')],
+                          env=env, encoding='utf-8', timeout=15, dimensions=(40, 200))
+    child.expect('stf >')
+    child.send('datase')
+    child.expect('create, select, list')  # the completion menu is up
+    child.send('\t')
+    child.send(f' -c {capture} --name termtest\r')
+    # Only a completed command name can have created it.
+    child.expect("dataset 0 'termtest' created")
+    child.expect('termtest: ')
+    child.send('datasets -u\r')
+    child.expect('no dataset is selected now')
+    child.send('datasets -s ')
+    child.expect('termtest')  # the menu offers id 0 with its name
+    child.send('\t')
+    child.send('\r')
+    child.expect("dataset 0 'termtest' selected")
+    child.send('exit\r')
+    child.expect(pexpect.EOF)
+    history = (tmp_path / 'home' / 'history').read_text()
+    assert f'datasets -c {capture} --name termtest' in history
