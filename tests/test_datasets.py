@@ -183,3 +183,84 @@ def test_permission_denied_as_unprivileged_user():
         assert result.returncode == 1
     finally:
         shutil.rmtree(base)
+
+
+def expected_flows(shared, name):
+    lines = (shared / 'expected' / f'{name}.letters.tsv').read_text().splitlines()
+    return sum(int(line.split('\t')[1]) for line in lines)
+
+
+@pytest.mark.parametrize('folder, name', [('binetflow', 'test5-mixed.binetflow'),
+                                          ('binetflow', 'headerless-test7.binetflow'),
+                                          ('zeek', 'njrat-labeled.conn.log')])
+def test_flow_file_details(app, shared, folder, name):
+    ok(app, f'datasets -c {shared / folder / name} --name {name}')
+    fields, flows, protocols, *labels = ok(app, 'datasets -F 0')
+    assert dict(fields.pairs)['type'] == ('zeek' if folder == 'zeek' else 'binetflow')
+    details = dict(flows.pairs)
+    assert details['flows'] == f'{expected_flows(shared, name):,}'
+    assert sum(count for _, count in protocols.rows) == expected_flows(shared, name)
+    if name != 'headerless-test7.binetflow':
+        assert sum(count for _, count in labels[0].rows) == expected_flows(shared, name)
+
+
+def test_letters_details(app, shared):
+    ok(app, f'datasets -c {shared / "letters" / "train.tsv"}')
+    fields, models, per_label = ok(app, 'datasets -F 0')
+    assert dict(fields.pairs)['type'] == 'letters'
+    assert dict(models.pairs)['models'] == '1,371'
+
+
+@pytest.mark.skipif(not shutil.which('argus', path=os.environ['PATH'] + ':/usr/sbin'),
+                    reason='argus is not installed (make setup installs it)')
+def test_generate_flows_from_pcap(app, shared, tmp_path):
+    out = tmp_path / "out; it's here"
+    out.mkdir()
+    ok(app, f'datasets -c {shared / "pcap" / "test8-malicious.pcap"}')
+    assert [item.text for item in ok(app, f'datasets -g --out "{out}"')] == [
+        'test8-malicious.biargus generated and added as file 1',
+        'test8-malicious.binetflow generated and added as file 2']
+    header = (out / 'test8-malicious.binetflow').read_text().splitlines()[0]
+    assert header == ('StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,'
+                      'TotPkts,TotBytes,SrcBytes,SrcPkts,srcUdata,dstUdata')
+    assert dict(ok(app, 'datasets -F 2')[1].pairs)['flows'] == '260'
+    assert [item.kind for item in app.current().files.values()] == ['pcap', 'biargus', 'binetflow']
+    # A second run regenerates the same files instead of adding new ones.
+    assert ok(app, f'datasets -g --out "{out}"')[1].text == (
+        'test8-malicious.binetflow regenerated (file 2)')
+    # A biargus alone gives a binetflow with ra.
+    ok(app, 'datasets -D 0')
+    (out / 'test8-malicious.binetflow').unlink()
+    assert ok(app, f'datasets -g --out "{out}"')[0].text == (
+        'test8-malicious.binetflow regenerated (file 2)')
+
+
+def test_generate_needs_a_capture(app, shared, capture, tmp_path):
+    ok(app, f'datasets -c {shared / "binetflow" / "test3-mixed.binetflow"}')
+    assert error(app, f'datasets -g --out {tmp_path}') == (
+        "dataset 'binetflow' has no pcap or biargus file to generate flows from; "
+        "add one with 'datasets -a PATH'")
+    ok(app, f'datasets -c "{capture}"')
+    assert error(app, f'datasets -g --out {tmp_path}/none') == (
+        f'{tmp_path}/none is not a folder; create it or choose another with --out')
+
+
+def test_generate_without_argus_names_the_package(app, capture, monkeypatch):
+    from stf.core import argus
+    ok(app, f'datasets -c "{capture}"')
+    monkeypatch.setenv('PATH', str(capture.parent))
+    monkeypatch.setattr(argus, 'EXTRA_DIRS', ())
+    text = error(app, 'datasets -g')
+    assert 'argus' in text and 'apt-get install' in text and 'argus-server' in text
+    assert list(capture.parent.iterdir()) == [capture]
+
+
+def test_interactive_name_and_delete_confirmation(app, capture):
+    answers = iter(['asked name', 'n', 'y'])
+    app.ask = lambda question, default: next(answers)
+    ok(app, f'datasets -c "{capture}"')
+    assert app.current().name == 'asked name'
+    assert ok(app, 'datasets -d 0')[0].text == 'nothing was deleted'
+    assert len(app.datasets) == 1
+    ok(app, 'datasets -d 0')
+    assert len(app.datasets) == 0

@@ -4,6 +4,8 @@ The scan (hashes and, for captures, packet statistics) is one pass over the
 file; its result is kept with the file and reused while the file on disk is
 unchanged.
 """
+from collections import Counter
+
 from stf.core import filescan, flowfile, formats
 from stf.core.results import Fields, Table
 
@@ -53,7 +55,8 @@ def flow_details(item, scan, bin_seconds):
     pairs = [('flows', f"{summary['flows']:,}"),
              ('first flow', formats.from_us(summary['first_us'])),
              ('last flow', formats.from_us(summary['last_us'])),
-             ('malformed lines', malformed_text(summary))]
+             ('malformed lines', malformed_text(summary)),
+             ('flows out of time order', f"{summary['out_of_order']:,}")]
     items = [Fields(pairs, title='flows')]
     items.append(Table(['protocol', 'flows'], summary['protocols'].most_common(),
                        title='flows per protocol'))
@@ -83,10 +86,25 @@ def pe_details(item, scan, bin_seconds):
             Table(['section', 'virtual size', 'raw size'], rows, title='sections')]
 
 
+def letters_details(item, scan, bin_seconds):
+    """A letters TSV: how many models, and their labels."""
+    labels = Counter()
+    with open(item.path, encoding='utf-8', errors='replace') as handle:
+        next(handle, None)  # the header line
+        for line in handle:
+            fields = line.rstrip('\n').split('\t')
+            if len(fields) == 4:
+                labels[fields[2] or '(no label)'] += 1
+    pairs = [('models', f'{sum(labels.values()):,}'), ('labels', f'{len(labels):,}')]
+    return [Fields(pairs, title='behavioral models'),
+            Table(['label', 'models'], labels.most_common(), title='models per label')]
+
+
 def no_details(item, scan, bin_seconds):
     return []
 
 
 CAPTURES = ('pcap', 'pcapng')
 DETAILS = {'pcap': capture_details, 'pcapng': capture_details,
-           'binetflow': flow_details, 'zeek': flow_details, 'pe': pe_details}
+           'binetflow': flow_details, 'zeek': flow_details, 'pe': pe_details,
+           'letters': letters_details}
