@@ -100,3 +100,30 @@ def test_second_opener_gets_one_clear_line(app, tmp_path):
         database.open_file_storage(tmp_path / 'db' / 'stf.db')
     assert str(raised.value) == (f"database {tmp_path / 'db' / 'stf.db'} is in use by another "
                                  'stf process; close it first or open another file with --db')
+
+
+def test_pack_drops_old_revisions(app):
+    for number in range(20):
+        app.datasets.new(f'd{number}', '/tmp')
+        app.database.tm.commit()
+    for number in range(20):
+        app.datasets.remove(number)
+        app.database.tm.commit()
+    before = app.database.db.storage.getSize()
+    (message,) = ok(app, 'database -p')
+    after = app.database.db.storage.getSize()
+    assert after < before
+    assert message.text == f'packed: {before:,} bytes -> {after:,} bytes'
+
+
+def test_revert_sees_commits_of_another_connection(app):
+    import transaction
+    other_tm = transaction.TransactionManager()
+    other = app.database.db.open(transaction_manager=other_tm)
+    other.root()['datasets'].new('from elsewhere', '/tmp')
+    other_tm.commit()
+    other.close()
+    assert ok(app, 'database -r')[0].text.startswith('reverted to the stored state')
+    assert [item.name for item in app.datasets.values()] == ['from elsewhere']
+    # Completion ids follow: the commit was seen.
+    assert app.completion['dataset_id'] == {'0': 'from elsewhere'}

@@ -135,7 +135,7 @@ def delete(app, args):
 
 
 def confirmed(app, question):
-    return app.ask(f'{question} [y/N]', 'n').strip().lower() in ('y', 'yes')
+    return app.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
 
 
 def edit_note(app, args):

@@ -116,7 +116,6 @@ class App:
         return self._run(command, words[1:])
 
     def _run(self, command, argv):
-        before = (self.database.last_transaction(), self.current_id)
         try:
             args = command.parser().parse_args(argv)
             items = self.database.run(lambda: command.handler(self, args))
@@ -135,7 +134,7 @@ class App:
         except Exception as error:
             return Reply([self._unexpected(command.name, error)], ok=False)
         finally:
-            if before != (self.database.last_transaction(), self.current_id):
+            if self._completion_state != self._state():
                 self.refresh_completion()
 
     def _unexpected(self, name, error):
@@ -145,8 +144,14 @@ class App:
                        f'(details in {where}); the console goes on', 'error')
 
     # -- completion cache
+    def _state(self):
+        """What the completion values depend on: the data and the selection."""
+        return self.database.last_transaction(), self.current_id
+
     def refresh_completion(self):
-        """Read the database values completion offers, once per change."""
+        """Read the database values completion offers, once per change
+        (ours or another analyst's)."""
+        self._completion_state = self._state()
         try:
             self.completion = self.database.run(self._completion_values)
         except Exception:

@@ -78,13 +78,22 @@ def terminal_progress(label):
     return update
 
 
+def asker(session):
+    """Ask a question in the console; an empty answer takes the default."""
+    def ask(question, default):
+        shown = f' [{default}]' if default else ''
+        answer = session.prompt(f'{question}{shown}: ').strip()
+        return answer or default
+    return ask
+
+
 def run_console(app, banner):
     session = PromptSession(history=FileHistory(str(stf_home() / 'history')),
                             completer=StfCompleter(app), style=STYLE,
                             bottom_toolbar=toolbar(app), complete_while_typing=True)
     renderer = Renderer(sys.stdout, sys.stderr, terminal=True, pager=app.config.pager)
     app.interactive = True
-    app.ask = lambda question, default: session.prompt(f'{question}: ', default=default)
+    app.ask = asker(session)
     app.progress = terminal_progress
     print(banner)
     while True:

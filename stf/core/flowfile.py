@@ -233,7 +233,9 @@ def sniff_format(path):
                         '(zeek-cut or LogAscii::use_json=F)')
     separator = '\t' if '\t' in first else ','
     names = [name.strip() for name in first.split(separator)]
-    if names[0] == 'StartTime':
+    # SPEC: a header starts with StartTime; a line naming it anywhere is a header
+    # too, since no flow has a field that reads 'StartTime'.
+    if 'StartTime' in names:
         return binetflow_format(names, separator, path)
     return _headerless_format(names, separator, path)
 
@@ -359,6 +361,7 @@ def _raw_blocks(stream, size=READ_SIZE, limit=MAX_LINE):
     offset, carry = 0, b''
     while chunk := stream.read(size):
         data = carry + chunk if carry else chunk
+        chunk = carry = None            # hold one copy only
         end = data.rfind(b'\n')
         if end >= 0:
             yield offset, data[:end]
@@ -367,10 +370,13 @@ def _raw_blocks(stream, size=READ_SIZE, limit=MAX_LINE):
             carry = data
         else:
             yield offset, None
+            offset += len(data)
+            data = None
             skipped, carry = _skip_line(stream, size)
-            offset += len(data) + skipped
+            offset += skipped
     if carry:
-        yield offset, carry
+        # Only what follows a skipped line can still hold newlines here.
+        yield offset, carry[:-1] if carry.endswith(b'\n') else carry
 
 
 def _skip_line(stream, size):
@@ -603,7 +609,7 @@ def _decode(offset, data):
 
 
 def _is_header(line):
-    return _header_names(line)[0][0] == 'StartTime'
+    return 'StartTime' in _header_names(line)[0]
 
 
 def _header_names(line):
