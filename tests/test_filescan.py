@@ -1,5 +1,6 @@
 """scan_file: exact hashes, packet counts, times and bins, whatever the chunking."""
 import hashlib
+import random
 import re
 import shutil
 import struct
@@ -173,8 +174,43 @@ def test_packets_out_of_time_order(tmp_path):
     result = scan_file(path, 'pcap')
     assert (result['first_us'], result['last_us']) == ((T0 + 50) * US, (T0 + 1000) * US)
     assert result['packets'] == 7
-    assert result['bins'] == [((T0 - 200) * US, 2), ((T0 + 100) * US, 1),
-                              ((T0 + 400) * US, 3), ((T0 + 700) * US, 1)]
+    assert result['bins'] == [((T0 - 200) * US, 1), ((T0 + 100) * US, 1),
+                              ((T0 + 400) * US, 3), ((T0 + 700) * US, 1),
+                              ((T0 + 1000) * US, 1)]
+
+
+def test_packet_out_of_order_after_in_order_ones_keeps_the_latest(tmp_path):
+    offsets = [0, 10 * US, 20 * US, 15 * US, 16 * US]
+    path = write(tmp_path, 'late.pcap', pcap_bytes(records_at(offsets)))
+    result = scan_file(path, 'pcap')
+    assert (result['first_us'], result['last_us']) == (T0 * US, (T0 + 20) * US)
+    assert result['bins'] == [(T0 * US, 5)]
+
+
+def reference(offsets_us, bin_us):
+    """The timeline computed the obvious way, to check the fast one against."""
+    origin = offsets_us[0]
+    counts = {}
+    for offset in offsets_us:
+        start = origin + (offset - origin) // bin_us * bin_us
+        counts[start] = counts.get(start, 0) + 1
+    starts = range(min(counts), max(counts) + bin_us, bin_us)
+    return min(offsets_us), max(offsets_us), [(T0 * US + start, counts.get(start, 0))
+                                              for start in starts]
+
+
+@pytest.mark.parametrize('chunk', [64, 1 << 20])
+def test_jittered_times_match_the_obvious_computation(tmp_path, monkeypatch, chunk):
+    chance = random.Random(7)
+    offsets = [max(0, number * 3 * US + chance.randrange(-20 * US, 20 * US))
+               for number in range(400)]
+    path = write(tmp_path, 'jitter.pcap', pcap_bytes(records_at(offsets)))
+    monkeypatch.setattr(filescan, 'CHUNK_BYTES', chunk)
+    result = scan_file(path, 'pcap', bin_seconds=60)
+    first, last, bins = reference(offsets, 60 * US)
+    assert (result['first_us'], result['last_us']) == (T0 * US + first, T0 * US + last)
+    assert result['bins'] == bins
+    assert result['packets'] == 400
 
 
 def test_far_apart_packets_list_only_non_empty_bins(tmp_path, monkeypatch):
@@ -182,7 +218,8 @@ def test_far_apart_packets_list_only_non_empty_bins(tmp_path, monkeypatch):
     offsets = [0, 60 * US, -T0 * US + 5 * US]   # a stray 1970 timestamp
     path = write(tmp_path, 'stray.pcap', pcap_bytes(records_at(offsets)))
     result = scan_file(path, 'pcap')
-    assert result['bins'] == [(T0 * US - 5_333_333 * 300 * US, 1), (T0 * US, 2)]
+    # the bin of 5 s after the epoch starts 5,333,334 bins of 300 s before T0
+    assert result['bins'] == [(-200 * US, 1), (T0 * US, 2)]
     assert result['first_us'] == 5 * US
 
 
@@ -196,7 +233,7 @@ def five_pcap():
     (24 + 5, 0),     # inside the first record header
     (24 + 16 + 3, 0),    # inside the first record's data
     (-1, 4),         # the last byte of the last record missing
-    (-200, 4),       # well inside the last record
+    (-30, 4),        # well inside the last record
 ])
 def test_truncated_pcap_counts_complete_packets(tmp_path, cut_after, complete):
     path = write(tmp_path, 'cut.pcap', five_pcap()[:cut_after])
@@ -245,7 +282,7 @@ def pcapng_mixed(order):
     return b''.join([
         shb(order), idb(order), idb(order, 101, tsresol=9, tsoffset=10),
         epb(order, 0, (T0 * US) + 500_000, frame(0)),
-        epb(order, 1, (T0 - 10) * 10**9 + 10 * 10**9 + 123_456_789, frame(1)),
+        epb(order, 1, (T0 - 10) * 10**9 + 123_456_789, frame(1)),
         spb(order, frame(2)),
         shb(other), idb(other, 1, tsresol=0x80 | 20),   # 2^-20 s ticks
         epb(other, 0, (T0 + 400) << 20 | (1 << 19), frame(3)),
@@ -262,7 +299,9 @@ def test_pcapng_interfaces_resolutions_and_sections(tmp_path, order):
     assert result['last_us'] == (T0 + 400) * US + 500_000
     assert result['linktype'] == 1
     assert result['linktype_name'] == 'EN10MB (Ethernet) (first of several link types)'
-    assert result['bins'] == [(T0 * US + 500_000, 2), ((T0 + 300) * US + 500_000, 1)]
+    # bins start at the first packet in the file; the earlier one gets the bin before
+    start = T0 * US + 500_000
+    assert result['bins'] == [(start - 300 * US, 1), (start, 1), (start + 300 * US, 1)]
     assert result['truncated'] is None
     assert result['sha1'] == digests(path)['sha1']
 
