@@ -103,7 +103,7 @@ USED = ('start', 'dur', 'proto', 'src', 'sport', 'dst', 'dport', 'bytes', 'orig_
         'resp_bytes', 'label', 'detailed_label')
 
 
-@dataclass(eq=True)
+@dataclass
 class FlowFormat:
     """How one flow file's lines are laid out.
 
@@ -290,10 +290,8 @@ def _headerless_format(fields, separator, path):
 def _zeek_header(path):
     """The '#' lines at the start of a Zeek log, as text."""
     lines = []
-    with open(path, 'rb') as stream:
-        for raw in stream:
-            if not raw.startswith(b'#') or len(lines) > 100:
-                break
+    with _open(path) as stream:
+        while (raw := stream.readline(MAX_LINE)).startswith(b'#') and len(lines) < 100:
             lines.append(raw.decode('utf-8', 'replace').rstrip('\r\n'))
     return lines
 
