@@ -8,7 +8,8 @@ from tests.conftest import error, ok
 def test_help_lists_every_registered_command(app):
     (table,) = ok(app, 'help')
     names = [row[0] for row in table.rows]
-    assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', '!CMD']
+    assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
+                     'models', '!CMD']
 
 
 def test_dash_h_is_help_not_an_error(app):
@@ -35,7 +36,8 @@ def test_database_info_and_list(app, tmp_path):
     assert pairs['storage'] == 'FileStorage'
     assert pairs['location'] == str(tmp_path / 'db' / 'stf.db')
     (table,) = ok(app, 'database -l')
-    assert table.rows == [('datasets', 'Datasets', 0), ('notes', 'Notes', 0)]
+    assert table.rows == [('connections', 'ConnectionGroups', 0), ('datasets', 'Datasets', 0),
+                          ('models', 'ModelGroups', 0), ('notes', 'Notes', 0)]
 
 
 def test_database_delete_structure(app):
@@ -44,7 +46,7 @@ def test_database_delete_structure(app):
     assert ok(app, 'database -d datasets')[0].text == "deleted everything in 'datasets'; it starts empty"
     assert len(app.datasets) == 0
     assert error(app, 'database -d nothing') == ("no top-level structure 'nothing'; "
-                                                 'existing: datasets, notes')
+                                                 'existing: connections, datasets, models, notes')
 
 
 def register(app, name, handler):

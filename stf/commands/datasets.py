@@ -57,10 +57,18 @@ def create(app, args):
     kind = filetypes.detect_type(path)
     name = dataset_name(app, args.name, path)
     dataset = app.datasets.new(name, path.parent)
-    dataset.add_file(path, kind)
+    item = dataset.add_file(path, kind)
     app.current_id = dataset.id
     return [ok(f"dataset {dataset.id} '{name}' created with {path.name} ({kind}) "
-               'and selected')]
+               'and selected'), *imported(app, dataset, item)]
+
+
+def imported(app, dataset, item):
+    """A letters TSV brings its models (and labels) along."""
+    if item.kind != 'letters':
+        return []
+    from stf.commands.models import import_letters
+    return [import_letters(app, dataset, item)]
 
 
 def checked_path(text):
@@ -202,7 +210,8 @@ def add_file(app, args):
                             f"'{dataset.name}'")
     kind = filetypes.detect_type(path)
     item = dataset.add_file(path, kind)
-    return [ok(f"{path.name} ({kind}) added to dataset '{dataset.name}' as file {item.id}")]
+    return [ok(f"{path.name} ({kind}) added to dataset '{dataset.name}' as file {item.id}"),
+            *imported(app, dataset, item)]
 
 
 def remove_file(app, args):

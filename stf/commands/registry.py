@@ -67,8 +67,9 @@ class Command:
                 for opt in action.option_strings]
 
     def options_taking_values(self):
-        return {opt for action in self.parser()._actions if action.nargs != 0
-                for opt in action.option_strings}
+        """Option string -> its argparse nargs, for options that take values."""
+        return {opt: action.nargs for action in self.parser()._actions
+                if action.nargs != 0 for opt in action.option_strings}
 
 
 class Registry:

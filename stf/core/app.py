@@ -14,10 +14,27 @@ from stf.commands import build_registry
 from stf.commands.registry import HelpRequested
 from stf.core import config as config_module
 from stf.core.errors import Interrupted, UserError
+from stf.core.filters import FILTER_KEYS
+from stf.core.letters import CONSTRUCTORS
 from stf.core.results import Message, Text
 from stf.models import ensure_structures
 
 log = logging.getLogger('stf')
+
+
+# Connection ids offered by completion, at most this many (a scan can make
+# millions; completion must stay instant).
+COMPLETION_CONNECTIONS = 20000
+
+
+def connection_ids(groups):
+    ids = {}
+    for group in reversed(groups):
+        for conn in group.index.keys():
+            ids[conn] = f'group {group.id}'
+            if len(ids) >= COMPLETION_CONNECTIONS:
+                return ids
+    return ids
 
 
 class ExitRequested(Exception):
@@ -163,7 +180,17 @@ class App:
         files = ({str(item.id): item.name for item in current.files.values()}
                  if current else {})
         structures = {name: type(value).__name__ for name, value in self.root.items()}
-        return {'dataset_id': datasets, 'file_id': files, 'structure': structures}
+        groups = [group for group in self.root['connections'].values()
+                  if current is None or group.dataset_id == current.id]
+        return {'dataset_id': datasets, 'file_id': files, 'structure': structures,
+                'connection_group': {str(group.id): group.file_path.rsplit('/', 1)[-1]
+                                     for group in groups},
+                'model_group': {group.id: f'{len(group):,} models'
+                                for group in self.root['models'].values()},
+                'connection_id': connection_ids(groups),
+                'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
+                **{f'filter:{kind}': dict.fromkeys(keys, 'filter key')
+                   for kind, keys in FILTER_KEYS.items()}}
 
     def close(self):
         self.database.close()

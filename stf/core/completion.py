@@ -81,7 +81,10 @@ def value_kind(command, previous):
         last = flags[-1]
         position = len(previous) - last  # 1 = first value after the flag
         kinds = command.completions.get(previous[last])
-        if previous[last] in command.options_taking_values():
+        nargs = command.options_taking_values().get(previous[last], 0)
+        if nargs in ('+', '*'):
+            return kinds  # every following word is one more value
+        if nargs != 0:
             kinds = kinds if isinstance(kinds, tuple) else (kinds,)
             return kinds[position - 1] if position <= len(kinds) else None
         if position > 1:

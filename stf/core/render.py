@@ -17,11 +17,27 @@ RESET = '\x1b[0m'
 PREFIX = {'error': 'error: ', 'warning': 'warning: ', 'ok': '', 'info': ''}
 
 
-def table_text(item):
+# Letters colored by periodicity class: strongly periodic, weakly periodic,
+# weakly not periodic, not periodic, not yet known; zeros and timechars dim.
+LETTER_COLORS = {**dict.fromkeys('abcdefghi', '32'), **dict.fromkeys('ABCDEFGHI', '36'),
+                 **dict.fromkeys('rstuvwxyz', '33'), **dict.fromkeys('RSTUVWXYZ', '31'),
+                 **dict.fromkeys('123456789', '35'), **dict.fromkeys('0.,+*', '2')}
+COLORED_LETTERS = {char: f'\x1b[{code}m{char}{RESET}' for char, code in LETTER_COLORS.items()}
+
+
+def colored_letters(state):
+    return ''.join(COLORED_LETTERS.get(char, char) for char in state)
+
+
+def table_text(item, color=False):
     table = PrettyTable(item.headers)
     table.align = 'l'
+    column = item.letters_column if color else None
     for row in item.rows:
-        table.add_row(['' if value is None else value for value in row])
+        row = ['' if value is None else value for value in row]
+        if column is not None:
+            row[column] = colored_letters(str(row[column]))
+        table.add_row(row)
     parts = [item.title] if item.title else []
     parts.append(table.get_string() if item.rows else '(none)')
     if item.footer:
@@ -70,6 +86,8 @@ class Renderer:
                 self.err.flush()
             elif isinstance(item, Message):
                 blocks.append(message_text(item, self.terminal))
+            elif isinstance(item, Table):
+                blocks.append(table_text(item, self.terminal))
             else:
                 blocks.append(FORMATTERS[type(item)](item))
         self.flush(blocks)

@@ -14,6 +14,7 @@ class Table:
     rows: list
     title: str = ''
     footer: str = ''
+    letters_column: int = None  # a column of behavioral-model letters, colored on a terminal
 
 
 @dataclass

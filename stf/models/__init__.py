@@ -1,4 +1,6 @@
 """Persistent classes. They know no commands and no screen."""
+from stf.models.behavior import ModelGroups
+from stf.models.connections import ConnectionGroups
 from stf.models.datasets import Datasets
 from stf.models.notes import Notes
 
@@ -7,6 +9,8 @@ from stf.models.notes import Notes
 STRUCTURES = {
     'datasets': Datasets,
     'notes': Notes,
+    'connections': ConnectionGroups,
+    'models': ModelGroups,
 }
 
 

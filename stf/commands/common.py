@@ -1,0 +1,77 @@
+"""Look-ups and small pieces several commands share."""
+from stf.core.errors import UserError
+
+
+def connection_group(app, text):
+    """The group of connections with id text (an int as typed)."""
+    try:
+        group_id = int(text)
+    except (TypeError, ValueError):
+        raise UserError(f"'{text}' is not a group of connections id (a number); "
+                        "list them with 'connections -l'") from None
+    group = app.root['connections'].get(group_id)
+    if group is None:
+        raise UserError(f"there is no group of connections {group_id}; "
+                        "list them with 'connections -l'")
+    return group
+
+
+def model_group(app, text):
+    group = app.root['models'].get(text)
+    if group is None:
+        raise UserError(f"there is no group of models '{text}' (ids look like 0-1); "
+                        "list them with 'models -l'")
+    return group
+
+
+def latest_connection_group(app):
+    """The newest group of connections of the current dataset."""
+    dataset = app.require_current()
+    groups = app.root['connections'].of_dataset(dataset.id)
+    if not groups:
+        raise UserError(f"dataset '{dataset.name}' has no connections yet; "
+                        "make them with 'connections -g'")
+    return groups[-1]
+
+
+def group_with_connection(app, conn, group_text):
+    """The group named by -g, or the current dataset's group holding conn."""
+    if group_text is not None:
+        group = connection_group(app, group_text)
+        if group.locate(conn) is None:
+            raise UserError(f"group {group.id} has no connection '{conn}'; "
+                            f"list them with 'connections -L {group.id}'")
+        return group
+    dataset = app.require_current()
+    for group in reversed(app.root['connections'].of_dataset(dataset.id)):
+        if group.locate(conn) is not None:
+            return group
+    raise UserError(f"no group of connections of dataset '{dataset.name}' has a "
+                    f"connection '{conn}'; check the id or name the group with -g")
+
+
+def dataset_note(app, dataset_id, line):
+    """Append a dated line to a dataset's note (created when missing)."""
+    dataset = app.datasets.get(dataset_id)
+    if dataset is None:
+        return
+    note = app.notes.get(dataset.note_id) if dataset.note_id is not None else None
+    if note is None:
+        note = app.notes.new(owner=('dataset', dataset.id))
+        dataset.note_id = note.id
+    note.append(line)
+
+
+def histogram(values, bins=10, width=40):
+    """Rows (range, count, bar) of a text histogram of integer values."""
+    import numpy as np
+    values = np.asarray(values)
+    if not len(values):
+        return []
+    low, high = int(values.min()), int(values.max())
+    edges = np.unique(np.linspace(low, high + 1, bins + 1).astype(np.int64))
+    counts, edges = np.histogram(values, bins=edges)
+    top = max(int(counts.max()), 1)
+    return [(f'{int(edges[i]):,} - {int(edges[i + 1]) - 1:,}', int(count),
+             '#' * max(int(count) * width // top, 1 if count else 0))
+            for i, count in enumerate(counts)]

@@ -1,0 +1,276 @@
+"""connections: split a dataset's flows into connections (4-tuples without
+the source port) and inspect them."""
+import numpy as np
+
+from stf.commands import common
+from stf.commands.registry import Command, action_handler
+from stf.core import filters, flowfile, flowtable, formats, letters
+from stf.core.errors import UserError
+from stf.core.results import Fields, Table, ok, warning
+
+FLOW_KINDS = ('binetflow', 'zeek')
+
+
+def configure(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('-l', '--list', action='store_true', help='list the groups of connections')
+    group.add_argument('-L', '--connections', metavar='GROUP',
+                       help='list the connections of a group (id, flows, flow labels)')
+    group.add_argument('-F', '--flows', metavar='CONN_ID',
+                       help="a connection's flows with their letter, T1, T2 and TD")
+    group.add_argument('-C', '--count', metavar='GROUP', help='count connections (with -f)')
+    group.add_argument('-D', '--delete-connections', metavar='GROUP',
+                       help='delete connections of a group: -i CONN_ID or -f FILTER')
+    group.add_argument('-d', '--delete', metavar='GROUP', help='delete a group of connections')
+    group.add_argument('-t', '--trim', metavar='GROUP',
+                       help='trim every connection of a group to at most -a flows')
+    group.add_argument('-M', '--delete-modelless', metavar='GROUP',
+                       help='delete the connections whose models were deleted')
+    group.add_argument('-H', '--histogram', metavar='CONN_ID',
+                       help="histograms of a connection's durations, sizes and gaps")
+    parser.add_argument('-g', '--generate', nargs='?', const=True, default=None,
+                        metavar='GROUP', help="alone: make a group of connections from "
+                        "the current dataset's flow file; with -F or -H: the group")
+    parser.add_argument('-i', '--id', metavar='ID',
+                        help='-g: the flow file id; -D: the connection id')
+    parser.add_argument('-f', '--filter', nargs='+', metavar='FILTER',
+                        help='key<op>value: name, flowamount, flowlabel; '
+                             'op one of = != < <= > >=')
+    parser.add_argument('-a', '--amount', type=int, metavar='N', help='-t: flows to keep')
+    parser.add_argument('--limit', type=int, default=100, metavar='N',
+                        help='-F: show at most N flows (default 100, 0 for all)')
+
+
+# -- making a group
+
+def generate(app, args):
+    if args.generate is not True:
+        raise UserError(f"connections: -g {args.generate} names a group only with -F or "
+                        "-H; to make connections give -g alone (and -i FILE_ID)")
+    dataset = app.require_current()
+    item = flow_file(dataset, args.id)
+    table = flowtable.read(item.path, progress=app.progress(f'reading {item.name}'))
+    if not table.flows:
+        raise UserError(f'{item.name} has no valid flows ({describe_skipped(table.stats)}); '
+                        'check the file')
+    group = app.root['connections'].new(dataset.id, item.id, item.path)
+    group.fill(table)
+    items = [ok(f'group of connections {group.id}: {group.connection_count:,} connections '
+                f'from {group.flow_count:,} flows of {item.name}')]
+    items += [warning(text) for text in read_warnings(table.stats)]
+    return items
+
+
+def flow_file(dataset, file_id):
+    if file_id is not None:
+        item = dataset.files.get(as_int(file_id, 'file id'))
+        if item is None or item.kind not in FLOW_KINDS:
+            raise UserError(f"dataset '{dataset.name}' has no binetflow or Zeek file "
+                            f"{file_id}; list its files with 'datasets -f'")
+    else:
+        candidates = dataset.files_of_kind(*FLOW_KINDS)
+        if not candidates:
+            raise UserError(f"dataset '{dataset.name}' has no binetflow or Zeek conn.log; "
+                            "make one from its pcap with 'datasets -g' or add one with "
+                            "'datasets -a PATH'")
+        if len(candidates) > 1:
+            ids = ', '.join(str(candidate.id) for candidate in candidates)
+            raise UserError(f"dataset '{dataset.name}' has several flow files (ids {ids}); "
+                            'pick one with -i FILE_ID')
+        item = candidates[0]
+    if not item.exists():
+        raise UserError(f"file {item.id} is not at {item.path} any more; if the files "
+                        f"were moved, run 'datasets -o {dataset.id} NEW_FOLDER'")
+    return item
+
+
+def as_int(text, what):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise UserError(f"'{text}' is not a {what} (a number)") from None
+
+
+def read_warnings(stats):
+    texts = []
+    if stats.malformed:
+        lines = ', '.join(map(str, stats.first_malformed))
+        texts.append(f'{stats.malformed:,} malformed lines skipped (first at lines {lines})')
+    if stats.out_of_order:
+        texts.append(f'{stats.out_of_order:,} flows were out of time order; '
+                     'each connection was sorted by start time')
+    if stats.negative:
+        texts.append(f'{stats.negative:,} negative durations or sizes were read as 0')
+    return texts
+
+
+def describe_skipped(stats):
+    return (f'{stats.malformed:,} malformed lines, {stats.management:,} management '
+            f'records, {stats.comments + stats.blank:,} comments or blank lines')
+
+
+# -- listing
+
+def list_groups(app, args):
+    rows = []
+    for group in app.root['connections'].values():
+        dataset = app.datasets.get(group.dataset_id)
+        rows.append((group.id, group.dataset_id, dataset.name if dataset else '-',
+                     file_name(group), f'{group.connection_count:,}', f'{group.flow_count:,}',
+                     f'at most {group.trimmed}' if group.trimmed else ''))
+    return [Table(['group', 'dataset', 'dataset name', 'file', 'connections', 'flows',
+                   'trimmed'], rows, title='groups of connections')]
+
+
+def file_name(group):
+    return group.file_path.rsplit('/', 1)[-1]
+
+
+def selected(app, group, conditions):
+    """(id, flows, original, chunk, position) of the connections that pass."""
+    for conn, flows, original, chunk, position in group.connections():
+        values = {'name': conn, 'flowamount': flows}
+        if any(condition.key == 'flowlabel' for condition in conditions):
+            values['flowlabel'] = ' '.join(group.flow_labels(chunk, position))
+        if filters.matches(conditions, values):
+            yield conn, flows, original, chunk, position
+
+
+def list_connections(app, args):
+    group = common.connection_group(app, args.connections)
+    conditions = filters.parse('connections', args.filter)
+    rows = [(conn, f'{flows:,}' if flows == original else f'{flows:,} of {original:,}',
+             ', '.join(group.flow_labels(chunk, position)))
+            for conn, flows, original, chunk, position in selected(app, group, conditions)]
+    return [Table(['connection', 'flows', 'labels in the flows'], rows,
+                  title=f'connections of group {group.id}', footer=f'{len(rows):,} connections')]
+
+
+def count(app, args):
+    group = common.connection_group(app, args.count)
+    conditions = filters.parse('connections', args.filter)
+    total = sum(1 for _ in selected(app, group, conditions))
+    return [ok(f'{total:,} of the {group.connection_count:,} connections of group '
+               f'{group.id} match')]
+
+
+# -- one connection
+
+def show_flows(app, args):
+    group = common.group_with_connection(app, args.flows, group_argument(args))
+    chunk, position = group.locate(args.flows)
+    flows = chunk.flows(position)
+    shown = len(flows['start']) if args.limit == 0 else min(args.limit, len(flows['start']))
+    pieces = letters.flow_letters(flows['start'], flows['dur'], flows['size'])
+    rows = [flow_row(group, flows, index, pieces[index]) for index in range(shown)]
+    footer = f'{shown:,} of {len(pieces):,} flows'
+    if shown < len(pieces):
+        footer += '; --limit 0 shows all'
+    return [Table(['#', 'line', 'start', 'dur s', 'bytes', 'label', 'letter', 'T1 s', 'T2 s',
+                   'TD'], rows, title=f'flows of {args.flows} (group {group.id})',
+                  footer=footer)]
+
+
+def group_argument(args):
+    return None if args.generate in (None, True) else args.generate
+
+
+def flow_row(group, flows, index, piece):
+    return (index, int(flows['line'][index]), formats.from_us(int(flows['start'][index])),
+            letters.seconds_text(int(flows['dur'][index])), int(flows['size'][index]),
+            group.labels[flows['label'][index]], piece.piece,
+            seconds(piece.t1_us), seconds(piece.t2_us), piece.td)
+
+
+def seconds(microseconds):
+    return '-' if microseconds is None else letters.seconds_text(microseconds)
+
+
+def histograms(app, args):
+    group = common.group_with_connection(app, args.histogram, group_argument(args))
+    chunk, position = group.locate(args.histogram)
+    flows = chunk.flows(position)
+    state = letters.states(flows['start'], flows['dur'], flows['size'],
+                           np.array([0, len(flows['start'])], dtype=np.int64))[0]
+    gaps = np.diff(flows['start'])
+    items = [Fields([('flows', f"{len(flows['start']):,}"), ('state length', len(state))],
+                    title=f'{args.histogram} (group {group.id})')]
+    for title, values in (('duration (µs)', flows['dur']), ('size (bytes)', flows['size']),
+                          ('time between flows (µs)', gaps)):
+        items.append(Table(['range', 'flows', ''], common.histogram(values), title=title))
+    return items
+
+
+# -- changing a group
+
+def delete_connections(app, args):
+    group = common.connection_group(app, args.delete_connections)
+    if args.id:
+        if group.locate(args.id) is None:
+            raise UserError(f"group {group.id} has no connection '{args.id}'")
+        doomed = [args.id]
+    elif args.filter:
+        conditions = filters.parse('connections', args.filter)
+        doomed = [conn for conn, *_ in selected(app, group, conditions)]
+    else:
+        raise UserError('connections -D: say which: -i CONN_ID or -f FILTER ...')
+    deleted = group.delete(doomed)
+    common.dataset_note(app, group.dataset_id,
+                        f'deleted {deleted:,} connections from group {group.id}')
+    return [ok(f'{deleted:,} connections deleted from group {group.id}')]
+
+
+def delete_group(app, args):
+    group = common.connection_group(app, args.delete)
+    models = app.root['models'].of_connections(group.id)
+    for model_group in models:
+        app.root['models'].remove(model_group.id)
+    app.root['connections'].remove(group.id)
+    common.dataset_note(app, group.dataset_id, f'deleted group of connections {group.id}')
+    extra = f' and its groups of models {", ".join(m.id for m in models)}' if models else ''
+    return [ok(f'group of connections {group.id} deleted{extra}')]
+
+
+def trim(app, args):
+    group = common.connection_group(app, args.trim)
+    if args.amount is None or args.amount < 1:
+        raise UserError('connections -t GROUP needs -a N, the flows to keep (1 or more)')
+    changed = group.trim(args.amount)
+    common.dataset_note(app, group.dataset_id, f'trimmed group of connections {group.id} to '
+                        f'at most {args.amount} flows per connection ({changed:,} trimmed)')
+    return [ok(f'{changed:,} connections of group {group.id} trimmed to {args.amount} flows; '
+               'their models keep every flow')]
+
+
+def delete_modelless(app, args):
+    group = common.connection_group(app, args.delete_modelless)
+    models = app.root['models'].of_connections(group.id)
+    if not models:
+        raise UserError(f"group {group.id} has no models; make them with 'models -g' first")
+    kept = set().union(*(set(model_group.states.keys()) for model_group in models))
+    doomed = [conn for conn in group.index.keys() if conn not in kept]
+    deleted = group.delete(doomed)
+    return [ok(f'{deleted:,} connections without models deleted from group {group.id}')]
+
+
+ACTIONS = {
+    'list': list_groups, 'connections': list_connections, 'flows': show_flows,
+    'count': count, 'delete_connections': delete_connections, 'delete': delete_group,
+    'trim': trim, 'delete_modelless': delete_modelless, 'histogram': histograms,
+    'generate': generate,
+}
+
+COMMANDS = [Command(
+    'connections', 'split flows into connections (4-tuples without source port) and '
+    'inspect them', configure, action_handler('connections', ACTIONS),
+    completions={'-L': 'connection_group', '--connections': 'connection_group',
+                 '-C': 'connection_group', '--count': 'connection_group',
+                 '-D': 'connection_group', '--delete-connections': 'connection_group',
+                 '-d': 'connection_group', '--delete': 'connection_group',
+                 '-t': 'connection_group', '--trim': 'connection_group',
+                 '-M': 'connection_group', '--delete-modelless': 'connection_group',
+                 '-F': 'connection_id', '--flows': 'connection_id',
+                 '-H': 'connection_id', '--histogram': 'connection_id',
+                 '-g': 'connection_group', '--generate': 'connection_group',
+                 '-i': 'connection_id', '--id': 'connection_id',
+                 '-f': 'filter:connections', '--filter': 'filter:connections'})]

@@ -1,0 +1,277 @@
+"""models: behavioral models (letters) of the connections, made with a
+constructor; list, filter, export and import them."""
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from stf.commands import common
+from stf.commands.registry import Command, action_handler
+from stf.core import filters, flowtable, formats, letters
+from stf.core.editor import edit_text
+from stf.core.errors import UserError
+from stf.core.results import Fields, Table, ok
+from stf.models.behavior import ModelGroup, group_id
+
+LETTERS_HEADER = ['tuple_id', 'flows', 'label', 'state']
+
+
+def configure(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('-s', '--constructors', action='store_true',
+                       help='list the model constructors and their thresholds')
+    group.add_argument('-g', '--generate', action='store_true',
+                       help="make the models of the current dataset's newest group of "
+                            'connections (or -i GROUP) with constructor -c (default 1)')
+    group.add_argument('-l', '--list', action='store_true', help='list the groups of models')
+    group.add_argument('-L', '--models', metavar='GROUP', help='list the models of a group')
+    group.add_argument('-C', '--count', metavar='GROUP', help='count models (with -f)')
+    group.add_argument('-D', '--delete-models', metavar='GROUP',
+                       help='delete models of a group: -i ID or -f FILTER')
+    group.add_argument('-d', '--delete', metavar='GROUP', help='delete a group of models')
+    group.add_argument('-H', '--histogram', metavar='GROUP',
+                       help='histogram of the state lengths of a group')
+    group.add_argument('-n', '--note', metavar='GROUP', help="edit a model's note (-i ID)")
+    group.add_argument('-e', '--export', metavar='GROUP',
+                       help='export a group as a letters TSV file (-o FILE)')
+    parser.add_argument('-c', '--constructor', type=int, metavar='ID',
+                        default=letters.DEFAULT_CONSTRUCTOR, help='-g: the constructor')
+    parser.add_argument('-i', '--id', metavar='ID',
+                        help='-g: the group of connections; -D, -n: the model id')
+    parser.add_argument('-f', '--filter', nargs='+', metavar='FILTER',
+                        help='key<op>value: name, statelength, labelname; '
+                             'op one of = != < <= > >=')
+    parser.add_argument('-a', '--letters', type=int, metavar='N',
+                        help='-L: show at most N letters of each state')
+    parser.add_argument('-o', '--output', metavar='FILE', help='-e: the file to write')
+    parser.add_argument('--text', help='-n: the note text, instead of $EDITOR')
+
+
+# -- constructors and generation
+
+def constructors(app, args):
+    rows = [(c.id, c.name, ratio(c.tt1), ratio(c.tt2), ratio(c.tt3),
+             letters.seconds_text(c.td1_us), letters.seconds_text(c.td2_us), c.ts1, c.ts2,
+             letters.seconds_text(c.timeout_us), 'one' if c.single_zero else 'one per hour')
+            for c in letters.CONSTRUCTORS.values()]
+    return [Table(['id', 'name', 'tt1', 'tt2', 'tt3', 'td1 s', 'td2 s', 'ts1 B', 'ts2 B',
+                   'timeout s', "zeros per gap"], rows, title='model constructors',
+                  footer=f'default: {letters.DEFAULT_CONSTRUCTOR}')]
+
+
+def ratio(pair):
+    numerator, denominator = pair
+    return f'{numerator / denominator:g}'
+
+
+def constructor(number):
+    if number not in letters.CONSTRUCTORS:
+        valid = ', '.join(map(str, letters.CONSTRUCTORS))
+        raise UserError(f"there is no constructor {number}; valid: {valid} ('models -s')")
+    return letters.CONSTRUCTORS[number]
+
+
+def generate(app, args):
+    chosen = constructor(args.constructor)
+    group = (common.connection_group(app, args.id) if args.id is not None
+             else common.latest_connection_group(app))
+    rows = group_states(app, group, chosen)
+    models = app.root['models']
+    model_group = models.get(group_id(group.id, chosen.id))
+    verb = 'regenerated' if model_group else 'generated'
+    if model_group is None:
+        model_group = models.put(ModelGroup(group.id, chosen.id, group.dataset_id,
+                                            source=group.file_path))
+    model_group.set_states(rows)
+    if verb == 'regenerated':
+        common.dataset_note(app, group.dataset_id, f'regenerated models {model_group.id}')
+    return [ok(f'group of models {model_group.id} {verb}: {len(rows):,} models with '
+               f'constructor {chosen.id} ({chosen.name})')]
+
+
+def group_states(app, group, chosen):
+    """(connection id, flows, state) of every connection of a group.
+
+    Letters always come from every flow: after a trim the flows are read
+    again from the group's flow file.
+    """
+    if group.trimmed:
+        return states_from_file(app, group, chosen)
+    rows = []
+    for chunk in group.chunks:
+        found = letters.states(chunk.column('start'), chunk.column('dur'),
+                               chunk.column('size'), chunk.column('bounds'), chosen)
+        counts = chunk.column('original')
+        rows += zip(chunk.ids, counts.tolist(), found)
+    return rows
+
+
+def states_from_file(app, group, chosen):
+    if not Path(group.file_path).is_file():
+        raise UserError(f'group {group.id} was trimmed and its flow file {group.file_path} '
+                        "is gone, so its letters cannot come from every flow; run "
+                        f"'datasets -o {group.dataset_id} NEW_FOLDER' if it was moved")
+    table = flowtable.read(group.file_path, progress=app.progress('reading flows'),
+                           only=set(group.index.keys()))
+    found = letters.states(table.start, table.dur, table.size, table.bounds, chosen)
+    return list(zip(table.ids, np.diff(table.bounds).tolist(), found))
+
+
+# -- listing
+
+def list_groups(app, args):
+    rows = [(group.id, group.dataset_id, group.connection_group_id, group.constructor_id,
+             f'{len(group):,}', f'{len(group.labels):,}', formats.when(group.created),
+             Path(group.source).name) for group in app.root['models'].values()]
+    return [Table(['group', 'dataset', 'connections group', 'constructor', 'models',
+                   'labeled', 'created', 'source'], rows, title='groups of models')]
+
+
+def selected(group, conditions):
+    """(id, flows, state, label) of the models that pass the filters."""
+    labels = group.labels
+    for conn, (flows, state) in group.states.items():
+        label = labels.get(conn)
+        values = {'name': conn, 'statelength': len(state), 'labelname': label}
+        if filters.matches(conditions, values):
+            yield conn, flows, state, label
+
+
+def list_models(app, args):
+    group = common.model_group(app, args.models)
+    conditions = filters.parse('models', args.filter)
+    limit = args.letters
+    rows = [('*' if conn in group.notes else '', label or '', conn, f'{flows:,}',
+             state if limit is None or len(state) <= limit else state[:limit] + '…')
+            for conn, flows, state, label in selected(group, conditions)]
+    return [Table(['note', 'label', 'model', 'flows', 'state'], rows,
+                  title=f'models of group {group.id}', footer=f'{len(rows):,} models',
+                  letters_column=4)]
+
+
+def count(app, args):
+    group = common.model_group(app, args.count)
+    conditions = filters.parse('models', args.filter)
+    total = sum(1 for _ in selected(group, conditions))
+    return [ok(f'{total:,} of the {len(group):,} models of group {group.id} match')]
+
+
+def histogram(app, args):
+    group = common.model_group(app, args.histogram)
+    lengths = [len(state) for _, state in group.states.values()]
+    return [Table(['state length', 'models', ''], common.histogram(lengths),
+                  title=f'state lengths of group {group.id}')]
+
+
+# -- changing
+
+def delete_models(app, args):
+    group = common.model_group(app, args.delete_models)
+    if args.id:
+        if args.id not in group.states:
+            raise UserError(f"group {group.id} has no model '{args.id}'")
+        doomed = [args.id]
+    elif args.filter:
+        doomed = [conn for conn, *_ in selected(group, filters.parse('models', args.filter))]
+    else:
+        raise UserError('models -D: say which: -i ID or -f FILTER ...')
+    deleted = group.delete(doomed)
+    common.dataset_note(app, group.dataset_id, f'deleted {deleted:,} models from group {group.id}')
+    return [ok(f'{deleted:,} models deleted from group {group.id}')]
+
+
+def delete_group(app, args):
+    group = common.model_group(app, args.delete)
+    app.root['models'].remove(group.id)
+    common.dataset_note(app, group.dataset_id, f'deleted group of models {group.id}')
+    return [ok(f'group of models {group.id} deleted')]
+
+
+def edit_note(app, args):
+    group = common.model_group(app, args.note)
+    if not args.id or args.id not in group.states:
+        raise UserError(f"models -n {group.id} needs -i ID, a model of the group; "
+                        f"list them with 'models -L {group.id}'")
+    note_id = group.notes.get(args.id)
+    note = app.notes.get(note_id) if note_id is not None else None
+    old = note.text if note else ''
+    if args.text is not None:
+        text = args.text.replace('\\n', '\n')
+    elif app.interactive:
+        text = edit_text(old)
+    else:
+        raise UserError('in batch mode give the note with --text "..."')
+    if text == old:
+        return [ok('the note is unchanged')]
+    if note is None:
+        note = app.notes.new(owner=('model', f'{group.id}/{args.id}'))
+        group.notes[args.id] = note.id
+    note.set_text(text)
+    return [ok(f'note {note.id} of model {args.id} (group {group.id}) saved')]
+
+
+# -- letters TSV
+
+def export(app, args):
+    group = common.model_group(app, args.export)
+    if not args.output:
+        raise UserError(f'models -e {group.id} needs -o FILE, the file to write')
+    path = Path(args.output).expanduser()
+    try:
+        with open(path, 'w', newline='') as handle:
+            writer = csv.writer(handle, delimiter='\t', lineterminator='\n')
+            writer.writerow(LETTERS_HEADER)
+            for conn, (flows, state) in group.states.items():
+                writer.writerow((conn, flows, group.labels.get(conn, ''), state))
+    except OSError as error:
+        raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
+    return [ok(f'{len(group):,} models of group {group.id} written to {path}')]
+
+
+def import_letters(app, dataset, item):
+    """A letters TSV becomes a group of models with its labels (and an empty
+    group of connections, so that ids keep their meaning)."""
+    rows, labels = read_letters(item.path)
+    connections = app.root['connections'].new(dataset.id, item.id, item.path)
+    connections.read = {'imported': len(rows)}
+    model_group = app.root['models'].put(ModelGroup(
+        connections.id, letters.DEFAULT_CONSTRUCTOR, dataset.id, source=item.path))
+    model_group.set_states(rows)
+    model_group.labels.update(labels)
+    return ok(f'{len(rows):,} models with {len(labels):,} labels imported as group of '
+              f'models {model_group.id}')
+
+
+def read_letters(path):
+    rows, labels = [], {}
+    with open(path, encoding='utf-8', errors='replace', newline='') as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.rstrip('\r\n').split('\t')
+            if number == 1:
+                continue  # the header, checked when the file type was found
+            if len(fields) != 4 or not fields[1].isdigit():
+                raise UserError(f'{path}: line {number} is not tuple_id<TAB>flows<TAB>label'
+                                '<TAB>state; fix the file')
+            conn, flows, label, state = fields
+            rows.append((conn, int(flows), state))
+            if label:
+                labels[conn] = label
+    return rows, labels
+
+
+ACTIONS = {
+    'constructors': constructors, 'generate': generate, 'list': list_groups,
+    'models': list_models, 'count': count, 'delete_models': delete_models,
+    'delete': delete_group, 'histogram': histogram, 'note': edit_note, 'export': export,
+}
+
+COMMANDS = [Command(
+    'models', 'behavioral models: the letters of each connection', configure,
+    action_handler('models', ACTIONS, example='l'),
+    completions={'-L': 'model_group', '--models': 'model_group', '-C': 'model_group',
+                 '--count': 'model_group', '-D': 'model_group', '--delete-models': 'model_group',
+                 '-d': 'model_group', '--delete': 'model_group', '-H': 'model_group',
+                 '--histogram': 'model_group', '-n': 'model_group', '--note': 'model_group',
+                 '-e': 'model_group', '--export': 'model_group', '-o': 'path',
+                 '--output': 'path', '-c': 'constructor', '--constructor': 'constructor',
+                 '-f': 'filter:models', '--filter': 'filter:models'})]

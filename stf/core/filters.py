@@ -1,0 +1,78 @@
+"""Filters: `-f key<op>value ...`, every condition must hold.
+
+The keys each kind of object accepts are declared in FILTER_KEYS with their
+type; '=' is a substring test for text and equality for numbers. A key or
+operator that does not exist is an error naming the valid ones, never an
+empty result.
+"""
+import operator
+import re
+from dataclasses import dataclass
+
+from stf.core.errors import UserError
+
+# kind -> key -> value type
+FILTER_KEYS = {
+    'connections': {'name': str, 'flowamount': int, 'flowlabel': str},
+    'models': {'name': str, 'statelength': int, 'labelname': str},
+    'labels': {'name': str, 'id': int, 'groupid': str, 'connid': str},
+    'notes': {'text': str},
+}
+
+TEXT_OPERATORS = {
+    '=': lambda value, wanted: wanted in value,
+    '!=': lambda value, wanted: wanted not in value,
+}
+COMPARISONS = {'=': operator.eq, '!=': operator.ne, '<': operator.lt,
+               '<=': operator.le, '>': operator.gt, '>=': operator.ge}
+OPERATOR_NAMES = '= != < <= > >='
+# Two-character operators first, so that '<=' is not read as '<'.
+SPLIT = re.compile(r'^([A-Za-z_]+)(<=|>=|!=|=|<|>)(.*)$', re.S)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """key op value; test(value) says whether an object's value holds."""
+    key: str
+    op: str
+    value: object
+
+    def test(self, actual):
+        if isinstance(self.value, str):
+            actual = '' if actual is None else str(actual)
+            compare = TEXT_OPERATORS.get(self.op, COMPARISONS[self.op])
+            return compare(actual, self.value)
+        return actual is not None and COMPARISONS[self.op](actual, self.value)
+
+
+def parse(kind, texts):
+    """The conditions of `-f` words for objects of `kind`."""
+    keys = FILTER_KEYS[kind]
+    return [parse_one(kind, keys, text) for text in texts or ()]
+
+
+def parse_one(kind, keys, text):
+    valid = ', '.join(keys)
+    match = SPLIT.match(text)
+    if not match:
+        raise UserError(f"cannot read the filter '{text}': write key<op>value with an "
+                        f'operator of {OPERATOR_NAMES}; keys for {kind}: {valid}')
+    key, op, value = match.groups()
+    if key not in keys:
+        raise UserError(f"unknown filter key '{key}' for {kind}; valid keys: {valid}")
+    return Condition(key, op, convert(keys[key], key, value))
+
+
+def convert(kind, key, text):
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise UserError(f"filter {key} needs a whole number, not '{text}'") from None
+    return text
+
+
+def matches(conditions, values):
+    """values: key -> the object's value (a dict or a callable key -> value)."""
+    get = values if callable(values) else values.get
+    return all(condition.test(get(condition.key)) for condition in conditions)

@@ -1,0 +1,330 @@
+"""Letters: the behavioral model of a connection (SPEC.md, "Letters").
+
+Every flow of a connection appends `zeros + letter + timechar` to the connection's
+state. The letter says how periodic the flow's start is compared with the two
+flows before it, and how large and long the flow is; the timechar says how long
+after the previous flow it started; zeros stand for gaps longer than the timeout.
+
+All times are integer microseconds and every ratio is compared by integer cross
+multiplication, so a flow that sits exactly on a threshold always gets the same
+letter (no floats anywhere).
+
+Three ways in:
+- `group_and_sort(blocks)`: flow-reader blocks -> connection ids (code-point
+  order) and int64 columns sorted by (connection, start), stably; the arrays a
+  caller stores per group of connections.
+- `states(start, dur, size, bounds, constructor)`: the state of every connection
+  at once, with numpy (no Python step per flow: it must keep up with files of ten
+  million flows).
+- `flow_letters(start, dur, size, constructor)`: one connection's flows with their
+  piece, T1, T2 and TD, for showing why a connection got its letters.
+`reference_state` follows SPEC.md flow by flow with Fractions; the tests hold the
+vectorized code to it.
+"""
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import count
+from typing import NamedTuple
+
+import numpy as np
+
+from stf.core.errors import UserError
+
+SECOND = 1_000_000
+INT64_MAX = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class Constructor:
+    """The thresholds that turn flows into letters.
+
+    id, name: as in SPEC.md. tt1, tt2, tt3: limits of the ratio TD of the two last
+    gaps, as exact (numerator, denominator) pairs. td1_us, td2_us: duration limits
+    (µs). ts1, ts2: size limits (bytes). timeout_us: a longer gap writes zeros
+    instead of a timechar. single_zero: write at most one zero per gap.
+    """
+    id: int
+    name: str
+    tt1: tuple
+    tt2: tuple
+    tt3: tuple
+    td1_us: int
+    td2_us: int
+    ts1: int
+    ts2: int
+    timeout_us: int = 3600 * SECOND
+    single_zero: bool = False
+
+    @property
+    def ratios(self):
+        """(tt1, tt2, tt3): each further one that TD exceeds makes it less periodic."""
+        return (self.tt1, self.tt2, self.tt3)
+
+
+CONSTRUCTORS = {c.id: c for c in (
+    Constructor(0, 'Model 0', (105, 100), (11, 10), (5, 1), SECOND // 10, 10 * SECOND,
+                125, 1100),
+    Constructor(1, 'default', (105, 100), (13, 10), (5, 1), SECOND // 10, 10 * SECOND,
+                250, 1100),
+    Constructor(2, 'single timeout', (105, 100), (13, 10), (5, 1), SECOND // 10,
+                10 * SECOND, 250, 1100, single_zero=True),
+)}
+DEFAULT_CONSTRUCTOR = 1
+
+# Rows: periodicity (none yet, strongly, weakly, weakly not, not periodic); within
+# a row, 3 * size class + duration class (small/short, medium, large/long).
+LETTERS = ('123456789', 'abcdefghi', 'ABCDEFGHI', 'rstuvwxyz', 'RSTUVWXYZ')
+NO_PERIODICITY, STRONGLY_PERIODIC = 0, 1
+# (timechar, largest gap that gets it); a longer gap gets no timechar.
+TIMECHARS = (('.', 5 * SECOND), (',', 60 * SECOND), ('+', 300 * SECOND),
+             ('*', 3600 * SECOND))
+
+_LETTER_CODES = np.frombuffer(''.join(LETTERS).encode('ascii'), dtype=np.uint8)
+_TIMECHAR_CODES = np.frombuffer(''.join(char for char, _ in TIMECHARS).encode('ascii'),
+                                dtype=np.uint8)
+_ZERO = ord('0')
+
+
+def constructor(ident=DEFAULT_CONSTRUCTOR):
+    """The constructor with this id (an int or its text); a UserError names the valid ones."""
+    try:
+        return CONSTRUCTORS[int(ident)]
+    except (KeyError, ValueError, TypeError):
+        valid = ', '.join(f'{c.id} ({c.name})' for c in CONSTRUCTORS.values())
+        raise UserError(f'no model constructor {ident!r}; choose one of {valid}') from None
+
+
+# ---- grouping ----------------------------------------------------------------
+
+class Grouped(NamedTuple):
+    """Flows grouped by connection, as states() reads them.
+
+    ids: connection ids in code-point order. bounds: int64, len(ids) + 1;
+    connection i owns rows bounds[i]:bounds[i+1] (its flow count is the
+    difference). start, dur, size: int64 µs, µs, bytes, sorted by (connection,
+    start), stably. offset: byte offset of each flow's line in the file, same
+    order. order: index of each row's flow in file order (to sort other columns).
+    """
+    ids: list
+    bounds: np.ndarray
+    start: np.ndarray
+    dur: np.ndarray
+    size: np.ndarray
+    offset: np.ndarray
+    order: np.ndarray
+
+
+def group_and_sort(blocks):
+    """Group the flows of flowfile.iter_blocks(...) by connection; see Grouped.
+
+    Durations and sizes beyond int64 are clamped (they only meet thresholds of
+    seconds and kilobytes); a start time beyond int64 (hundreds of millennia) is
+    a broken file and a UserError that names its line.
+    """
+    index = defaultdict(count().__next__)
+    codes, columns = array('q'), {name: array('q') for name in Grouped._fields[2:6]}
+    for block in blocks:
+        ids = map('-'.join, zip(block.src, block.dst, block.dport, block.proto))
+        codes.extend(array('q', map(index.__getitem__, ids)))
+        columns['start'].extend(_int64(block.start, block.line_no, 'start time'))
+        columns['dur'].extend(_int64(block.dur))
+        columns['size'].extend(_int64(block.bytes))
+        columns['offset'].extend(_int64(block.offset))
+    ids, ranks = _code_point_order(list(index))
+    return _sorted(ids, ranks[np.frombuffer(codes, np.int64)],
+                   {name: np.frombuffer(values, np.int64) for name, values in columns.items()})
+
+
+def _int64(values, line_numbers=None, what=''):
+    try:
+        return array('q', values)
+    except OverflowError:
+        if line_numbers is None:
+            return array('q', [min(max(value, -INT64_MAX), INT64_MAX) for value in values])
+    line = next(number for number, value in zip(line_numbers, values)
+                if not -INT64_MAX <= value <= INT64_MAX)
+    raise UserError(f'line {line}: the {what} is out of range (more than 292,000 '
+                    'years from 1970); fix or remove that line')
+
+
+def _code_point_order(keys):
+    """(keys sorted, rank of each key in that order), keys given by code (their
+    order of first appearance). Sorting codes by key avoids looking every key up
+    again, which costs as much as the sort itself."""
+    codes = sorted(range(len(keys)), key=keys.__getitem__)
+    ranks = np.empty(len(keys), np.int64)
+    ranks[codes] = np.arange(len(keys))
+    return list(map(keys.__getitem__, codes)), ranks
+
+
+def _sorted(ids, connection, columns):
+    order = np.lexsort((columns['start'], connection))  # stable: equal starts keep file order
+    bounds = np.zeros(len(ids) + 1, np.int64)
+    np.cumsum(np.bincount(connection, minlength=len(ids)), out=bounds[1:])
+    return Grouped(ids, bounds, *(columns[name][order] for name in Grouped._fields[2:6]),
+                   order)
+
+
+# ---- all connections at once -------------------------------------------------
+
+def states(start, dur, size, bounds, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]):
+    """The state (letters) of every connection, as a list of str.
+
+    start, dur, size: int64 arrays sorted by (connection, start); connection i
+    owns rows bounds[i]:bounds[i+1] (see group_and_sort).
+    """
+    start, dur, size = (np.asarray(values) for values in (start, dur, size))
+    bounds = np.asarray(bounds, np.int64)
+    if len(start) == 0:
+        return [''] * (len(bounds) - 1)
+    rank = np.arange(len(start)) - np.repeat(bounds[:-1], np.diff(bounds))
+    t1, t2 = _gaps(_exact(start, constructor))
+    letter = 9 * _periodicity(t1, t2, rank, constructor) + \
+        3 * _classes(size, constructor.ts1, constructor.ts2) + \
+        _classes(dur, constructor.td1_us, constructor.td2_us)
+    zeros, timechar = _gap_marks(t2, rank >= 1, constructor)
+    return _join(_LETTER_CODES[letter], zeros, timechar, bounds)
+
+
+def _exact(start, constructor):
+    """start, or the same as Python ints when T * (tt numerator or denominator)
+    could overflow int64: gaps of more than ~14,000 years, never in real files."""
+    factor = max(max(ratio) for ratio in constructor.ratios)
+    if (int(start.max()) - int(start.min())) * factor > INT64_MAX:
+        return start.astype(object)
+    return start.astype(np.int64, copy=False)
+
+
+def _gaps(start):
+    """(T1, T2) of every row; meaningful only from the 3rd (T1) and 2nd (T2) flow
+    of a connection, as rows before that mix in the connection before."""
+    t2 = np.empty_like(start)
+    t2[0] = 0
+    np.subtract(start[1:], start[:-1], out=t2[1:])
+    t1 = np.empty_like(start)
+    t1[0] = 0
+    t1[1:] = t2[:-1]
+    return t1, t2
+
+
+def _periodicity(t1, t2, rank, constructor):
+    """The row of LETTERS: 1 + how many of tt1..tt3 TD = big/small exceeds."""
+    big, small = np.maximum(t1, t2), np.minimum(t1, t2)
+    row = np.full(len(t1), STRONGLY_PERIODIC, np.int64)
+    for numerator, denominator in constructor.ratios:
+        row += big * denominator > small * numerator
+    row[small <= 0] = STRONGLY_PERIODIC
+    row[rank < 2] = NO_PERIODICITY
+    return row
+
+
+def _classes(values, limit1, limit2):
+    """0 up to limit1, 1 up to limit2, else 2."""
+    return (values > limit1).astype(np.int64) + (values > limit2)
+
+
+def _gap_marks(t2, has_gap, constructor):
+    """(zeros, timechar index or -1) of every row."""
+    beyond = has_gap & (t2 > constructor.timeout_us)
+    zeros = np.zeros(len(t2), np.int64)
+    zeros[beyond] = 1 if constructor.single_zero else \
+        (t2[beyond] // constructor.timeout_us).astype(np.int64)
+    timechar = np.zeros(len(t2), np.int64)
+    for _, limit in TIMECHARS:
+        timechar += t2 > limit
+    timechar[~has_gap | beyond | (timechar >= len(TIMECHARS))] = -1
+    return zeros, timechar
+
+
+def _join(letters, zeros, timechar, bounds):
+    """Write every flow's piece into one byte buffer and cut it per connection."""
+    has_char = timechar >= 0
+    ends = np.cumsum(zeros + 1 + has_char)
+    at = ends - 1 - has_char
+    text = np.full(int(ends[-1]), _ZERO, np.uint8)
+    text[at] = letters
+    text[at[has_char] + 1] = _TIMECHAR_CODES[timechar[has_char]]
+    edges = np.concatenate(([0], ends))[bounds].tolist()
+    text = text.tobytes().decode('ascii')
+    return [text[begin:end] for begin, end in zip(edges[:-1], edges[1:])]
+
+
+# ---- one flow at a time ------------------------------------------------------
+
+class FlowLetter(NamedTuple):
+    """One flow's part of a state: piece ('zeros + letter + timechar'), t1_us and
+    t2_us (None before the 3rd and 2nd flow), td (TD as decimal text, '-' when
+    there is none: before the 3rd flow or when a gap is 0)."""
+    piece: str
+    t1_us: int
+    t2_us: int
+    td: str
+
+
+def flow_letters(start, dur, size, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]):
+    """One connection's flows, already sorted by start: a FlowLetter each."""
+    start, dur, size = (list(map(int, values)) for values in (start, dur, size))
+    rows = []
+    for k, (moment, duration, total) in enumerate(zip(start, dur, size)):
+        t2 = moment - start[k - 1] if k >= 1 else None
+        t1 = start[k - 1] - start[k - 2] if k >= 2 else None
+        rows.append(FlowLetter(flow_piece(t1, t2, duration, total, constructor),
+                               t1, t2, ratio_text(t1, t2)))
+    return rows
+
+
+def reference_state(starts, durs, sizes, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]):
+    """One connection's state, following SPEC.md literally, one flow at a time."""
+    flows = sorted(zip(starts, durs, sizes), key=lambda flow: flow[0])
+    return ''.join(row.piece for row in flow_letters(*zip(*flows), constructor)) \
+        if flows else ''
+
+
+def flow_piece(t1, t2, dur, size, constructor):
+    """zeros + letter + timechar of a flow with gaps t1, t2 (None when absent)."""
+    row = LETTERS[_reference_periodicity(t1, t2, constructor)]
+    letter = row[3 * _reference_class(size, constructor.ts1, constructor.ts2) +
+                 _reference_class(dur, constructor.td1_us, constructor.td2_us)]
+    if t2 is None:
+        return letter
+    if t2 > constructor.timeout_us:
+        zeros = 1 if constructor.single_zero else t2 // constructor.timeout_us
+        return '0' * zeros + letter
+    return letter + next((char for char, limit in TIMECHARS if t2 <= limit), '')
+
+
+def _reference_periodicity(t1, t2, constructor):
+    if t1 is None:
+        return NO_PERIODICITY
+    big, small = max(t1, t2), min(t1, t2)
+    if small <= 0:
+        return STRONGLY_PERIODIC
+    td = Fraction(big, small)
+    exceeded = [td > Fraction(*ratio) for ratio in constructor.ratios]
+    return STRONGLY_PERIODIC + sum(exceeded)
+
+
+def _reference_class(value, limit1, limit2):
+    return 0 if value <= limit1 else 1 if value <= limit2 else 2
+
+
+def ratio_text(t1, t2, decimals=6):
+    """TD = max/min of the gaps as decimal text, rounded *up* at the last decimal
+    so that it compares with the thresholds (two decimals) exactly as the true
+    ratio does; '-' when there is no ratio (t1 None or a gap of 0)."""
+    if t1 is None or min(t1, t2) <= 0:
+        return '-'
+    scale = 10 ** decimals
+    scaled = -(-max(t1, t2) * scale // min(t1, t2))
+    return f'{scaled // scale}.{scaled % scale:0{decimals}d}'
+
+
+def seconds_text(microseconds):
+    """µs as exact decimal seconds ('3600.000001'); '-' for None."""
+    if microseconds is None:
+        return '-'
+    sign = '-' if microseconds < 0 else ''
+    whole, fraction = divmod(abs(microseconds), SECOND)
+    return f'{sign}{whole}.{fraction:06d}'

@@ -1,0 +1,81 @@
+"""Groups of behavioral models: one connection's letters each."""
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+
+from stf.models.notes import utcnow
+
+
+class ModelGroup(Persistent):
+    """The models of one group of connections made with one constructor.
+
+    Attributes: id ('<connections group>-<constructor>'), connection_group_id,
+    constructor_id, dataset_id, created, states (OOBTree connection id ->
+    (flows, state)), labels (OOBTree connection id -> label name), notes
+    (OOBTree connection id -> note id), source (where the models came from).
+    """
+
+    def __init__(self, connection_group_id, constructor_id, dataset_id, source=''):
+        self.id = group_id(connection_group_id, constructor_id)
+        self.connection_group_id = connection_group_id
+        self.constructor_id = constructor_id
+        self.dataset_id = dataset_id
+        self.created = utcnow()
+        self.states = OOBTree()
+        self.labels = OOBTree()
+        self.notes = OOBTree()
+        self.source = source
+
+    def __len__(self):
+        return len(self.states)
+
+    def set_states(self, rows):
+        """rows: (connection id, flows, state); replaces every state."""
+        self.states.clear()
+        self.states.update({conn: (flows, state) for conn, flows, state in rows})
+
+    def delete(self, conns):
+        count = 0
+        for conn in conns:
+            if self.states.pop(conn, None) is not None:
+                count += 1
+            self.labels.pop(conn, None)
+            self.notes.pop(conn, None)
+        return count
+
+
+def group_id(connection_group_id, constructor_id):
+    return f'{connection_group_id}-{constructor_id}'
+
+
+class ModelGroups(Persistent):
+    """Model groups by id ('0-1'); not a Store since ids are made of two parts."""
+    title = 'models'
+
+    def __init__(self):
+        self.items = OOBTree()
+
+    def get(self, model_group_id):
+        return self.items.get(model_group_id)
+
+    def put(self, group):
+        self.items[group.id] = group
+        return group
+
+    def remove(self, model_group_id):
+        return self.items.pop(model_group_id, None)
+
+    def values(self):
+        return list(self.items.values())
+
+    def of_connections(self, connection_group_id):
+        return [group for group in self.items.values()
+                if group.connection_group_id == connection_group_id]
+
+    def __len__(self):
+        return len(self.items)
+
+    def forget_dataset(self, dataset_id):
+        doomed = [group.id for group in self.items.values() if group.dataset_id == dataset_id]
+        for key in doomed:
+            del self.items[key]
+        return len(doomed)
