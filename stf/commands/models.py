@@ -243,7 +243,12 @@ def import_letters(app, dataset, item):
 
 
 def read_letters(path):
-    rows, labels = [], {}
+    """(conn, flows, state) rows and conn -> label of a letters TSV.
+
+    Files that gather models of several captures repeat tuple ids; a repeated
+    id gets '#2', '#3', ... so that no model is lost.
+    """
+    rows, labels, seen = [], {}, {}
     with open(path, encoding='utf-8', errors='replace', newline='') as handle:
         for number, line in enumerate(handle, 1):
             fields = line.rstrip('\r\n').split('\t')
@@ -253,6 +258,8 @@ def read_letters(path):
                 raise UserError(f'{path}: line {number} is not tuple_id<TAB>flows<TAB>label'
                                 '<TAB>state; fix the file')
             conn, flows, label, state = fields
+            seen[conn] = seen.get(conn, 0) + 1
+            conn = conn if seen[conn] == 1 else f'{conn}#{seen[conn]}'
             rows.append((conn, int(flows), state))
             if label:
                 labels[conn] = label
