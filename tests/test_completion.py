@@ -76,3 +76,23 @@ def test_last_word_start():
     assert last_word_start('datasets -c "/tmp/a b') == 12
     assert last_word_start('datasets -c a\\ b') == 12
     assert last_word_start('datasets ') == 9
+
+
+def test_group_connection_and_filter_completion(app, tmp_path):
+    from tests.conftest import ok
+    path = tmp_path / 'f.binetflow'
+    path.write_text('StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,'
+                    'TotPkts,TotBytes\n'
+                    '2020/01/01 10:00:00.0,1,tcp,10.0.0.1,1,->,10.0.0.2,80,CON,0,0,1,100\n'
+                    '2020/01/01 10:00:01.0,1,udp,10.0.0.1,1,->,10.0.0.3,53,CON,0,0,1,100\n')
+    ok(app, f'datasets -c {path}')
+    ok(app, 'connections -g')
+    ok(app, 'models -g')
+    assert completions(app, 'connections -L ') == {'0'}
+    assert completions(app, 'connections -F 10.0.0.1-10.0.0.2') == {'10.0.0.1-10.0.0.2-80-tcp'}
+    assert completions(app, 'connections -F 10.0.0.1-10.0.0.2-80-tcp -g ') == {'0'}
+    assert completions(app, 'models -L ') == {'0-1'}
+    assert completions(app, 'models -L 0-1 -f ') == {'name', 'statelength', 'labelname'}
+    assert completions(app, 'models -L 0-1 -f name=x stat') == {'statelength'}
+    assert completions(app, 'connections -C 0 -f flow') == {'flowamount', 'flowlabel'}
+    assert completions(app, 'models -g -c ') == {'0', '1', '2'}

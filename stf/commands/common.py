@@ -62,16 +62,33 @@ def dataset_note(app, dataset_id, line):
     note.append(line)
 
 
-def histogram(values, bins=10, width=40):
-    """Rows (range, count, bar) of a text histogram of integer values."""
+def histogram(values, bins=10, width=40, unit=1, log=False):
+    """Rows (range, count, bar) of a text histogram of integer values.
+
+    unit divides the values for display (1_000_000 shows microseconds as
+    seconds); log uses decades, for long-tailed values such as sizes and gaps.
+    """
     import numpy as np
-    values = np.asarray(values)
+    values = np.asarray(values, dtype=np.int64)
     if not len(values):
         return []
     low, high = int(values.min()), int(values.max())
-    edges = np.unique(np.linspace(low, high + 1, bins + 1).astype(np.int64))
+    if log:
+        edges = [0] + [10 ** power for power in range(len(str(max(high, 1))) + 1)]
+        edges = np.array([edge for edge in edges if edge <= high] + [high + 1])
+        edges = np.unique(edges)
+    else:
+        edges = np.unique(np.linspace(low, high + 1, bins + 1).astype(np.int64))
     counts, edges = np.histogram(values, bins=edges)
     top = max(int(counts.max()), 1)
-    return [(f'{int(edges[i]):,} - {int(edges[i + 1]) - 1:,}', int(count),
+    rows = [(f'{number(edges[i], unit)} - {number(edges[i + 1] - 1, unit)}', int(count),
              '#' * max(int(count) * width // top, 1 if count else 0))
             for i, count in enumerate(counts)]
+    while log and rows and rows[0][1] == 0:
+        rows.pop(0)  # decades below the smallest value say nothing
+    return rows
+
+
+def number(value, unit):
+    value = int(value)
+    return f'{value:,}' if unit == 1 else f'{value / unit:,.6f}'.rstrip('0').rstrip('.')

@@ -195,9 +195,11 @@ def histograms(app, args):
     gaps = np.diff(flows['start'])
     items = [Fields([('flows', f"{len(flows['start']):,}"), ('state length', len(state))],
                     title=f'{args.histogram} (group {group.id})')]
-    for title, values in (('duration (µs)', flows['dur']), ('size (bytes)', flows['size']),
-                          ('time between flows (µs)', gaps)):
-        items.append(Table(['range', 'flows', ''], common.histogram(values), title=title))
+    for title, values, unit in (('duration (s)', flows['dur'], 1_000_000),
+                                ('size (bytes)', flows['size'], 1),
+                                ('time between flows (s)', gaps, 1_000_000)):
+        items.append(Table(['range', 'flows', ''], common.histogram(values, unit=unit, log=True),
+                           title=title))
     return items
 
 
