@@ -9,7 +9,15 @@ VENV_PYTHON = Path(__file__).resolve().parent / '.venv' / 'bin' / 'python'
 if __name__ == '__main__':
     # `./stf.py` with the system Python: use the project's environment
     # (made by `make run`) when there is one.
-    if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parent.parent.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+    try:
+        use_venv = (VENV_PYTHON.exists() and Path(sys.prefix).resolve()
+                    != VENV_PYTHON.parent.parent.resolve())
+    except OSError:
+        use_venv = False  # an environment this user cannot read: run as we are
+    if use_venv:
+        try:
+            os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+        except OSError:
+            pass  # not runnable for this user: try with the Python we have
     from stf.core.main import main
     sys.exit(main())

@@ -129,3 +129,11 @@ def test_revert_sees_commits_of_another_connection(app):
     assert [item.name for item in app.datasets.values()] == ['from elsewhere']
     # Completion ids follow: the commit was seen.
     assert app.completion['dataset_id'] == {'0': 'from elsewhere'}
+
+
+def test_shipped_configuration_creates_its_database_folder(tmp_path):
+    from stf.core import config, database
+    db = database.Database(database.open_config(config.load().zodb_conf, tmp_path / 'fresh'))
+    assert (tmp_path / 'fresh' / 'database' / 'stf.db').is_file()
+    assert db.describe() == ('FileStorage', str(tmp_path / 'fresh' / 'database' / 'stf.db'))
+    db.close()

@@ -87,7 +87,7 @@ def test_select_unselect_delete(app, capture):
     ok(app, 'datasets -n 0 --text "C&C over HTTP"')
     assert len(app.notes) == 1
     assert ok(app, 'datasets -d 0')[0].text == (
-        "dataset 0 'case one' deleted with 1 objects generated from it; its files stay on disk")
+        "dataset 0 'case one' deleted with what was made from it (notes: 1); its files stay on disk")
     assert app.current_id is None and len(app.notes) == 0
     assert capture.exists()
     assert error(app, 'datasets -s 0') == "there is no dataset 0; list them with 'datasets -l'"
@@ -159,13 +159,37 @@ def test_truncated_pcap_reports_packets_read(app, capture):
     ok(app, f'datasets -c "{capture}"')
     details = dict(ok(app, 'datasets -F 0')[1].pairs)
     assert details['packets'] == '4'
-    assert 'truncated' in details['truncated'] and '4' in details['truncated']
+    assert details['warning'] == 'truncated: the last packet record is cut after 4 packets'
+
+
+AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+
+
+def python_for_nobody():
+    """(python, environment) that user nobody can run stf with, or None.
+
+    The project's Python may live where nobody cannot read (e.g. under
+    /root); the system Python with our packages on its path then serves.
+    """
+    import site
+    paths = os.pathsep.join(site.getsitepackages())
+    for python, extra in ((sys.executable, {}), ('/usr/bin/python3', {'PYTHONPATH': paths})):
+        env = dict(os.environ, **extra)
+        probe = subprocess.run([*AS_NOBODY, python, '-c', 'import ZODB, numpy'],
+                               capture_output=True, env=env, cwd='/')
+        if probe.returncode == 0:
+            return python, env
+    return None
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which('setpriv'),
                     reason='needs root and setpriv to test as an unprivileged user')
 def test_permission_denied_as_unprivileged_user():
     from tests.conftest import ROOT
+    found = python_for_nobody()
+    if found is None:
+        pytest.skip('no Python with stf\'s packages is readable by user nobody')
+    python, env = found
     base = Path(tempfile.mkdtemp(prefix='stf-nobody-'))  # pytest's tmp is root-only
     try:
         base.chmod(0o755)
@@ -175,9 +199,9 @@ def test_permission_denied_as_unprivileged_user():
         home.mkdir()
         os.chown(home, 65534, 65534)
         result = subprocess.run(
-            ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', sys.executable,
-             str(ROOT / 'stf.py'), '--db', str(home / 'stf.db'), '-c', f'datasets -c {capture}'],
-            capture_output=True, text=True, env=dict(os.environ, STF_HOME=str(home / 'home')))
+            [*AS_NOBODY, python, str(ROOT / 'stf.py'), '--db', str(home / 'stf.db'),
+             '-c', f'datasets -c {capture}'],
+            capture_output=True, text=True, env=dict(env, STF_HOME=str(home / 'home')))
         assert result.stderr == (f'error: line 1: {capture}: permission denied; '
                                  "check the file's permissions\n")
         assert result.returncode == 1
@@ -199,9 +223,10 @@ def test_flow_file_details(app, shared, folder, name):
     assert dict(fields.pairs)['type'] == ('zeek' if folder == 'zeek' else 'binetflow')
     details = dict(flows.pairs)
     assert details['flows'] == f'{expected_flows(shared, name):,}'
-    assert sum(count for _, count in protocols.rows) == expected_flows(shared, name)
+    total = expected_flows(shared, name)
+    assert sum(int(count.replace(',', '')) for _, count in protocols.rows) == total
     if name != 'headerless-test7.binetflow':
-        assert sum(count for _, count in labels[0].rows) == expected_flows(shared, name)
+        assert sum(int(count.replace(',', '')) for _, count in labels[0].rows) == total
 
 
 def test_letters_details(app, shared):
@@ -264,3 +289,61 @@ def test_interactive_name_and_delete_confirmation(app, capture):
     assert len(app.datasets) == 1
     ok(app, 'datasets -d 0')
     assert len(app.datasets) == 0
+
+
+def test_bin_zero_and_empty_name_are_refused(app, capture):
+    assert error(app, f'datasets -c "{capture}" --name ""') == (
+        'the dataset name is empty; give one with --name')
+    ok(app, f'datasets -c "{capture}"')
+    assert error(app, 'datasets -F 0 --bin 0') == '--bin must be a positive number of seconds, not 0'
+
+
+def test_folder_change_refuses_another_file_of_the_same_name(app, capture, tmp_path):
+    ok(app, f'datasets -c "{capture}"')
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    write_pcap(elsewhere / 'capture.pcap', TIMES[:2])
+    capture.unlink()
+    size = (elsewhere / 'capture.pcap').stat().st_size
+    assert error(app, f'datasets -o 0 {elsewhere}') == (
+        f"{elsewhere / 'capture.pcap'} is not file 0 of the dataset: it has {size:,} bytes, "
+        f"the dataset's had {app.current().files[0].size:,}; nothing was moved")
+    assert error(app, f'datasets -o 0 {tmp_path}/nothere') == (
+        f'{tmp_path}/nothere does not exist; create it first')
+
+
+def test_changed_files_are_flagged(app, capture):
+    ok(app, f'datasets -c "{capture}"')
+    with open(capture, 'ab') as handle:
+        handle.write(b'\0' * 8)
+    os.utime(capture, (1_700_000_000, 1_700_000_000))
+    assert ok(app, 'datasets -f')[0].rows[0][5] == 'changed'
+    first = ok(app, 'datasets -F 0')[0]
+    assert first.level == 'warning'
+    assert first.text.startswith('capture.pcap changed since it was added')
+
+
+def test_generate_refuses_read_only_folders(app, capture):
+    ok(app, f'datasets -c "{capture}"')
+    capture.parent.chmod(0o555)
+    try:
+        assert error(app, 'datasets -g') == (
+            f'cannot write in {capture.parent} (permission denied); choose a writable folder '
+            'with --out FOLDER')
+    finally:
+        capture.parent.chmod(0o755)
+
+
+def test_cancelled_question_changes_nothing(app, capture):
+    def cancel(question, default):
+        raise KeyboardInterrupt
+    app.ask = cancel
+    assert error(app, f'datasets -c "{capture}"') == 'datasets: interrupted; nothing was changed'
+    assert len(app.datasets) == 0
+
+
+def test_database_delete_asks_in_a_terminal(app, capture):
+    ok(app, f'datasets -c "{capture}"')
+    app.ask = lambda question, default: 'n'
+    assert ok(app, 'database -d datasets')[0].text == 'nothing was deleted'
+    assert len(app.datasets) == 1

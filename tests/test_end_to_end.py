@@ -98,3 +98,9 @@ def test_terminal_completion_prompt_and_history(tmp_path):
     child.expect(pexpect.EOF)
     history = (tmp_path / 'home' / 'history').read_text()
     assert f'datasets -c {capture} --name termtest' in history
+
+
+def test_failing_shell_line_in_batch(tmp_path):
+    result = stf(tmp_path, '!false\n')
+    assert result.returncode == 1
+    assert result.stderr == 'error: line 1: the shell command exited with status 1\n'

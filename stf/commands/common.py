@@ -50,6 +50,13 @@ def group_with_connection(app, conn, group_text):
                     f"connection '{conn}'; check the id or name the group with -g")
 
 
+def confirmed(app, question):
+    """Ask a yes/no question in a terminal; True without asking in batch mode."""
+    if not app.ask:
+        return True
+    return app.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
+
+
 def dataset_note(app, dataset_id, line):
     """Append a dated line to a dataset's note (created when missing)."""
     dataset = app.datasets.get(dataset_id)

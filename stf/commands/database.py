@@ -1,4 +1,5 @@
 """database: information and upkeep of the object database."""
+from stf.commands import common
 from stf.commands.registry import Command, action_handler
 from stf.core.errors import UserError
 from stf.core.results import Fields, Table, ok
@@ -58,6 +59,9 @@ def delete(app, args):
     if name not in app.root:
         known = ', '.join(sorted(app.root.keys())) or 'none'
         raise UserError(f"no top-level structure '{name}'; existing: {known}")
+    count = _count(app.root[name])
+    if not common.confirmed(app, f"Delete '{name}' and the {count} items in it?"):
+        return [ok('nothing was deleted')]
     del app.root[name]
     if name in STRUCTURES:
         app.root[name] = STRUCTURES[name]()  # stf needs it: start it empty

@@ -4,6 +4,7 @@ import os
 import shutil
 from pathlib import Path
 
+from stf.commands import common
 from stf.commands.registry import Command, action_handler
 from stf.core import argus, filetypes, formats
 from stf.core.editor import edit_text
@@ -48,6 +49,8 @@ def configure(parser):
                         help="where -g writes (default: the dataset's folder)")
     parser.add_argument('--force', action='store_true',
                         help='-g: overwrite output files stf did not make')
+    parser.add_argument('-i', '--id', type=int, metavar='FILE_ID',
+                        help='-g: the capture (or biargus) to use when there are several')
 
 
 # -- datasets
@@ -81,7 +84,7 @@ def dataset_name(app, name, path):
     default = path.parent.name or path.stem
     if name is None and app.ask:
         name = app.ask('Name of the dataset', default)
-    name = (name or default).strip()
+    name = (default if name is None else name).strip()
     if not name:
         raise UserError('the dataset name is empty; give one with --name')
     existing = app.datasets.by_name(name)
@@ -130,20 +133,18 @@ def unselect(app, args):
 
 def delete(app, args):
     dataset = find_dataset(app, args.delete)
-    if app.ask and not confirmed(app, f"Delete dataset {dataset.id} '{dataset.name}' "
+    if not common.confirmed(app, f"Delete dataset {dataset.id} '{dataset.name}' "
                                       'and everything generated from it?'):
         return [ok('nothing was deleted')]
-    removed = sum(app.root[name].forget_dataset(dataset.id) for name in STRUCTURES
-                  if name != 'datasets' and name in app.root)
+    removed = {name: app.root[name].forget_dataset(dataset.id) for name in STRUCTURES
+               if name != 'datasets' and name in app.root}
     app.datasets.remove(dataset.id)
     if app.current_id == dataset.id:
         app.current_id = None
-    return [ok(f"dataset {dataset.id} '{dataset.name}' deleted with {removed} "
-               'objects generated from it; its files stay on disk')]
-
-
-def confirmed(app, question):
-    return app.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
+    gone = ', '.join(f'{name}: {count}' for name, count in removed.items() if count)
+    return [ok(f"dataset {dataset.id} '{dataset.name}' deleted"
+               + (f' with what was made from it ({gone})' if gone else '')
+               + '; its files stay on disk')]
 
 
 def edit_note(app, args):
@@ -170,9 +171,9 @@ def edit_note(app, args):
 def list_files(app, args):
     dataset = app.require_current()
     rows = [(item.name, item.id, formats.when(item.mtime), formats.size(item.size),
-             item.kind, '' if item.exists() else 'missing')
+             item.kind, item.status(), os.path.dirname(item.path))
             for item in dataset.files.values()]
-    return [Table(['name', 'id', 'file time', 'size', 'type', 'status'], rows,
+    return [Table(['name', 'id', 'file time', 'size', 'type', 'status', 'folder'], rows,
                   title=f"files of dataset {dataset.id} '{dataset.name}'",
                   footer=f'folder: {dataset.folder}')]
 
@@ -195,10 +196,13 @@ def moved_message(dataset, item):
 
 def file_info(app, args):
     dataset, item = find_file(app, args.file)
-    bin_seconds = args.bin or app.config.bin_seconds
+    bin_seconds = app.config.bin_seconds if args.bin is None else args.bin
     if bin_seconds <= 0:
         raise UserError(f'--bin must be a positive number of seconds, not {bin_seconds}')
-    return file_details(item, bin_seconds, app.progress)
+    changed = ([warning(f'{item.name} changed since it was added ({formats.when(item.mtime)}, '
+                        f'{item.size:,} bytes); the details below are of the file as it is '
+                        'now')] if item.changed() else [])
+    return changed + file_details(item, bin_seconds, app.progress)
 
 
 def add_file(app, args):
@@ -231,8 +235,10 @@ def change_folder(app, args):
     except ValueError:
         raise UserError(f"datasets -o: '{dataset_id}' is not a dataset id") from None
     folder = Path(folder).expanduser().resolve()
+    if not folder.exists():
+        raise UserError(f'{folder} does not exist; create it first')
     if not folder.is_dir():
-        raise UserError(f'{folder} is not a folder; create it first')
+        raise UserError(f'{folder} is not a folder; give the folder the files are in')
     plan = [(item, folder / item.name) for item in dataset.files.values()]
     for item, target in plan:
         check_relocation(item, target)
@@ -249,6 +255,10 @@ def check_relocation(item, target):
         raise UserError(f'{target} exists already; nothing was moved')
     if not item.exists() and not target.exists():
         raise UserError(f'{item.name} is neither at {item.path} nor in {target.parent}; '
+                        'nothing was moved')
+    if not item.exists() and target.stat().st_size != item.size:
+        raise UserError(f'{target} is not file {item.id} of the dataset: it has '
+                        f'{target.stat().st_size:,} bytes, the dataset\'s had {item.size:,}; '
                         'nothing was moved')
     if item.exists() and not os.access(Path(item.path).parent, os.W_OK):
         raise UserError(f'cannot move {item.path}: its folder is not writable; '
@@ -269,13 +279,14 @@ def relocate(item, target):
 
 def generate(app, args):
     dataset = app.require_current()
-    source = generation_source(dataset)
+    source = generation_source(dataset, args.id)
     out = Path(args.out).expanduser().resolve() if args.out else Path(dataset.folder)
     check_writable_folder(out)
     items = []
     if source.kind in ('pcap', 'pcapng'):
         biargus = out / (Path(source.name).stem + '.biargus')
         check_target(dataset, biargus, args.force)
+        step(app, f'argus: {source.name} -> {biargus.name}')
         argus.generate_biargus(source.path, biargus, app.config.argus_conf)
         items.append(record_output(dataset, biargus, 'biargus'))
         source_path = biargus
@@ -283,12 +294,28 @@ def generate(app, args):
         source_path = Path(source.path)
     binetflow = out / (source_path.stem + '.binetflow')
     check_target(dataset, binetflow, args.force)
+    step(app, f'ra: {source_path.name} -> {binetflow.name}')
     argus.generate_binetflow(source_path, binetflow, app.config.ra_conf)
     items.append(record_output(dataset, binetflow, 'binetflow'))
     return items
 
 
-def generation_source(dataset):
+def step(app, label):
+    """Say on a terminal which tool runs now: argus on a big pcap takes minutes."""
+    update = app.progress(label)
+    if update:
+        update(0, None)
+
+
+def generation_source(dataset, file_id=None):
+    if file_id is not None:
+        item = dataset.files.get(file_id)
+        if item is None or item.kind not in ('pcap', 'pcapng', 'biargus'):
+            raise UserError(f"dataset '{dataset.name}' has no pcap, pcapng or biargus file "
+                            f"{file_id}; list its files with 'datasets -f'")
+        if not item.exists():
+            raise UserError(moved_message(dataset, item))
+        return item
     for kinds in (('pcap', 'pcapng'), ('biargus',)):
         for item in dataset.files_of_kind(*kinds):
             if not item.exists():
@@ -301,7 +328,8 @@ def generation_source(dataset):
 def check_writable_folder(folder):
     if not folder.is_dir():
         raise UserError(f'{folder} is not a folder; create it or choose another with --out')
-    if not os.access(folder, os.W_OK):
+    # Root may write anywhere; a folder without write bits is still meant read-only.
+    if not os.access(folder, os.W_OK) or not folder.stat().st_mode & 0o222:
         raise UserError(f'cannot write in {folder} (permission denied); '
                         'choose a writable folder with --out FOLDER')
 
@@ -338,4 +366,4 @@ COMMANDS = [Command(
                  '--delete': 'dataset_id', '-n': 'dataset_id', '--note': 'dataset_id',
                  '-o': ('dataset_id', 'path'), '--folder': ('dataset_id', 'path'), '-F': 'file_id',
                  '--file': 'file_id', '-D': 'file_id', '--remove': 'file_id',
-                 '--out': 'path'})]
+                 '--out': 'path', '-i': 'file_id', '--id': 'file_id'})]

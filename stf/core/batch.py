@@ -25,7 +25,11 @@ def run_batch(app, lines, renderer, stop_on_error=False):
 
 def run_line(app, renderer, number, line):
     if line.startswith('!'):
-        return subprocess.run(line[1:], shell=True).returncode == 0
+        status = subprocess.run(line[1:], shell=True).returncode
+        if status:
+            renderer.show([Message(f'line {number}: the shell command exited with status '
+                                   f'{status}', 'error')])
+        return status == 0
     reply = app.execute(line)
     renderer.show([numbered(item, number) for item in reply.items])
     return reply.ok

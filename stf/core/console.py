@@ -82,7 +82,10 @@ def asker(session):
     """Ask a question in the console; an empty answer takes the default."""
     def ask(question, default):
         shown = f' [{default}]' if default else ''
-        answer = session.prompt(f'{question}{shown}: ').strip()
+        try:
+            answer = session.prompt(f'{question}{shown}: ').strip()
+        except EOFError:
+            raise KeyboardInterrupt from None  # Ctrl-D cancels, as Ctrl-C does
         return answer or default
     return ask
 
@@ -111,12 +114,16 @@ def run_console(app, banner):
 def handle_line(app, renderer, line):
     """Run one line; False when the user asked to leave."""
     line = line.strip()
-    if line.startswith('!'):
-        subprocess.run(line[1:], shell=True)  # the user asked for a shell
-        return True
     try:
+        if line.startswith('!'):
+            subprocess.run(line[1:], shell=True)  # the user asked for a shell
+            return True
         reply = app.execute(line)
+        sys.stderr.write('\r\x1b[K')  # a progress line cut short by Ctrl-C
+        renderer.show(reply.items)
     except ExitRequested:
         return False
-    renderer.show(reply.items)
+    except KeyboardInterrupt:
+        # Ctrl-C in the pager or in a shell command: back to the prompt.
+        sys.stderr.write('\n')
     return True

@@ -6,6 +6,7 @@ here assumes a local file: size and path are reported only when the storage
 has them.
 """
 import os
+import re
 import time
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def open_config(conf_path, root_dir):
         raise UserError(f'cannot read database configuration {conf_path}: '
                         f'{error.strerror}; fix zodb_conf in stf.conf') from None
     text = f'%define ROOT {root_dir}\n' + text
-    _make_storage_folder(text)
+    _make_storage_folder(text, root_dir)
     try:
         return ZODB.config.databaseFromString(text)
     except Exception as error:
@@ -64,18 +65,21 @@ def open_config(conf_path, root_dir):
                         f'{type(error).__name__}: {error}') from None
 
 
-def _make_storage_folder(config_text):
-    """Create the folder of a configured FileStorage path (first run)."""
-    import ZConfig
-    schema = ZODB.config.getDbSchema()
-    try:
-        config, _ = ZConfig.loadConfigFile(schema, __import__('io').StringIO(config_text))
-    except Exception:
-        return  # reported properly when the database is opened
-    for database in config.databases:
-        path = getattr(database.config.storage.config, 'path', None)
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _make_storage_folder(config_text, root_dir):
+    """Create the folder of each configured FileStorage path (first run).
+
+    ZConfig refuses a path whose folder does not exist, so the folder is
+    found in the text itself.
+    """
+    for match in FILESTORAGE_PATH.finditer(config_text):
+        path = match.group(1).strip().replace('$ROOT', str(root_dir))
+        try:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # reported properly when the database is opened
+
+
+FILESTORAGE_PATH = re.compile(r'<filestorage>.*?^\s*path\s+(\S.*?)\s*$', re.S | re.M)
 
 
 class Database:
@@ -163,9 +167,3 @@ class Database:
         finally:
             self.db.close()
 
-
-def file_size(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return None

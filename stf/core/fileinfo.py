@@ -39,7 +39,7 @@ def capture_details(item, scan, bin_seconds):
              ('duration', formats.duration_us(scan['duration_us'] or 0)),
              ('link type', f"{scan['linktype']} {scan['linktype_name']}")]
     if scan.get('truncated'):
-        pairs.append(('truncated', scan['truncated']))
+        pairs.append(('warning', scan['truncated']))
     items = [Fields(pairs, title='capture')]
     summary = filescan.capinfos_summary(item.path)
     if summary:
@@ -58,12 +58,16 @@ def flow_details(item, scan, bin_seconds):
              ('malformed lines', malformed_text(summary)),
              ('flows out of time order', f"{summary['out_of_order']:,}")]
     items = [Fields(pairs, title='flows')]
-    items.append(Table(['protocol', 'flows'], summary['protocols'].most_common(),
+    items.append(Table(['protocol', 'flows'], thousands(summary['protocols']),
                        title='flows per protocol'))
     if summary['labels']:
-        items.append(Table(['label', 'flows'], summary['labels'].most_common(),
+        items.append(Table(['label', 'flows'], thousands(summary['labels']),
                            title='labels present'))
     return items
+
+
+def thousands(counter):
+    return [(key, f'{count:,}') for key, count in counter.most_common()]
 
 
 def malformed_text(summary):
@@ -71,7 +75,7 @@ def malformed_text(summary):
     if not count:
         return '0'
     lines = ', '.join(str(number) for number in summary['first_malformed'])
-    return f'{count:,} (first at lines {lines})'
+    return f"{count:,} (first at line{'s' if count > 1 else ''} {lines})"
 
 
 def pe_details(item, scan, bin_seconds):
@@ -95,9 +99,25 @@ def letters_details(item, scan, bin_seconds):
             fields = line.rstrip('\n').split('\t')
             if len(fields) == 4:
                 labels[fields[2] or '(no label)'] += 1
+    decisions = Counter()
+    for label, count in labels.items():
+        decisions[decision(label)] += count
     pairs = [('models', f'{sum(labels.values()):,}'), ('labels', f'{len(labels):,}')]
+    pairs += [(f'{kind} models', f'{decisions[kind]:,}') for kind in DECISIONS if decisions[kind]]
     return [Fields(pairs, title='behavioral models'),
-            Table(['label', 'models'], labels.most_common(), title='models per label')]
+            Table(['label', 'models'], thousands(labels), title='models per label')]
+
+
+# The decision word of a label (SPEC's grammar) -> what it means.
+DECISION_WORDS = {'Botnet': 'malicious', 'Malware': 'malicious', 'Attack': 'malicious',
+                  'Normal': 'normal', 'Background': 'background'}
+DECISIONS = ('malicious', 'normal', 'background', 'unlabeled or other')
+
+
+def decision(label):
+    words = label.split('-')
+    found = [DECISION_WORDS[word] for word in words[:3] if word in DECISION_WORDS]
+    return found[0] if found else 'unlabeled or other'
 
 
 def no_details(item, scan, bin_seconds):

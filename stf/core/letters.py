@@ -34,6 +34,8 @@ from stf.core.errors import UserError
 
 SECOND = 1_000_000
 INT64_MAX = (1 << 63) - 1
+# Flows per numpy pass of states(): its temporary arrays stay near 100 MB.
+CHUNK_FLOWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,10 @@ class Constructor:
 
     @property
     def ratios(self):
-        """(tt1, tt2, tt3): each further one that TD exceeds makes it less periodic."""
-        return (self.tt1, self.tt2, self.tt3)
+        """(tt1, tt2, tt3) in lowest terms (smaller products to compare); each
+        further one that TD exceeds makes the flow less periodic."""
+        return tuple(Fraction(*ratio).as_integer_ratio()
+                     for ratio in (self.tt1, self.tt2, self.tt3))
 
 
 CONSTRUCTORS = {c.id: c for c in (
@@ -87,7 +91,7 @@ _TIMECHAR_CODES = np.frombuffer(''.join(char for char, _ in TIMECHARS).encode('a
 _ZERO = ord('0')
 
 
-def constructor(ident=DEFAULT_CONSTRUCTOR):
+def get_constructor(ident=DEFAULT_CONSTRUCTOR):
     """The constructor with this id (an int or its text); a UserError names the valid ones."""
     try:
         return CONSTRUCTORS[int(ident)]
@@ -119,34 +123,40 @@ class Grouped(NamedTuple):
 def group_and_sort(blocks):
     """Group the flows of flowfile.iter_blocks(...) by connection; see Grouped.
 
-    Durations and sizes beyond int64 are clamped (they only meet thresholds of
-    seconds and kilobytes); a start time beyond int64 (hundreds of millennia) is
-    a broken file and a UserError that names its line.
+    Durations and sizes beyond int64 are clamped; a start time beyond int64 is a
+    UserError that names its line.
     """
     index = defaultdict(count().__next__)
     codes, columns = array('q'), {name: array('q') for name in Grouped._fields[2:6]}
     for block in blocks:
         ids = map('-'.join, zip(block.src, block.dst, block.dport, block.proto))
         codes.extend(array('q', map(index.__getitem__, ids)))
-        columns['start'].extend(_int64(block.start, block.line_no, 'start time'))
+        columns['start'].extend(_int64_times(block.start, block.line_no))
         columns['dur'].extend(_int64(block.dur))
         columns['size'].extend(_int64(block.bytes))
         columns['offset'].extend(_int64(block.offset))
     ids, ranks = _code_point_order(list(index))
-    return _sorted(ids, ranks[np.frombuffer(codes, np.int64)],
-                   {name: np.frombuffer(values, np.int64) for name, values in columns.items()})
+    return _sorted(ids, ranks[np.frombuffer(codes, np.int64)], columns)
 
 
-def _int64(values, line_numbers=None, what=''):
+def _int64(values):
+    """values as array('q'); durations and sizes beyond int64 are clamped, as they
+    only ever meet thresholds of seconds and kilobytes."""
     try:
         return array('q', values)
     except OverflowError:
-        if line_numbers is None:
-            return array('q', [min(max(value, -INT64_MAX), INT64_MAX) for value in values])
-    line = next(number for number, value in zip(line_numbers, values)
-                if not -INT64_MAX <= value <= INT64_MAX)
-    raise UserError(f'line {line}: the {what} is out of range (more than 292,000 '
-                    'years from 1970); fix or remove that line')
+        return array('q', [min(max(value, -INT64_MAX), INT64_MAX) for value in values])
+
+
+def _int64_times(values, line_numbers):
+    """Start times as array('q'); one beyond int64 is a broken line, not a time."""
+    try:
+        return array('q', values)
+    except OverflowError:
+        line = next(number for number, value in zip(line_numbers, values)
+                    if not -INT64_MAX <= value <= INT64_MAX)
+        raise UserError(f'line {line}: the start time is out of range (more than 292,000 '
+                        'years from 1970); fix or remove that line') from None
 
 
 def _code_point_order(keys):
@@ -160,11 +170,14 @@ def _code_point_order(keys):
 
 
 def _sorted(ids, connection, columns):
-    order = np.lexsort((columns['start'], connection))  # stable: equal starts keep file order
+    """Grouped, from connection ranks and the columns (array('q') in file order,
+    each released once sorted)."""
+    # lexsort is stable: flows that start at the same time keep their file order.
+    order = np.lexsort((np.frombuffer(columns['start'], np.int64), connection))
     bounds = np.zeros(len(ids) + 1, np.int64)
     np.cumsum(np.bincount(connection, minlength=len(ids)), out=bounds[1:])
-    return Grouped(ids, bounds, *(columns[name][order] for name in Grouped._fields[2:6]),
-                   order)
+    return Grouped(ids, bounds, *(np.frombuffer(columns.pop(name), np.int64)[order]
+                                  for name in Grouped._fields[2:6]), order)
 
 
 # ---- all connections at once -------------------------------------------------
@@ -177,6 +190,29 @@ def states(start, dur, size, bounds, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTO
     """
     start, dur, size = (np.asarray(values) for values in (start, dur, size))
     bounds = np.asarray(bounds, np.int64)
+    if not len(start) == bounds[-1] == len(dur) == len(size):
+        raise ValueError('start, dur and size must have bounds[-1] rows each')
+    result = []
+    for first, last in _chunks(bounds, CHUNK_FLOWS):
+        rows = slice(bounds[first], bounds[last])
+        result += _states(start[rows], dur[rows], size[rows],
+                          bounds[first:last + 1] - bounds[first], constructor)
+    return result
+
+
+def _chunks(bounds, size):
+    """(first, last) connection ranges of about `size` flows each (a larger
+    connection stays whole), which bounds the temporary arrays of _states."""
+    first, chunks = 0, []
+    while first < len(bounds) - 1:
+        last = int(np.searchsorted(bounds, bounds[first] + size, 'right')) - 1
+        last = min(max(last, first + 1), len(bounds) - 1)
+        chunks.append((first, last))
+        first = last
+    return chunks
+
+
+def _states(start, dur, size, bounds, constructor):
     if len(start) == 0:
         return [''] * (len(bounds) - 1)
     rank = np.arange(len(start)) - np.repeat(bounds[:-1], np.diff(bounds))

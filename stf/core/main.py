@@ -35,8 +35,13 @@ def banner(app):
     files = sum(len(dataset.files) for dataset in datasets)
     return (f'stf {stf.__version__}, a research console for network-security analysts\n'
             f'database: {kind} {location}\n'
-            f'{len(datasets)} datasets, {files} files, {len(app.notes)} notes. '
+            f'{counted(len(datasets), "dataset")}, {counted(files, "file")}, '
+            f'{counted(len(app.notes), "note")}. '
             "Type 'help' for the commands.")
+
+
+def counted(number, noun):
+    return f'{number:,} {noun}' + ('' if number == 1 else 's')
 
 
 def main(argv=None):

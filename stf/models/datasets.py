@@ -42,6 +42,20 @@ class DatasetFile(Persistent):
     def exists(self):
         return os.path.isfile(self.path)
 
+    def changed(self):
+        """True if the file on disk differs in size or time from when it was added."""
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return False
+        mtime = datetime.fromtimestamp(stat.st_mtime, timezone.utc).replace(microsecond=0)
+        return (stat.st_size, mtime) != (self.size, self.mtime)
+
+    def status(self):
+        if not self.exists():
+            return 'missing'
+        return 'changed' if self.changed() else ''
+
     def cached_scan(self):
         """The stored scan if the file on disk is still the one scanned."""
         if not self.scan or not self.exists():
