@@ -69,6 +69,8 @@ def test_paths_complete_quoted(app, tmp_path):
     (tmp_path / 'plain.pcap').write_bytes(b'')
     assert completions(app, f'datasets -c {tmp_path}/capt') == {f"'{tmp_path}/capture one.pcap'"}
     assert completions(app, f'datasets -a "{tmp_path}/pl') == {f'{tmp_path}/plain.pcap'}
+    (tmp_path / 'captures').mkdir()
+    assert completions(app, f'datasets -a {tmp_path}/captu') == {f'{tmp_path}/captures/'}
 
 
 def test_last_word_start():

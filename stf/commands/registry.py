@@ -62,8 +62,8 @@ class Command:
         return self._parser
 
     def options(self):
-        """All option strings of this command, for completion."""
-        return [opt for action in self.parser()._actions
+        """(option string, its help) of every option of this command."""
+        return [(opt, action.help or '') for action in self.parser()._actions
                 for opt in action.option_strings]
 
     def options_taking_values(self):

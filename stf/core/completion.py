@@ -98,7 +98,7 @@ def candidates(expectation, values, registry):
     if kind == 'command':
         return [(name, registry.get(name).help) for name in registry.names()]
     if kind == 'option':
-        return [(option, '') for option in expectation.command.options()]
+        return expectation.command.options()
     return sorted(values.get(kind, {}).items(), key=lambda pair: natural(pair[0]))
 
 

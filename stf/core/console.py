@@ -1,5 +1,6 @@
 """The interactive console: prompt_toolkit glue, the only room that knows the
 terminal. Key bindings, toolbar and completer are small factories."""
+import os
 import subprocess
 import sys
 import time
@@ -42,8 +43,11 @@ class StfCompleter(Completer):
         # spaces or quotes survive the shell-rules split.
         start = completion.last_word_start(text)
         for item in self.paths.get_completions(Document(word), complete_event):
-            yield Completion(completion.quoted(word + item.text),
-                             start_position=start - len(text), display=item.display)
+            path = word + item.text
+            if os.path.isdir(os.path.expanduser(path)):
+                path += '/'  # so that the next Tab goes on inside the folder
+            yield Completion(completion.quoted(path), start_position=start - len(text),
+                             display=item.display)
 
 
 def toolbar(app):
