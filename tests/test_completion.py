@@ -70,7 +70,7 @@ def test_paths_complete_quoted(app, tmp_path):
     assert completions(app, f'datasets -c {tmp_path}/capt') == {f"'{tmp_path}/capture one.pcap'"}
     assert completions(app, f'datasets -a "{tmp_path}/pl') == {f'{tmp_path}/plain.pcap'}
     (tmp_path / 'captures').mkdir()
-    assert completions(app, f'datasets -a {tmp_path}/captu') == {f'{tmp_path}/captures/'}
+    assert completions(app, f'datasets -a {tmp_path}/captures') == {f'{tmp_path}/captures/'}
 
 
 def test_last_word_start():
