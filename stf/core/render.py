@@ -34,6 +34,9 @@ def table_text(item, color=False):
     headers = [str(header) for header in item.headers]
     widths = [max([len(header)] + [len(row[index]) for row in rows])
               for index, header in enumerate(headers)]
+    # The last column (often letters, up to tens of thousands) is not padded:
+    # padding every row to the longest state would multiply the output.
+    widths[-1] = min(widths[-1], max(len(headers[-1]), LAST_COLUMN_RULE))
     column = item.letters_column if color else None
     rule = '+' + '+'.join('-' * (width + 2) for width in widths) + '+'
     lines = [item.title] if item.title else []
@@ -48,12 +51,16 @@ def table_text(item, color=False):
     return '\n'.join(lines)
 
 
+LAST_COLUMN_RULE = 60
+
+
 def table_line(cells, widths, letters_column=None):
     padded = [cell.ljust(width) for cell, width in zip(cells, widths)]
     if letters_column is not None:
         # Pad first: the color codes take no room on the screen.
         padded[letters_column] = colored_letters(padded[letters_column])
-    return '| ' + ' | '.join(padded) + ' |'
+    end = ' |' if len(cells[-1]) <= widths[-1] else ''
+    return '| ' + ' | '.join(padded) + end
 
 
 def fields_text(item):
