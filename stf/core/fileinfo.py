@@ -5,6 +5,7 @@ file; its result is kept with the file and reused while the file on disk is
 unchanged.
 """
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from stf.core import filescan, flowfile, formats
 from stf.core.results import Fields, Table
@@ -25,8 +26,13 @@ def cached_or_scan(item, bin_seconds, progress):
     scan = item.cached_scan()
     if scan is not None and scan.get('bin_seconds') in (None, bin_seconds):
         return scan
-    result = filescan.scan_file(item.path, item.kind, bin_seconds=bin_seconds,
-                                progress=progress(f'scanning {item.name}'))
+    # capinfos reads the capture on the other core while we scan it.
+    with ThreadPoolExecutor(1) as pool:
+        summary = pool.submit(filescan.capinfos_summary, item.path) if item.kind in CAPTURES \
+            else None
+        result = filescan.scan_file(item.path, item.kind, bin_seconds=bin_seconds,
+                                    progress=progress(f'scanning {item.name}'))
+        result['capinfos'] = summary.result() if summary else None
     result['bin_seconds'] = bin_seconds if item.kind in CAPTURES else None
     item.store_scan(result)
     return item.scan
@@ -41,7 +47,7 @@ def capture_details(item, scan, bin_seconds):
     if scan.get('truncated'):
         pairs.append(('warning', scan['truncated']))
     items = [Fields(pairs, title='capture')]
-    summary = filescan.capinfos_summary(item.path)
+    summary = scan.get('capinfos')
     if summary:
         items.append(Fields(summary, title='capinfos'))
     rows = [(formats.from_us(start), count) for start, count in scan['bins']]
