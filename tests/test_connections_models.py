@@ -241,3 +241,12 @@ def test_flow_file_choice(app, beacons, tmp_path):
     assert error(app, 'connections -g') == (
         "dataset 'x' has several flow files (ids 0, 1); pick one with -i FILE_ID") or True
     assert ok(app, 'connections -g -i 1')[0].text.endswith('of b.binetflow')
+
+
+def test_flows_with_their_original_lines(app, beacons):
+    ok(app, f'datasets -c {beacons}')
+    ok(app, 'connections -g')
+    table, lines = ok(app, 'connections -F 10.0.0.1-8.8.8.8-53-tcp --lines')
+    assert lines.text.splitlines() == [
+        'lines of beacons.binetflow:',
+        '8: ' + flow_line(5, dst='8.8.8.8', dport='53', size='90', label='flow=Background').strip()]

@@ -6,7 +6,7 @@ from stf.commands import common
 from stf.commands.registry import Command, action_handler
 from stf.core import filters, flowfile, flowtable, formats, letters
 from stf.core.errors import UserError
-from stf.core.results import Fields, Table, ok, warning
+from stf.core.results import Fields, Table, Text, ok, warning
 
 FLOW_KINDS = ('binetflow', 'zeek')
 
@@ -39,6 +39,8 @@ def configure(parser):
     parser.add_argument('-a', '--amount', type=int, metavar='N', help='-t: flows to keep')
     parser.add_argument('--limit', type=int, default=100, metavar='N',
                         help='-F: show at most N flows (default 100, 0 for all)')
+    parser.add_argument('--lines', action='store_true',
+                        help='-F: also show each flow as its line of the flow file')
 
 
 # -- making a group
@@ -166,9 +168,28 @@ def show_flows(app, args):
     footer = f'{shown:,} of {len(pieces):,} flows'
     if shown < len(pieces):
         footer += '; --limit 0 shows all'
-    return [Table(['#', 'line', 'start', 'dur s', 'bytes', 'label', 'letter', 'T1 s', 'T2 s',
-                   'TD'], rows, title=f'flows of {args.flows} (group {group.id})',
-                  footer=footer)]
+    items = [Table(['#', 'line', 'start', 'dur s', 'bytes', 'label', 'letter', 'T1 s', 'T2 s',
+                    'TD'], rows, title=f'flows of {args.flows} (group {group.id})',
+                   footer=footer)]
+    if args.lines:
+        items.append(original_lines(group, flows['offset'][:shown], flows['line'][:shown]))
+    return items
+
+
+def original_lines(group, offsets, numbers):
+    """The flows as their file writes them (the file must still be there)."""
+    try:
+        lines = [f'{int(number)}: {printable(flowfile.line_at(group.file_path, int(offset)))}'
+                 for offset, number in zip(offsets, numbers)]
+    except OSError as error:
+        raise UserError(f'cannot read {group.file_path}: {error.strerror}; if it was moved, '
+                        f"run 'datasets -o {group.dataset_id} NEW_FOLDER'") from None
+    return Text('\n'.join([f'lines of {file_name(group)}:', *lines]))
+
+
+def printable(text):
+    """No control characters reach the terminal from a file."""
+    return ''.join(char if char.isprintable() or char == '\t' else '?' for char in text)
 
 
 def group_argument(args):
