@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stf.core import argus, flowfile, letters
+from stf.core import argus, flowtable, letters
 from stf.core.errors import UserError
-from stf.core.flowfile import FlowBlock
-from stf.core.letters import CONSTRUCTORS, group_and_sort, reference_state, states
+from stf.core.letters import CONSTRUCTORS, reference_state, states
+from tests.test_flowtable import make_block
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent.parent.parent / 'shared' / 'data'
@@ -26,11 +26,11 @@ def shared_files(*folders):
         [pytest.param(None, marks=pytest.mark.skip(reason=f'{DATA} is absent'))]
 
 
-def tsv(grouped, chains):
+def tsv(table, chains):
     """The expected-file form: tuple_id<TAB>flows<TAB>state lines."""
-    flows = np.diff(grouped.bounds).tolist()
+    flows = np.diff(table.bounds).tolist()
     return ''.join(f'{ident}\t{count}\t{chain}\n'
-                   for ident, count, chain in zip(grouped.ids, flows, chains)).encode()
+                   for ident, count, chain in zip(table.ids, flows, chains)).encode()
 
 
 def expected(path):
@@ -38,26 +38,25 @@ def expected(path):
 
 
 def file_states(path, constructor=CONSTRUCTORS[1]):
-    grouped = group_and_sort(flowfile.iter_blocks(path))
-    return grouped, states(grouped.start, grouped.dur, grouped.size, grouped.bounds,
-                           constructor)
+    table = flowtable.read(path)
+    return table, states(table.start, table.dur, table.size, table.bounds, constructor)
 
 
 # ---- the shared files --------------------------------------------------------
 
 @pytest.mark.parametrize('path', shared_files('binetflow', 'zeek'))
 def test_flow_files_give_the_expected_chains(path):
-    grouped, chains = file_states(path)
-    assert tsv(grouped, chains) == expected(path)
+    table, chains = file_states(path)
+    assert tsv(table, chains) == expected(path)
 
 
 @pytest.mark.parametrize('path', shared_files('binetflow', 'zeek'))
 def test_reference_gives_the_expected_chains(path):
-    grouped = group_and_sort(flowfile.iter_blocks(path))
-    rows = zip(grouped.bounds[:-1], grouped.bounds[1:])
-    chains = [reference_state(grouped.start[a:b], grouped.dur[a:b], grouped.size[a:b])
+    table = flowtable.read(path)
+    rows = zip(table.bounds[:-1], table.bounds[1:])
+    chains = [reference_state(table.start[a:b], table.dur[a:b], table.size[a:b])
               for a, b in rows]
-    assert tsv(grouped, chains) == expected(path)
+    assert tsv(table, chains) == expected(path)
 
 
 needs_tools = pytest.mark.skipif(
@@ -83,8 +82,8 @@ def pcap_flows(tmp_path_factory):
 @needs_tools
 @pytest.mark.parametrize('pcap', shared_files('pcap'))
 def test_pcaps_through_argus_give_the_expected_chains(pcap, pcap_flows):
-    grouped, chains = file_states(pcap_flows[pcap.name])
-    assert tsv(grouped, chains) == expected(pcap)
+    table, chains = file_states(pcap_flows[pcap.name])
+    assert tsv(table, chains) == expected(pcap)
 
 
 # ---- the tables --------------------------------------------------------------
@@ -202,8 +201,8 @@ def test_the_first_flow_has_neither_zeros_nor_timechar():
 def test_equal_start_times_keep_file_order():
     # the large flow is second in the file, so it is second in the chain
     block = make_block([('a', 7, 0, 60), ('a', 7, 0, 5000), ('a', 7, 0, 600)])
-    grouped = group_and_sort([block])
-    assert states(grouped.start, grouped.dur, grouped.size, grouped.bounds) == ['17.d.']
+    table = flowtable.from_blocks([block])
+    assert states(table.start, table.dur, table.size, table.bounds) == ['17.d.']
 
 
 # ---- one connection's flows --------------------------------------------------
@@ -230,44 +229,7 @@ def test_seconds_text():
         ['-', '0.000000', '3600.000001', '-1.500000']
 
 
-# ---- grouping ------------------------------------------------------------------
-
-def make_block(flows, first_line=2):
-    """A FlowBlock of (connection, start, dur, size) flows, one line each."""
-    names, starts, durs, sizes = (list(column) for column in zip(*flows)) if flows else \
-        ([], [], [], [])
-    lines = list(range(first_line, first_line + len(flows)))
-    return FlowBlock(lines, [100 * line for line in lines], starts, durs, sizes,
-                     ['tcp'] * len(flows), [f'10.0.0.{name}' for name in names],
-                     ['1'] * len(flows), ['1.1.1.1'] * len(flows), ['80'] * len(flows),
-                     [''] * len(flows))
-
-
-def test_group_and_sort_orders_ids_by_code_point_and_flows_by_start():
-    grouped = group_and_sort([make_block([('b', 9, 1, 10), ('B', 5, 2, 20), ('b', 3, 3, 30)]),
-                              make_block([('é', 1, 4, 40), ('b', 3, 5, 50)], 5)])
-    assert grouped.ids == ['10.0.0.B-1.1.1.1-80-tcp', '10.0.0.b-1.1.1.1-80-tcp',
-                           '10.0.0.é-1.1.1.1-80-tcp']
-    assert grouped.bounds.tolist() == [0, 1, 4, 5]
-    assert grouped.start.tolist() == [5, 3, 3, 9, 1]
-    assert grouped.dur.tolist() == [2, 3, 5, 1, 4]
-    assert grouped.size.tolist() == [20, 30, 50, 10, 40]
-    assert grouped.offset.tolist() == [300, 400, 600, 200, 500]
-    assert grouped.order.tolist() == [1, 2, 4, 0, 3]
-
-
-def test_group_and_sort_without_flows():
-    grouped = group_and_sort([])
-    assert grouped.ids == [] and grouped.bounds.tolist() == [0]
-    assert states(grouped.start, grouped.dur, grouped.size, grouped.bounds) == []
-
-
-def test_huge_sizes_are_clamped_and_huge_times_name_their_line():
-    grouped = group_and_sort([make_block([('a', 0, 2 ** 70, 2 ** 80)])])
-    assert grouped.size.tolist() == grouped.dur.tolist() == [letters.INT64_MAX]
-    with pytest.raises(UserError, match='line 3: the start time is out of range'):
-        group_and_sort([make_block([('a', 0, 0, 0), ('a', 2 ** 63, 0, 0)])])
-
+# ---- int64 limits ---------------------------------------------------------
 
 def test_times_whose_ratios_would_overflow_int64():
     # 4e18 µs gaps: T * 21 (1.05 = 21/20) does not fit in int64, so states()
@@ -306,12 +268,12 @@ def test_states_match_the_reference_on_random_connections(monkeypatch):
     rng = random.Random(20240601)
     flows = random_flows(rng, 3000)
     blocks = [make_block(flows[i:i + 1000], i + 2) for i in range(0, len(flows), 1000)]
-    grouped = group_and_sort(blocks)
+    table = flowtable.from_blocks(blocks)
     by_connection = {}
     for name, start, dur, size in flows:   # file order: the reference sorts itself
         by_connection.setdefault(f'10.0.0.{name}-1.1.1.1-80-tcp', []).append((start, dur, size))
     # small chunks so that connections also meet chunk boundaries
     monkeypatch.setattr(letters, 'CHUNK_FLOWS', 500)
     for c in CONSTRUCTORS.values():
-        wanted = [reference_state(*zip(*by_connection[ident]), c) for ident in grouped.ids]
-        assert states(grouped.start, grouped.dur, grouped.size, grouped.bounds, c) == wanted
+        wanted = [reference_state(*zip(*by_connection[ident]), c) for ident in table.ids]
+        assert states(table.start, table.dur, table.size, table.bounds, c) == wanted

@@ -4,14 +4,23 @@ A connection is every flow of one `SrcAddr-DstAddr-Dport-Proto` (the source
 port ignored). The table holds the flows sorted by (connection, start time),
 stable so that equal start times keep file order, and connections in code-point
 order of their ids, so connection i owns rows bounds[i]:bounds[i + 1].
+
+This is the one place that groups flows: `read` for a file, `from_blocks` for
+blocks of flowfile.iter_blocks (or made by hand, as the tests do). Letters
+(stf.core.letters) are computed from the table's columns.
 """
+from array import array
+from collections import defaultdict
 from dataclasses import dataclass
+from itertools import compress, count
 
 import numpy as np
 
 from stf.core import flowfile
+from stf.core.errors import UserError
 
 COLUMNS = ('start', 'dur', 'size', 'offset', 'line')
+INT64_MAX = (1 << 63) - 1
 
 
 @dataclass
@@ -40,57 +49,127 @@ class FlowTable:
 
 
 def read(path, progress=None, only=None):
-    """The FlowTable of a binetflow or Zeek conn.log file.
+    """The FlowTable of a binetflow or Zeek conn.log file; see from_blocks.
 
-    only: a set of connection ids to keep (the rest is read and dropped).
+    progress: called as progress(bytes read so far, None) after every block.
     """
     stats = flowfile.ReadStats()
-    codes, label_codes = {}, {'': 0}
-    columns = {name: [] for name in ('conn', 'label', *COLUMNS)}
-    for block in flowfile.iter_blocks(path, stats=stats):
-        add_block(columns, block, codes, label_codes, only)
-        if progress:
-            progress(block.offset[-1] if block.offset else 0, None)
-    return build(columns, codes, label_codes, stats)
+    blocks = flowfile.iter_blocks(path, stats=stats)
+    return from_blocks(_reporting(blocks, progress) if progress else blocks, only, stats)
 
 
-def add_block(columns, block, codes, label_codes, only):
-    ids = list(map('{}-{}-{}-{}'.format, block.src, block.dst, block.dport, block.proto))
-    keep = None
-    if only is not None:
-        keep = [conn in only for conn in ids]
-        ids = [conn for conn, wanted in zip(ids, keep) if wanted]
-    columns['conn'] += encode(ids, codes)
-    pairs = zip(COLUMNS + ('label',), (block.start, block.dur, block.bytes, block.offset,
-                                       block.line_no, block.label))
-    for name, values in pairs:
-        if keep is not None:
-            values = [value for value, wanted in zip(values, keep) if wanted]
-        columns[name] += encode(values, label_codes) if name == 'label' else values
+def _reporting(blocks, progress):
+    for block in blocks:
+        yield block
+        progress(block.offset[-1] if block.offset else 0, None)
 
 
-def encode(values, codes):
-    """Integer codes of values, new values getting the next codes.
+def from_blocks(blocks, only=None, stats=None):
+    """The FlowTable of the flows of flowfile.iter_blocks(...) (FlowBlocks).
 
-    Set and map run in C: far faster than a setdefault call per flow.
+    only: a set of connection ids to keep (the other flows are dropped block by
+    block). stats: the ReadStats the blocks were read with, kept in the table.
+    Durations and sizes beyond int64 are clamped, as they only ever meet
+    thresholds of seconds and kilobytes; a start time beyond int64 is a broken
+    line and a UserError that names it.
     """
-    for value in set(values).difference(codes):
-        codes[value] = len(codes)
-    return list(map(codes.__getitem__, values))
+    columns = _Columns(only)
+    for block in blocks:
+        columns.add(block)
+    return columns.table(stats)
 
 
-def build(columns, codes, label_codes, stats):
-    ids = sorted(codes)
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[np.fromiter(map(codes.__getitem__, ids), np.int64, len(ids))] = np.arange(
-        len(ids), dtype=np.int64)
-    conn = rank[np.asarray(columns['conn'], dtype=np.int64)] if ids else np.zeros(0, np.int64)
-    start = np.asarray(columns['start'], dtype=np.int64)
-    order = np.lexsort((start, conn))  # stable: equal starts keep file order
-    counts = np.bincount(conn, minlength=len(ids))
-    bounds = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum(counts, out=bounds[1:])
-    arrays = {name: np.asarray(columns[name], dtype=np.int64)[order] for name in COLUMNS}
-    label = np.asarray(columns['label'], dtype=np.int32)[order]
-    labels = sorted(label_codes, key=label_codes.get)
-    return FlowTable(ids, bounds, label=label, labels=labels, stats=stats, **arrays)
+class _Columns:
+    """The flows of the blocks so far, in file order: array('q') columns and
+    numpy chunks of codes (int64 connection codes, int32 label codes). Each takes
+    8 or 4 bytes a flow, where a list would keep every value's int object alive.
+
+    Connection ids and labels become integer codes as they come. Without `only`
+    a new id gets the next code from defaultdict(count().__next__): one C call a
+    flow, faster than coding each block's new values first with a set. With
+    `only` the codes are the ranks of the wanted ids in code-point order and an
+    id without a code is dropped.
+    """
+
+    def __init__(self, only):
+        self.only = only is not None
+        self.codes = defaultdict(count().__next__) if only is None else \
+            {conn: code for code, conn in enumerate(sorted(only))}
+        self.label_codes = defaultdict(count().__next__)
+        self.label_codes['']   # code 0: no label
+        self.conn, self.label = [], []
+        self.columns = {name: array('q') for name in COLUMNS}
+
+    def add(self, block):
+        ids = map('-'.join, zip(block.src, block.dst, block.dport, block.proto))
+        values = block.start, block.dur, block.bytes, block.offset, block.line_no, block.label
+        if self.only:
+            conn = list(map(self.codes.get, ids))
+            if None in conn:
+                keep = [code is not None for code in conn]
+                conn = list(compress(conn, keep))
+                values = [list(compress(column, keep)) for column in values]
+        else:
+            conn = map(self.codes.__getitem__, ids)
+        start, dur, size, offset, line, label = values
+        self.conn.append(np.fromiter(conn, np.int64, len(start)))
+        self.columns['start'].extend(_int64_times(start, line))
+        self.columns['dur'].extend(_int64(dur))
+        self.columns['size'].extend(_int64(size))
+        self.columns['offset'].extend(_int64(offset))
+        self.columns['line'].extend(_int64(line))
+        self.label.append(np.fromiter(map(self.label_codes.__getitem__, label), np.int32,
+                                      len(start)))
+
+    def table(self, stats):
+        """The FlowTable; the columns are released one by one as they are sorted."""
+        keys = list(self.codes)
+        conn = np.concatenate(self.conn) if self.conn else np.zeros(0, np.int64)
+        if self.only:   # drop the wanted ids that have no flows
+            present = np.bincount(conn, minlength=len(keys)) > 0
+            ids, ranks = list(compress(keys, present.tolist())), np.cumsum(present) - 1
+        else:
+            ids, ranks = _code_point_order(keys)
+        conn = ranks[conn]
+        del self.conn
+        # lexsort is stable: flows that start at the same time keep their file order
+        order = np.lexsort((np.frombuffer(self.columns['start'], np.int64), conn))
+        bounds = np.zeros(len(ids) + 1, np.int64)
+        np.cumsum(np.bincount(conn, minlength=len(ids)), out=bounds[1:])
+        del conn
+        arrays = {name: np.frombuffer(self.columns.pop(name), np.int64)[order]
+                  for name in COLUMNS}
+        label = (np.concatenate(self.label) if self.label else np.zeros(0, np.int32))[order]
+        del self.label
+        return FlowTable(ids, bounds, label=label, labels=list(self.label_codes),
+                         stats=stats, **arrays)
+
+
+def _int64(values):
+    """values as array('q'), those beyond int64 clamped."""
+    try:
+        return array('q', values)
+    except OverflowError:
+        return array('q', [min(max(value, -INT64_MAX), INT64_MAX) for value in values])
+
+
+def _int64_times(values, line_numbers):
+    """Start times as array('q'); one beyond int64 is a broken line, not a time."""
+    try:
+        return array('q', values)
+    except OverflowError:
+        line = next(number for number, value in zip(line_numbers, values)
+                    if not -INT64_MAX <= value <= INT64_MAX)
+        raise UserError(f'line {line}: the start time is out of range (more than 292,000 '
+                        'years from 1970); fix or remove that line') from None
+
+
+def _code_point_order(keys):
+    """(keys sorted, rank of each key in that order), keys given by code (their
+    order of first appearance). Sorting codes by key avoids looking every key up
+    again, which costs as much as the sort itself."""
+    codes = sorted(range(len(keys)), key=keys.__getitem__)
+    ranks = np.empty(len(keys), np.int64)
+    ranks[codes] = np.arange(len(keys))
+    return list(map(keys.__getitem__, codes)), ranks
+

@@ -9,10 +9,9 @@ All times are integer microseconds and every ratio is compared by integer cross
 multiplication, so a flow that sits exactly on a threshold always gets the same
 letter (no floats anywhere).
 
-Three ways in:
-- `group_and_sort(blocks)`: flow-reader blocks -> connection ids (code-point
-  order) and int64 columns sorted by (connection, start), stably; the arrays a
-  caller stores per group of connections.
+The flows come grouped by connection and sorted by (connection, start) from
+stf.core.flowtable (`flowtable.read(path)`, `flowtable.from_blocks(blocks)`); this
+module only turns them into letters. Two ways in:
 - `states(start, dur, size, bounds, constructor)`: the state of every connection
   at once, with numpy (no Python step per flow: it must keep up with files of ten
   million flows).
@@ -21,11 +20,8 @@ Three ways in:
 `reference_state` follows SPEC.md flow by flow with Fractions; the tests hold the
 vectorized code to it.
 """
-from array import array
-from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import count
 from typing import NamedTuple
 
 import numpy as np
@@ -100,93 +96,13 @@ def get_constructor(ident=DEFAULT_CONSTRUCTOR):
         raise UserError(f'no model constructor {ident!r}; choose one of {valid}') from None
 
 
-# ---- grouping ----------------------------------------------------------------
-
-class Grouped(NamedTuple):
-    """Flows grouped by connection, as states() reads them.
-
-    ids: connection ids in code-point order. bounds: int64, len(ids) + 1;
-    connection i owns rows bounds[i]:bounds[i+1] (its flow count is the
-    difference). start, dur, size: int64 µs, µs, bytes, sorted by (connection,
-    start), stably. offset: byte offset of each flow's line in the file, same
-    order. order: index of each row's flow in file order (to sort other columns).
-    """
-    ids: list
-    bounds: np.ndarray
-    start: np.ndarray
-    dur: np.ndarray
-    size: np.ndarray
-    offset: np.ndarray
-    order: np.ndarray
-
-
-def group_and_sort(blocks):
-    """Group the flows of flowfile.iter_blocks(...) by connection; see Grouped.
-
-    Durations and sizes beyond int64 are clamped; a start time beyond int64 is a
-    UserError that names its line.
-    """
-    index = defaultdict(count().__next__)
-    codes, columns = array('q'), {name: array('q') for name in Grouped._fields[2:6]}
-    for block in blocks:
-        ids = map('-'.join, zip(block.src, block.dst, block.dport, block.proto))
-        codes.extend(array('q', map(index.__getitem__, ids)))
-        columns['start'].extend(_int64_times(block.start, block.line_no))
-        columns['dur'].extend(_int64(block.dur))
-        columns['size'].extend(_int64(block.bytes))
-        columns['offset'].extend(_int64(block.offset))
-    ids, ranks = _code_point_order(list(index))
-    return _sorted(ids, ranks[np.frombuffer(codes, np.int64)], columns)
-
-
-def _int64(values):
-    """values as array('q'); durations and sizes beyond int64 are clamped, as they
-    only ever meet thresholds of seconds and kilobytes."""
-    try:
-        return array('q', values)
-    except OverflowError:
-        return array('q', [min(max(value, -INT64_MAX), INT64_MAX) for value in values])
-
-
-def _int64_times(values, line_numbers):
-    """Start times as array('q'); one beyond int64 is a broken line, not a time."""
-    try:
-        return array('q', values)
-    except OverflowError:
-        line = next(number for number, value in zip(line_numbers, values)
-                    if not -INT64_MAX <= value <= INT64_MAX)
-        raise UserError(f'line {line}: the start time is out of range (more than 292,000 '
-                        'years from 1970); fix or remove that line') from None
-
-
-def _code_point_order(keys):
-    """(keys sorted, rank of each key in that order), keys given by code (their
-    order of first appearance). Sorting codes by key avoids looking every key up
-    again, which costs as much as the sort itself."""
-    codes = sorted(range(len(keys)), key=keys.__getitem__)
-    ranks = np.empty(len(keys), np.int64)
-    ranks[codes] = np.arange(len(keys))
-    return list(map(keys.__getitem__, codes)), ranks
-
-
-def _sorted(ids, connection, columns):
-    """Grouped, from connection ranks and the columns (array('q') in file order,
-    each released once sorted)."""
-    # lexsort is stable: flows that start at the same time keep their file order.
-    order = np.lexsort((np.frombuffer(columns['start'], np.int64), connection))
-    bounds = np.zeros(len(ids) + 1, np.int64)
-    np.cumsum(np.bincount(connection, minlength=len(ids)), out=bounds[1:])
-    return Grouped(ids, bounds, *(np.frombuffer(columns.pop(name), np.int64)[order]
-                                  for name in Grouped._fields[2:6]), order)
-
-
 # ---- all connections at once -------------------------------------------------
 
 def states(start, dur, size, bounds, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]):
     """The state (letters) of every connection, as a list of str.
 
     start, dur, size: int64 arrays sorted by (connection, start); connection i
-    owns rows bounds[i]:bounds[i+1] (see group_and_sort).
+    owns rows bounds[i]:bounds[i+1] (a flowtable.FlowTable's columns).
     """
     start, dur, size = (np.asarray(values) for values in (start, dur, size))
     bounds = np.asarray(bounds, np.int64)
