@@ -91,7 +91,7 @@ def test_read_is_from_blocks_of_the_file(tmp_path):
     assert table.line.tolist() == [3, 4, 2]
     assert [table.labels[code] for code in table.label] == ['', 'flow=a', 'flow=b']
     assert (table.stats.flows, table.stats.out_of_order) == (3, 1)
-    assert seen and seen[-1][1] is None and seen[-1][0] == table.offset.max()
+    assert seen == [(table.offset.max(), path.stat().st_size)]
     stats = flowfile.ReadStats()
     again = flowtable.from_blocks(flowfile.iter_blocks(path, stats=stats), stats=stats)
     for name in ('bounds', *flowtable.COLUMNS, 'label'):
@@ -100,3 +100,45 @@ def test_read_is_from_blocks_of_the_file(tmp_path):
     only = flowtable.read(path, only={'10.0.0.2-1.1.1.1-80-tcp'})
     assert only.ids == ['10.0.0.2-1.1.1.1-80-tcp'] and only.start.tolist() == \
         table.start[1:].tolist()
+
+
+def same_tables(first, second):
+    import numpy as np
+    assert first.ids == second.ids
+    for name in ('bounds', 'start', 'dur', 'size', 'offset', 'line'):
+        assert np.array_equal(getattr(first, name), getattr(second, name)), name
+    assert ([first.labels[code] for code in first.label]
+            == [second.labels[code] for code in second.label])
+    assert vars(first.stats) == vars(second.stats)
+
+
+PARALLEL_FILES = ['binetflow/test2-malicious.binetflow', 'binetflow/test5-mixed.binetflow',
+                  'binetflow/headerless-test7.binetflow', 'zeek/normal40-labeled.conn.log',
+                  'zeek/njrat-labeled.conn.log']
+
+
+@pytest.mark.parametrize('name', PARALLEL_FILES)
+def test_reading_in_parts_gives_the_same_table(shared, monkeypatch, name):
+    monkeypatch.setattr(flowtable, 'PARALLEL_BYTES', 0)
+    serial = flowtable.read(shared / name, workers=1)
+    assert flowtable._read_in_parts(shared / name, (shared / name).stat().st_size, 3,
+                                    None) is not None
+    same_tables(serial, flowtable.read(shared / name, workers=3))
+
+
+def test_parts_with_a_new_header_fall_back_to_one_reader(tmp_path, monkeypatch):
+    monkeypatch.setattr(flowtable, 'PARALLEL_BYTES', 0)
+    first = ('StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,'
+             'TotBytes\n')
+    second = ('Dur,StartTime,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,'
+              'TotBytes\n')
+    lines = [first] + [f'2020/01/01 10:00:{n:02d}.0,1,tcp,1.1.1.1,1,->,2.2.2.2,80,C,0,0,1,9\n'
+                       for n in range(40)]
+    lines += [second] + [f'1,2020/01/01 10:01:{n:02d}.0,tcp,1.1.1.1,1,->,2.2.2.2,80,C,0,0,1,9\n'
+                         for n in range(40)]
+    path = tmp_path / 'concatenated.binetflow'
+    path.write_text(''.join(lines))
+    assert flowtable._read_in_parts(path, path.stat().st_size, 2, None) is None
+    table = flowtable.read(path, workers=2)
+    same_tables(flowtable.read(path, workers=1), table)
+    assert table.flows == 80 and table.stats.headers_skipped == 1

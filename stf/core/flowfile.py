@@ -360,20 +360,64 @@ def iter_flows(path, fmt=None, stats=None):
         yield from zip(*block)
 
 
-def iter_blocks(path, fmt=None, stats=None):
-    """Yield a FlowBlock (parallel column lists) for every ~1 MB of the file."""
+def iter_blocks(path, fmt=None, stats=None, begin=0, end=None, first_line=1):
+    """Yield a FlowBlock (parallel column lists) for every ~1 MB of the file.
+
+    begin, end: a byte range to read (begin at the start of a line, end after a
+    newline or at the end of the file), whose first line is number first_line;
+    parts of one file can so be read by several processes.
+    """
     fmt = fmt or sniff_format(path)
     reader = _BlockReader(fmt, stats if stats is not None else ReadStats())
+    reader.line_no = first_line
     with _open(path) as stream:
-        for offset, data in _raw_blocks(stream):
+        stream.seek(begin)
+        for offset, data in _raw_blocks(stream, begin=begin, stop=end):
             yield from reader.read(offset, data)
 
 
-def _raw_blocks(stream, size=READ_SIZE, limit=MAX_LINE):
+def line_starts(path, size, parts):
+    """Byte offsets (after a newline) that cut the file into about `parts` equal
+    parts, with the line number each part starts with: [(begin, first_line)].
+    Fewer parts when a cut would fall inside an overlong line."""
+    cuts = [(0, 1)]
+    with open(path, 'rb') as stream:
+        lines, counted = 1, 0
+        for part in range(1, parts):
+            stream.seek(size * part // parts)
+            tail = stream.read(MAX_LINE)
+            newline = tail.find(b'\n')
+            if newline < 0:
+                break
+            cut = size * part // parts + newline + 1
+            if cut >= size or cut <= cuts[-1][0]:
+                break
+            lines += _count_newlines(stream, counted, cut)
+            counted = cut
+            cuts.append((cut, lines))
+    return cuts
+
+
+def _count_newlines(stream, begin, end):
+    stream.seek(begin)
+    total, left = 0, end - begin
+    while left > 0:
+        chunk = stream.read(min(READ_SIZE * 16, left))
+        if not chunk:
+            break
+        total += chunk.count(b'\n')
+        left -= len(chunk)
+    return total
+
+
+def _raw_blocks(stream, size=READ_SIZE, limit=MAX_LINE, begin=0, stop=None):
     """Yield (offset, bytes of whole lines without the last newline); (offset, None)
-    stands for one line longer than limit, which is skipped, not kept."""
-    offset, carry = 0, b''
-    while chunk := stream.read(size):
+    stands for one line longer than limit, which is skipped, not kept. Reads from
+    the stream's position (begin) up to stop (None: the end of the file)."""
+    offset, carry = begin, b''
+    left = float('inf') if stop is None else stop - begin
+    while left > 0 and (chunk := stream.read(int(min(size, left)))):
+        left -= len(chunk)
         data = carry + chunk if carry else chunk
         chunk = carry = None            # hold one copy only
         end = data.rfind(b'\n')
@@ -388,6 +432,9 @@ def _raw_blocks(stream, size=READ_SIZE, limit=MAX_LINE):
             data = None
             skipped, carry = _skip_line(stream, size)
             offset += skipped
+            left -= skipped + len(carry)
+            if left < 0:  # _skip_line read past the end of the range
+                carry, left = carry[:len(carry) + int(left)], 0
     if carry:
         # Only what follows a skipped line can still hold newlines here.
         yield offset, carry[:-1] if carry.endswith(b'\n') else carry

@@ -9,8 +9,11 @@ This is the one place that groups flows: `read` for a file, `from_blocks` for
 blocks of flowfile.iter_blocks (or made by hand, as the tests do). Letters
 (stf.core.letters) are computed from the table's columns.
 """
+import multiprocessing
+import os
 from array import array
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import compress, count
 
@@ -48,20 +51,115 @@ class FlowTable:
         return int(self.bounds[-1])
 
 
-def read(path, progress=None, only=None):
+# Files smaller than this are read in one process: starting others costs more.
+PARALLEL_BYTES = 32 << 20
+
+
+def read(path, progress=None, only=None, workers=None):
     """The FlowTable of a binetflow or Zeek conn.log file; see from_blocks.
 
-    progress: called as progress(bytes read so far, None) after every block.
+    progress: called as progress(bytes read so far, file size) after every
+    block. workers: processes reading parts of a large file at once (default:
+    one per core, at most 4).
     """
+    size = os.path.getsize(path)
+    workers = workers or min(os.cpu_count() or 1, 4)
+    if only is None and workers > 1 and size >= PARALLEL_BYTES:
+        table = _read_in_parts(path, size, workers, progress)
+        if table is not None:
+            return table
     stats = flowfile.ReadStats()
     blocks = flowfile.iter_blocks(path, stats=stats)
-    return from_blocks(_reporting(blocks, progress) if progress else blocks, only, stats)
+    return from_blocks(_reporting(blocks, progress, size, 1) if progress else blocks,
+                       only, stats)
 
 
-def _reporting(blocks, progress):
+def _reporting(blocks, progress, size, parts):
     for block in blocks:
         yield block
-        progress(block.offset[-1] if block.offset else 0, None)
+        progress(min(block.offset[-1] * parts, size) if block.offset else 0, size)
+
+
+def _read_in_parts(path, size, workers, progress):
+    """Read the file in parts, one per process (this one reads the first), and
+    join them; None when the file must be read in one go (a header in the
+    middle can change the columns for everything after it)."""
+    fmt = flowfile.sniff_format(path)
+    cuts = flowfile.line_starts(path, size, workers)
+    if len(cuts) < 2:
+        return None
+    ranges = [(begin, end, first) for (begin, first), (end, _) in
+              zip(cuts, cuts[1:] + [(size, None)])]
+    context = multiprocessing.get_context('fork')
+    with ProcessPoolExecutor(len(ranges) - 1, mp_context=context) as pool:
+        futures = [pool.submit(_read_part, path, fmt, *part) for part in ranges[1:]]
+        try:
+            parts = [_read_part(path, fmt, *ranges[0], progress=progress, size=size,
+                                count=len(ranges))]
+            parts += [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    if any(part.stats.headers_skipped for part in parts):
+        return None
+    return _joined(parts)
+
+
+@dataclass
+class _Part:
+    """One part of a file: its columns as codes into its own tables of ids and
+    labels (so that only those small tables and numeric bytes cross processes)."""
+    ids: list
+    conn: np.ndarray
+    labels: list
+    label: np.ndarray
+    columns: dict
+    stats: object
+
+
+def _read_part(path, fmt, begin, end, first_line, progress=None, size=None, count=1):
+    stats = flowfile.ReadStats()
+    blocks = flowfile.iter_blocks(path, fmt, stats, begin, end, first_line)
+    if progress:
+        blocks = _reporting(blocks, progress, size, count)
+    columns = _Columns(None)
+    for block in blocks:
+        columns.add(block)
+    conn = np.concatenate(columns.conn) if columns.conn else np.zeros(0, np.int64)
+    label = np.concatenate(columns.label) if columns.label else np.zeros(0, np.int32)
+    return _Part(list(columns.codes), conn, list(columns.label_codes), label,
+                 {name: columns.columns[name].tobytes() for name in COLUMNS}, stats)
+
+
+def _joined(parts):
+    """One FlowTable from the parts, in file order."""
+    columns = _Columns(None)
+    for part in parts:
+        conn_map = np.fromiter(map(columns.codes.__getitem__, part.ids), np.int64,
+                               len(part.ids))
+        label_map = np.fromiter(map(columns.label_codes.__getitem__, part.labels), np.int32,
+                                len(part.labels))
+        columns.conn.append(conn_map[part.conn] if len(part.conn) else part.conn)
+        columns.label.append(label_map[part.label] if len(part.label) else part.label)
+        for name in COLUMNS:
+            columns.columns[name].frombytes(part.columns[name])
+    return columns.table(_joined_stats(parts))
+
+
+def _joined_stats(parts):
+    stats = flowfile.ReadStats()
+    for part in parts:
+        for key, value in vars(part.stats).items():
+            if isinstance(value, int):
+                setattr(stats, key, getattr(stats, key) + value)
+        stats.first_malformed = sorted(stats.first_malformed
+                                       + part.stats.first_malformed)[:flowfile.FIRST_MALFORMED]
+    # A flow that starts before the last flow of the part before it.
+    starts = [np.frombuffer(part.columns['start'], np.int64) for part in parts]
+    stats.out_of_order += sum(1 for before, after in zip(starts, starts[1:])
+                              if len(before) and len(after) and after[0] < before[-1])
+    return stats
 
 
 def from_blocks(blocks, only=None, stats=None):
