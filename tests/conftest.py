@@ -1,5 +1,3 @@
-import os
-import struct
 from pathlib import Path
 
 import pytest

@@ -1,7 +1,7 @@
 """Dispatch, transactions, errors and the database command."""
 from stf.commands.registry import Command
 from stf.core.errors import UserError
-from stf.core.results import Fields, Table, Text
+from stf.core.results import Text
 from tests.conftest import error, ok
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from stf.core.results import Fields, Table
 from tests.conftest import error, ok, write_pcap
 
 TIMES = [1_600_000_000 + offset for offset in (0.5, 1.25, 299.0, 301.0, 900.000001)]

@@ -1,4 +1,5 @@
 """Look-ups and small pieces several commands share."""
+from stf.core.editor import edit_text
 from stf.core.errors import UserError
 
 
@@ -55,6 +56,27 @@ def confirmed(app, question):
     if not app.ask:
         return True
     return app.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
+
+
+def edit_note(app, note_id, owner, text_argument):
+    """Edit a note with --text or $EDITOR (made when note_id is None).
+
+    Returns (note, changed); an unchanged text makes no note.
+    """
+    note = app.notes.get(note_id) if note_id is not None else None
+    old = note.text if note else ''
+    if text_argument is not None:
+        text = text_argument.replace('\\n', '\n')
+    elif app.interactive:
+        text = edit_text(old)
+    else:
+        raise UserError('in batch mode give the note with --text "..."')
+    if text == old:
+        return note, False
+    if note is None:
+        note = app.notes.new(owner=owner)
+    note.set_text(text)
+    return note, True
 
 
 def dataset_note(app, dataset_id, line):

@@ -7,7 +7,6 @@ from pathlib import Path
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
 from stf.core import argus, filetypes, formats
-from stf.core.editor import edit_text
 from stf.core.errors import UserError
 from stf.core.fileinfo import file_details
 from stf.core.results import Table, ok, warning
@@ -149,20 +148,10 @@ def delete(app, args):
 
 def edit_note(app, args):
     dataset = find_dataset(app, args.note)
-    note = app.notes.get(dataset.note_id) if dataset.note_id is not None else None
-    old = note.text if note else ''
-    if args.text is not None:
-        text = args.text.replace('\\n', '\n')
-    elif app.interactive:
-        text = edit_text(old)
-    else:
-        raise UserError('in batch mode give the note with --text "..."')
-    if text == old:
+    note, changed = common.edit_note(app, dataset.note_id, ('dataset', dataset.id), args.text)
+    if not changed:
         return [ok('the note is unchanged')]
-    if note is None:
-        note = app.notes.new(owner=('dataset', dataset.id))
-        dataset.note_id = note.id
-    note.set_text(text)
+    dataset.note_id = note.id
     return [ok(f"note {note.id} of dataset {dataset.id} '{dataset.name}' saved")]
 
 

@@ -8,9 +8,8 @@ import numpy as np
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
 from stf.core import filters, flowtable, formats, letters
-from stf.core.editor import edit_text
 from stf.core.errors import UserError
-from stf.core.results import Fields, Table, ok
+from stf.core.results import Table, ok
 from stf.models.behavior import ModelGroup, group_id
 
 LETTERS_HEADER = ['tuple_id', 'flows', 'label', 'state']
@@ -192,21 +191,11 @@ def edit_note(app, args):
     if not args.id or args.id not in group.states:
         raise UserError(f"models -n {group.id} needs -i ID, a model of the group; "
                         f"list them with 'models -L {group.id}'")
-    note_id = group.notes.get(args.id)
-    note = app.notes.get(note_id) if note_id is not None else None
-    old = note.text if note else ''
-    if args.text is not None:
-        text = args.text.replace('\\n', '\n')
-    elif app.interactive:
-        text = edit_text(old)
-    else:
-        raise UserError('in batch mode give the note with --text "..."')
-    if text == old:
+    note, changed = common.edit_note(app, group.notes.get(args.id),
+                                     ('model', f'{group.id}/{args.id}'), args.text)
+    if not changed:
         return [ok('the note is unchanged')]
-    if note is None:
-        note = app.notes.new(owner=('model', f'{group.id}/{args.id}'))
-        group.notes[args.id] = note.id
-    note.set_text(text)
+    group.notes[args.id] = note.id
     return [ok(f'note {note.id} of model {args.id} (group {group.id}) saved')]
 
 

@@ -5,7 +5,6 @@ client as the alternative) or given as a FileStorage path with --db. Nothing
 here assumes a local file: size and path are reported only when the storage
 has them.
 """
-import os
 import re
 import time
 from pathlib import Path
