@@ -24,14 +24,18 @@ class ModelGroup(Persistent):
         self.labels = OOBTree()
         self.notes = OOBTree()
         self.source = source
+        self.count = 0
 
     def __len__(self):
-        return len(self.states)
+        # Kept as a number: len() of a BTree loads all of it (a listing of the
+        # groups must not read 500,000 models).
+        return self.count
 
     def set_states(self, rows):
         """rows: (connection id, flows, state); replaces every state."""
         self.states.clear()
         self.states.update({conn: (flows, state) for conn, flows, state in rows})
+        self.count = len(self.states)
 
     def delete(self, conns):
         count = 0
@@ -40,6 +44,7 @@ class ModelGroup(Persistent):
                 count += 1
             self.labels.pop(conn, None)
             self.notes.pop(conn, None)
+        self.count -= count
         return count
 
 
