@@ -9,7 +9,7 @@ def test_help_lists_every_registered_command(app):
     (table,) = ok(app, 'help')
     names = [row[0] for row in table.rows]
     assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
-                     'models', '!CMD']
+                     'models', 'labels', '!CMD']
 
 
 def test_dash_h_is_help_not_an_error(app):
@@ -37,7 +37,8 @@ def test_database_info_and_list(app, tmp_path):
     assert pairs['location'] == str(tmp_path / 'db' / 'stf.db')
     (table,) = ok(app, 'database -l')
     assert table.rows == [('connections', 'ConnectionGroups', 0), ('datasets', 'Datasets', 0),
-                          ('models', 'ModelGroups', 0), ('notes', 'Notes', 0)]
+                          ('labels', 'Labels', 0), ('models', 'ModelGroups', 0),
+                          ('notes', 'Notes', 0)]
 
 
 def test_database_delete_structure(app):
@@ -46,7 +47,7 @@ def test_database_delete_structure(app):
     assert ok(app, 'database -d datasets')[0].text == "deleted everything in 'datasets'; it starts empty"
     assert len(app.datasets) == 0
     assert error(app, 'database -d nothing') == ("no top-level structure 'nothing'; "
-                                                 'existing: connections, datasets, models, notes')
+                                                 'existing: connections, datasets, labels, models, notes')
 
 
 def register(app, name, handler):

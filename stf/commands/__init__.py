@@ -2,7 +2,7 @@
 
 
 def build_registry():
-    from stf.commands import basic, connections, database, datasets, models
+    from stf.commands import basic, connections, database, datasets, labels, models
     from stf.commands.registry import Registry
     return Registry([*basic.COMMANDS, *database.COMMANDS, *datasets.COMMANDS,
-                     *connections.COMMANDS, *models.COMMANDS])
+                     *connections.COMMANDS, *models.COMMANDS, *labels.COMMANDS])

@@ -248,6 +248,7 @@ def delete_group(app, args):
     models = app.root['models'].of_connections(group.id)
     for model_group in models:
         app.root['models'].remove(model_group.id)
+        app.root['labels'].forget_group(model_group.id)
     app.root['connections'].remove(group.id)
     common.dataset_note(app, group.dataset_id, f'deleted group of connections {group.id}')
     extra = f' and its groups of models {", ".join(m.id for m in models)}' if models else ''

@@ -126,11 +126,12 @@ def list_groups(app, args):
                    'labeled', 'created', 'source'], rows, title='groups of models')]
 
 
-def selected(group, conditions):
-    """(id, flows, state, label) of the models that pass the filters."""
+def selected(group, conditions, names):
+    """(id, flows, state, label name) of the models that pass the filters;
+    names: label id -> name."""
     labels = group.labels
     for conn, (flows, state) in group.states.items():
-        label = labels.get(conn)
+        label = names.get(labels.get(conn))
         values = {'name': conn, 'statelength': len(state), 'labelname': label}
         if filters.matches(conditions, values):
             yield conn, flows, state, label
@@ -142,7 +143,7 @@ def list_models(app, args):
     limit = args.letters
     rows = [('*' if conn in group.notes else '', label or '', conn, f'{flows:,}',
              state if limit is None or len(state) <= limit else state[:limit] + '…')
-            for conn, flows, state, label in selected(group, conditions)]
+            for conn, flows, state, label in selected(group, conditions, app.root['labels'].names())]
     return [Table(['note', 'label', 'model', 'flows', 'state'], rows,
                   title=f'models of group {group.id}', footer=f'{len(rows):,} models',
                   letters_column=4)]
@@ -151,7 +152,7 @@ def list_models(app, args):
 def count(app, args):
     group = common.model_group(app, args.count)
     conditions = filters.parse('models', args.filter)
-    total = sum(1 for _ in selected(group, conditions))
+    total = sum(1 for _ in selected(group, conditions, app.root['labels'].names()))
     return [ok(f'{total:,} of the {len(group):,} models of group {group.id} match')]
 
 
@@ -171,9 +172,14 @@ def delete_models(app, args):
             raise UserError(f"group {group.id} has no model '{args.id}'")
         doomed = [args.id]
     elif args.filter:
-        doomed = [conn for conn, *_ in selected(group, filters.parse('models', args.filter))]
+        doomed = [conn for conn, *_ in selected(group, filters.parse('models', args.filter), app.root['labels'].names())]
     else:
         raise UserError('models -D: say which: -i ID or -f FILTER ...')
+    labels = app.root['labels']
+    for conn in doomed:
+        label = labels.get(group.labels.get(conn))
+        if label is not None:
+            label.remove(group.id, conn)
     deleted = group.delete(doomed)
     common.dataset_note(app, group.dataset_id, f'deleted {deleted:,} models from group {group.id}')
     return [ok(f'{deleted:,} models deleted from group {group.id}')]
@@ -182,6 +188,7 @@ def delete_models(app, args):
 def delete_group(app, args):
     group = common.model_group(app, args.delete)
     app.root['models'].remove(group.id)
+    app.root['labels'].forget_group(group.id)
     common.dataset_note(app, group.dataset_id, f'deleted group of models {group.id}')
     return [ok(f'group of models {group.id} deleted')]
 
@@ -210,8 +217,9 @@ def export(app, args):
         with open(path, 'w', newline='') as handle:
             writer = csv.writer(handle, delimiter='\t', lineterminator='\n')
             writer.writerow(LETTERS_HEADER)
+            names = app.root['labels'].names()
             for conn, (flows, state) in group.states.items():
-                writer.writerow((conn, flows, group.labels.get(conn, ''), state))
+                writer.writerow((conn, flows, names.get(group.labels.get(conn), ''), state))
     except OSError as error:
         raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
     return [ok(f'{len(group):,} models of group {group.id} written to {path}')]
@@ -226,9 +234,22 @@ def import_letters(app, dataset, item):
     model_group = app.root['models'].put(ModelGroup(
         connections.id, letters.DEFAULT_CONSTRUCTOR, dataset.id, source=item.path))
     model_group.set_states(rows)
-    model_group.labels.update(labels)
+    attach_imported_labels(app, model_group, labels)
     return ok(f'{len(rows):,} models with {len(labels):,} labels imported as group of '
               f'models {model_group.id}')
+
+
+def attach_imported_labels(app, model_group, labels):
+    """Labels of an imported letters file; names that break the grammar are kept
+    as they are (they come from other tools)."""
+    store = app.root['labels']
+    by_name = {label.name: label for label in store.values()}
+    for conn, name in labels.items():
+        label = by_name.get(name)
+        if label is None:
+            label = by_name[name] = store.new(name)
+        label.add(model_group, conn)
+        model_group.labels[conn] = label.id
 
 
 def read_letters(path):

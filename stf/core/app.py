@@ -15,6 +15,7 @@ from stf.commands.registry import HelpRequested
 from stf.core import config as config_module
 from stf.core.errors import Interrupted, UserError
 from stf.core.filters import FILTER_KEYS
+from stf.core import labelnames
 from stf.core.letters import CONSTRUCTORS
 from stf.core.results import Message, Text
 from stf.models import ensure_structures
@@ -68,7 +69,8 @@ def no_progress(label):
 class App:
     """Attributes: config, database (stf.core.database.Database), registry,
     current_id (current dataset id or None), interactive, ask (callable
-    (question, default) -> answer, or None in batch), progress (factory
+    (question, default) -> answer, or None in batch), choose (callable
+    (question, choices, default) -> one of choices, or None in batch), progress (factory
     (label) -> update(done, total) or None), completion (cached database values)."""
 
     def __init__(self, config, database, interactive=False):
@@ -78,6 +80,7 @@ class App:
         self.current_id = None
         self.interactive = interactive
         self.ask = None
+        self.choose = None
         self.progress = no_progress
         self.completion = {}
         log_to_home()
@@ -189,6 +192,10 @@ class App:
                                 for group in self.root['models'].values()},
                 'connection_id': connection_ids(groups),
                 'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
+                'label_id': {str(key): name for key, name in self.root['labels'].names().items()},
+                'label_name': {name: 'label' for name in self.root['labels'].names().values()},
+                **{f'label:{part}': dict.fromkeys(values, part)
+                   for part, values in labelnames.PARTS},
                 **{f'filter:{kind}': dict.fromkeys(keys, 'filter key')
                    for kind, keys in FILTER_KEYS.items()}}
 

@@ -6,7 +6,7 @@ import sys
 import time
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import Completer, Completion, PathCompleter
+from prompt_toolkit.completion import Completer, Completion, PathCompleter, WordCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.styles import Style
@@ -94,13 +94,36 @@ def asker(session):
     return ask
 
 
+def chooser(session):
+    """Ask for one of a few values, with completion; empty takes the default."""
+    def choose(question, choices, default):
+        completer = WordCompleter(list(choices), ignore_case=True) if choices else None
+        shown = f' [{default}]' if default else ''
+        hint = f" ({' | '.join(choices)})" if choices else ''
+        while True:
+            try:
+                answer = session.prompt(f'{question}{hint}{shown}: ', completer=completer,
+                                        complete_while_typing=True).strip() or default
+            except EOFError:
+                raise KeyboardInterrupt from None
+            match = next((value for value in choices if value.lower() == answer.lower()), None)
+            if not choices or match:
+                return match or answer
+            print(f"'{answer}' is not one of {', '.join(choices)}")
+    return choose
+
+
 def run_console(app, banner):
     session = PromptSession(history=FileHistory(str(stf_home() / 'history')),
                             completer=StfCompleter(app), style=STYLE,
                             bottom_toolbar=toolbar(app), complete_while_typing=True)
     renderer = Renderer(sys.stdout, sys.stderr, terminal=True, pager=app.config.pager)
     app.interactive = True
-    app.ask = asker(session)
+    # Questions get their own session: their answers stay out of the command
+    # history and their completer does not replace the console's.
+    questions = PromptSession()
+    app.ask = asker(questions)
+    app.choose = chooser(questions)
     app.progress = terminal_progress
     print(banner)
     while True:

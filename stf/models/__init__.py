@@ -2,6 +2,7 @@
 from stf.models.behavior import ModelGroups
 from stf.models.connections import ConnectionGroups
 from stf.models.datasets import Datasets
+from stf.models.labels import Labels
 from stf.models.notes import Notes
 
 # The top-level structures of a database, by root key. Later kinds of data
@@ -11,6 +12,7 @@ STRUCTURES = {
     'notes': Notes,
     'connections': ConnectionGroups,
     'models': ModelGroups,
+    'labels': Labels,
 }
 
 

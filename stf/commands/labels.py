@@ -1,0 +1,362 @@
+"""labels: name behaviors and attach them to connections of groups of models."""
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+from stf.commands import common
+from stf.commands.registry import Command, action_handler
+from stf.core import filters, labelnames
+from stf.core.errors import UserError
+from stf.core.results import Table, ok, warning
+
+WIZARD = (('direction', 'Direction'), ('decision', 'Decision'),
+          ('proto3', 'Layer-3 protocol'), ('proto4', 'Main layer-4 protocol'),
+          ('details', 'Details (up to 30 characters, no - or spaces)'))
+EXPORT_FIELDS = ('group', 'connection', 'label')
+
+
+def configure(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('-a', '--add', action='store_true',
+                       help='label connections: -c CONN_ID or -c IP, or -f FILTER, with -g GROUP')
+    group.add_argument('-l', '--list', action='store_true', help='list the labels (-f to filter)')
+    group.add_argument('-d', '--delete', metavar='ID', help='delete a label, or a range: 20-30')
+    group.add_argument('-F', '--delete-filtered', action='store_true',
+                       help='delete the labels matching -f FILTER')
+    group.add_argument('-D', '--remove', metavar='CONN_ID',
+                       help="remove a connection's label in -g GROUP")
+    group.add_argument('--export', metavar='FILE', help='write group, connection, label '
+                       'rows (.json for JSON, else CSV)')
+    group.add_argument('--import', dest='import_file', metavar='FILE',
+                       help='read rows written by --export')
+    group.add_argument('--from-flows', action='store_true',
+                       help="label -g GROUP's connections with their flows' majority label")
+    parser.add_argument('-c', '--connection', metavar='CONN_ID|IP',
+                        help='a connection id, or a source IP for all its connections')
+    parser.add_argument('-g', '--group', metavar='GROUP', help='the group of models, e.g. 0-1')
+    parser.add_argument('-f', '--filter', nargs='+', metavar='FILTER',
+                        help='key<op>value: name, id, groupid, connid')
+    for part, values in labelnames.PARTS:
+        parser.add_argument(f'--{part}', metavar=part.upper(), help=' | '.join(values))
+    parser.add_argument('--details', default=None, help='up to 30 characters, no - or spaces')
+    parser.add_argument('--name', help='a complete label name, e.g. From-Botnet-TCP-HTTP-CC12-1')
+    parser.add_argument('--same', type=int, metavar='LABEL_ID',
+                        help='add the connections to this existing label')
+
+
+def store(app):
+    return app.root['labels']
+
+
+# -- adding
+
+def add(app, args):
+    group = model_group_option(app, args)
+    conns = targets(app, group, args)
+    label = chosen_label(app, args, conns[0])
+    items = [attach(app, group, conn, label) for conn in conns]
+    items.append(ok(f'{len(conns):,} connections of group {group.id} labeled '
+                    f'{label.name} (label {label.id})'))
+    return [item for item in items if item]
+
+
+def model_group_option(app, args):
+    if not args.group:
+        raise UserError('say which group of models with -g GROUP (e.g. -g 0-1); '
+                        "list them with 'models -l'")
+    return common.model_group(app, args.group)
+
+
+def targets(app, group, args):
+    if args.connection and args.filter:
+        raise UserError('labels -a: give -c or -f, not both')
+    if args.connection:
+        value = args.connection
+        if '-' in value:  # connection ids hold '-', addresses do not
+            if value not in group.states:
+                raise UserError(f"group {group.id} has no connection '{value}'; list them "
+                                f"with 'models -L {group.id}'")
+            return [value]
+        found = [conn for conn in group.states.keys() if conn.startswith(value + '-')]
+        if not found:
+            raise UserError(f'group {group.id} has no connection from {value}')
+        return found
+    if args.filter:
+        conditions = filters.parse('labels', args.filter)
+        names = store(app).names()
+        found = [conn for conn in group.states.keys() if filters.matches(
+            conditions, member_values(group, conn, names))]
+        if not found:
+            raise UserError(f'no connection of group {group.id} matches the filter')
+        return found
+    raise UserError('labels -a: say which connections: -c CONN_ID, -c IP or -f connid=...')
+
+
+def member_values(group, conn, names):
+    label_id = group.labels.get(conn)
+    return {'connid': conn, 'groupid': group.id, 'id': label_id,
+            'name': names.get(label_id, '')}
+
+
+def chosen_label(app, args, conn):
+    """The label to attach: --same, --name, or one made from the parts."""
+    if args.same is not None:
+        label = store(app).get(args.same)
+        if label is None:
+            raise UserError(f"there is no label {args.same}; list them with 'labels -l'")
+        return label
+    if args.name:
+        name = str(labelnames.parse(args.name))
+        return store(app).by_name(name) or store(app).new(name)
+    parts = label_parts(app, args, conn)
+    return new_behavior(app, parts)
+
+
+def label_parts(app, args, conn):
+    proto3, proto4 = labelnames.guess(conn)
+    defaults = {'direction': 'From', 'decision': None, 'proto3': proto3, 'proto4': proto4,
+                'details': ''}
+    parts = {part: getattr(args, part) for part, _ in WIZARD}
+    missing = [part for part in ('direction', 'decision', 'proto3', 'proto4')
+               if parts[part] is None]
+    if missing and not app.choose:
+        raise UserError('in batch mode give the label with --name, or with --'
+                        + ', --'.join(missing) + ' (and --details)')
+    for part, question in WIZARD:
+        if parts[part] is None:
+            choices = labelnames.VALUES.get(part, ())
+            parts[part] = app.choose(question, choices, defaults[part] or '')
+    return parts
+
+
+def new_behavior(app, parts):
+    """A new label: the next number among labels of the same description."""
+    name = labelnames.make(**parts)
+    used = [labelnames.parse(label.name).number for label in store(app).values()
+            if label.name.rsplit('-', 1)[0] == name.description]
+    name = labelnames.make(**parts, number=max(used, default=0) + 1)
+    return store(app).new(str(name))
+
+
+def attach(app, group, conn, label):
+    """Label one connection; a warning when it replaces another label."""
+    old_id = group.labels.get(conn)
+    if old_id == label.id:
+        return None
+    message = None
+    if old_id is not None:
+        old = store(app).get(old_id)
+        if old is not None:
+            old.remove(group.id, conn)
+            message = warning(f'{conn}: label {old.name} replaced by {label.name}')
+    group.labels[conn] = label.id
+    label.add(group, conn)
+    model_note(app, group, conn, f'labeled {label.name}'
+               + (f' (was {old.name})' if message else ''))
+    return message
+
+
+def model_note(app, group, conn, line):
+    note_id = group.notes.get(conn)
+    note = app.notes.get(note_id) if note_id is not None else None
+    if note is None:
+        note = app.notes.new(owner=('model', f'{group.id}/{conn}'))
+        group.notes[conn] = note.id
+    note.append(line)
+
+
+# -- listing and deleting
+
+def rows(app, conditions):
+    """(label, model group id, connection ids) of every membership that passes."""
+    for label in store(app).values():
+        for group_id, conns in label.members.items():
+            values = {'name': label.name, 'id': label.id, 'groupid': group_id}
+            if not any(condition.key == 'connid' for condition in conditions):
+                if filters.matches(conditions, values):
+                    yield label, group_id, list(conns)
+                continue
+            chosen = [conn for conn in conns
+                      if filters.matches(conditions, dict(values, connid=conn))]
+            if chosen:
+                yield label, group_id, chosen
+
+
+def list_labels(app, args):
+    conditions = filters.parse('labels', args.filter)
+    found = [(label.id, label.name, group_id, f'{len(conns):,}', verdict(label.name))
+             for label, group_id, conns in rows(app, conditions)]
+    return [Table(['id', 'name', 'group of models', 'connections', 'verdict'], found,
+                  title='labels', footer=f'{len({row[0] for row in found}):,} labels')]
+
+
+def verdict(name):
+    try:
+        return labelnames.parse(name).verdict
+    except UserError:
+        return '-'
+
+
+def delete(app, args):
+    ids = id_range(args.delete)
+    labels = [store(app).get(label_id) for label_id in ids]
+    labels = [label for label in labels if label is not None]
+    if not labels:
+        raise UserError(f"there is no label {args.delete}; list them with 'labels -l'")
+    for label in labels:
+        forget(app, label)
+    return [ok(f'{len(labels):,} labels deleted: ' + ', '.join(l.name for l in labels))]
+
+
+def id_range(text):
+    first, dash, last = text.partition('-')
+    try:
+        first, last = int(first), int(last) if dash else int(first)
+    except ValueError:
+        raise UserError(f"'{text}' is not a label id or a range like 20-30") from None
+    if last < first:
+        raise UserError(f"the range {text} goes backwards; write it {last}-{first}")
+    return range(first, last + 1)
+
+
+def forget(app, label):
+    """Delete a label and its place on every connection (with a note)."""
+    for group_id, conn in label.connections():
+        group = app.root['models'].get(group_id)
+        if group is not None and group.labels.get(conn) == label.id:
+            del group.labels[conn]
+            model_note(app, group, conn, f'label {label.name} deleted')
+    store(app).remove(label.id)
+
+
+def delete_filtered(app, args):
+    if not args.filter:
+        raise UserError('labels -F needs -f FILTER ... (name, id, groupid, connid)')
+    conditions = filters.parse('labels', args.filter)
+    doomed = {label.id: label for label, _, _ in rows(app, conditions)}
+    for label in doomed.values():
+        forget(app, label)
+    return [ok(f'{len(doomed):,} labels deleted')]
+
+
+def remove(app, args):
+    group = model_group_option(app, args)
+    label_id = group.labels.get(args.remove)
+    if label_id is None:
+        raise UserError(f"connection '{args.remove}' has no label in group {group.id}")
+    label = store(app).get(label_id)
+    del group.labels[args.remove]
+    if label is not None:
+        label.remove(group.id, args.remove)
+        model_note(app, group, args.remove, f'label {label.name} removed')
+    return [ok(f"label {label.name if label else label_id} removed from {args.remove}")]
+
+
+# -- moving labels between databases and tools
+
+def export(app, args):
+    path = Path(args.export).expanduser()
+    records = [{'group': group_id, 'connection': conn, 'label': label.name}
+               for label in store(app).values() for group_id, conn in label.connections()]
+    try:
+        with open(path, 'w', newline='') as handle:
+            if path.suffix.lower() == '.json':
+                json.dump(records, handle, indent=1)
+            else:
+                writer = csv.DictWriter(handle, EXPORT_FIELDS, lineterminator='\n')
+                writer.writeheader()
+                writer.writerows(records)
+    except OSError as error:
+        raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
+    return [ok(f'{len(records):,} labeled connections written to {path}')]
+
+
+def import_labels(app, args):
+    records = read_records(Path(args.import_file).expanduser())
+    done, skipped = 0, Counter()
+    for number, record in enumerate(records, 1):
+        group = app.root['models'].get(record['group'])
+        if group is None or record['connection'] not in group.states:
+            skipped['no such group or connection'] += 1
+            continue
+        name = str(labelnames.parse(record['label']))
+        label = store(app).by_name(name) or store(app).new(name)
+        attach(app, group, record['connection'], label)
+        done += 1
+    items = [ok(f'{done:,} labeled connections imported from {args.import_file}')]
+    items += [warning(f'{count:,} rows skipped: {why}') for why, count in skipped.items()]
+    return items
+
+
+def read_records(path):
+    try:
+        with open(path, newline='', encoding='utf-8') as handle:
+            if path.suffix.lower() == '.json':
+                records = json.load(handle)
+            else:
+                records = list(csv.DictReader(handle))
+    except OSError as error:
+        raise UserError(f'cannot read {path}: {error.strerror}; check the path') from None
+    except (ValueError, csv.Error) as error:
+        raise UserError(f'{path} is not a labels file written by --export: {error}') from None
+    if not isinstance(records, list) or any(
+            not isinstance(record, dict) or set(EXPORT_FIELDS) - set(record)
+            for record in records):
+        raise UserError(f'{path} must hold rows with the fields group, connection, label')
+    return records
+
+
+# Words of ground-truth flow labels (argus Label, Zeek label) -> decision.
+FLOW_DECISIONS = (('Botnet', 'Botnet'), ('Malicious', 'Malware'), ('Malware', 'Malware'),
+                  ('Attack', 'Attack'), ('Normal', 'Normal'), ('Benign', 'Normal'),
+                  ('Background', 'Background'))
+
+
+def from_flows(app, args):
+    group = model_group_option(app, args)
+    connections = app.root['connections'].get(group.connection_group_id)
+    if connections is None or not connections.flow_count:
+        raise UserError(f'group {group.id} has no flows to take labels from')
+    made = Counter()
+    for conn, *_ , chunk, position in connections.connections():
+        labels = connections.flow_labels(chunk, position)
+        if conn not in group.states or not labels:
+            continue
+        label = label_for_flows(app, conn, labels[0])
+        attach(app, group, conn, label)
+        made[label.name] += 1
+    if not made:
+        raise UserError(f'the flows of group {group.connection_group_id} carry no labels')
+    return [Table(['label', 'connections'], [(name, f'{count:,}') for name, count in
+                                             made.most_common()],
+                  title=f'labels from the flows of group {group.connection_group_id}',
+                  footer='each connection takes the label most of its flows have')]
+
+
+def label_for_flows(app, conn, text):
+    """The stf label for a ground-truth text; the same text gives the same label."""
+    decision = next((value for word, value in FLOW_DECISIONS if word in text), 'Background')
+    direction = 'To' if text.replace('flow=', '').startswith('To') else 'From'
+    proto3, proto4 = labelnames.guess(conn)
+    details = ''.join(char for char in text.replace('flow=', '') if char.isalnum())[:30]
+    name = labelnames.make(direction, decision, proto3, proto4, details)
+    return store(app).by_name(str(name)) or new_behavior(app, {
+        'direction': direction, 'decision': decision, 'proto3': proto3, 'proto4': proto4,
+        'details': details})
+
+
+ACTIONS = {'add': add, 'list': list_labels, 'delete': delete,
+           'delete_filtered': delete_filtered, 'remove': remove, 'export': export,
+           'import_file': import_labels, 'from_flows': from_flows}
+
+COMMANDS = [Command(
+    'labels', 'label connections of groups of models (Direction-Decision-Proto3-Proto4-'
+    'Details-N)', configure, action_handler('labels', ACTIONS),
+    completions={'-g': 'model_group', '--group': 'model_group',
+                 '-c': 'connection_id', '--connection': 'connection_id',
+                 '-D': 'connection_id', '--remove': 'connection_id',
+                 '-d': 'label_id', '--delete': 'label_id', '--same': 'label_id',
+                 '-f': 'filter:labels', '--filter': 'filter:labels',
+                 '--export': 'path', '--import': 'path', '--name': 'label_name',
+                 **{f'--{part}': f'label:{part}' for part, _ in labelnames.PARTS}})]

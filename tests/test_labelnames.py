@@ -1,0 +1,43 @@
+import pytest
+
+from stf.core import labelnames
+from stf.core.errors import UserError
+
+
+def test_parse_and_compose():
+    name = labelnames.parse('From-Botnet-TCP-HTTP-CC12-3')
+    assert (name.direction, name.decision, name.proto3, name.proto4, name.details,
+            name.number) == ('From', 'Botnet', 'TCP', 'HTTP', 'CC12', 3)
+    assert str(name) == 'From-Botnet-TCP-HTTP-CC12-3'
+    assert name.description == 'From-Botnet-TCP-HTTP-CC12'
+    assert name.verdict == 'malicious'
+    assert str(labelnames.parse('To-Normal-IPV6-ICMP-None--1')) == 'To-Normal-IPV6-ICMP-None--1'
+    assert labelnames.parse('From-Background-UDP-DNS--2').verdict == 'background'
+
+
+@pytest.mark.parametrize('name, message', [
+    ('From-Evil-TCP-HTTP-x-1', "'Evil' is not a valid decision; valid: Botnet, Malware, "
+                               'Attack, Normal, Background'),
+    ('Up-Botnet-TCP-HTTP-x-1', "'Up' is not a valid direction; valid: From, To"),
+    ('From-Botnet-TCP-WEB-x-1', "'WEB' is not a valid proto4; valid: HTTP, HTTPS, FTP, SSH, "
+                                'DNS, SMTP, P2P, Multicast, Unknown, None'),
+    ('From-Botnet-TCP-HTTP-x', "label 'From-Botnet-TCP-HTTP-x' does not follow "
+                               'Direction-Decision-Proto3-Proto4-Details-N (e.g. '
+                               'From-Botnet-TCP-HTTP-CC12-1)'),
+    ('From-Botnet-TCP-HTTP-x-one', "label 'From-Botnet-TCP-HTTP-x-one' must end with its "
+                                   'number N, e.g. -1'),
+    ('From-Botnet-TCP-HTTP-' + 'x' * 31 + '-1', "label details '" + 'x' * 31
+     + "' must be at most 30 characters without '-' or spaces"),
+])
+def test_bad_names_list_the_valid_values(name, message):
+    with pytest.raises(UserError) as raised:
+        labelnames.parse(name)
+    assert str(raised.value) == message
+
+
+def test_defaults_guessed_from_the_connection():
+    assert labelnames.guess('10.0.0.1-1.2.3.4-443-tcp') == ('TCP', 'HTTPS')
+    assert labelnames.guess('10.0.0.1-8.8.8.8-53-udp') == ('UDP', 'DNS')
+    assert labelnames.guess('10.0.0.1-1.2.3.4-6667-tcp') == ('TCP', 'Unknown')
+    assert labelnames.guess('10.0.2.15-10.0.2.3--arp') == ('ARP', 'None')
+    assert labelnames.guess('10.8.0.69-8.8.8.8-0x0800-icmp') == ('ICMP', 'None')
