@@ -9,7 +9,7 @@ def test_help_lists_every_registered_command(app):
     (table,) = ok(app, 'help')
     names = [row[0] for row in table.rows]
     assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
-                     'models', 'labels', '!CMD']
+                     'models', 'labels', 'notes', '!CMD']
 
 
 def test_dash_h_is_help_not_an_error(app):

@@ -2,7 +2,8 @@
 
 
 def build_registry():
-    from stf.commands import basic, connections, database, datasets, labels, models
+    from stf.commands import basic, connections, database, datasets, labels, models, notes
     from stf.commands.registry import Registry
     return Registry([*basic.COMMANDS, *database.COMMANDS, *datasets.COMMANDS,
-                     *connections.COMMANDS, *models.COMMANDS, *labels.COMMANDS])
+                     *connections.COMMANDS, *models.COMMANDS, *labels.COMMANDS,
+                     *notes.COMMANDS])

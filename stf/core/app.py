@@ -192,6 +192,7 @@ class App:
                                 for group in self.root['models'].values()},
                 'connection_id': connection_ids(groups),
                 'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
+                'note_id': {str(note.id): note.summary(30) for note in self.notes.values()},
                 'label_id': {str(key): name for key, name in self.root['labels'].names().items()},
                 'label_name': {name: 'label' for name in self.root['labels'].names().values()},
                 **{f'label:{part}': dict.fromkeys(values, part)

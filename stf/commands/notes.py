@@ -1,0 +1,151 @@
+"""notes: the lab notebook. Markdown text attached to a dataset, model or
+label, or free-standing; stf adds dated lines when it changes data."""
+from stf.commands import common
+from stf.commands.registry import Command, action_handler
+from stf.core import filters, formats
+from stf.core.errors import UserError
+from stf.core.results import Fields, Table, Text, ok
+
+
+def configure(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('-l', '--list', action='store_true', help='list the notes (-f text=...)')
+    group.add_argument('-s', '--show', type=int, metavar='ID', help='show a note')
+    group.add_argument('-e', '--edit', type=int, metavar='ID',
+                       help='edit a note in $EDITOR (or --text)')
+    group.add_argument('-d', '--delete', type=int, metavar='ID', help='delete a note')
+    group.add_argument('-S', '--search', metavar='TEXT',
+                       help='find notes with this text (any case) and where they are attached')
+    group.add_argument('-c', '--create', action='store_true',
+                       help='write a new note (--to KIND:ID attaches it; --text in batch)')
+    parser.add_argument('-f', '--filter', nargs='+', metavar='FILTER', help='text=...')
+    parser.add_argument('--text', help='the note text, instead of $EDITOR')
+    parser.add_argument('--to', metavar='KIND:ID',
+                        help='-c: attach to dataset:ID, label:ID or model:GROUP/CONN_ID')
+
+
+def owner_text(app, owner):
+    """Where a note belongs, in words the analyst can go back with."""
+    if owner is None:
+        return 'free-standing'
+    kind, key = owner
+    if kind == 'dataset':
+        dataset = app.datasets.get(key)
+        return f"dataset {key} '{dataset.name}'" if dataset else f'dataset {key} (deleted)'
+    if kind == 'label':
+        label = app.root['labels'].get(key)
+        return f'label {key} {label.name}' if label else f'label {key} (deleted)'
+    return f'{kind} {key}'
+
+
+def list_notes(app, args):
+    conditions = filters.parse('notes', args.filter)
+    rows = [(note.id, owner_text(app, note.owner), formats.when(note.modified), note.summary(50))
+            for note in app.notes.values() if filters.matches(conditions, {'text': note.text})]
+    return [Table(['id', 'attached to', 'changed', 'first line'], rows, title='notes')]
+
+
+def find_note(app, note_id):
+    note = app.notes.get(note_id)
+    if note is None:
+        raise UserError(f"there is no note {note_id}; list them with 'notes -l'")
+    return note
+
+
+def show(app, args):
+    note = find_note(app, args.show)
+    return [Fields([('attached to', owner_text(app, note.owner)),
+                    ('created', formats.when(note.created)),
+                    ('changed', formats.when(note.modified))], title=f'note {note.id}'),
+            Text(note.text.rstrip() or '(empty)')]
+
+
+def edit(app, args):
+    note = find_note(app, args.edit)
+    _, changed = common.edit_note(app, note.id, note.owner, args.text)
+    return [ok(f'note {note.id} saved' if changed else 'the note is unchanged')]
+
+
+def delete(app, args):
+    note = find_note(app, args.delete)
+    detach(app, note)
+    app.notes.remove(note.id)
+    return [ok(f'note {note.id} ({owner_text(app, note.owner)}) deleted')]
+
+
+def detach(app, note):
+    """Forget the note on what it was attached to."""
+    kind, key = note.owner or (None, None)
+    if kind in ('dataset', 'label'):
+        owner = (app.datasets if kind == 'dataset' else app.root['labels']).get(key)
+        if owner is not None and owner.note_id == note.id:
+            owner.note_id = None
+    elif kind == 'model':
+        group_id, _, conn = key.partition('/')
+        group = app.root['models'].get(group_id)
+        if group is not None and group.notes.get(conn) == note.id:
+            del group.notes[conn]
+
+
+def search(app, args):
+    wanted = args.search.lower()
+    rows = [(note.id, owner_text(app, note.owner), line.strip())
+            for note in app.notes.values() for line in note.text.splitlines()
+            if wanted in line.lower()]
+    return [Table(['note', 'attached to', 'line'], rows, title=f"notes with '{args.search}'",
+                  footer=f'{len(rows):,} lines')]
+
+
+def create(app, args):
+    owner, holder = attachment(app, args.to)
+    if holder is not None and holder_note(holder, owner) is not None:
+        raise UserError(f'{owner_text(app, owner)} has a note already; edit it with '
+                        f"'notes -e {holder_note(holder, owner)}'")
+    note, changed = common.edit_note(app, None, owner, args.text)
+    if not changed:
+        return [ok('empty note: nothing was saved')]
+    set_holder_note(holder, owner, note.id)
+    return [ok(f'note {note.id} saved ({owner_text(app, owner)})')]
+
+
+def attachment(app, text):
+    """(owner, the object that keeps the note id) for --to KIND:ID."""
+    if not text:
+        return None, None
+    kind, _, key = text.partition(':')
+    if kind == 'dataset' and key.isdigit() and app.datasets.get(int(key)):
+        return ('dataset', int(key)), app.datasets.get(int(key))
+    if kind == 'label' and key.isdigit() and app.root['labels'].get(int(key)):
+        return ('label', int(key)), app.root['labels'].get(int(key))
+    if kind == 'model':
+        group_id, _, conn = key.partition('/')
+        group = app.root['models'].get(group_id)
+        if group is not None and conn in group.states:
+            return ('model', key), group
+    raise UserError(f"--to {text}: write dataset:ID, label:ID or model:GROUP/CONN_ID of "
+                    'something that exists')
+
+
+def holder_note(holder, owner):
+    if owner[0] == 'model':
+        return holder.notes.get(owner[1].partition('/')[2])
+    return holder.note_id
+
+
+def set_holder_note(holder, owner, note_id):
+    if holder is None:
+        return
+    if owner[0] == 'model':
+        holder.notes[owner[1].partition('/')[2]] = note_id
+    else:
+        holder.note_id = note_id
+
+
+ACTIONS = {'list': list_notes, 'show': show, 'edit': edit, 'delete': delete,
+           'search': search, 'create': create}
+
+COMMANDS = [Command('notes', 'the lab notebook: notes of datasets, models and labels',
+                    configure, action_handler('notes', ACTIONS),
+                    completions={'-s': 'note_id', '--show': 'note_id', '-e': 'note_id',
+                                 '--edit': 'note_id', '-d': 'note_id', '--delete': 'note_id',
+                                 '-f': 'filter:notes', '--filter': 'filter:notes'})]
