@@ -250,3 +250,34 @@ def test_flows_with_their_original_lines(app, beacons):
     assert lines.text.splitlines() == [
         'lines of beacons.binetflow:',
         '8: ' + flow_line(5, dst='8.8.8.8', dport='53', size='90', label='flow=Background').strip()]
+
+
+def test_payloads_from_flows_and_from_the_pcap(app, shared, tmp_path):
+    if not shutil.which('argus', path=os.environ['PATH'] + ':/usr/sbin'):
+        pytest.skip('argus is not installed (make setup installs it)')
+    ok(app, f'datasets -c {shared / "pcap" / "test7-malicious.pcap"} --name x')
+    ok(app, f'datasets -g --out {tmp_path}')
+    ok(app, 'connections -g')
+    (text,) = ok(app, 'connections -P 192.168.2.16-8.8.8.8-53-udp --limit 1')
+    lines = text.text.splitlines()
+    assert lines[1:5] == ['flow 0  2018/03/09 20:49:48.154291', '  -> 23 bytes',
+                          '      DNS query 0x346f: local SOA',
+                          '      00000000  34 6f 01 00 00 01 00 00  00 00 00 00 05 6c 6f 63  '
+                          '|4o...........loc|']
+    assert '      DNS response 0x346f NXDOMAIN: local SOA; no answers' in lines
+    (packets,) = ok(app, 'connections -P 192.168.2.16-8.8.8.8-53-udp --pcap --limit 2')
+    assert packets.text.splitlines()[:3] == [
+        'payloads of the first 2 packets of 192.168.2.16-8.8.8.8-53-udp in test7-malicious.pcap',
+        '2018/03/09 20:49:48.154291  -> 23 bytes', '      DNS query 0x346f: local SOA']
+    assert all(char.isprintable() for char in text.text + packets.text if char != '\n')
+
+
+def test_payloads_need_payload_columns(app, beacons):
+    ok(app, f'datasets -c {beacons}')
+    ok(app, 'connections -g')
+    assert error(app, 'connections -P 10.0.0.1-10.0.0.2-80-tcp') == (
+        f"{beacons} has no payload columns (srcUdata/dstUdata); show the packets' payloads "
+        "with 'connections -P CONN_ID --pcap', or make a binetflow with payloads from the "
+        "pcap with 'datasets -g'")
+    assert error(app, 'connections -P 10.0.0.1-10.0.0.2-80-tcp --pcap') == (
+        "dataset 0 has no pcap; add it with 'datasets -a PATH'")

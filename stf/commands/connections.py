@@ -4,7 +4,7 @@ import numpy as np
 
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
-from stf.core import filters, flowfile, flowtable, formats, letters
+from stf.core import filters, flowfile, flowtable, formats, letters, payload
 from stf.core.errors import UserError
 from stf.core.results import Fields, Table, Text, ok, warning
 
@@ -28,6 +28,9 @@ def configure(parser):
                        help='delete the connections whose models were deleted')
     group.add_argument('-H', '--histogram', metavar='CONN_ID',
                        help="histograms of a connection's durations, sizes and gaps")
+    group.add_argument('-P', '--payload', metavar='CONN_ID',
+                       help="payloads of a connection's first flows (--pcap: its first "
+                            "packets from the dataset's capture)")
     parser.add_argument('-g', '--generate', nargs='?', const=True, default=None,
                         metavar='GROUP', help="alone: make a group of connections from "
                         "the current dataset's flow file; with -F or -H: the group")
@@ -37,10 +40,13 @@ def configure(parser):
                         help='key<op>value: name, flowamount, flowlabel; '
                              'op one of = != < <= > >=')
     parser.add_argument('-a', '--amount', type=int, metavar='N', help='-t: flows to keep')
-    parser.add_argument('--limit', type=int, default=100, metavar='N',
-                        help='-F: show at most N flows (default 100, 0 for all)')
+    parser.add_argument('--limit', type=int, metavar='N',
+                        help='-F: show at most N flows (default 100, 0 for all); '
+                             '-P: flows or packets (default 10)')
     parser.add_argument('--lines', action='store_true',
                         help='-F: also show each flow as its line of the flow file')
+    parser.add_argument('--pcap', action='store_true',
+                        help="-P: read the payloads from the dataset's pcap")
 
 
 # -- making a group
@@ -162,7 +168,8 @@ def show_flows(app, args):
     group = common.group_with_connection(app, args.flows, group_argument(args))
     chunk, position = group.locate(args.flows)
     flows = chunk.flows(position)
-    shown = len(flows['start']) if args.limit == 0 else min(args.limit, len(flows['start']))
+    limit = 100 if args.limit is None else args.limit
+    shown = len(flows['start']) if limit == 0 else min(limit, len(flows['start']))
     pieces = letters.flow_letters(flows['start'], flows['dur'], flows['size'])
     rows = [flow_row(group, flows, index, pieces[index]) for index in range(shown)]
     footer = f'{shown:,} of {len(pieces):,} flows'
@@ -224,6 +231,58 @@ def histograms(app, args):
     return items
 
 
+def payloads(app, args):
+    conn = args.payload
+    group = common.group_with_connection(app, conn, group_argument(args))
+    proto, port = conn.rsplit('-', 1)[-1], conn.rsplit('-', 2)[-2]
+    limit = args.limit or 10
+    if proto not in ('tcp', 'udp') and args.pcap:
+        raise UserError(f'--pcap shows tcp and udp payloads; {conn} is {proto}')
+    if args.pcap:
+        return pcap_payloads(app, group, conn, limit)
+    chunk, position = group.locate(conn)
+    flows = chunk.flows(position)
+    offsets = [int(offset) for offset in flows['offset'][:limit]]
+    fmt = flowfile.sniff_format(group.file_path)
+    pairs = payload.flow_payloads(group.file_path, fmt, offsets)
+    lines = [f'payloads of the first {len(pairs)} flows of {conn} (group {group.id}), '
+             'from the flow file (argus keeps the first 480 bytes of each direction)']
+    for number, (start, (outgoing, incoming)) in enumerate(zip(flows['start'], pairs)):
+        lines.append(f'flow {number}  {formats.from_us(int(start))}')
+        lines += direction_lines('->', outgoing, proto, port)
+        lines += direction_lines('<-', incoming, proto, port)
+    return [Text('\n'.join(lines))]
+
+
+def direction_lines(arrow, data, proto, port):
+    if not data:
+        return [f'  {arrow} no payload']
+    return [f'  {arrow} {len(data)} bytes'] + [
+        '      ' + line for line in payload.payload_lines(data, proto, port)]
+
+
+def pcap_payloads(app, group, conn, limit):
+    dataset = app.datasets.get(group.dataset_id)
+    captures = dataset.files_of_kind('pcap', 'pcapng') if dataset else []
+    if not captures:
+        raise UserError(f"dataset {group.dataset_id} has no pcap; add it with 'datasets -a PATH'")
+    capture = captures[0]
+    if not capture.exists():
+        raise UserError(f"the pcap {capture.path} is not there any more; if it was moved, run "
+                        f"'datasets -o {dataset.id} NEW_FOLDER'")
+    head, proto = conn.rsplit('-', 1)
+    src_dst, port = head.rsplit('-', 1)
+    src, dst = src_dst.split('-', 1)
+    packets = payload.pcap_payloads(capture.path, src, dst, port, proto, limit=limit)
+    lines = [f'payloads of the first {len(packets)} packets of {conn} in {capture.name}']
+    for moment, arrow, data in packets:
+        lines.append(f'{formats.from_us(moment)}  {arrow} {len(data)} bytes')
+        lines += ['      ' + line for line in payload.payload_lines(data, proto, port)]
+    if not packets:
+        lines.append('no packet of this connection carries a payload')
+    return [Text('\n'.join(lines))]
+
+
 # -- changing a group
 
 def delete_connections(app, args):
@@ -281,6 +340,7 @@ ACTIONS = {
     'list': list_groups, 'connections': list_connections, 'flows': show_flows,
     'count': count, 'delete_connections': delete_connections, 'delete': delete_group,
     'trim': trim, 'delete_modelless': delete_modelless, 'histogram': histograms,
+    'payload': payloads,
     'generate': generate,
 }
 
@@ -295,6 +355,7 @@ COMMANDS = [Command(
                  '-M': 'connection_group', '--delete-modelless': 'connection_group',
                  '-F': 'connection_id', '--flows': 'connection_id',
                  '-H': 'connection_id', '--histogram': 'connection_id',
+                 '-P': 'connection_id', '--payload': 'connection_id',
                  '-g': 'connection_group', '--generate': 'connection_group',
                  '-i': 'connection_id', '--id': 'connection_id',
                  '-f': 'filter:connections', '--filter': 'filter:connections'})]
