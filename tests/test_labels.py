@@ -159,3 +159,24 @@ def test_labels_survive_a_restart(tmp_path):
     again = App(config.load(), database.Database(database.open_file_storage(path)))
     assert label_of(again, CC) == 'From-Botnet-TCP-HTTP--1'
     again.close()
+
+
+def test_labels_from_zeek_ground_truth(app, shared):
+    ok(app, f'datasets -c {shared / "zeek" / "njrat-labeled.conn.log"} --name njrat')
+    ok(app, 'connections -g')
+    ok(app, 'models -g')
+    (table,) = ok(app, 'labels --from-flows -g 0-1')
+    counts = {name: int(count.replace(',', '')) for name, count in table.rows}
+    assert sum(counts.values()) == len(app.root['models'].get('0-1'))
+    assert all(name.split('-')[1] in ('Malware', 'Normal', 'Background') for name in counts)
+    assert any(name.startswith('From-Malware-') for name in counts)
+
+
+def test_completion_of_label_values(models):
+    from tests.test_completion import completions
+    ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP-CC-1')
+    assert completions(models, 'labels --decision ') == {'Botnet', 'Malware', 'Attack',
+                                                        'Normal', 'Background'}
+    assert completions(models, 'labels -d ') == {'0'}
+    assert completions(models, 'labels -a -g ') == {'0-1'}
+    assert completions(models, 'notes -s ') == {'0'}
