@@ -64,6 +64,12 @@ def edit_note(app, note_id, owner, text_argument):
     Returns (note, changed); an unchanged text makes no note.
     """
     note = app.notes.get(note_id) if note_id is not None else None
+    if note is not None and app.database.attempt:
+        # Retried after a conflict: another analyst saved this note meanwhile.
+        # Writing ours over theirs would lose their words; merging could garble both.
+        raise UserError(f'note {note.id} was changed by another analyst while you edited '
+                        f"it; nothing was saved: see theirs with 'notes -s {note.id}' and "
+                        'edit again')
     old = note.text if note else ''
     if text_argument is not None:
         text = text_argument.replace('\\n', '\n')

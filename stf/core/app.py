@@ -152,6 +152,12 @@ class App:
         except ExitRequested:
             raise
         except Exception as error:
+            if type(error).__name__ == 'ClientDisconnected':
+                kind, where = self.database.describe()
+                return Reply([Message(f'{command.name}: the database server {where} is not '
+                                      'reachable, nothing was changed; the console goes on '
+                                      'and reconnects when the server is back', 'error')],
+                             ok=False)
             return Reply([self._unexpected(command.name, error)], ok=False)
         finally:
             if self._completion_state != self._state():

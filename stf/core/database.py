@@ -5,6 +5,7 @@ client as the alternative) or given as a FileStorage path with --db. Nothing
 here assumes a local file: size and path are reported only when the storage
 has them.
 """
+import random
 import re
 import time
 from pathlib import Path
@@ -17,7 +18,10 @@ from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
 
-RETRIES = 3
+# A conflict means another analyst committed the same objects first; the
+# command runs again on fresh data, after a random pause so that busy writers
+# do not collide again in step.
+RETRIES = 10
 
 
 def open_file_storage(path):
@@ -81,6 +85,48 @@ def _make_storage_folder(config_text, root_dir):
 FILESTORAGE_PATH = re.compile(r'<filestorage>.*?^\s*path\s+(\S.*?)\s*$', re.S | re.M)
 
 
+def zeo_address(text):
+    """'HOST:PORT' -> (host, port); anything with a '/' is a unix socket path."""
+    if '/' in text:
+        return text
+    host, _, port = text.rpartition(':')
+    if not port.isdigit() or not host:
+        raise UserError(f"'{text}' is not a ZEO server address; write HOST:PORT "
+                        '(e.g. 127.0.0.1:8100) or the path of a unix socket')
+    return host.strip('[]'), int(port)
+
+
+def open_zeo(text, wait_timeout=10):
+    """A client of the ZEO server at text; sees others' commits at every command."""
+    import ZEO.ClientStorage
+    address = zeo_address(text)
+    try:
+        storage = ZEO.ClientStorage.ClientStorage(address, wait_timeout=wait_timeout,
+                                                  server_sync=True)
+    except Exception as error:
+        raise UserError(f'cannot reach the ZEO server at {text} ({type(error).__name__}: '
+                        f"{error}); start it with 'python stf.py --serve' or "
+                        "'runzeo -C confs/zeo.conf', or check the address") from None
+    for attempt in range(RETRIES):
+        try:
+            return ZODB.DB(storage)
+        except ConflictError:
+            # Analysts starting at once on a new database all create its root.
+            time.sleep(random.uniform(0, 0.05))
+    return ZODB.DB(storage)
+
+
+def serve(path, address):
+    """Run ZEO's own server (runzeo) for the FileStorage at path, until stopped."""
+    import ZEO.runzeo
+    path = Path(path).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    host, port = zeo_address(address) if '/' not in address else (address, None)
+    listen = address if port is None else f'{host}:{port}'
+    print(f'stf: serving {path} on {listen} (Ctrl-C stops)', flush=True)
+    ZEO.runzeo.main(['-a', listen, '-f', str(path)])
+
+
 class Database:
     """An open database with its own transaction manager and connection.
 
@@ -90,6 +136,7 @@ class Database:
     def __init__(self, db):
         self.db = db
         self.tm = transaction.TransactionManager(explicit=False)
+        self.attempt = 0  # of the running command: > 0 when retried after a conflict
         self.conn = db.open(transaction_manager=self.tm)
 
     @property
@@ -103,6 +150,7 @@ class Database:
         with fresh data; after the retries it is one clear error.
         """
         for attempt in range(retries):
+            self.attempt = attempt
             self.tm.begin()  # also syncs: we see others' commits
             try:
                 result = work()
@@ -110,7 +158,7 @@ class Database:
                 return result
             except ConflictError:
                 self.tm.abort()
-                time.sleep(0.05 * (attempt + 1))
+                time.sleep(random.uniform(0, min(0.01 * 2 ** attempt, 1.0)))
             except BaseException:
                 self.tm.abort()
                 raise
@@ -130,7 +178,11 @@ class Database:
         path = getattr(storage, '_file_name', None)
         if path:
             return kind, str(path)
-        addr = getattr(storage, '_addr', None) or getattr(storage, '_server_addr', None)
+        addr = getattr(storage, '_addr', None)
+        if isinstance(addr, list) and len(addr) == 1:
+            addr = addr[0]
+        if isinstance(addr, tuple):
+            addr = f'{addr[0]}:{addr[1]}'
         return kind, str(addr) if addr else storage.getName()
 
     def info(self):

@@ -16,6 +16,11 @@ def parse_arguments(argv):
                         '(default: confs/stf.conf)')
     parser.add_argument('-c', '--command', action='append', metavar='LINE',
                         help='run this command and exit (may be repeated)')
+    parser.add_argument('--zeo', metavar='HOST:PORT',
+                        help='use the database of the ZEO server at HOST:PORT (or a unix socket)')
+    parser.add_argument('--serve', nargs='?', const='127.0.0.1:8100', metavar='HOST:PORT',
+                        help="serve the configured database (or --db PATH) to other analysts "
+                             'with ZEO, on loopback port 8100 unless told otherwise')
     parser.add_argument('--stop-on-error', action='store_true',
                         help='batch mode: stop at the first command that fails')
     return parser.parse_args(argv)
@@ -23,6 +28,8 @@ def parse_arguments(argv):
 
 def open_database(config, args):
     from stf.core import database
+    if args.zeo:
+        return database.Database(database.open_zeo(args.zeo))
     if args.db:
         return database.Database(database.open_file_storage(args.db))
     return database.Database(database.open_config(config.zodb_conf, config_module.ROOT))
@@ -40,6 +47,27 @@ def banner(app):
             "Type 'help' for the commands.")
 
 
+def serve(config, args):
+    from stf.core import database
+    path = args.db or configured_path(config)
+    try:
+        database.serve(path, args.serve)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def configured_path(config):
+    """The FileStorage path of the configured database (for --serve)."""
+    from stf.core import database
+    text = config.zodb_conf.read_text()
+    match = database.FILESTORAGE_PATH.search(text)
+    if not match:
+        raise UserError(f'{config.zodb_conf} describes no FileStorage to serve; '
+                        'give one with --db PATH')
+    return match.group(1).strip().replace('$ROOT', str(config_module.ROOT))
+
+
 def counted(number, noun):
     return f'{number:,} {noun}' + ('' if number == 1 else 's')
 
@@ -48,6 +76,8 @@ def main(argv=None):
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
         config = config_module.load(args.conf)
+        if args.serve:
+            return serve(config, args)
         database = open_database(config, args)
     except UserError as error:
         print(f'error: {error}', file=sys.stderr)
