@@ -31,3 +31,24 @@ def test_unknown_key_and_operator_name_the_valid_ones():
     with pytest.raises(UserError) as raised:
         parse('connections', ['flowamount>many'])
     assert str(raised.value) == "filter flowamount needs a whole number, not 'many'"
+
+
+@pytest.mark.parametrize('text', ['name==8.8.8.8', 'name=>x', 'statelength<>1', 'name!==a'])
+def test_doubled_operators_are_errors(text):
+    with pytest.raises(UserError) as raised:
+        parse('models', [text])
+    assert str(raised.value).startswith(f"cannot read the filter '{text}': ")
+    assert str(raised.value).endswith('is not an operator; use one of = != < <= > >=')
+
+
+def test_repeated_filter_options_all_hold(app, tmp_path):
+    from tests.conftest import ok
+    from tests.test_connections_models import HEADER, flow_line
+    path = tmp_path / 'f.binetflow'
+    path.write_text(HEADER + flow_line(0) + flow_line(10) + flow_line(20, dst='9.9.9.9'))
+    ok(app, f'datasets -c {path}')
+    ok(app, 'connections -g')
+    assert ok(app, 'connections -C 0 -f name=zzz -f flowamount>0')[0].text == (
+        '0 of the 2 connections of group 0 match')
+    assert ok(app, 'connections -D 0 -f name=zzz -f flowamount>0')[0].text == (
+        '0 connections deleted from group 0')

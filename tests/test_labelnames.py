@@ -41,3 +41,7 @@ def test_defaults_guessed_from_the_connection():
     assert labelnames.guess('10.0.0.1-1.2.3.4-6667-tcp') == ('TCP', 'Unknown')
     assert labelnames.guess('10.0.2.15-10.0.2.3--arp') == ('ARP', 'None')
     assert labelnames.guess('10.8.0.69-8.8.8.8-0x0800-icmp') == ('ICMP', 'None')
+    assert labelnames.guess('::-ff02::1:ffdd:53e7-0-ipv6-icmp') == ('IPV6-ICMP', 'None')
+    assert labelnames.guess('fd2d::1-fd2d::53-53-udp') == ('UDP', 'DNS')
+    assert labelnames.guess('00:00:00:00:00:00-01:80:c2:00:00:00-0-llc') == ('ARP', 'None')
+    assert labelnames.verdict_of_words('From-Normal-UDP-NTP--2') == 'normal'

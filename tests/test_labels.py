@@ -180,3 +180,35 @@ def test_completion_of_label_values(models):
     assert completions(models, 'labels -d ') == {'0'}
     assert completions(models, 'labels -a -g ') == {'0-1'}
     assert completions(models, 'notes -s ') == {'0'}
+
+
+def test_deleting_takes_notes_and_labels_along(models):
+    ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP--1')
+    ok(models, 'notes -c --to label:0 --text "the C&C"')
+    assert len(models.notes) == 2
+    ok(models, 'labels -d 0')
+    assert [note.owner for note in models.notes.values()] == [('model', f'0-1/{CC}')]
+    ok(models, 'models -d 0-1')
+    assert [note.owner for note in models.notes.values()] == [('dataset', 0)]
+    ok(models, 'models -g')
+    ok(models, 'labels --from-flows -g 0-1')
+    assert [note.owner for note in models.notes.values()] == [('dataset', 0)]
+    ok(models, 'datasets -d 0')
+    assert (len(models.notes), len(models.root['labels']), len(models.root['models'])) == (0, 0, 0)
+
+
+def test_regenerating_without_a_connection_drops_its_label(models):
+    ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP--1')
+    ok(models, f'connections -D 0 -i {CC}')
+    ok(models, 'models -g')
+    assert label_of(models, CC) is None
+    assert models.root['labels'].get(0).count() == 0
+
+
+def test_import_keeps_names_from_other_tools(models, tmp_path):
+    path = tmp_path / 'other.csv'
+    path.write_text(f'group,connection,label\n0-1,{DNS},From-Normal-UDP-NTP--2\n')
+    assert ok(models, f'labels --import {path}')[0].text == (
+        f'1 labeled connections imported from {path}')
+    assert ok(models, 'labels -l')[0].rows == [(0, 'From-Normal-UDP-NTP--2', '0-1', '1',
+                                                 'normal')]

@@ -51,6 +51,18 @@ def group_with_connection(app, conn, group_text):
                     f"connection '{conn}'; check the id or name the group with -g")
 
 
+def drop_model_group(app, group):
+    """Delete a group of models with its labels' hold on it and its notes."""
+    app.root['models'].remove(group.id)
+    app.root['labels'].forget_group(group.id)
+    drop_notes(app, list(group.notes.values()))
+
+
+def drop_notes(app, note_ids):
+    for note_id in note_ids:
+        app.notes.remove(note_id)
+
+
 def confirmed(app, question):
     """Ask a yes/no question in a terminal; True without asking in batch mode."""
     if not app.ask:

@@ -36,7 +36,7 @@ def configure(parser):
                         "the current dataset's flow file; with -F or -H: the group")
     parser.add_argument('-i', '--id', metavar='ID',
                         help='-g: the flow file id; -D: the connection id')
-    parser.add_argument('-f', '--filter', nargs='+', metavar='FILTER',
+    parser.add_argument('-f', '--filter', nargs='+', action='extend', metavar='FILTER',
                         help='key<op>value: name, flowamount, flowlabel; '
                              'op one of = != < <= > >=')
     parser.add_argument('-a', '--amount', type=int, metavar='N', help='-t: flows to keep')
@@ -306,8 +306,7 @@ def delete_group(app, args):
     group = common.connection_group(app, args.delete)
     models = app.root['models'].of_connections(group.id)
     for model_group in models:
-        app.root['models'].remove(model_group.id)
-        app.root['labels'].forget_group(model_group.id)
+        common.drop_model_group(app, model_group)
     app.root['connections'].remove(group.id)
     common.dataset_note(app, group.dataset_id, f'deleted group of connections {group.id}')
     extra = f' and its groups of models {", ".join(m.id for m in models)}' if models else ''

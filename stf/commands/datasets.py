@@ -135,6 +135,9 @@ def delete(app, args):
     if not common.confirmed(app, f"Delete dataset {dataset.id} '{dataset.name}' "
                                       'and everything generated from it?'):
         return [ok('nothing was deleted')]
+    for group in [group for group in app.root['models'].values()
+                  if group.dataset_id == dataset.id]:
+        common.drop_model_group(app, group)
     removed = {name: app.root[name].forget_dataset(dataset.id) for name in STRUCTURES
                if name != 'datasets' and name in app.root}
     app.datasets.remove(dataset.id)

@@ -1,7 +1,7 @@
 """labels: name behaviors and attach them to connections of groups of models."""
 import csv
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from stf.commands import common
@@ -35,7 +35,7 @@ def configure(parser):
     parser.add_argument('-c', '--connection', metavar='CONN_ID|IP',
                         help='a connection id, or a source IP for all its connections')
     parser.add_argument('-g', '--group', metavar='GROUP', help='the group of models, e.g. 0-1')
-    parser.add_argument('-f', '--filter', nargs='+', metavar='FILTER',
+    parser.add_argument('-f', '--filter', nargs='+', action='extend', metavar='FILTER',
                         help='key<op>value: name, id, groupid, connid')
     for part, values in labelnames.PARTS:
         parser.add_argument(f'--{part}', metavar=part.upper(), help=' | '.join(values))
@@ -139,8 +139,11 @@ def new_behavior(app, parts):
     return store(app).new(str(name))
 
 
-def attach(app, group, conn, label):
-    """Label one connection; a warning when it replaces another label."""
+def attach(app, group, conn, label, note=True):
+    """Label one connection; a warning when it replaces another label.
+
+    note: add a line to the model's note (bulk imports note once, on the
+    dataset, instead of writing thousands of notes)."""
     old_id = group.labels.get(conn)
     if old_id == label.id:
         return None
@@ -152,8 +155,9 @@ def attach(app, group, conn, label):
             message = warning(f'{conn}: label {old.name} replaced by {label.name}')
     group.labels[conn] = label.id
     label.add(group, conn)
-    model_note(app, group, conn, f'labeled {label.name}'
-               + (f' (was {old.name})' if message else ''))
+    if note:
+        model_note(app, group, conn, f'labeled {label.name}'
+                   + (f' (was {old.name})' if message else ''))
     return message
 
 
@@ -195,7 +199,7 @@ def verdict(name):
     try:
         return labelnames.parse(name).verdict
     except UserError:
-        return '-'
+        return labelnames.verdict_of_words(name)
 
 
 def delete(app, args):
@@ -227,6 +231,8 @@ def forget(app, label):
         if group is not None and group.labels.get(conn) == label.id:
             del group.labels[conn]
             model_note(app, group, conn, f'label {label.name} deleted')
+    if label.note_id is not None:
+        common.drop_notes(app, [label.note_id])
     store(app).remove(label.id)
 
 
@@ -274,19 +280,34 @@ def export(app, args):
 
 def import_labels(app, args):
     records = read_records(Path(args.import_file).expanduser())
-    done, skipped = 0, Counter()
+    done, skipped, touched = 0, Counter(), defaultdict(Counter)
     for number, record in enumerate(records, 1):
         group = app.root['models'].get(record['group'])
         if group is None or record['connection'] not in group.states:
             skipped['no such group or connection'] += 1
             continue
-        name = str(labelnames.parse(record['label']))
+        name = imported_name(record['label'])
         label = store(app).by_name(name) or store(app).new(name)
-        attach(app, group, record['connection'], label)
+        attach(app, group, record['connection'], label, note=False)
+        touched[group.dataset_id][group.id] += 1
         done += 1
+    for dataset_id, groups in touched.items():
+        common.dataset_note(app, dataset_id, 'labels imported from ' + args.import_file + ': '
+                            + ', '.join(f'{count:,} in group {group_id}'
+                                        for group_id, count in groups.items()))
     items = [ok(f'{done:,} labeled connections imported from {args.import_file}')]
     items += [warning(f'{count:,} rows skipped: {why}') for why, count in skipped.items()]
     return items
+
+
+def imported_name(name):
+    """A label name from another database or tool: in the grammar's spelling
+    when it follows the grammar, else as it is (letters files of other tools
+    carry names such as From-Normal-UDP-NTP--2)."""
+    try:
+        return str(labelnames.parse(name))
+    except UserError:
+        return name
 
 
 def read_records(path):
@@ -324,10 +345,13 @@ def from_flows(app, args):
         if conn not in group.states or not labels:
             continue
         label = label_for_flows(app, conn, labels[0])
-        attach(app, group, conn, label)
+        attach(app, group, conn, label, note=False)
         made[label.name] += 1
     if not made:
         raise UserError(f'the flows of group {group.connection_group_id} carry no labels')
+    common.dataset_note(app, group.dataset_id, f'labeled {sum(made.values()):,} connections of '
+                        f'group {group.id} from the labels of their flows '
+                        f'({len(made):,} labels)')
     return [Table(['label', 'connections'], [(name, f'{count:,}') for name, count in
                                              made.most_common()],
                   title=f'labels from the flows of group {group.connection_group_id}',

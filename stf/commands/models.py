@@ -37,7 +37,7 @@ def configure(parser):
                         default=letters.DEFAULT_CONSTRUCTOR, help='-g: the constructor')
     parser.add_argument('-i', '--id', metavar='ID',
                         help='-g: the group of connections; -D, -n: the model id')
-    parser.add_argument('-f', '--filter', nargs='+', metavar='FILTER',
+    parser.add_argument('-f', '--filter', nargs='+', action='extend', metavar='FILTER',
                         help='key<op>value: name, statelength, labelname; '
                              'op one of = != < <= > >=')
     parser.add_argument('-a', '--letters', type=int, metavar='N',
@@ -82,10 +82,23 @@ def generate(app, args):
         model_group = models.put(ModelGroup(group.id, chosen.id, group.dataset_id,
                                             source=group.file_path))
     model_group.set_states(rows)
+    forget_missing(app, model_group)
     if verb == 'regenerated':
         common.dataset_note(app, group.dataset_id, f'regenerated models {model_group.id}')
     return [ok(f'group of models {model_group.id} {verb}: {len(rows):,} models with '
                f'constructor {chosen.id} ({chosen.name})')]
+
+
+def forget_missing(app, group):
+    """Labels and notes of connections that have no model any more go."""
+    gone = [conn for conn in set(group.labels.keys()) | set(group.notes.keys())
+            if conn not in group.states]
+    labels = app.root['labels']
+    for conn in gone:
+        label = labels.get(group.labels.pop(conn, None))
+        if label is not None:
+            label.remove(group.id, conn)
+    common.drop_notes(app, [group.notes.pop(conn) for conn in gone if conn in group.notes])
 
 
 def group_states(app, group, chosen):
@@ -180,6 +193,7 @@ def delete_models(app, args):
         label = labels.get(group.labels.get(conn))
         if label is not None:
             label.remove(group.id, conn)
+    common.drop_notes(app, [group.notes[conn] for conn in doomed if conn in group.notes])
     deleted = group.delete(doomed)
     common.dataset_note(app, group.dataset_id, f'deleted {deleted:,} models from group {group.id}')
     return [ok(f'{deleted:,} models deleted from group {group.id}')]
@@ -187,8 +201,7 @@ def delete_models(app, args):
 
 def delete_group(app, args):
     group = common.model_group(app, args.delete)
-    app.root['models'].remove(group.id)
-    app.root['labels'].forget_group(group.id)
+    common.drop_model_group(app, group)
     common.dataset_note(app, group.dataset_id, f'deleted group of models {group.id}')
     return [ok(f'group of models {group.id} deleted')]
 

@@ -18,7 +18,7 @@ def configure(parser):
                        help='find notes with this text (any case) and where they are attached')
     group.add_argument('-c', '--create', action='store_true',
                        help='write a new note (--to KIND:ID attaches it; --text in batch)')
-    parser.add_argument('-f', '--filter', nargs='+', metavar='FILTER', help='text=...')
+    parser.add_argument('-f', '--filter', nargs='+', action='extend', metavar='FILTER', help='text=...')
     parser.add_argument('--text', help='the note text, instead of $EDITOR')
     parser.add_argument('--to', metavar='KIND:ID',
                         help='-c: attach to dataset:ID, label:ID or model:GROUP/CONN_ID')

@@ -28,6 +28,15 @@ log = logging.getLogger('stf')
 COMPLETION_CONNECTIONS = 20000
 
 
+def last_keys(tree, count=COMPLETION_CONNECTIONS):
+    """The newest keys of a BTree, without loading its objects."""
+    try:
+        newest = tree.maxKey()
+    except ValueError:  # empty
+        return []
+    return list(tree.keys(min=newest - count))
+
+
 def connection_ids(groups):
     ids = {}
     for group in reversed(groups):
@@ -198,7 +207,7 @@ class App:
                                 for group in self.root['models'].values()},
                 'connection_id': connection_ids(groups),
                 'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
-                'note_id': {str(note.id): note.summary(30) for note in self.notes.values()},
+                'note_id': dict.fromkeys(map(str, last_keys(self.notes.items)), 'note'),
                 'label_id': {str(key): name for key, name in self.root['labels'].names().items()},
                 'label_name': {name: 'label' for name in self.root['labels'].names().values()},
                 **{f'label:{part}': dict.fromkeys(values, part)

@@ -58,6 +58,9 @@ def parse_one(kind, keys, text):
         raise UserError(f"cannot read the filter '{text}': write key<op>value with an "
                         f'operator of {OPERATOR_NAMES}; keys for {kind}: {valid}')
     key, op, value = match.groups()
+    if value[:1] in '=<>!' and value:
+        raise UserError(f"cannot read the filter '{text}': '{op}{value[0]}' is not an "
+                        f'operator; use one of {OPERATOR_NAMES}')
     if key not in keys:
         raise UserError(f"unknown filter key '{key}' for {kind}; valid keys: {valid}")
     return Condition(key, op, convert(keys[key], key, value))

@@ -23,7 +23,9 @@ NORMAL = frozenset({'Normal'})
 
 # A connection's protocol and port -> the default answers of the wizard.
 PROTO3_OF = {'tcp': 'TCP', 'udp': 'UDP', 'icmp': 'ICMP', 'igmp': 'IGMP', 'arp': 'ARP',
-             'ipv6-icmp': 'IPV6-ICMP', 'icmp6': 'IPV6-ICMP'}
+             'ipv6-icmp': 'IPV6-ICMP', 'icmp6': 'IPV6-ICMP',
+             # layer-2 protocols have no place of their own in the grammar
+             'llc': 'ARP', 'rarp': 'ARP'}
 PROTO4_OF_PORT = {'80': 'HTTP', '8080': 'HTTP', '443': 'HTTPS', '21': 'FTP', '22': 'SSH',
                   '53': 'DNS', '25': 'SMTP', '587': 'SMTP', '465': 'SMTP'}
 
@@ -86,10 +88,21 @@ def parse(name):
     return make(*parts, number=int(number))
 
 
+def verdict_of_words(name):
+    """The verdict of a name outside the grammar, from its decision word."""
+    words = set(name.split('-'))
+    if words & MALICIOUS:
+        return 'malicious'
+    return 'normal' if words & NORMAL else 'background'
+
+
 def guess(conn_id):
     """Default (proto3, proto4) for a connection id 'src-dst-dport-proto'."""
-    proto = conn_id.rsplit('-', 1)[-1].lower()
-    dport = conn_id.rsplit('-', 2)[-2] if conn_id.count('-') >= 2 else ''
+    head, proto = conn_id.rsplit('-', 1)
+    proto = proto.lower()
+    if proto == 'icmp' and head.lower().endswith('-ipv6'):
+        head, proto = head[:-5], 'ipv6-icmp'  # the protocol name holds a '-'
+    dport = head.rsplit('-', 1)[-1] if '-' in head else ''
     proto3 = PROTO3_OF.get(proto, 'TCP')
     if proto3 not in ('TCP', 'UDP'):
         return proto3, 'None'
