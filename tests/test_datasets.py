@@ -265,8 +265,8 @@ def test_generate_needs_a_capture(app, shared, capture, tmp_path):
         "dataset 'binetflow' has no pcap or biargus file to generate flows from; "
         "add one with 'datasets -a PATH'")
     ok(app, f'datasets -c "{capture}"')
-    assert error(app, f'datasets -g --out {tmp_path}/none') == (
-        f'{tmp_path}/none is not a folder; create it or choose another with --out')
+    assert error(app, f'datasets -g --out {tmp_path}/none/deeper') == (
+        f'{tmp_path}/none/deeper is not a folder; create it or choose another with --out')
 
 
 def test_generate_without_argus_names_the_package(app, capture, monkeypatch):

@@ -53,8 +53,8 @@ def configure(parser):
 
 def generate(app, args):
     if args.generate is not True:
-        raise UserError(f"connections: -g {args.generate} names a group only with -F or "
-                        "-H; to make connections give -g alone (and -i FILE_ID)")
+        raise UserError(f"connections: -g {args.generate} names a group only with -F, -H or "
+                        "-P; to make connections give -g alone (and -i FILE_ID)")
     dataset = app.require_current()
     item = flow_file(dataset, args.id)
     table = flowtable.read(item.path, progress=app.progress(f'reading {item.name}'))
@@ -90,6 +90,12 @@ def flow_file(dataset, file_id):
         raise UserError(f"file {item.id} is not at {item.path} any more; if the files "
                         f"were moved, run 'datasets -o {dataset.id} NEW_FOLDER'")
     return item
+
+
+def non_negative(number, flag):
+    if number < 0:
+        raise UserError(f'{flag} must be 0 or more, not {number}')
+    return number
 
 
 def as_int(text, what):
@@ -168,7 +174,7 @@ def show_flows(app, args):
     group = common.group_with_connection(app, args.flows, group_argument(args))
     chunk, position = group.locate(args.flows)
     flows = chunk.flows(position)
-    limit = 100 if args.limit is None else args.limit
+    limit = 100 if args.limit is None else non_negative(args.limit, '--limit')
     shown = len(flows['start']) if limit == 0 else min(limit, len(flows['start']))
     pieces = letters.flow_letters(flows['start'], flows['dur'], flows['size'])
     rows = [flow_row(group, flows, index, pieces[index]) for index in range(shown)]
@@ -235,7 +241,7 @@ def payloads(app, args):
     conn = args.payload
     group = common.group_with_connection(app, conn, group_argument(args))
     proto, port = conn.rsplit('-', 1)[-1], conn.rsplit('-', 2)[-2]
-    limit = args.limit or 10
+    limit = non_negative(args.limit, '--limit') or 10 if args.limit is not None else 10
     if proto not in ('tcp', 'udp') and args.pcap:
         raise UserError(f'--pcap shows tcp and udp payloads; {conn} is {proto}')
     if args.pcap:

@@ -273,6 +273,8 @@ def generate(app, args):
     dataset = app.require_current()
     source = generation_source(dataset, args.id)
     out = Path(args.out).expanduser().resolve() if args.out else Path(dataset.folder)
+    if args.out and not out.exists() and out.parent.is_dir():
+        out.mkdir()
     check_writable_folder(out)
     items = []
     if source.kind in ('pcap', 'pcapng'):

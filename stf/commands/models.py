@@ -154,6 +154,8 @@ def list_models(app, args):
     group = common.model_group(app, args.models)
     conditions = filters.parse('models', args.filter)
     limit = args.letters
+    if limit is not None and limit < 1:
+        raise UserError(f'-a must be 1 or more letters, not {limit}')
     rows = [('*' if conn in group.notes else '', label or '', conn, f'{flows:,}',
              state if limit is None or len(state) <= limit else state[:limit] + '…')
             for conn, flows, state, label in selected(group, conditions, app.root['labels'].names())]
@@ -208,8 +210,11 @@ def delete_group(app, args):
 
 def edit_note(app, args):
     group = common.model_group(app, args.note)
-    if not args.id or args.id not in group.states:
+    if not args.id:
         raise UserError(f"models -n {group.id} needs -i ID, a model of the group; "
+                        f"list them with 'models -L {group.id}'")
+    if args.id not in group.states:
+        raise UserError(f"group {group.id} has no model '{args.id}'; "
                         f"list them with 'models -L {group.id}'")
     note, changed = common.edit_note(app, group.notes.get(args.id),
                                      ('model', f'{group.id}/{args.id}'), args.text)
@@ -226,6 +231,10 @@ def export(app, args):
     if not args.output:
         raise UserError(f'models -e {group.id} needs -o FILE, the file to write')
     path = Path(args.output).expanduser()
+    for dataset in app.datasets.values():
+        if any(item.path == str(path.resolve()) for item in dataset.files.values()):
+            raise UserError(f"{path} is a file of dataset {dataset.id} '{dataset.name}'; "
+                            'write the models to another file')
     try:
         with open(path, 'w', newline='') as handle:
             writer = csv.writer(handle, delimiter='\t', lineterminator='\n')
