@@ -137,6 +137,7 @@ class Database:
         self.db = db
         self.tm = transaction.TransactionManager(explicit=False)
         self.attempt = 0  # of the running command: > 0 when retried after a conflict
+        self.conflicts = 0  # conflicts retried since the database was opened
         self.conn = db.open(transaction_manager=self.tm)
 
     @property
@@ -158,6 +159,7 @@ class Database:
                 return result
             except ConflictError:
                 self.tm.abort()
+                self.conflicts += 1
                 time.sleep(random.uniform(0, min(0.01 * 2 ** attempt, 1.0)))
             except BaseException:
                 self.tm.abort()
