@@ -161,6 +161,10 @@ class App:
         except ExitRequested:
             raise
         except Exception as error:
+            if type(error).__name__ == 'ClientDisconnected' and self.database.take_over():
+                return Reply([Message(f'{command.name}: the console that served this database '
+                                      'left; this one serves it now. Nothing was changed: run '
+                                      'the command again', 'error')], ok=False)
             if type(error).__name__ == 'ClientDisconnected':
                 kind, where = self.database.describe()
                 return Reply([Message(f'{command.name}: the database server {where} is not '

@@ -17,6 +17,7 @@ import ZODB.FileStorage
 from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
+from stf.models import store
 
 # A conflict means another analyst committed the same objects first; the
 # command runs again on fresh data, after a random pause so that busy writers
@@ -96,17 +97,26 @@ def zeo_address(text):
     return host.strip('[]'), int(port)
 
 
-def open_zeo(text, wait_timeout=10):
-    """A client of the ZEO server at text; sees others' commits at every command."""
+def open_zeo(text, wait_timeout=10, tls=None):
+    """A client of the ZEO server at text; sees others' commits at every command.
+
+    tls: (certificate, key, CA) PEM files to connect with TLS (docs/zeo-tls.md);
+    they are checked before connecting.
+    """
     import ZEO.ClientStorage
+    from stf.core import zeotls
     address = zeo_address(text)
+    options = {}
+    if tls:
+        tls = zeotls.TLSFiles(*tls)
+        zeotls.tcp_only(address)
+        options = dict(ssl=zeotls.client_context(*tls), ssl_server_hostname=address[0])
     try:
         storage = ZEO.ClientStorage.ClientStorage(address, wait_timeout=wait_timeout,
-                                                  server_sync=True)
+                                                  server_sync=True, **options)
     except Exception as error:
-        raise UserError(f'cannot reach the ZEO server at {text} ({type(error).__name__}: '
-                        f"{error}); start it with 'python stf.py --serve' or "
-                        "'runzeo -C confs/zeo.conf', or check the address") from None
+        # A refused TLS handshake shows only as a timeout: the message says why.
+        raise UserError(zeotls.unreachable(text, address, error, tls)) from None
     for attempt in range(RETRIES):
         try:
             return ZODB.DB(storage)
@@ -116,15 +126,30 @@ def open_zeo(text, wait_timeout=10):
     return ZODB.DB(storage)
 
 
-def serve(path, address):
-    """Run ZEO's own server (runzeo) for the FileStorage at path, until stopped."""
+def serve(path, address, tls=None):
+    """Run ZEO's own server (runzeo) for the FileStorage at path, until stopped.
+
+    tls: (certificate, key, CA) PEM files: only clients with a certificate
+    signed by the CA are accepted (docs/zeo-tls.md).
+    """
     import ZEO.runzeo
+    from stf.core import zeotls
+    context = None
+    if tls:
+        if '/' in address:
+            zeotls.tcp_only(address)
+        context = zeotls.server_context(*tls)
     path = Path(path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     host, port = zeo_address(address) if '/' not in address else (address, None)
     listen = address if port is None else f'{host}:{port}'
-    print(f'stf: serving {path} on {listen} (Ctrl-C stops)', flush=True)
-    ZEO.runzeo.main(['-a', listen, '-f', str(path)])
+    options = ZEO.runzeo.ZEOOptions()
+    options.realize(['-a', listen, '-f', str(path)])
+    # What runzeo's <ssl> section gives it (ZEO.zconfig.server_ssl), from our checked files.
+    options.ssl = context
+    print(f'stf: serving {path} on {listen}{" with TLS" if tls else ""} (Ctrl-C stops)',
+          flush=True)
+    ZEO.runzeo.ZEOServer(options).main()
 
 
 class Database:
@@ -133,8 +158,9 @@ class Database:
     Attributes: db (ZODB.DB), tm (TransactionManager), conn (Connection).
     """
 
-    def __init__(self, db):
+    def __init__(self, db, shared=None):
         self.db = db
+        self.shared = shared  # a localshare.SharedFile when the file is shared locally
         self.tm = transaction.TransactionManager(explicit=False)
         self.attempt = 0  # of the running command: > 0 when retried after a conflict
         self.conflicts = 0  # conflicts retried since the database was opened
@@ -151,7 +177,7 @@ class Database:
         with fresh data; after the retries it is one clear error.
         """
         for attempt in range(retries):
-            self.attempt = attempt
+            self.attempt = store.contention = attempt
             self.tm.begin()  # also syncs: we see others' commits
             try:
                 result = work()
@@ -160,7 +186,7 @@ class Database:
             except ConflictError:
                 self.tm.abort()
                 self.conflicts += 1
-                time.sleep(random.uniform(0, min(0.01 * 2 ** attempt, 1.0)))
+                time.sleep(random.uniform(0, 0.02))
             except BaseException:
                 self.tm.abort()
                 raise
@@ -213,10 +239,16 @@ class Database:
         self.tm.begin()
         self.tm.abort()
 
+    def take_over(self):
+        """After the serving console left: serve the local file ourselves."""
+        return bool(self.shared) and self.shared.take_over()
+
     def close(self):
         try:
             self.tm.abort()
             self.conn.close()
         finally:
             self.db.close()
+            if self.shared is not None:
+                self.shared.stop()
 

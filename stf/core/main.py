@@ -21,6 +21,12 @@ def parse_arguments(argv):
     parser.add_argument('--serve', nargs='?', const='127.0.0.1:8100', metavar='HOST:PORT',
                         help="serve the configured database (or --db PATH) to other analysts "
                              'with ZEO, on loopback port 8100 unless told otherwise')
+    tls = parser.add_argument_group(
+        'TLS with client certificates for --zeo and --serve (see docs/zeo-tls.md)')
+    tls.add_argument('--tls-cert', metavar='PEM', help="this side's certificate")
+    tls.add_argument('--tls-key', metavar='PEM', help='the private key of --tls-cert')
+    tls.add_argument('--tls-ca', metavar='PEM',
+                     help='the CA certificate that signed the server and client certificates')
     parser.add_argument('--stop-on-error', action='store_true',
                         help='batch mode: stop at the first command that fails')
     return parser.parse_args(argv)
@@ -29,9 +35,16 @@ def parse_arguments(argv):
 def open_database(config, args):
     from stf.core import database
     if args.zeo:
-        return database.Database(database.open_zeo(args.zeo))
+        return database.Database(database.open_zeo(args.zeo, tls=tls_files(args)))
+    tls_files(args)
     if args.db:
         return database.Database(database.open_file_storage(args.db))
+    path = configured_path(config, required=False)
+    if path:
+        # The configured local file is shared by every stf started on it.
+        from stf.core.localshare import SharedFile
+        shared = SharedFile(path)
+        return database.Database(shared.db, shared=shared)
     return database.Database(database.open_config(config.zodb_conf, config_module.ROOT))
 
 
@@ -51,17 +64,39 @@ def serve(config, args):
     from stf.core import database
     path = args.db or configured_path(config)
     try:
-        database.serve(path, args.serve)
+        database.serve(path, args.serve, tls=tls_files(args))
     except KeyboardInterrupt:
         pass
     return 0
 
 
-def configured_path(config):
-    """The FileStorage path of the configured database (for --serve)."""
+def tls_files(args):
+    """(certificate, key, CA) from --tls-cert, --tls-key and --tls-ca, or None."""
+    files = (args.tls_cert, args.tls_key, args.tls_ca)
+    if not any(files):
+        return None
+    if not (args.zeo or args.serve):
+        raise UserError('--tls-cert, --tls-key and --tls-ca go with --zeo HOST:PORT or '
+                        '--serve; a local database file needs no TLS')
+    if not all(files):
+        missing = ', '.join(option for option, value in
+                            zip(('--tls-cert', '--tls-key', '--tls-ca'), files) if not value)
+        raise UserError(f'TLS needs --tls-cert, --tls-key and --tls-ca together; {missing} '
+                        'missing (see docs/zeo-tls.md)')
+    return files
+
+
+def configured_path(config, required=True):
+    """The FileStorage path of the configured database (None for a ZEO client)."""
     from stf.core import database
-    text = config.zodb_conf.read_text()
+    try:
+        text = config.zodb_conf.read_text()
+    except OSError as error:
+        raise UserError(f'cannot read database configuration {config.zodb_conf}: '
+                        f'{error.strerror}; fix zodb_conf in stf.conf') from None
     match = database.FILESTORAGE_PATH.search(text)
+    if not match and not required:
+        return None
     if not match:
         raise UserError(f'{config.zodb_conf} describes no FileStorage to serve; '
                         'give one with --db PATH')

@@ -4,9 +4,20 @@ Items live in a BTree and the id counter in a BTrees.Length, so two analysts
 adding items at the same time conflict only if they take the same id, and the
 retry gives the later one the next id.
 """
+import random
+
 from BTrees.IOBTree import IOBTree
 from BTrees.Length import Length
 from persistent import Persistent
+
+
+# How many analysts collided on ids in the running command: 0 on a first
+# attempt, the attempt number when it runs again after a conflict (set by
+# stf.core.database). Retried commands then take an id a random step further,
+# so that writers racing for the next id take distinct ones, which the BTree
+# merges, instead of colliding on the same one again. Ids stay consecutive
+# when analysts do not race.
+contention = 0
 
 
 def allocate_id(tree, counter):
@@ -16,8 +27,13 @@ def allocate_id(tree, counter):
     so that ids stay unique.
     """
     candidate = counter()
-    if len(tree) and candidate <= tree.maxKey():
-        candidate = tree.maxKey() + 1
+    try:
+        highest = tree.maxKey()
+    except ValueError:  # empty
+        highest = -1
+    candidate = max(candidate, highest + 1)
+    if contention:
+        candidate += random.randrange(4 * contention)
     counter.change(candidate + 1 - counter())
     return candidate
 

@@ -1,0 +1,297 @@
+"""TLS with client certificates between stf's ZEO clients and server.
+
+The server accepts only clients whose certificate its CA signed (for client
+authentication); clients accept only a server whose certificate the same CA
+signed for the host name or address they connect to. See docs/zeo-tls.md.
+
+ZEO reports a refused TLS handshake only as "timed out waiting for
+connection", so the files are checked here before connecting (each problem
+is one line saying what to do), and after a timeout a short probe of the
+server tells what went wrong.
+"""
+import os
+import socket
+import ssl
+import time
+from typing import NamedTuple
+
+from stf.core.errors import UserError
+
+DOC = 'docs/zeo-tls.md'
+
+# The option that gives each file, for the messages.
+OPTIONS = {'certificate': '--tls-cert', 'key': '--tls-key', 'CA certificate': '--tls-ca'}
+
+
+class TLSFiles(NamedTuple):
+    """PEM files: this side's certificate and its key, and the CA that signed both sides."""
+    cert: str
+    key: str
+    ca: str
+
+
+def check_files(cert, key, ca, server=False):
+    """Raise a one-line UserError for the first problem with the TLS files.
+
+    Each file must exist and be readable; the certificate and the CA must be
+    valid now; the key must match the certificate and must not need a
+    passphrase. A server certificate must name its host (subjectAltName).
+    """
+    for role, path in (('certificate', cert), ('key', key), ('CA certificate', ca)):
+        _readable(role, path)
+    decoded = _decode('certificate', cert)
+    _valid_now('certificate', cert, decoded)
+    if server and 'subjectAltName' not in decoded:
+        raise UserError(f'TLS certificate {cert} names no host (it has no subjectAltName), so '
+                        'clients will refuse this server; make it with the server commands of '
+                        f'{DOC}')
+    _valid_now('CA certificate', ca, _decode('CA certificate', ca))
+    _key_matches(cert, key)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(ca)
+    except ssl.SSLError as error:
+        raise UserError(f'TLS CA file {ca} holds no usable certificate ({_reason(error)}); '
+                        'give the CA certificate (ca.pem) with --tls-ca') from None
+
+
+def client_context(cert, key, ca):
+    """An SSLContext for a ZEO client: presents cert, and accepts only a server
+    certificate signed by ca for the host it connects to."""
+    check_files(cert, key, ca)
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    return _finish(context, cert, key, check_hostname=True)
+
+
+def server_context(cert, key, ca):
+    """An SSLContext for the ZEO server: presents cert, and requires every
+    client to present a certificate signed by ca."""
+    check_files(cert, key, ca, server=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
+    return _finish(context, cert, key, check_hostname=False)
+
+
+def _finish(context, cert, key, check_hostname):
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    context.check_hostname = check_hostname
+    context.verify_mode = ssl.CERT_REQUIRED
+    # As ZEO's own <ssl> section does: certificates must be well formed, and a
+    # CRL in the CA file (a CA run with 'openssl ca') is honoured.
+    context.verify_flags |= ssl.VERIFY_X509_STRICT
+    if context.cert_store_stats()['crl']:
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    return context
+
+
+def tcp_only(address):
+    """TLS needs HOST:PORT; refuse a unix socket path in one line."""
+    if isinstance(address, str):
+        raise UserError(f'TLS needs a HOST:PORT address, not the unix socket {address}; '
+                        'a unix socket is protected by its file permissions: drop the --tls '
+                        'options or use HOST:PORT')
+
+
+def unreachable(text, address, error, tls=None):
+    """The one-line message for a ZEO server that did not answer in time.
+
+    A refused TLS handshake looks like any other timeout, so the server is
+    probed (a plain or TLS connection, two seconds at most) to say why.
+    """
+    what = f'{type(error).__name__}: {error}'
+    if type(error).__name__ != 'ClientDisconnected':
+        why = ("start it with 'python stf.py --serve' or 'runzeo -C confs/zeo.conf', "
+               'or check the address')
+    else:
+        why = diagnose(address, tls)
+    over = ' over TLS' if tls else ''
+    return f'cannot reach the ZEO server at {text}{over} ({what}): {why}'
+
+
+def diagnose(address, tls=None, timeout=2.0):
+    """Why the ZEO server at address did not complete ZEO's handshake."""
+    if tls:
+        start = ("start it with 'python stf.py --serve HOST:PORT' and the --tls options "
+                 "(or 'runzeo -C confs/zeo-tls.conf'), or check the address")
+    else:
+        start = ("start it with 'python stf.py --serve' (or 'runzeo -C confs/zeo.conf'), "
+                 'or check the address')
+    try:
+        if isinstance(address, str):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(address)
+            except OSError:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection(address, timeout=timeout)
+    except OSError as error:
+        return f'nothing accepts connections there ({error.strerror or error}); {start}'
+    deadline = time.monotonic() + timeout
+    try:
+        if tls is None:
+            return _plain_probe(sock)
+        return _tls_probe(sock, address, tls, deadline)
+    finally:
+        sock.close()
+
+
+def _plain_probe(sock):
+    # A ZEO server announces its protocol as soon as a client connects; a TLS
+    # one waits for the client's hello.
+    sock.settimeout(min(sock.gettimeout() or 1.0, 1.0))
+    try:
+        data = sock.recv(64)
+    except OSError:
+        data = None
+    if data is None:
+        return ('the server there says nothing to a plain connection: it probably requires '
+                'TLS with client certificates; connect with --tls-cert, --tls-key and '
+                f'--tls-ca (see {DOC})')
+    if not data:
+        return ('the server there closed the connection at once; check the address '
+                'and that it is a ZEO server')
+    return 'the server there answers now: it was only slow to start; try again'
+
+
+def _tls_probe(sock, address, tls, deadline):
+    host = address[0]
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca)
+    context = _finish(context, tls.cert, tls.key, check_hostname=True)
+    try:
+        tls_sock = context.wrap_socket(sock, server_hostname=host)
+    except ssl.SSLCertVerificationError as error:
+        reason = (error.verify_message or _reason(error)).rstrip('.')
+        if 'hostname' in reason.lower() or 'ip address mismatch' in reason.lower():
+            return (f"the server's certificate is not made for {host} ({reason}); connect "
+                    'with a host name or address its certificate names, or have it remade '
+                    f'with that name (see {DOC})')
+        return (f"the server's certificate was refused ({reason}): {tls.ca} must be the CA "
+                f'that signed it (see {DOC})')
+    except ssl.SSLError as error:
+        reason = _reason(error)
+        if 'WRONG_VERSION_NUMBER' in reason.upper() or 'RECORD_LAYER' in reason.upper() \
+                or 'PACKET_LENGTH' in reason.upper():
+            return ('the server there does not use TLS (it answers in plain ZEO); drop the '
+                    '--tls options or start the server with TLS')
+        if 'ALERT' in reason.upper():
+            return _refused(tls, reason)
+        return f'the TLS handshake failed ({reason}); see {DOC}'
+    except OSError:
+        return _refused(tls, 'it closed the connection during the handshake')
+    try:
+        # With TLS 1.3 the server checks the client's certificate after the
+        # client's side of the handshake is done: its verdict comes here.
+        tls_sock.settimeout(max(0.1, deadline - time.monotonic()))
+        data = tls_sock.recv(64)
+    except ssl.SSLError as error:
+        return _refused(tls, _reason(error))
+    except TimeoutError:
+        return ('the TLS connection works but the server sent nothing; check that it is '
+                'a ZEO server')
+    except OSError:
+        return _refused(tls, 'it closed the connection after the handshake')
+    finally:
+        tls_sock.close()
+    if not data:
+        return _refused(tls, 'it closed the connection after the handshake')
+    return 'the TLS connection works now: the server was only slow to start; try again'
+
+
+def _refused(tls, how):
+    """The server refused the client's certificate: say what to look at."""
+    start = f'the server refused your certificate {tls.cert} ({how})'
+    try:
+        issuer = _name(ssl._ssl._test_decode_cert(tls.cert)['issuer'])
+        ca = _name(ssl._ssl._test_decode_cert(tls.ca)['subject'])
+    except Exception:
+        issuer = ca = None
+    if issuer != ca:
+        # The server's certificate passed with tls.ca: that is the server's CA.
+        return (f"{start}: it was signed by '{issuer}', not by the server's CA '{ca}' "
+                f'({tls.ca}); ask for a certificate signed by that CA (see {DOC})')
+    return (f'{start}: it must be signed by the server\'s CA, for client authentication '
+            f"(clientAuth), and valid; see what is wrong with 'openssl verify -CAfile "
+            f"{tls.ca} -purpose sslclient {tls.cert}' and ask for a new one (see {DOC})")
+
+
+def _name(rdns):
+    """'CN=alice, O=lab' from the subject or issuer of a decoded certificate."""
+    short = {'commonName': 'CN', 'organizationName': 'O', 'organizationalUnitName': 'OU',
+             'countryName': 'C', 'localityName': 'L', 'stateOrProvinceName': 'ST'}
+    return ', '.join(f'{short.get(key, key)}={value}' for rdn in rdns for key, value in rdn)
+
+
+def _readable(role, path):
+    option = OPTIONS[role]
+    if not os.path.exists(path):
+        raise UserError(f'TLS {role} {path} does not exist; give its PEM file with {option} '
+                        f'(see {DOC})')
+    if os.path.isdir(path):
+        raise UserError(f'TLS {role} {path} is a folder; give its PEM file with {option}')
+    try:
+        with open(path, 'rb'):
+            pass
+    except OSError as error:
+        raise UserError(f'cannot read TLS {role} {path}: {error.strerror}; it must be a file '
+                        'you can read (chmod 600 for a key, 644 for a certificate)') from None
+
+
+def _decode(role, path):
+    """The certificate's fields (dates, subjectAltName), read without a handshake."""
+    try:
+        return ssl._ssl._test_decode_cert(path)
+    except AttributeError:  # a Python without this helper: the handshake checks instead
+        return {}
+    except (ssl.SSLError, ValueError):
+        raise UserError(f'TLS {role} {path} is not a PEM certificate; give the certificate '
+                        f'file (BEGIN CERTIFICATE) with {OPTIONS[role]}') from None
+
+
+def _valid_now(role, path, decoded):
+    now = time.time()
+    try:
+        not_before = ssl.cert_time_to_seconds(decoded['notBefore'])
+        not_after = ssl.cert_time_to_seconds(decoded['notAfter'])
+    except (KeyError, ValueError):
+        return
+    if not_after < now:
+        renew = ('ask the CA for a new one' if role == 'certificate' else
+                 "get the CA's current certificate, or make a new CA")
+        raise UserError(f'TLS {role} {path} expired on {_date(not_after)}; {renew} '
+                        f'(see {DOC})')
+    if not_before > now:
+        raise UserError(f'TLS {role} {path} is not valid before {_date(not_before)}; check '
+                        "this machine's clock")
+
+
+def _key_matches(cert, key):
+    class NeedsPassphrase(Exception):
+        pass
+
+    def no_passphrase():
+        raise NeedsPassphrase
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key, no_passphrase)
+    except NeedsPassphrase:
+        raise UserError(f'TLS key {key} is protected by a passphrase, which stf cannot ask '
+                        f'for; write it unprotected (openssl pkey -in {key} -out NEW.key), '
+                        'chmod 600, and give that with --tls-key') from None
+    except ssl.SSLError as error:
+        if error.reason == 'KEY_VALUES_MISMATCH':
+            raise UserError(f'TLS key {key} does not match certificate {cert}; give the key '
+                            'the certificate was made for with --tls-key') from None
+        raise UserError(f'TLS key {key} is not a PEM private key ({_reason(error)}); give the '
+                        'key file (BEGIN PRIVATE KEY) with --tls-key') from None
+
+
+def _reason(error):
+    text = str(error)
+    if text.startswith('[') and '(_ssl.c' in text:
+        text = text[:text.rindex('(_ssl.c')].strip()
+    return text
+
+
+def _date(seconds):
+    return time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(seconds))

@@ -1,0 +1,61 @@
+"""Two consoles on one local database file."""
+import os
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT, error, ok
+
+
+def console(path):
+    from stf.core import config, database
+    from stf.core.app import App
+    from stf.core.localshare import SharedFile
+    shared = SharedFile(path)
+    return App(config.load(), database.Database(shared.db, shared=shared))
+
+
+def test_two_consoles_share_one_file_and_take_over(tmp_path):
+    path = tmp_path / 'database' / 'stf.db'
+    first = console(path)
+    second = console(path)
+    try:
+        assert first.database.shared.server is not None
+        assert second.database.shared.server is None
+        ok(first, 'notes -c --text "from the first"')
+        ok(second, 'notes -c --text "from the second"')
+        assert [row[3] for row in ok(first, 'notes -l')[0].rows] == [
+            'from the first', 'from the second']
+        first.close()
+        assert error(second, 'notes -l') == (
+            'notes: the console that served this database left; this one serves it now. '
+            'Nothing was changed: run the command again')
+        assert [row[3] for row in ok(second, 'notes -l')[0].rows] == [
+            'from the first', 'from the second']
+        ok(second, 'notes -c --text "after"')
+    finally:
+        second.close()
+    third = console(path)
+    assert len(third.notes) == 3
+    third.close()
+
+
+def test_two_stf_processes_on_the_configured_database(tmp_path):
+    zodb = tmp_path / 'zodb.conf'
+    zodb.write_text(f'<zodb>\n  <filestorage>\n    path {tmp_path}/database/stf.db\n'
+                    '  </filestorage>\n</zodb>\n')
+    conf = tmp_path / 'stf.conf'
+    conf.write_text(f'[stf]\nzodb_conf = {zodb}\n')
+    env = dict(os.environ, STF_HOME=str(tmp_path / 'home'))
+    command = [sys.executable, str(ROOT / 'stf.py'), '--conf', str(conf)]
+    first = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    first.stdin.write('notes -c --text one\n!sleep 3\nnotes -l\n')
+    first.stdin.close()
+    time.sleep(1.5)
+    second = subprocess.run(command, input='notes -c --text two\n', capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert second.returncode == 0, second.stderr
+    out, err = first.stdout.read(), first.stderr.read()
+    assert first.wait(timeout=60) == 0, err
+    assert '| one ' in out and '| two ' in out
