@@ -91,6 +91,8 @@ def test_group_connection_and_filter_completion(app, tmp_path):
     ok(app, 'connections -g')
     ok(app, 'models -g')
     assert completions(app, 'connections -L ') == {'0'}
+    assert completions(app, 'connections --connections ') == {'0'}
+    assert completions(app, 'models --histogram ') == {'0-1'}
     assert completions(app, 'connections -F 10.0.0.1-10.0.0.2') == {'10.0.0.1-10.0.0.2-80-tcp'}
     assert completions(app, 'connections -F 10.0.0.1-10.0.0.2-80-tcp -g ') == {'0'}
     assert completions(app, 'models -L ') == {'0-1'}

@@ -352,15 +352,7 @@ ACTIONS = {
 COMMANDS = [Command(
     'connections', 'split flows into connections (4-tuples without source port) and '
     'inspect them', configure, action_handler('connections', ACTIONS),
-    completions={'-L': 'connection_group', '--connections': 'connection_group',
-                 '-C': 'connection_group', '--count': 'connection_group',
-                 '-D': 'connection_group', '--delete-connections': 'connection_group',
-                 '-d': 'connection_group', '--delete': 'connection_group',
-                 '-t': 'connection_group', '--trim': 'connection_group',
-                 '-M': 'connection_group', '--delete-modelless': 'connection_group',
-                 '-F': 'connection_id', '--flows': 'connection_id',
-                 '-H': 'connection_id', '--histogram': 'connection_id',
-                 '-P': 'connection_id', '--payload': 'connection_id',
-                 '-g': 'connection_group', '--generate': 'connection_group',
-                 '-i': 'connection_id', '--id': 'connection_id',
-                 '-f': 'filter:connections', '--filter': 'filter:connections'})]
+    completions={**dict.fromkeys(('connections', 'count', 'delete_connections', 'delete',
+                                  'trim', 'delete_modelless', 'generate'), 'connection_group'),
+                 **dict.fromkeys(('flows', 'histogram', 'payload', 'id'), 'connection_id'),
+                 'filter': 'filter:connections'})]

@@ -307,10 +307,6 @@ ACTIONS = {
 COMMANDS = [Command(
     'models', 'behavioral models: the letters of each connection', configure,
     action_handler('models', ACTIONS, example='l'),
-    completions={'-L': 'model_group', '--models': 'model_group', '-C': 'model_group',
-                 '--count': 'model_group', '-D': 'model_group', '--delete-models': 'model_group',
-                 '-d': 'model_group', '--delete': 'model_group', '-H': 'model_group',
-                 '--histogram': 'model_group', '-n': 'model_group', '--note': 'model_group',
-                 '-e': 'model_group', '--export': 'model_group', '-o': 'path',
-                 '--output': 'path', '-c': 'constructor', '--constructor': 'constructor',
-                 '-f': 'filter:models', '--filter': 'filter:models'})]
+    completions={**dict.fromkeys(('models', 'count', 'delete_models', 'delete', 'histogram',
+                                  'note', 'export'), 'model_group'),
+                 'output': 'path', 'constructor': 'constructor', 'filter': 'filter:models'})]

@@ -40,8 +40,9 @@ class Command:
     name: what the user types; aliases: other names; help: one line.
     configure: adds arguments to a CommandParser.
     handler: handler(app, args) -> list of result items.
-    completions: option string -> kind of value that follows it
-      ('dataset_id', 'file_id', 'path', 'command', ...).
+    completions: option string, or argparse dest (for all its option
+      strings), -> kind of value that follows it ('dataset_id', 'path', ...);
+      '' for positional values.
     """
     name: str
     help: str
@@ -65,6 +66,14 @@ class Command:
         """(option string, its help) of every option of this command."""
         return [(opt, action.help or '') for action in self.parser()._actions
                 for opt in action.option_strings]
+
+    def completion_kind(self, option):
+        """The kind of value completing after an option string, or None."""
+        if option in self.completions:
+            return self.completions[option]
+        dest = next((action.dest for action in self.parser()._actions
+                     if option in action.option_strings), None)
+        return self.completions.get(dest)
 
     def options_taking_values(self):
         """Option string -> its argparse nargs, for options that take values."""

@@ -80,7 +80,7 @@ def value_kind(command, previous):
     if flags:
         last = flags[-1]
         position = len(previous) - last  # 1 = first value after the flag
-        kinds = command.completions.get(previous[last])
+        kinds = command.completion_kind(previous[last])
         nargs = command.options_taking_values().get(previous[last], 0)
         if nargs in ('+', '*'):
             return kinds  # every following word is one more value
