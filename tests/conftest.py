@@ -15,6 +15,19 @@ def stf_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def editor(tmp_path, monkeypatch):
+    """editor(text): $EDITOR becomes a script that writes text (a printf format)
+    into the file it is given."""
+    def use(text):
+        script = tmp_path / 'editor.sh'
+        script.write_text(f'#!/bin/sh\nprintf "{text}" > "$1"\n')
+        script.chmod(0o755)
+        monkeypatch.setenv('EDITOR', str(script))
+        monkeypatch.delenv('VISUAL', raising=False)
+    return use
+
+
+@pytest.fixture
 def shared():
     if not SHARED.is_dir():
         pytest.skip(f'the shared test data folder {SHARED} is absent')

@@ -93,18 +93,14 @@ def test_select_unselect_delete(app, capture):
     assert error(app, 'datasets -d 9') == "there is no dataset 9; list them with 'datasets -l'"
 
 
-def test_note_with_text_and_editor(app, capture, tmp_path, monkeypatch):
+def test_note_with_text_and_editor(app, capture, editor, monkeypatch):
     ok(app, f'datasets -c "{capture}"')
     ok(app, 'datasets -n 0 --text "Botnet test7\\nsecond line"')
     assert app.notes.get(0).text == 'Botnet test7\nsecond line'
     assert ok(app, 'datasets -l')[0].rows[0][7] == 'Botnet test7'
     assert error(app, 'datasets -n 0') == 'in batch mode give the note with --text "..."'
     app.interactive = True
-    editor = tmp_path / 'editor.sh'
-    editor.write_text('#!/bin/sh\necho "edited" > "$1"\n')
-    editor.chmod(0o755)
-    monkeypatch.setenv('EDITOR', str(editor))
-    monkeypatch.delenv('VISUAL', raising=False)
+    editor('edited\\n')
     ok(app, 'datasets -n 0')
     assert app.notes.get(0).text == 'edited\n'
     monkeypatch.setenv('EDITOR', 'false')

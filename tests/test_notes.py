@@ -23,16 +23,12 @@ def test_notes_of_datasets_models_and_labels(models, monkeypatch, tmp_path):
     assert text.text == 'beacons every 10 s'
 
 
-def test_edit_and_delete(models, monkeypatch, tmp_path):
+def test_edit_and_delete(models, monkeypatch, editor):
     ok(models, 'notes -c --to dataset:0 --text first')
     assert error(models, 'notes -c --to dataset:0 --text again') == (
         "dataset 0 'lab' has a note already; edit it with 'notes -e 0'")
     models.interactive = True
-    editor = tmp_path / 'editor.sh'
-    editor.write_text('#!/bin/sh\nprintf "rewritten\\n" > "$1"\n')
-    editor.chmod(0o755)
-    monkeypatch.setenv('EDITOR', str(editor))
-    monkeypatch.delenv('VISUAL', raising=False)
+    editor('rewritten\\n')
     assert ok(models, 'notes -e 0')[0].text == 'note 0 saved'
     assert models.notes.get(0).text == 'rewritten\n'
     monkeypatch.setenv('EDITOR', 'false')
