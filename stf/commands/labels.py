@@ -133,8 +133,9 @@ def label_parts(app, args, conn):
 def new_behavior(app, parts):
     """A new label: the next number among labels of the same description."""
     name = labelnames.make(**parts)
-    used = [labelnames.parse(label.name).number for label in store(app).values()
-            if label.name.rsplit('-', 1)[0] == name.description]
+    used = [labelnames.parse(other).number
+            for other in store(app).names_starting(f'{name.description}-')
+            if other.rsplit('-', 1)[0] == name.description]
     name = labelnames.make(**parts, number=max(used, default=0) + 1)
     return store(app).new(str(name))
 

@@ -91,10 +91,12 @@ class App:
         self.ask = None
         self.choose = None
         self.progress = no_progress
-        self.completion = {}
+        self._completion = None
+        self._completion_state = None
         log_to_home()
         self.database.run(lambda: ensure_structures(self.database.root))
-        self.refresh_completion()
+        if interactive:
+            self.refresh_completion()
 
     # -- data access used by the commands
     @property
@@ -174,7 +176,7 @@ class App:
             return Reply([self._unexpected(command.name, error)], ok=False)
         finally:
             if self._completion_state != self._state():
-                self.refresh_completion()
+                self._completion_stale()
 
     def _unexpected(self, name, error):
         log.error('command %s failed:\n%s', name, traceback.format_exc())
@@ -187,13 +189,31 @@ class App:
         """What the completion values depend on: the data and the selection."""
         return self.database.last_transaction(), self.current_id
 
+    @property
+    def completion(self):
+        """The database values completion offers (dict kind -> {value: meta})."""
+        if self._completion is None:
+            self.refresh_completion()
+        return self._completion
+
+    def _completion_stale(self):
+        # A console reads the values now, between commands, so that no
+        # keystroke waits for the database; a batch run reads them only if a
+        # command asks (several analysts' batch runs would otherwise each
+        # reread all labels after every commit).
+        if self.interactive:
+            self.refresh_completion()
+        else:
+            self._completion = None
+
     def refresh_completion(self):
         """Read the database values completion offers, once per change
         (ours or another analyst's)."""
         self._completion_state = self._state()
         try:
-            self.completion = self.database.run(self._completion_values)
+            self._completion = self.database.run(self._completion_values)
         except Exception:
+            self._completion = {}
             log.exception('refreshing completion values failed')
 
     def _completion_values(self):

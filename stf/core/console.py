@@ -119,6 +119,7 @@ def run_console(app, banner):
                             bottom_toolbar=toolbar(app), complete_while_typing=True)
     renderer = Renderer(sys.stdout, sys.stderr, terminal=True, pager=app.config.pager)
     app.interactive = True
+    app.refresh_completion()  # before the first keystroke asks for it
     # Questions get their own session: their answers stay out of the command
     # history and their completer does not replace the console's.
     questions = PromptSession()

@@ -20,9 +20,25 @@ from stf.core.errors import UserError
 from stf.models import store
 
 # A conflict means another analyst committed the same objects first; the
-# command runs again on fresh data, after a random pause so that busy writers
-# do not collide again in step.
+# command runs again on fresh data, after a short random pause (doubling at
+# each attempt) so that busy writers do not collide again in step, and new ids come
+# from this session's lane (stf.models.store).
 RETRIES = 10
+
+# Objects a connection keeps in memory (ZODB's default is 400): labels,
+# notes and model buckets read by one command stay for the next.
+CACHE_OBJECTS = 20000
+
+
+def database_of(storage):
+    """A ZODB.DB on storage. Analysts starting at once on a new database all
+    create its root: the losers of that race try again."""
+    for attempt in range(RETRIES):
+        try:
+            return ZODB.DB(storage, cache_size=CACHE_OBJECTS)
+        except ConflictError:
+            time.sleep(random.uniform(0, 0.05))
+    return ZODB.DB(storage, cache_size=CACHE_OBJECTS)
 
 
 def open_file_storage(path):
@@ -42,7 +58,7 @@ def open_file_storage(path):
             raise UserError(f'database {path} is in use by another stf process; '
                             'close it first or open another file with --db') from None
         raise
-    return ZODB.DB(storage)
+    return database_of(storage)
 
 
 def open_config(conf_path, root_dir):
@@ -117,13 +133,7 @@ def open_zeo(text, wait_timeout=10, tls=None):
     except Exception as error:
         # A refused TLS handshake shows only as a timeout: the message says why.
         raise UserError(zeotls.unreachable(text, address, error, tls)) from None
-    for attempt in range(RETRIES):
-        try:
-            return ZODB.DB(storage)
-        except ConflictError:
-            # Analysts starting at once on a new database all create its root.
-            time.sleep(random.uniform(0, 0.05))
-    return ZODB.DB(storage)
+    return database_of(storage)
 
 
 def serve(path, address, tls=None):
@@ -177,7 +187,7 @@ class Database:
         with fresh data; after the retries it is one clear error.
         """
         for attempt in range(retries):
-            self.attempt = store.contention = attempt
+            self.attempt = attempt
             self.tm.begin()  # also syncs: we see others' commits
             try:
                 result = work()
@@ -186,7 +196,8 @@ class Database:
             except ConflictError:
                 self.tm.abort()
                 self.conflicts += 1
-                time.sleep(random.uniform(0, 0.02))
+                store.contended()
+                time.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
             except BaseException:
                 self.tm.abort()
                 raise

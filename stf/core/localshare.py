@@ -14,9 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-import ZODB
-from ZODB.POSException import ConflictError
-
+from stf.core import database
 from stf.core.errors import UserError
 
 # A unix socket path must fit in sun_path (108 bytes on Linux).
@@ -82,12 +80,7 @@ class SharedFile:
             raise UserError(f'the database {self.path} is locked by a program that does not '
                             f'serve it at {self.address}; close that program, or open '
                             'another file with --db') from None
-        for attempt in range(10):
-            try:
-                return ZODB.DB(storage)
-            except ConflictError:
-                time.sleep(0.05)  # consoles starting at once on a new file
-        return ZODB.DB(storage)
+        return database.database_of(storage)
 
     def take_over(self):
         """Serve the file if nobody does; True if this process serves it now."""

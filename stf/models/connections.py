@@ -200,5 +200,5 @@ class ConnectionGroups(Store):
     def forget_dataset(self, dataset_id):
         doomed = [group.id for group in self.of_dataset(dataset_id)]
         for group_id in doomed:
-            del self.items[group_id]
+            self.remove(group_id)
         return len(doomed)

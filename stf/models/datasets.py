@@ -9,7 +9,7 @@ from persistent import Persistent
 from persistent.mapping import PersistentMapping
 
 from stf.models.notes import utcnow
-from stf.models.store import Store, allocate_id
+from stf.models.store import Store, allocate_id, release_id
 
 
 class DatasetFile(Persistent):
@@ -98,6 +98,7 @@ class Dataset(Persistent):
 
     def remove_file(self, file_id):
         item = self.files.pop(file_id)
+        release_id(self.file_counter, file_id)
         if self.main_file_id == file_id:
             self.main_file_id = next(iter(self.files.keys()), None)
         return item

@@ -43,16 +43,43 @@ class Label(Persistent):
 
 
 class Labels(Store):
+    """Labels by id, and their ids by name (name_index, an OOBTree) so that
+    finding a label by name reads one bucket, not every label."""
     title = 'labels'
 
+    def __init__(self):
+        super().__init__()
+        self.name_index = OOBTree()
+
+    def index(self):
+        """name -> id; built on first use in databases made before it existed."""
+        index = getattr(self, 'name_index', None)
+        if index is None:
+            index = self.name_index = OOBTree()
+            index.update({label.name: label.id for label in self.items.values()})
+        return index
+
     def new(self, name):
-        return self.add(lambda label_id: Label(label_id, name))
+        label = self.add(lambda label_id: Label(label_id, name))
+        self.index()[name] = label.id
+        return label
+
+    def remove(self, label_id):
+        label = super().remove(label_id)
+        if label is not None and self.index().get(label.name) == label_id:
+            del self.index()[label.name]
+        return label
 
     def by_name(self, name):
-        return next((label for label in self.items.values() if label.name == name), None)
+        label_id = self.index().get(name)
+        return self.items.get(label_id) if label_id is not None else None
 
     def names(self):
-        return {label.id: label.name for label in self.items.values()}
+        return {label_id: name for name, label_id in self.index().items()}
+
+    def names_starting(self, prefix):
+        """Names of labels that start with prefix, in order."""
+        return list(self.index().keys(min=prefix, max=prefix + '\U0010ffff'))
 
     def forget_group(self, group_id):
         """Drop every membership in a group of models; labels left empty go."""
@@ -61,7 +88,7 @@ class Labels(Store):
                 del label.members[group_id]
                 label.datasets.pop(group_id, None)
                 if not len(label.members):
-                    del self.items[label.id]
+                    self.remove(label.id)
 
     def forget_dataset(self, dataset_id):
         groups = {group_id for label in self.items.values()

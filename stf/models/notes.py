@@ -47,5 +47,5 @@ class Notes(Store):
     def forget_dataset(self, dataset_id):
         doomed = [note.id for note in self.for_owner('dataset', dataset_id)]
         for note_id in doomed:
-            del self.items[note_id]
+            self.remove(note_id)
         return len(doomed)

@@ -1,42 +1,68 @@
 """A persistent collection of objects with integer ids counted from 0.
 
 Items live in a BTree and the id counter in a BTrees.Length, so two analysts
-adding items at the same time conflict only if they take the same id, and the
-retry gives the later one the next id.
+adding items at the same time conflict only if they take the same id; BTrees
+merge concurrent inserts of distinct keys and Length sums concurrent changes.
+
+Ids: an analyst alone takes the next id, so ids are consecutive. Analysts
+who have just collided (a conflict in this session within CONTENTION_SECONDS)
+each keep to a lane, the ids of one residue modulo LANES, chosen among the
+lanes the newest ids do not use, so that racing writers take distinct ids
+and their commits merge instead of failing. Ids then skip some numbers
+while analysts race, as database sequences do. An id is never given twice:
+the counter stays past every id given or removed.
 """
 import random
+import time
 
 from BTrees.IOBTree import IOBTree
 from BTrees.Length import Length
 from persistent import Persistent
 
+LANES = 8
+CONTENTION_SECONDS = 30
 
-# How many analysts collided on ids in the running command: 0 on a first
-# attempt, the attempt number when it runs again after a conflict (set by
-# stf.core.database). Retried commands then take an id a random step further,
-# so that writers racing for the next id take distinct ones, which the BTree
-# merges, instead of colliding on the same one again. Ids stay consecutive
-# when analysts do not race.
-contention = 0
+_lane = None
+_contended_until = 0.0
+
+
+def contended():
+    """This session just lost a race for the same objects: take another lane."""
+    global _lane, _contended_until
+    _lane = None  # chosen at the next allocation, from the ids it sees then
+    _contended_until = time.monotonic() + CONTENTION_SECONDS
+
+
+def lane_for(tree, newest):
+    """This session's lane: kept while racing, else one the newest ids leave free."""
+    global _lane
+    if time.monotonic() >= _contended_until:
+        return None
+    if _lane is None:
+        used = {key % LANES for key in tree.keys(min=newest - 2 * LANES)} if newest >= 0 else ()
+        free = [lane for lane in range(LANES) if lane not in used]
+        _lane = random.choice(free or range(LANES))
+    return _lane
 
 
 def allocate_id(tree, counter):
-    """The next free id of tree, advancing counter (a BTrees.Length).
-
-    The counter may lag behind an id another analyst just used: skip ahead
-    so that ids stay unique.
-    """
-    candidate = counter()
+    """The next free id of tree (keys: ints), advancing counter (a Length)."""
     try:
-        highest = tree.maxKey()
+        newest = tree.maxKey()
     except ValueError:  # empty
-        highest = -1
-    candidate = max(candidate, highest + 1)
-    if contention:
-        candidate += random.randrange(4 * contention)
+        newest = -1
+    candidate = max(counter(), newest + 1)
+    lane = lane_for(tree, newest)
+    if lane is not None:
+        candidate += (lane - candidate) % LANES
     counter.change(candidate + 1 - counter())
     return candidate
 
+
+def release_id(counter, item_id):
+    """item_id was removed: keep the counter past it so it is never reused."""
+    if counter() <= item_id:
+        counter.change(item_id + 1 - counter())
 
 class Store(Persistent):
     """Objects by integer id.
@@ -61,7 +87,10 @@ class Store(Persistent):
         return self.items.get(item_id)
 
     def remove(self, item_id):
-        return self.items.pop(item_id, None)
+        item = self.items.pop(item_id, None)
+        if item is not None:
+            release_id(self.counter, item_id)
+        return item
 
     def values(self):
         return list(self.items.values())
