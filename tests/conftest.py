@@ -14,6 +14,14 @@ def stf_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def no_contention(monkeypatch):
+    """Every test starts as an analyst who has not raced anyone (ids consecutive)."""
+    from stf.models import store
+    monkeypatch.setattr(store, '_lane', None)
+    monkeypatch.setattr(store, '_contended_until', 0.0)
+
+
 @pytest.fixture
 def editor(tmp_path, monkeypatch):
     """editor(text): $EDITOR becomes a script that writes text (a printf format)

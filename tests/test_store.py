@@ -28,12 +28,6 @@ def two_analysts(tmp_path):
     db.close()
 
 
-@pytest.fixture(autouse=True)
-def no_contention(monkeypatch):
-    monkeypatch.setattr(store, '_lane', None)
-    monkeypatch.setattr(store, '_contended_until', 0.0)
-
-
 def test_alone_ids_are_consecutive_and_removed_ids_never_return():
     notes = Notes()
     assert [notes.new(f'n{i}').id for i in range(4)] == [0, 1, 2, 3]

@@ -1,7 +1,9 @@
 """Several analysts on one database through a real ZEO server on loopback."""
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -61,26 +63,190 @@ def test_same_note_edited_at_once_one_wins(server, monkeypatch):
         second.close()
 
 
+def write_flows(path, connections, flows_per_connection=1):
+    """A binetflow with distinct connections (one source address each)."""
+    lines = ['StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,'
+             'TotPkts,TotBytes,SrcBytes\n']
+    for round_ in range(flows_per_connection):
+        for k in range(connections):
+            second = round_ * 60 + k // 1000
+            lines.append(f'2020/01/01 10:{second // 60 % 60:02d}:{second % 60:02d}.{k % 1000:03d},'
+                         f'0.5,tcp,10.{k // 62500}.{k // 250 % 250}.{k % 250 + 1},{40000 + round_},'
+                         f'->,147.32.80.9,80,FSPA_FSPA,0,0,8,{900 + k % 500},{300 + k % 200}\n')
+    path.write_text(''.join(lines))
+
+
 def test_four_analysts_add_at_the_same_time(server, tmp_path):
-    """4 stf processes in batch mode, 100 notes each, at once: all 400 are there,
-    with unique ids."""
+    """4 stf processes in batch mode, 100 commands each at once (datasets,
+    labels and notes): all 400 things are there, with unique ids."""
     host, port = server[0]
-    script = ''.join(f'notes -c --text "analyst {{n}} note {i}"\n' for i in range(100))
+    flows = tmp_path / 'shared.binetflow'
+    write_flows(flows, 200)
+    app = client(server[0])
+    try:
+        ok(app, f'datasets -c {flows} --name shared')
+        ok(app, 'connections -g')
+        ok(app, 'models -g')
+        conns = list(app.root['models'].get('0-1').states.keys())
+    finally:
+        app.close()
+
+    def script(n):
+        for i in range(100):
+            if i % 3 == 0:
+                yield f'notes -c --text "analyst {n} note {i}"'
+            elif i % 3 == 1:
+                yield (f'labels -a -c {conns[n * 50 + i // 3]} -g 0-1 '
+                       f'--name From-Botnet-TCP-HTTP-A{n}-{i}')
+            else:
+                yield f'datasets -c {flows} --name "analyst {n} dataset {i}"'
     children = [subprocess.Popen(
         [sys.executable, str(ROOT / 'stf.py'), '--zeo', f'{host}:{port}'],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, STF_HOME=str(tmp_path / f'home{n}'))) for n in range(4)]
     for n, child in enumerate(children):
-        child.stdin.write(script.replace('{n}', str(n)))
+        child.stdin.write('\n'.join(script(n)) + '\n')
         child.stdin.close()
     for child in children:
-        assert child.wait(timeout=120) == 0, child.stderr.read()
+        assert child.wait(timeout=300) == 0, child.stderr.read()
     app = client(server[0])
     try:
-        texts = sorted(note.text for note in app.notes.values())
-        assert texts == sorted(f'analyst {n} note {i}' for n in range(4) for i in range(100))
-        ids = [note.id for note in app.notes.values()]
-        assert len(set(ids)) == 400 and min(ids) == 0  # unique; racing writers may skip some
+        group = app.root['models'].get('0-1')
+        labels = app.root['labels']
+        free_notes = sorted(note.text for note in app.notes.values() if note.owner is None)
+        assert free_notes == sorted(f'analyst {n} note {i}' for n in range(4)
+                                    for i in range(0, 100, 3))
+        names = sorted(labels.names().values())
+        assert names == sorted(f'From-Botnet-TCP-HTTP-A{n}-{i}' for n in range(4)
+                               for i in range(1, 100, 3))
+        for n in range(4):
+            for i in range(1, 100, 3):
+                conn = conns[n * 50 + i // 3]
+                assert labels.get(group.labels[conn]).name == f'From-Botnet-TCP-HTTP-A{n}-{i}'
+        datasets = sorted(dataset.name for dataset in app.datasets.values())
+        assert datasets == sorted(['shared'] + [f'analyst {n} dataset {i}' for n in range(4)
+                                                for i in range(2, 100, 3)])
+        for store, count in ((app.notes, 34 * 4 + 33 * 4), (labels, 33 * 4),
+                             (app.datasets, 1 + 33 * 4)):
+            ids = [item.id for item in store.values()]
+            assert len(ids) == len(set(ids)) == count  # unique; racing writers may skip some
+            assert list(store.items.keys()) == sorted(ids)
+    finally:
+        app.close()
+
+
+def stf_server(path, port, tmp_path):
+    """`stf.py --db path --serve 127.0.0.1:port` as a process, once it listens."""
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / 'stf.py'), '--db', str(path), '--serve', f'127.0.0.1:{port}'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, STF_HOME=str(tmp_path / 'server-home')))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(('127.0.0.1', port), 0.2).close()
+            return server
+        except OSError:
+            assert server.poll() is None, 'the server did not start'
+            time.sleep(0.05)
+    server.kill()
+    raise AssertionError('the server did not listen within 30 s')
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def fstest(path):
+    return subprocess.run([sys.executable, '-m', 'ZODB.scripts.fstest', str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def killable_server(tmp_path):
+    """(start(), port, database path): start() runs a new server process on
+    the same port and file; every server started is killed at the end."""
+    port, path, started = free_port(), tmp_path / 'shared.fs', []
+
+    def start():
+        started.append(stf_server(path, port, tmp_path))
+        return started[-1]
+    yield start, port, path
+    for server in started:
+        server.kill()
+        server.wait()
+
+
+def test_server_away_and_back(killable_server):
+    start, port, path = killable_server
+    server = start()
+    app = client(('127.0.0.1', port))
+    try:
+        ok(app, 'notes -c --text before')
+        server.kill()
+        server.wait()
+        began = time.monotonic()
+        assert error(app, 'notes -c --text during') == (
+            f'notes: the database server 127.0.0.1:{port} is not reachable; nothing was '
+            'changed (the console goes on and reconnects when the server is back)')
+        assert time.monotonic() - began < 15
+        assert not app.database.reachable()
+        assert fstest(path).returncode == 0
+        start()
+        ok(app, 'notes -c --text after')
+        assert app.database.reachable()
+        assert sorted(note.text for note in app.notes.values()) == ['after', 'before']
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize('delay', [0.1, 0.7, 2.0])
+def test_server_killed_during_a_long_import(killable_server, tmp_path, delay):
+    """kill -9 while a client imports; restart: the file passes fstest, the
+    import is whole or absent, and the client goes on with its next commands."""
+    start, port, path = killable_server
+    flows = tmp_path / 'big.binetflow'
+    write_flows(flows, 20000, flows_per_connection=10)
+    server = start()
+    client_process = subprocess.Popen(
+        [sys.executable, str(ROOT / 'stf.py'), '--zeo', f'127.0.0.1:{port}'],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, STF_HOME=str(tmp_path / 'client-home')))
+    client_process.stdin.write(f'datasets -c {flows} --name big\nconnections -g\nmodels -g\n'
+                               'notes -c --text "after the restart"\n')
+    client_process.stdin.close()
+    client_process.stdin = None  # written: communicate() only reads
+    assert client_process.stdout.readline().startswith("dataset 0 'big' created")
+    time.sleep(delay)  # inside `connections -g` (reading, grouping, saving) or later
+    server.kill()
+    server.wait()
+    check = fstest(path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    server = start()
+    output, errors = client_process.communicate(timeout=120)
+    print(output, errors)
+    assert 'note 0 saved' in output, errors  # the client went on
+    assert 'Traceback' not in errors
+    server.kill()
+    server.wait()
+    check = fstest(path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    server = start()
+    app = client(('127.0.0.1', port))
+    try:
+        groups = app.root['connections'].values()
+        models = app.root['models'].values()
+        if groups:  # saved whole
+            (group,) = groups
+            assert (group.connection_count, group.flow_count, len(group.index)) == (20000, 200000, 20000)
+        else:
+            assert 'connections: the database server' in errors
+        for model_group in models:
+            assert len(model_group) == len(model_group.states) == 20000
+        assert [note.text for note in app.notes.values() if note.owner is None] == [
+            'after the restart']
     finally:
         app.close()
 

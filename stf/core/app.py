@@ -59,16 +59,27 @@ class Reply:
 
 
 def log_to_home():
-    """Send stf's log to <stf home>/stf.log (once per home folder)."""
+    """Send stf's log, and the messages of the ZEO client, to <stf home>/stf.log
+    (once per home folder): a server going away must not fill the screen."""
     path = str(config_module.stf_home() / 'stf.log')
     for handler in list(log.handlers):
         if getattr(handler, 'baseFilename', None) == path:
             return
         log.removeHandler(handler)
     handler = logging.FileHandler(path, delay=True)
-    handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
+    handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s %(message)s'))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        for old in list(library.handlers):
+            library.removeHandler(old)
+        library.addHandler(handler)
+        library.propagate = False
+
+
+# Loggers of the libraries that talk to the ZEO server.
+LIBRARY_LOGGERS = ('asyncio', 'ZEO')
 
 
 def no_progress(label):
@@ -87,6 +98,7 @@ class App:
         self.database = database
         self.registry = build_registry()
         self.current_id = None
+        self.current_name = ''  # of the current dataset, for the prompt (no database read)
         self.interactive = interactive
         self.ask = None
         self.choose = None
@@ -168,15 +180,28 @@ class App:
                                       'left; this one serves it now. Nothing was changed: run '
                                       'the command again', 'error')], ok=False)
             if type(error).__name__ == 'ClientDisconnected':
-                kind, where = self.database.describe()
-                return Reply([Message(f'{command.name}: the database server {where} is not '
-                                      'reachable, nothing was changed; the console goes on '
-                                      'and reconnects when the server is back', 'error')],
-                             ok=False)
+                return Reply([self._server_away(command.name, error)], ok=False)
             return Reply([self._unexpected(command.name, error)], ok=False)
         finally:
+            self._remember_current()
             if self._completion_state != self._state():
                 self._completion_stale()
+
+    def _remember_current(self):
+        try:
+            self.current_name = self.current_dataset_label(default='')
+        except Exception:  # the server went away: keep the name we had
+            pass
+
+    def _server_away(self, name, error):
+        kind, where = self.database.describe()
+        if getattr(error, 'while_saving', False):
+            return Message(f'{name}: the database server {where} went away while this command '
+                           'was being saved; whether it was saved shows when the server is '
+                           'back (the console goes on and reconnects)', 'error')
+        return Message(f'{name}: the database server {where} is not reachable; nothing was '
+                       'changed (the console goes on and reconnects when the server is back)',
+                       'error')
 
     def _unexpected(self, name, error):
         log.error('command %s failed:\n%s', name, traceback.format_exc())

@@ -53,14 +53,15 @@ class StfCompleter(Completer):
 def toolbar(app):
     def view():
         kind, location = app.database.describe()
-        current = app.current_dataset_label()
-        return f' dataset: {current}   database: {kind} {location}   help: help, Ctrl-D exits '
+        away = '' if app.database.reachable() else ' (server away)'
+        return (f' dataset: {app.current_name or "-"}   database: {kind} {location}{away}   '
+                'help: help, Ctrl-D exits ')
     return view
 
 
 def prompt_message(app):
     def view():
-        name = app.current_dataset_label(default='')
+        name = app.current_name
         return [('class:prompt.dataset', f'{name}: ' if name else ''), ('', 'stf > ')]
     return view
 

@@ -5,6 +5,7 @@ client as the alternative) or given as a FileStorage path with --db. Nothing
 here assumes a local file: size and path are reported only when the storage
 has them.
 """
+import concurrent.futures
 import random
 import re
 import time
@@ -24,6 +25,9 @@ from stf.models import store
 # each attempt) so that busy writers do not collide again in step, and new ids come
 # from this session's lane (stf.models.store).
 RETRIES = 10
+
+# How long a command waits for a server that is away before it says so.
+SERVER_GRACE_SECONDS = 2
 
 # Objects a connection keeps in memory (ZODB's default is 400): labels,
 # notes and model buckets read by one command stay for the next.
@@ -133,7 +137,43 @@ def open_zeo(text, wait_timeout=10, tls=None):
     except Exception as error:
         # A refused TLS handshake shows only as a timeout: the message says why.
         raise UserError(zeotls.unreachable(text, address, error, tls)) from None
+    bound_waits(storage, wait_timeout)
     return database_of(storage)
+
+
+def bound_waits(storage, seconds):
+    """Make a ZEO client give up on a request once its server has been gone
+    for `seconds`.
+
+    ZEO's client waits for each answer without a time limit and relies on the
+    lost connection to fail what is pending; a request sent just as the server
+    dies can miss that and wait forever, freezing the console. Requests still
+    run as long as they need while the connection is up.
+    """
+    runner = getattr(storage, '_server', None)
+    io_call = getattr(runner, 'io_call', None)
+    if io_call is None:  # another ZEO: its own waiting applies
+        return
+    from ZEO.Exceptions import ClientDisconnected
+
+    def bounded_io_call(coroutine, wait=True):
+        future = io_call(coroutine, wait=False)
+        if not wait:
+            return future
+        gone_since = None
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except concurrent.futures.TimeoutError:
+                if storage.is_connected():
+                    gone_since = None
+                    continue
+                gone_since = gone_since or time.monotonic()
+                if time.monotonic() - gone_since > seconds:
+                    future.cancel()
+                    raise ClientDisconnected('the server went away during a request') from None
+
+    runner.io_call = bounded_io_call
 
 
 def serve(path, address, tls=None):
@@ -186,11 +226,14 @@ class Database:
         A ConflictError (another analyst committed the same objects) is retried
         with fresh data; after the retries it is one clear error.
         """
+        self.wait_for_server()
         for attempt in range(retries):
             self.attempt = attempt
             self.tm.begin()  # also syncs: we see others' commits
+            saving = False
             try:
                 result = work()
+                saving = True
                 self.tm.commit()
                 return result
             except ConflictError:
@@ -198,11 +241,28 @@ class Database:
                 self.conflicts += 1
                 store.contended()
                 time.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
-            except BaseException:
+            except BaseException as error:
+                # The server may have saved the transaction before it went away.
+                error.while_saving = saving
                 self.tm.abort()
                 raise
         raise UserError(f'another analyst changed the same data {retries} times '
                         'while this command ran; nothing was changed, run it again')
+
+    def wait_for_server(self, seconds=SERVER_GRACE_SECONDS):
+        """A ZEO client whose server is away: give it a moment to come back
+        (a restart), then fail at once rather than at the first request."""
+        deadline = time.monotonic() + seconds
+        while not self.reachable():
+            if time.monotonic() > deadline:
+                from ZEO.Exceptions import ClientDisconnected
+                raise ClientDisconnected('the server is away')
+            time.sleep(0.1)
+
+    def reachable(self):
+        """False while the ZEO server of this database is away (no request made)."""
+        connected = getattr(self.db.storage, 'is_connected', None)
+        return connected is None or connected()
 
     def last_transaction(self):
         return self.db.lastTransaction()
