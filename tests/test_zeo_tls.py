@@ -355,3 +355,65 @@ def test_shipped_server_and_client_confs(certs, tmp_path):
         assert 'refused your certificate' in refused(port, files(certs, 'mallory'))
     finally:
         stop(child)
+
+
+# The same checks when the client is configured by a ZConfig file
+
+def client_file(tmp_path, port, cert, key, ca, host='localhost'):
+    text = (ROOT / 'confs' / 'zeo-client-tls.conf').read_text()
+    text = text.replace('zeo.lab.example:8100', f'{host}:{port}')
+    text = text.replace('wait-timeout 10', f'wait-timeout {WAIT}')
+    for name, path in (('alice.pem', cert), ('alice.key', key), ('ca.pem', ca)):
+        text = text.replace(f'/home/alice/.stf/tls/{name}', str(path))
+    conf = tmp_path / 'client.conf'
+    conf.write_text(text)
+    return conf
+
+
+def test_client_file_checks_the_files_before_connecting(certs, tmp_path):
+    from stf.core import database
+    from stf.core.errors import UserError
+    cert, ca = certs / 'expired.pem', certs / 'ca.pem'
+    conf = client_file(tmp_path, 1, cert, certs / 'alice.key', ca)
+    with pytest.raises(UserError) as caught:
+        database.open_config(conf, ROOT)
+    assert str(caught.value).startswith(f'TLS certificate {cert} expired on ')
+    cert, _, ca = files(certs, 'alice')
+    conf = client_file(tmp_path, 1, cert, certs / 'mallory.key', ca)
+    with pytest.raises(UserError) as caught:
+        database.open_config(conf, ROOT)
+    assert str(caught.value) == (
+        f"TLS key {certs / 'mallory.key'} does not match certificate {cert}; give the key the "
+        f"certificate was made for with 'key' in the <ssl> section of {conf}")
+    conf.write_text(conf.read_text().replace(f'authenticate {ca}', ''))
+    with pytest.raises(UserError) as caught:
+        database.open_config(conf, ROOT)
+    assert str(caught.value) == (f"{conf}: the <ssl> section gives no CA certificate; add "
+                                 "'authenticate' (see docs/zeo-tls.md)")
+
+
+def test_client_file_with_a_certificate_of_another_ca_is_told_why(server, certs, tmp_path):
+    from stf.core import database
+    from stf.core.errors import UserError
+    conf = client_file(tmp_path, server, *files(certs, 'mallory'))
+    with pytest.raises(UserError) as caught:
+        database.open_config(conf, ROOT)
+    message = str(caught.value)
+    assert message.startswith(f'cannot reach the ZEO server at localhost:{server} over TLS '
+                              f'({TIMEOUT}): the server refused your certificate ')
+    assert "signed by 'CN=other', not by the server's CA 'CN=ca'" in message
+    assert '\n' not in message
+
+
+def test_client_file_with_a_valid_certificate_commits_and_waits_bounded(server, certs, tmp_path):
+    from stf.core import config, database
+    from stf.core.app import App
+    from tests.conftest import ok
+    conf = client_file(tmp_path, server, *files(certs, 'alice'))
+    app = App(config.load(), database.Database(database.open_config(conf, ROOT)))
+    try:
+        ok(app, 'notes -c --text "configured by a file"')
+        runner = app.database.db.storage._server
+        assert runner.io_call.__name__ == 'bounded_io_call'
+    finally:
+        app.close()

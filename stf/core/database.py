@@ -69,7 +69,10 @@ def open_config(conf_path, root_dir):
     """Open the database a ZConfig file describes.
 
     $ROOT in the file stands for stf's folder so that the shipped
-    configuration works from any working directory.
+    configuration works from any working directory. A ZEO client gets the
+    same checks and diagnosis as --zeo: its TLS files are checked before
+    connecting, a refused handshake is explained, and its requests give up
+    when the server has been away for its wait-timeout.
     """
     conf_path = Path(conf_path)
     try:
@@ -77,16 +80,66 @@ def open_config(conf_path, root_dir):
     except OSError as error:
         raise UserError(f'cannot read database configuration {conf_path}: '
                         f'{error.strerror}; fix zodb_conf in stf.conf') from None
+    client = zeo_client_settings(text.replace('$ROOT', str(root_dir)))
+    tls = client and client_tls(client, conf_path)
     text = f'%define ROOT {root_dir}\n' + text
     _make_storage_folder(text, root_dir)
     try:
-        return ZODB.config.databaseFromString(text)
+        db = ZODB.config.databaseFromString(text)
     except Exception as error:
         if type(error).__name__ == 'LockError':
             raise UserError(f'the database in {conf_path} is in use by another stf '
                             'process; close it first or use --db PATH') from None
+        if client and type(error).__name__ == 'ClientDisconnected':
+            from stf.core import zeotls
+            raise UserError(zeotls.unreachable(client['server'], zeo_address(client['server']),
+                                               error, tls)) from None
         raise UserError(f'cannot open the database of {conf_path}: '
                         f'{type(error).__name__}: {error}') from None
+    if client:
+        bound_waits(db.storage, float(client.get('wait-timeout', 30)))
+    return db
+
+
+def zeo_client_settings(text):
+    """The settings of the first <clientstorage> section (its <ssl> section as
+    'ssl'), or None when the file describes no ZEO client."""
+    match = re.search(r'<clientstorage\b[^>]*>(.*?)</clientstorage>', text, re.S | re.I)
+    if not match:
+        return None
+    body = match.group(1)
+    ssl_section = re.search(r'<ssl\b[^>]*>(.*?)</ssl>', body, re.S | re.I)
+    settings = _section_values(body[:ssl_section.start()] + body[ssl_section.end():]
+                               if ssl_section else body)
+    settings['ssl'] = _section_values(ssl_section.group(1)) if ssl_section else None
+    return settings
+
+
+def _section_values(body):
+    values = {}
+    for line in body.splitlines():
+        line = line.strip()
+        if line and not line.startswith(('#', '<', '%')):
+            key, _, value = line.partition(' ')
+            values.setdefault(key.lower(), value.strip())
+    return values
+
+
+def client_tls(client, conf_path):
+    """The checked (certificate, key, CA) of a client file's <ssl> section, or None."""
+    from stf.core import zeotls
+    ssl_settings = client.get('ssl')
+    if ssl_settings is None:
+        return None
+    options = zeotls.config_options(conf_path)
+    files = [ssl_settings.get(name) for name in ('certificate', 'key', 'authenticate')]
+    for (role, _), path in zip(options.items(), files):
+        if not path:
+            raise UserError(f'{conf_path}: the <ssl> section gives no {role}; add '
+                            f'{options[role].split(" in ")[0]} (see docs/zeo-tls.md)')
+    tls = zeotls.TLSFiles(*files)
+    zeotls.check_files(*tls, options=options)
+    return tls
 
 
 def _make_storage_folder(config_text, root_dir):

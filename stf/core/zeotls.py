@@ -30,28 +30,36 @@ class TLSFiles(NamedTuple):
     ca: str
 
 
-def check_files(cert, key, ca, server=False):
+def check_files(cert, key, ca, server=False, options=OPTIONS):
     """Raise a one-line UserError for the first problem with the TLS files.
 
     Each file must exist and be readable; the certificate and the CA must be
     valid now; the key must match the certificate and must not need a
     passphrase. A server certificate must name its host (subjectAltName).
+    options: how the user gives each file (role -> text), for the messages.
     """
     for role, path in (('certificate', cert), ('key', key), ('CA certificate', ca)):
-        _readable(role, path)
-    decoded = _decode('certificate', cert)
+        _readable(role, path, options)
+    decoded = _decode('certificate', cert, options)
     _valid_now('certificate', cert, decoded)
     if server and 'subjectAltName' not in decoded:
         raise UserError(f'TLS certificate {cert} names no host (it has no subjectAltName), so '
                         'clients will refuse this server; make it with the server commands of '
                         f'{DOC}')
-    _valid_now('CA certificate', ca, _decode('CA certificate', ca))
-    _key_matches(cert, key)
+    _valid_now('CA certificate', ca, _decode('CA certificate', ca, options))
+    _key_matches(cert, key, options['key'])
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(ca)
     except ssl.SSLError as error:
         raise UserError(f'TLS CA file {ca} holds no usable certificate ({_reason(error)}); '
-                        'give the CA certificate (ca.pem) with --tls-ca') from None
+                        f"give the CA certificate (ca.pem) with {options['CA certificate']}") from None
+
+
+def config_options(conf_path):
+    """How each file is given in a ZConfig client file, for the messages."""
+    where = f'in the <ssl> section of {conf_path}'
+    return {'certificate': f"'certificate' {where}", 'key': f"'key' {where}",
+            'CA certificate': f"'authenticate' {where}"}
 
 
 def client_context(cert, key, ca):
@@ -223,8 +231,8 @@ def _name(rdns):
     return ', '.join(f'{short.get(key, key)}={value}' for rdn in rdns for key, value in rdn)
 
 
-def _readable(role, path):
-    option = OPTIONS[role]
+def _readable(role, path, options):
+    option = options[role]
     if not os.path.exists(path):
         raise UserError(f'TLS {role} {path} does not exist; give its PEM file with {option} '
                         f'(see {DOC})')
@@ -238,7 +246,7 @@ def _readable(role, path):
                         'you can read (chmod 600 for a key, 644 for a certificate)') from None
 
 
-def _decode(role, path):
+def _decode(role, path, options):
     """The certificate's fields (dates, subjectAltName), read without a handshake."""
     try:
         return ssl._ssl._test_decode_cert(path)
@@ -246,7 +254,7 @@ def _decode(role, path):
         return {}
     except (ssl.SSLError, ValueError):
         raise UserError(f'TLS {role} {path} is not a PEM certificate; give the certificate '
-                        f'file (BEGIN CERTIFICATE) with {OPTIONS[role]}') from None
+                        f'file (BEGIN CERTIFICATE) with {options[role]}') from None
 
 
 def _valid_now(role, path, decoded):
@@ -266,7 +274,7 @@ def _valid_now(role, path, decoded):
                         "this machine's clock")
 
 
-def _key_matches(cert, key):
+def _key_matches(cert, key, option='--tls-key'):
     class NeedsPassphrase(Exception):
         pass
 
@@ -277,13 +285,13 @@ def _key_matches(cert, key):
     except NeedsPassphrase:
         raise UserError(f'TLS key {key} is protected by a passphrase, which stf cannot ask '
                         f'for; write it unprotected (openssl pkey -in {key} -out NEW.key), '
-                        'chmod 600, and give that with --tls-key') from None
+                        f'chmod 600, and give that with {option}') from None
     except ssl.SSLError as error:
         if error.reason == 'KEY_VALUES_MISMATCH':
             raise UserError(f'TLS key {key} does not match certificate {cert}; give the key '
-                            'the certificate was made for with --tls-key') from None
+                            f'the certificate was made for with {option}') from None
         raise UserError(f'TLS key {key} is not a PEM private key ({_reason(error)}); give the '
-                        'key file (BEGIN PRIVATE KEY) with --tls-key') from None
+                        f'key file (BEGIN PRIVATE KEY) with {option}') from None
 
 
 def _reason(error):
