@@ -258,3 +258,46 @@ def test_unreachable_server_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith('error: cannot reach the ZEO server at 127.0.0.1:1 ')
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_shipped_plain_server_and_client_confs(tmp_path):
+    """`runzeo -C confs/zeo.conf` (run from its folder) and clients configured
+    with confs/zeo-client.conf as zodb_conf in stf.conf, as the README says."""
+    port = free_port()
+    served = tmp_path / 'served'
+    (served / 'database').mkdir(parents=True)
+    server_conf = (ROOT / 'confs' / 'zeo.conf').read_text()
+    assert 'address 127.0.0.1:8100' in server_conf  # loopback unless configured otherwise
+    (served / 'zeo.conf').write_text(server_conf.replace('127.0.0.1:8100', f'127.0.0.1:{port}'))
+    server = subprocess.Popen([sys.executable, '-m', 'ZEO.runzeo', '-C', 'zeo.conf'],
+                              cwd=served, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), 0.2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        client_conf = tmp_path / 'client.conf'
+        client_conf.write_text((ROOT / 'confs' / 'zeo-client.conf').read_text().replace(
+            '127.0.0.1:8100', f'127.0.0.1:{port}'))
+        stf_conf = tmp_path / 'stf.conf'
+        stf_conf.write_text(f'[stf]\nzodb_conf = {client_conf}\n')
+
+        def analyst(name, line):
+            return subprocess.run(
+                [sys.executable, str(ROOT / 'stf.py'), '--conf', str(stf_conf), '-c', line],
+                capture_output=True, text=True, timeout=60,
+                env=dict(os.environ, STF_HOME=str(tmp_path / name)))
+        assert analyst('alice', 'notes -c --text "from alice"').returncode == 0
+        listed = analyst('bob', 'notes -l')
+        assert listed.returncode == 0, listed.stderr
+        assert 'from alice' in listed.stdout
+        info = analyst('bob', 'database -i')
+        assert f'127.0.0.1:{port}' in info.stdout and 'ClientStorage' in info.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert (served / 'database' / 'stf.db').stat().st_size > 0
