@@ -331,3 +331,15 @@ def test_new_ids_after_a_server_restart_do_not_collide(killable_server):
             'first, after', 'first, before'] + [f'second {i}' for i in range(5)]
     finally:
         fresh.close()
+
+
+def test_client_settings_ignore_a_commented_example():
+    """confs/zodb.conf ships a commented <clientstorage> example: a file
+    storage configuration with it is not a ZEO client."""
+    from stf.core.database import zeo_client_settings
+    commented = ('<zodb>\n  <filestorage>\n    path $ROOT/stf.db\n  </filestorage>\n</zodb>\n'
+                 '# %import ZEO\n# <clientstorage>\n#   server 127.0.0.1:8100\n'
+                 '# </clientstorage>\n')
+    assert zeo_client_settings(commented) is None
+    live = commented.replace('# ', '')
+    assert zeo_client_settings(live) == {'server': '127.0.0.1:8100', 'ssl': None}

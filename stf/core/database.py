@@ -28,6 +28,8 @@ RETRIES = 10
 
 # How long a command waits for a server that is away before it says so.
 SERVER_GRACE_SECONDS = 2
+# How many times one command follows the local file to a new server.
+TAKE_OVERS = 8
 
 # Objects a connection keeps in memory (ZODB's default is 400): labels,
 # notes and model buckets read by one command stay for the next.
@@ -104,6 +106,7 @@ def open_config(conf_path, root_dir):
 def zeo_client_settings(text):
     """The settings of the first <clientstorage> section (its <ssl> section as
     'ssl'), or None when the file describes no ZEO client."""
+    text = re.sub(r'(?m)^\s*#.*$', '', text)  # ZConfig comments: whole lines
     match = re.search(r'<clientstorage\b[^>]*>(.*?)</clientstorage>', text, re.S | re.I)
     if not match:
         return None
@@ -205,13 +208,14 @@ def harden_client(storage, seconds):
     another analyst stored meanwhile, overwriting it.
     """
     bound_waits(storage, seconds)
-    notify_connected = storage.notify_connected
+    notify_connected = getattr(storage, 'notify_connected', None)
+    if notify_connected is None or not hasattr(storage, '_oids'):
+        return  # not a ZEO client
 
     def forget_fetched_ids(conn, info):
         storage._oids = []
         return notify_connected(conn, info)
-    if hasattr(storage, '_oids'):
-        storage.notify_connected = forget_fetched_ids
+    storage.notify_connected = forget_fetched_ids
 
 
 def bound_waits(storage, seconds):
@@ -325,12 +329,14 @@ class Database:
         """
         if not self.reachable():
             self.take_over()
-        try:
-            return self._attempts(work, retries)
-        except Exception as error:
-            if (type(error).__name__ != 'ClientDisconnected'
-                    or getattr(error, 'while_saving', False) or not self.take_over()):
-                raise
+        # Several consoles leaving one after the other mean as many take-overs.
+        for _ in range(TAKE_OVERS):
+            try:
+                return self._attempts(work, retries)
+            except Exception as error:
+                if (type(error).__name__ != 'ClientDisconnected'
+                        or getattr(error, 'while_saving', False) or not self.take_over()):
+                    raise
         return self._attempts(work, retries)
 
     def _attempts(self, work, retries):

@@ -49,16 +49,40 @@ class LocalServer:
         # hang up on them before the file is closed: ZEO's close() closes the
         # file while their last requests may still be on the way, which they
         # would get as errors instead of a lost connection.
-        deadline = time.monotonic() + drain_seconds
-        while self.saving() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        for client in self.clients():
-            client.call_soon_threadsafe(client.connection.close)
+        self._hang_up(time.monotonic() + drain_seconds)
         deadline = time.monotonic() + 1
         while self.clients() and time.monotonic() < deadline:
             time.sleep(0.01)
         self.server.close()
         self.thread.join(5)
+
+    def _hang_up(self, deadline):
+        """Once no transaction is being saved, stop listening and close every
+        connection, those still in their handshake included (ZEO's close()
+        misses those, and a console that had just reconnected would wait on a
+        socket nobody reads). It runs in the server's loop, between requests,
+        so no transaction can begin between the check and the hang-up."""
+        acceptor = self.server.acceptor
+        loop = acceptor.event_loop
+        done = threading.Event()
+
+        def close_all():
+            if self.saving() and time.monotonic() < deadline:
+                loop.call_later(0.01, close_all)
+                return
+            try:
+                acceptor.server.close()
+                # The loop's own table of open transports (asyncio keeps one
+                # per selector loop); the listener is closed already.
+                for transport in list(getattr(loop, '_transports', {}).values()):
+                    transport.close()
+            finally:
+                done.set()
+        try:
+            loop.call_soon_threadsafe(close_all)
+        except RuntimeError:  # the loop has stopped already
+            return
+        done.wait(max(0, deadline - time.monotonic()) + 1)
 
     def clients(self):
         return list(self.server.zeo_storages_by_storage_id.get('1', []))
