@@ -301,3 +301,45 @@ def test_shipped_plain_server_and_client_confs(tmp_path):
         server.terminate()
         server.wait(timeout=10)
     assert (served / 'database' / 'stf.db').stat().st_size > 0
+
+
+def test_new_ids_after_a_server_restart_do_not_collide(killable_server):
+    """A client keeps new object ids fetched from the server in advance; a
+    server restarted from the file hands the same ids out again. The client
+    must forget them when it reconnects, or two objects share an id."""
+    start, port, path = killable_server
+    server = start()
+    address = ('127.0.0.1', port)
+    first = client(address)
+    try:
+        ok(first, 'notes -c --text "first, before"')
+        server.kill()
+        server.wait()
+        start()
+        second = client(address)
+        try:
+            for i in range(5):
+                ok(second, f'notes -c --text "second {i}"')
+        finally:
+            second.close()
+        ok(first, 'notes -c --text "first, after"')
+    finally:
+        first.close()
+    fresh = client(address)
+    try:
+        assert sorted(note.text for note in fresh.notes.values()) == [
+            'first, after', 'first, before'] + [f'second {i}' for i in range(5)]
+    finally:
+        fresh.close()
+
+
+def test_client_settings_ignore_a_commented_example():
+    """confs/zodb.conf ships a commented <clientstorage> example: a file
+    storage configuration with it is not a ZEO client."""
+    from stf.core.database import zeo_client_settings
+    commented = ('<zodb>\n  <filestorage>\n    path $ROOT/stf.db\n  </filestorage>\n</zodb>\n'
+                 '# %import ZEO\n# <clientstorage>\n#   server 127.0.0.1:8100\n'
+                 '# </clientstorage>\n')
+    assert zeo_client_settings(commented) is None
+    live = commented.replace('# ', '')
+    assert zeo_client_settings(live) == {'server': '127.0.0.1:8100', 'ssl': None}

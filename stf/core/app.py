@@ -78,8 +78,9 @@ def log_to_home():
         library.propagate = False
 
 
-# Loggers of the libraries that talk to the ZEO server.
-LIBRARY_LOGGERS = ('asyncio', 'ZEO')
+# Loggers of the libraries that talk to the ZEO server (ZODB logs a failed
+# load with its traceback before the command reports it in one line).
+LIBRARY_LOGGERS = ('asyncio', 'ZEO', 'ZODB')
 
 
 def no_progress(label):
@@ -175,10 +176,6 @@ class App:
         except ExitRequested:
             raise
         except Exception as error:
-            if type(error).__name__ == 'ClientDisconnected' and self.database.take_over():
-                return Reply([Message(f'{command.name}: the console that served this database '
-                                      'left; this one serves it now. Nothing was changed: run '
-                                      'the command again', 'error')], ok=False)
             if type(error).__name__ == 'ClientDisconnected':
                 return Reply([self._server_away(command.name, error)], ok=False)
             return Reply([self._unexpected(command.name, error)], ok=False)

@@ -28,6 +28,8 @@ RETRIES = 10
 
 # How long a command waits for a server that is away before it says so.
 SERVER_GRACE_SECONDS = 2
+# How many times one command follows the local file to a new server.
+TAKE_OVERS = 8
 
 # Objects a connection keeps in memory (ZODB's default is 400): labels,
 # notes and model buckets read by one command stay for the next.
@@ -97,13 +99,14 @@ def open_config(conf_path, root_dir):
         raise UserError(f'cannot open the database of {conf_path}: '
                         f'{type(error).__name__}: {error}') from None
     if client:
-        bound_waits(db.storage, float(client.get('wait-timeout', 30)))
+        harden_client(db.storage, float(client.get('wait-timeout', 30)))
     return db
 
 
 def zeo_client_settings(text):
     """The settings of the first <clientstorage> section (its <ssl> section as
     'ssl'), or None when the file describes no ZEO client."""
+    text = re.sub(r'(?m)^\s*#.*$', '', text)  # ZConfig comments: whole lines
     match = re.search(r'<clientstorage\b[^>]*>(.*?)</clientstorage>', text, re.S | re.I)
     if not match:
         return None
@@ -190,8 +193,29 @@ def open_zeo(text, wait_timeout=10, tls=None):
     except Exception as error:
         # A refused TLS handshake shows only as a timeout: the message says why.
         raise UserError(zeotls.unreachable(text, address, error, tls)) from None
-    bound_waits(storage, wait_timeout)
+    harden_client(storage, wait_timeout)
     return database_of(storage)
+
+
+def harden_client(storage, seconds):
+    """What stf adds to a ZEO ClientStorage: bounded waits (below), and new
+    object ids fetched anew after every reconnection.
+
+    The client fetches new object ids from its server in batches. A server
+    restarted from its file (after a crash, or another stf serving the local
+    file) hands out again the ids it had given but that were never stored: a
+    client keeping its old batch would give a second object the id of one
+    another analyst stored meanwhile, overwriting it.
+    """
+    bound_waits(storage, seconds)
+    notify_connected = getattr(storage, 'notify_connected', None)
+    if notify_connected is None or not hasattr(storage, '_oids'):
+        return  # not a ZEO client
+
+    def forget_fetched_ids(conn, info):
+        storage._oids = []
+        return notify_connected(conn, info)
+    storage.notify_connected = forget_fetched_ids
 
 
 def bound_waits(storage, seconds):
@@ -255,6 +279,28 @@ def serve(path, address, tls=None):
     ZEO.runzeo.ZEOServer(options).main()
 
 
+class SavePhase:
+    """A data manager that joins each transaction last: its tpc_vote runs
+    once the database voted yes, after which only tpc_finish remains. A
+    server lost before that has saved nothing; lost after, it may have."""
+
+    transaction_manager = None
+
+    def __init__(self):
+        self.voted = False
+
+    def sortKey(self):
+        return '~stf-save-phase'  # after every storage's key
+
+    def tpc_vote(self, txn):
+        self.voted = True
+
+    def abort(self, txn):
+        pass
+
+    tpc_begin = commit = tpc_finish = tpc_abort = abort
+
+
 class Database:
     """An open database with its own transaction manager and connection.
 
@@ -277,16 +323,31 @@ class Database:
         """Run work() as one transaction: commit on success, abort on failure.
 
         A ConflictError (another analyst committed the same objects) is retried
-        with fresh data; after the retries it is one clear error.
+        with fresh data; after the retries it is one clear error. When the
+        console that served the local file has left, this one serves it and
+        runs the work again (nothing was changed).
         """
+        if not self.reachable():
+            self.take_over()
+        # Several consoles leaving one after the other mean as many take-overs.
+        for _ in range(TAKE_OVERS):
+            try:
+                return self._attempts(work, retries)
+            except Exception as error:
+                if (type(error).__name__ != 'ClientDisconnected'
+                        or getattr(error, 'while_saving', False) or not self.take_over()):
+                    raise
+        return self._attempts(work, retries)
+
+    def _attempts(self, work, retries):
         self.wait_for_server()
         for attempt in range(retries):
             self.attempt = attempt
             self.tm.begin()  # also syncs: we see others' commits
-            saving = False
+            phase = SavePhase()
+            self.tm.get().join(phase)
             try:
                 result = work()
-                saving = True
                 self.tm.commit()
                 return result
             except ConflictError:
@@ -295,8 +356,8 @@ class Database:
                 store.contended()
                 time.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
             except BaseException as error:
-                # The server may have saved the transaction before it went away.
-                error.while_saving = saving
+                # Once the server voted yes, a server lost may have saved it.
+                error.while_saving = phase.voted
                 self.tm.abort()
                 raise
         raise UserError(f'another analyst changed the same data {retries} times '
@@ -364,7 +425,8 @@ class Database:
         self.tm.abort()
 
     def take_over(self):
-        """After the serving console left: serve the local file ourselves."""
+        """After the console that served the local file left: make sure it is
+        served again (by us if needed); True once we are connected again."""
         return bool(self.shared) and self.shared.take_over()
 
     def close(self):

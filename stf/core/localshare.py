@@ -4,8 +4,8 @@ A FileStorage can be open in one process only (its lock). So the first stf
 to open the database serves it over a ZEO unix socket beside the file, and
 every stf on it, the first included, is a ZEO client of that socket: they all
 see each other's commits. When the serving stf leaves, the next command of
-another one finds the server gone, takes the file over and serves it in turn;
-its client reconnects by itself.
+another one finds the server gone, takes the file over and serves it in turn
+(the others reconnect to it), and runs the command (nothing had changed).
 """
 import hashlib
 import os
@@ -19,7 +19,7 @@ from stf.core.errors import UserError
 
 # A unix socket path must fit in sun_path (108 bytes on Linux).
 SOCKET_PATH_LIMIT = 100
-CONNECT_SECONDS = 5
+CONNECT_SECONDS = 10
 
 
 def socket_path(path):
@@ -44,9 +44,52 @@ class LocalServer:
                                        name='stf-local-zeo')
         self.thread.start()
 
-    def stop(self):
+    def stop(self, drain_seconds=CONNECT_SECONDS):
+        # Let the other consoles finish the transactions they are saving, then
+        # hang up on them before the file is closed: ZEO's close() closes the
+        # file while their last requests may still be on the way, which they
+        # would get as errors instead of a lost connection.
+        self._hang_up(time.monotonic() + drain_seconds)
+        deadline = time.monotonic() + 1
+        while self.clients() and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.server.close()
         self.thread.join(5)
+
+    def _hang_up(self, deadline):
+        """Once no transaction is being saved, stop listening and close every
+        connection, those still in their handshake included (ZEO's close()
+        misses those, and a console that had just reconnected would wait on a
+        socket nobody reads). It runs in the server's loop, between requests,
+        so no transaction can begin between the check and the hang-up."""
+        acceptor = self.server.acceptor
+        loop = acceptor.event_loop
+        done = threading.Event()
+
+        def close_all():
+            if self.saving() and time.monotonic() < deadline:
+                loop.call_later(0.01, close_all)
+                return
+            try:
+                acceptor.server.close()
+                # The loop's own table of open transports (asyncio keeps one
+                # per selector loop); the listener is closed already.
+                for transport in list(getattr(loop, '_transports', {}).values()):
+                    transport.close()
+            finally:
+                done.set()
+        try:
+            loop.call_soon_threadsafe(close_all)
+        except RuntimeError:  # the loop has stopped already
+            return
+        done.wait(max(0, deadline - time.monotonic()) + 1)
+
+    def clients(self):
+        return list(self.server.zeo_storages_by_storage_id.get('1', []))
+
+    def saving(self):
+        return any(getattr(client, 'transaction', None) is not None
+                   for client in self.clients())
 
 
 def try_to_serve(path, address):
@@ -71,27 +114,42 @@ class SharedFile:
         self.db = self.connect()
 
     def connect(self):
+        """Our client of the file's server. Several stf starting at once race
+        for the file: whoever finds it locked connects, and serves it in turn
+        if its server has already left again."""
         import ZEO.ClientStorage
-        try:
-            storage = ZEO.ClientStorage.ClientStorage(
-                self.address, wait_timeout=CONNECT_SECONDS, server_sync=True)
-        except Exception:
-            self.stop()
-            raise UserError(f'the database {self.path} is locked by a program that does not '
-                            f'serve it at {self.address}; close that program, or open '
-                            'another file with --db') from None
-        return database.database_of(storage)
+        deadline = time.monotonic() + CONNECT_SECONDS
+        while True:
+            try:
+                storage = ZEO.ClientStorage.ClientStorage(
+                    self.address, wait_timeout=1, server_sync=True)
+                database.harden_client(storage, CONNECT_SECONDS)
+                return database.database_of(storage)
+            except Exception as error:
+                if type(error).__name__ != 'ClientDisconnected':
+                    raise
+            if self.server is None:
+                self.server = try_to_serve(self.path, self.address)
+            if time.monotonic() > deadline:
+                self.stop()
+                raise UserError(f'the database {self.path} is locked by a program that does '
+                                f'not serve it at {self.address} (a ZEO server of its own, or '
+                                'another program): connect to that server with --zeo '
+                                'HOST:PORT, close the program, or open another file with '
+                                '--db') from None
 
     def take_over(self):
-        """Serve the file if nobody does; True if this process serves it now."""
-        if self.server is None:
-            self.server = try_to_serve(self.path, self.address)
-        if self.server is None:
-            return False
+        """After the serving stf left: serve the file unless another stf does
+        by now. True once our client is connected again."""
         deadline = time.monotonic() + CONNECT_SECONDS
-        while not self.db.storage.is_connected() and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if self.db.storage.is_connected():
+                return True
+            if self.server is None:
+                # The lock is free once the leaving stf has closed the file.
+                self.server = try_to_serve(self.path, self.address)
             time.sleep(0.05)
-        return True
+        return self.db.storage.is_connected()
 
     def stop(self):
         if self.server is not None:
