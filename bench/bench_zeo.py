@@ -200,81 +200,106 @@ def drain(results, processes, timeout):
 
 # -- checking that nothing was lost
 
-def verify(args, address, group_id, conns, failed):
-    """What a fresh client finds wrong: (lost, leftovers, id problems, labels, notes).
+class Findings:
+    """What a fresh client finds wrong. lost: commands that reported success
+    but whose change is missing; leftovers: changes of failed commands (which
+    must change nothing); ids: stored ids and counters that do not add up."""
 
-    lost: commands that reported success but whose change is missing;
-    leftovers: changes of failed commands (which must change nothing);
-    failed: the (client, command index) of the failed commands."""
-    expected_labels, refused_labels = {}, {}
-    expected_notes, refused_notes = Counter(), Counter()
+    def __init__(self):
+        self.lost, self.leftovers, self.ids = [], [], []
+
+
+def expectations(args, group_id, conns, failed):
+    """What the commands of every client must have left: labels {name: conn}
+    and note texts (Counter), of the commands that succeeded and of those that
+    failed (the (client, command index) pairs in failed)."""
+    labels = {True: {}, False: {}}
+    notes = {True: Counter(), False: Counter()}
     for client in range(args.clients):
         own = conns[client * args.n:(client + 1) * args.n]
         for i, (kind, _, expectation) in enumerate(
                 commands(client, args.n, group_id, own, args.notes)):
-            refused = (client, i) in failed
+            done = (client, i) not in failed
             if kind == 'label':
-                (refused_labels if refused else expected_labels)[expectation[0]] = expectation[1]
+                labels[done][expectation[0]] = expectation[1]
             else:
-                (refused_notes if refused else expected_notes)[expectation] += 1
+                notes[done][expectation] += 1
+    return labels[True], labels[False], notes[True], notes[False]
+
+
+def verify(args, address, group_id, conns, failed):
+    """(Findings, labels expected, notes expected), read by a fresh client."""
+    expected_labels, refused_labels, expected_notes, refused_notes = expectations(
+        args, group_id, conns, failed)
     app = client_app(address)
-    lost, leftovers, ids = [], [], []
+    found = Findings()
     try:
         group = app.root['models'].get(group_id)
-        labels = app.root['labels'].items
-        notes = app.notes.items
-        by_name = {}
-        for key, label in labels.items():
-            if label.id != key:
-                ids.append(f'label stored under {key} has id {label.id}')
-            by_name.setdefault(label.name, []).append(label)
-        for name, conn in expected_labels.items():
-            found = by_name.get(name, [])
-            if len(found) != 1:
-                lost.append(f'label {name}: {len(found)} labels of that name')
-                continue
-            label = found[0]
-            if group.labels.get(conn) != label.id:
-                lost.append(f'{conn}: labeled {group.labels.get(conn)}, not {label.id} ({name})')
-            if conn not in label.members.get(group_id, ()):
-                lost.append(f'label {name} does not list {conn}')
-            note = notes.get(group.notes.get(conn))
-            if note is None or f'labeled {name}' not in note.text:
-                lost.append(f'{conn}: no model note saying it was labeled {name}')
-        for name, conn in refused_labels.items():
-            if name in by_name or conn in group.labels or conn in group.notes:
-                leftovers.append(f'{conn}: the failed command labeling it {name} left changes')
-        extra = set(by_name) - set(expected_labels) - set(refused_labels)
-        if extra:
-            ids.append(f'{len(extra)} unexpected labels, e.g. {sorted(extra)[0]}')
-        free_texts = Counter()
-        for key, note in notes.items():
-            if note.id != key:
-                ids.append(f'note stored under {key} has id {note.id}')
-            if note.owner is None:
-                free_texts[note.text] += 1
-        for text, count in expected_notes.items():
-            if free_texts[text] < count:
-                lost.append(f'note {text!r}: {free_texts[text]} found, {count} expected')
-            elif free_texts[text] > count:
-                ids.append(f'note {text!r}: {free_texts[text]} found, {count} expected')
-        for text in refused_notes:
-            if free_texts[text] > expected_notes[text]:
-                leftovers.append(f'note {text!r}: saved although its command failed')
+        check_labels(found, app, group, group_id, expected_labels, refused_labels)
+        check_notes(found, app, expected_notes, refused_notes)
         model_notes = [group.notes.get(conn) for conn in expected_labels.values()]
         model_notes = [note_id for note_id in model_notes if note_id is not None]
         if len(set(model_notes)) != len(model_notes):
-            ids.append('two labeled connections share one model note')
+            found.ids.append('two labeled connections share one model note')
         wanted = len(expected_labels) + sum(expected_notes.values())
-        if len(notes) != wanted:
-            ids.append(f'{len(notes):,} notes stored, {wanted:,} expected')
-        for name, store in (('labels', app.root['labels']), ('notes', app.notes)):
-            if len(store.items) and store.counter() <= store.items.maxKey():
-                ids.append(f'the {name} counter {store.counter()} is not past the '
-                           f'largest id {store.items.maxKey()}')
+        if len(app.notes.items) != wanted:
+            found.ids.append(f'{len(app.notes.items):,} notes stored, {wanted:,} expected')
+        check_counters(found, app)
     finally:
         app.close()
-    return lost, leftovers, ids, len(expected_labels), sum(expected_notes.values())
+    return found, len(expected_labels), sum(expected_notes.values())
+
+
+def check_labels(found, app, group, group_id, expected, refused):
+    notes = app.notes.items
+    by_name = {}
+    for key, label in app.root['labels'].items.items():
+        if label.id != key:
+            found.ids.append(f'label stored under {key} has id {label.id}')
+        by_name.setdefault(label.name, []).append(label)
+    for name, conn in expected.items():
+        named = by_name.get(name, [])
+        if len(named) != 1:
+            found.lost.append(f'label {name}: {len(named)} labels of that name')
+            continue
+        label = named[0]
+        if group.labels.get(conn) != label.id:
+            found.lost.append(f'{conn}: labeled {group.labels.get(conn)}, not {label.id} ({name})')
+        if conn not in label.members.get(group_id, ()):
+            found.lost.append(f'label {name} does not list {conn}')
+        note = notes.get(group.notes.get(conn))
+        if note is None or f'labeled {name}' not in note.text:
+            found.lost.append(f'{conn}: no model note saying it was labeled {name}')
+    for name, conn in refused.items():
+        if name in by_name or conn in group.labels or conn in group.notes:
+            found.leftovers.append(f'{conn}: the failed command labeling it {name} left changes')
+    extra = set(by_name) - set(expected) - set(refused)
+    if extra:
+        found.ids.append(f'{len(extra)} unexpected labels, e.g. {sorted(extra)[0]}')
+
+
+def check_notes(found, app, expected, refused):
+    free_texts = Counter()
+    for key, note in app.notes.items.items():
+        if note.id != key:
+            found.ids.append(f'note stored under {key} has id {note.id}')
+        if note.owner is None:
+            free_texts[note.text] += 1
+    for text, count in expected.items():
+        if free_texts[text] < count:
+            found.lost.append(f'note {text!r}: {free_texts[text]} found, {count} expected')
+        elif free_texts[text] > count:
+            found.ids.append(f'note {text!r}: {free_texts[text]} found, {count} expected')
+    for text in refused:
+        if free_texts[text] > expected[text]:
+            found.leftovers.append(f'note {text!r}: saved although its command failed')
+
+
+def check_counters(found, app):
+    for name, store in (('labels', app.root['labels']), ('notes', app.notes)):
+        if len(store.items) and store.counter() <= store.items.maxKey():
+            found.ids.append(f'the {name} counter {store.counter()} is not past the '
+                             f'largest id {store.items.maxKey()}')
 
 
 # -- the server
@@ -389,7 +414,8 @@ def main(argv=None):
             print(f'    ... ({len(failed) - 5} more)')
         sys.stdout.flush()
 
-        lost, leftovers, ids, labels, notes = verify(args, address, group_id, conns, failed)
+        found, labels, notes = verify(args, address, group_id, conns, failed)
+        lost, leftovers, ids = found.lost, found.leftovers, found.ids
         print(f'lost updates    {len(lost):,} (fresh client: {labels:,} labels and {notes:,} '
               f'free notes of successful commands checked)')
         for problem in lost[:10]:

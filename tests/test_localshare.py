@@ -22,6 +22,8 @@ def test_two_consoles_share_one_file_and_take_over(tmp_path):
     try:
         assert first.database.shared.server is not None
         assert second.database.shared.server is None
+        assert second.database.describe() == (
+            'FileStorage', f'{path} (shared by the stf on this machine)')
         ok(first, 'notes -c --text "from the first"')
         ok(second, 'notes -c --text "from the second"')
         assert [row[3] for row in ok(first, 'notes -l')[0].rows] == [

@@ -251,13 +251,27 @@ def test_server_killed_during_a_long_import(killable_server, tmp_path, delay):
         app.close()
 
 
-def test_unreachable_server_is_one_line(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / 'stf.py'), '--zeo', '127.0.0.1:1',
-                             '-c', 'info'], capture_output=True, text=True, timeout=60,
+@pytest.mark.parametrize('through', ['--zeo', 'client file'])
+def test_nothing_listening_is_one_line_at_once(tmp_path, through):
+    port = free_port()
+    if through == '--zeo':
+        options = ['--zeo', f'127.0.0.1:{port}']
+    else:
+        client = tmp_path / 'client.conf'
+        client.write_text(f'%import ZEO\n<zodb>\n  <clientstorage>\n    server 127.0.0.1:{port}'
+                          '\n    wait-timeout 30\n  </clientstorage>\n</zodb>\n')
+        (tmp_path / 'stf.conf').write_text(f'[stf]\nzodb_conf = {client}\n')
+        options = ['--conf', str(tmp_path / 'stf.conf')]
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, str(ROOT / 'stf.py'), *options, '-c', 'info'],
+                            capture_output=True, text=True, timeout=60,
                             env=dict(os.environ, STF_HOME=str(tmp_path / 'home')))
-    assert result.returncode == 2
-    assert result.stderr.startswith('error: cannot reach the ZEO server at 127.0.0.1:1 ')
-    assert len(result.stderr.splitlines()) == 1
+    assert (result.returncode, result.stderr) == (2, (
+        f'error: cannot reach the ZEO server at 127.0.0.1:{port}: nothing accepts connections '
+        f"there (Connection refused); start it with 'python stf.py --serve 127.0.0.1:{port}' "
+        "(or 'runzeo -C confs/zeo.conf'), or check the address\n"))
+    # Without waiting for the client's wait-timeout.
+    assert time.monotonic() - started < 8
 
 
 def test_shipped_plain_server_and_client_confs(tmp_path):
@@ -343,3 +357,32 @@ def test_client_settings_ignore_a_commented_example():
     assert zeo_client_settings(commented) is None
     live = commented.replace('# ', '')
     assert zeo_client_settings(live) == {'server': '127.0.0.1:8100', 'ssl': None}
+
+
+def serve_once(tmp_path, *args):
+    return subprocess.run([sys.executable, str(ROOT / 'stf.py'), *args], capture_output=True,
+                          text=True, timeout=60,
+                          env=dict(os.environ, STF_HOME=str(tmp_path / 'other-home')))
+
+
+def test_serve_refuses_a_held_file_and_a_taken_address_in_one_line(killable_server, tmp_path):
+    start, port, path = killable_server
+    start()
+    held = serve_once(tmp_path, '--db', str(path), '--serve', f'127.0.0.1:{free_port()}')
+    assert (held.returncode, held.stdout, held.stderr) == (2, '', (
+        f'error: {path} is open in another program (an stf console or a ZEO server of its '
+        'own); close it first, or connect to its server with --zeo HOST:PORT\n'))
+    other = tmp_path / 'other.fs'
+    taken = serve_once(tmp_path, '--db', str(other), '--serve', f'127.0.0.1:{port}')
+    assert (taken.returncode, taken.stdout, taken.stderr) == (2, '', (
+        f'error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another '
+        'address with --serve HOST:PORT\n'))
+    assert not other.exists()
+    socket_path = tmp_path / 'zeo.sock'
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(socket_path))
+        listener.listen()
+        in_use = serve_once(tmp_path, '--db', str(other), '--serve', str(socket_path))
+    assert (in_use.returncode, in_use.stderr) == (2, (
+        f'error: a server already listens on {socket_path}; stop it or choose another socket '
+        'with --serve PATH\n'))

@@ -6,6 +6,7 @@ timeout, so the clients that must be refused wait 2 seconds.
 """
 import datetime
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -149,10 +150,11 @@ def test_valid_certificate_commits_and_reads_back(server, certs, tmp_path):
                   stdin='notes -c --text "over TLS"\n')
     assert written.returncode == 0, written.stderr
     read = stf(tmp_path, '--zeo', f'127.0.0.1:{server}', *tls_options(certs, 'alice'),
-               '-c', 'notes -l', '-c', 'database -i')
+               '-c', 'notes -l', '-c', 'database -i', '-c', 'info')
     assert read.returncode == 0, read.stderr
     assert 'over TLS' in read.stdout
-    assert f'127.0.0.1:{server}' in read.stdout
+    assert f'  location    : 127.0.0.1:{server} (TLS)\n' in read.stdout
+    assert f'  database opened from          : --zeo 127.0.0.1:{server}\n' in read.stdout
 
 
 # (b) a client without a certificate
@@ -213,10 +215,10 @@ def test_nothing_listening(certs):
     port = free_port()
     message = refused(port, files(certs, 'alice'))
     assert message == (
-        f'cannot reach the ZEO server at 127.0.0.1:{port} over TLS ({TIMEOUT}): nothing '
-        "accepts connections there (Connection refused); start it with 'python stf.py --serve "
-        "HOST:PORT' and the --tls options (or 'runzeo -C confs/zeo-tls.conf'), or check the "
-        'address')
+        f'cannot reach the ZEO server at 127.0.0.1:{port} over TLS: nothing accepts '
+        "connections there (Connection refused); start it with 'python stf.py --serve "
+        f"127.0.0.1:{port}' and the --tls options (or 'runzeo -C confs/zeo-tls.conf'), or "
+        'check the address')
 
 
 # (d) refused before connecting, in one line
@@ -236,25 +238,29 @@ def one_line_error(result):
     return line
 
 
-def test_expired_certificate_is_refused_before_connecting(certs, tmp_path):
-    started = time.time()
-    # Nothing listens on this port: the files are refused before any connection.
-    result = stf(tmp_path, '--zeo', f'127.0.0.1:{free_port()}', '--tls-cert',
-                 str(certs / 'expired.pem'), '--tls-key', str(certs / 'alice.key'),
-                 '--tls-ca', str(certs / 'ca.pem'), '-c', 'info')
-    assert one_line_error(result) == (
+BAD_CLIENT_FILES = {
+    'expired certificate': ('expired.pem', 'alice.key', lambda certs: (
         f'error: TLS certificate {certs / "expired.pem"} expired on '
-        f'{not_after(certs / "expired.pem")}; ask the CA for a new one (see docs/zeo-tls.md)')
-    assert time.time() - started < WAIT + 3
-
-
-def test_key_of_another_certificate_is_refused_before_connecting(certs, tmp_path):
-    result = stf(tmp_path, '--zeo', f'127.0.0.1:{free_port()}', '--tls-cert',
-                 str(certs / 'alice.pem'), '--tls-key', str(certs / 'server.key'),
-                 '--tls-ca', str(certs / 'ca.pem'), '-c', 'info')
-    assert one_line_error(result) == (
+        f'{not_after(certs / "expired.pem")}; ask the CA for a new one (see docs/zeo-tls.md)')),
+    'key of another certificate': ('alice.pem', 'server.key', lambda certs: (
         f'error: TLS key {certs / "server.key"} does not match certificate '
-        f'{certs / "alice.pem"}; give the key the certificate was made for with --tls-key')
+        f'{certs / "alice.pem"}; give the key the certificate was made for with --tls-key')),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_CLIENT_FILES))
+def test_bad_client_files_are_refused_before_connecting(certs, tmp_path, case):
+    cert, key, expected = BAD_CLIENT_FILES[case]
+    # A server listens, but the files are refused before any connection to it.
+    with socket.socket() as listener:
+        listener.bind(('127.0.0.1', 0))
+        listener.listen()
+        result = stf(tmp_path, '--zeo', f'127.0.0.1:{listener.getsockname()[1]}',
+                     '--tls-cert', str(certs / cert), '--tls-key', str(certs / key),
+                     '--tls-ca', str(certs / 'ca.pem'), '-c', 'info')
+        accepted = select.select([listener], [], [], 0)[0]
+    assert one_line_error(result) == expected(certs)
+    assert accepted == []
 
 
 def test_server_refuses_bad_files_before_listening(certs, tmp_path):
@@ -348,7 +354,7 @@ def test_shipped_server_and_client_confs(certs, tmp_path):
             database.open_config(tmp_path / 'client.conf', ROOT)))
         try:
             ok(app, 'notes -c --text "through the shipped confs"')
-            assert app.database.describe() == ('ClientStorage', f'localhost:{port}')
+            assert app.database.describe() == ('ClientStorage', f'localhost:{port} (TLS)')
         finally:
             app.close()
         # The shipped server configuration refuses a certificate of another CA.

@@ -37,7 +37,7 @@ def run_info(app, args):
         ('stf', stf.__version__),
         ('python', platform.python_version()),
         ('configuration', str(app.config.path)),
-        ('database configuration', str(app.config.zodb_conf)),
+        ('database opened from', app.database.opened_from or str(app.config.zodb_conf)),
         ('packets per bin (bin_seconds)', app.config.bin_seconds),
         ('pager', app.config.pager),
         ('database', f'{kind} {location}'),

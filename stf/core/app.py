@@ -191,7 +191,7 @@ class App:
             pass
 
     def _server_away(self, name, error):
-        kind, where = self.database.describe()
+        where = self.database.server_location()
         if getattr(error, 'while_saving', False):
             return Message(f'{name}: the database server {where} went away while this command '
                            'was being saved; whether it was saved shows when the server is '

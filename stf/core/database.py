@@ -6,8 +6,10 @@ here assumes a local file: size and path are reported only when the storage
 has them.
 """
 import concurrent.futures
+import os
 import random
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -84,6 +86,11 @@ def open_config(conf_path, root_dir):
                         f'{error.strerror}; fix zodb_conf in stf.conf') from None
     client = zeo_client_settings(text.replace('$ROOT', str(root_dir)))
     tls = client and client_tls(client, conf_path)
+    if client and len(client.get('server', '').split()) == 1:
+        from stf.core import zeotls
+        refused = zeotls.nothing_listens(client['server'], zeo_address(client['server']), tls)
+        if refused:
+            raise UserError(refused)
     text = f'%define ROOT {root_dir}\n' + text
     _make_storage_folder(text, root_dir)
     try:
@@ -187,6 +194,9 @@ def open_zeo(text, wait_timeout=10, tls=None):
         tls = zeotls.TLSFiles(*tls)
         zeotls.tcp_only(address)
         options = dict(ssl=zeotls.client_context(*tls), ssl_server_hostname=address[0])
+    refused = zeotls.nothing_listens(text, address, tls)
+    if refused:
+        raise UserError(refused)
     try:
         storage = ZEO.ClientStorage.ClientStorage(address, wait_timeout=wait_timeout,
                                                   server_sync=True, **options)
@@ -270,6 +280,7 @@ def serve(path, address, tls=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     host, port = zeo_address(address) if '/' not in address else (address, None)
     listen = address if port is None else f'{host}:{port}'
+    check_can_serve(path, address if port is None else (host, port), listen)
     options = ZEO.runzeo.ZEOOptions()
     options.realize(['-a', listen, '-f', str(path)])
     # What runzeo's <ssl> section gives it (ZEO.zconfig.server_ssl), from our checked files.
@@ -277,6 +288,44 @@ def serve(path, address, tls=None):
     print(f'stf: serving {path} on {listen}{" with TLS" if tls else ""} (Ctrl-C stops)',
           flush=True)
     ZEO.runzeo.ZEOServer(options).main()
+
+
+def check_can_serve(path, address, listen):
+    """One clear line, before saying "serving", when the file is held by
+    another program or the address is taken (runzeo would show a traceback)."""
+    if isinstance(address, str):
+        if os.path.exists(address) and _accepts(address):
+            raise UserError(f'a server already listens on {listen}; stop it or choose another '
+                            'socket with --serve PATH')
+    else:
+        _check_can_listen(address, listen)
+    import zc.lockfile
+    try:
+        zc.lockfile.LockFile(f'{path}.lock').close()
+    except zc.lockfile.LockError:
+        raise UserError(f'{path} is open in another program (an stf console or a ZEO server '
+                        'of its own); close it first, or connect to its server with --zeo '
+                        'HOST:PORT') from None
+
+
+def _check_can_listen(address, listen):
+    try:
+        family = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        raise UserError(f'cannot listen on {listen} ({error.strerror or error}); choose another '
+                        'address with --serve HOST:PORT') from None
+
+
+def _accepts(socket_path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(socket_path)
+        except OSError:
+            return False
+    return True
 
 
 class SavePhase:
@@ -307,9 +356,10 @@ class Database:
     Attributes: db (ZODB.DB), tm (TransactionManager), conn (Connection).
     """
 
-    def __init__(self, db, shared=None):
+    def __init__(self, db, shared=None, opened_from=None):
         self.db = db
         self.shared = shared  # a localshare.SharedFile when the file is shared locally
+        self.opened_from = opened_from  # the option or file it was opened from, for `info`
         self.tm = transaction.TransactionManager(explicit=False)
         self.attempt = 0  # of the running command: > 0 when retried after a conflict
         self.conflicts = 0  # conflicts retried since the database was opened
@@ -386,6 +436,8 @@ class Database:
 
     def describe(self):
         """(kind, location) of the storage, for the toolbar and `database -i`."""
+        if self.shared:
+            return 'FileStorage', f'{self.shared.path} (shared by the stf on this machine)'
         storage = self.db.storage
         kind = type(storage).__name__
         path = getattr(storage, '_file_name', None)
@@ -396,7 +448,17 @@ class Database:
             addr = addr[0]
         if isinstance(addr, tuple):
             addr = f'{addr[0]}:{addr[1]}'
-        return kind, str(addr) if addr else storage.getName()
+        location = str(addr) if addr else storage.getName()
+        return kind, location + (' (TLS)' if self.uses_tls() else '')
+
+    def server_location(self):
+        """Where the ZEO server of this database listens."""
+        return self.shared.address if self.shared else self.describe()[1]
+
+    def uses_tls(self):
+        # ZEO keeps the client's TLS context on its connection object.
+        runner = getattr(self.db.storage, '_server', None)
+        return getattr(getattr(runner, 'client', None), 'ssl', None) is not None
 
     def info(self):
         kind, location = self.describe()

@@ -35,17 +35,20 @@ def parse_arguments(argv):
 def open_database(config, args):
     from stf.core import database
     if args.zeo:
-        return database.Database(database.open_zeo(args.zeo, tls=tls_files(args)))
+        return database.Database(database.open_zeo(args.zeo, tls=tls_files(args)),
+                                 opened_from=f'--zeo {args.zeo}')
     tls_files(args)
     if args.db:
-        return database.Database(database.open_file_storage(args.db))
+        return database.Database(database.open_file_storage(args.db),
+                                 opened_from=f'--db {args.db}')
     path = configured_path(config, required=False)
     if path:
         # The configured local file is shared by every stf started on it.
         from stf.core.localshare import SharedFile
         shared = SharedFile(path)
-        return database.Database(shared.db, shared=shared)
-    return database.Database(database.open_config(config.zodb_conf, config_module.ROOT))
+        return database.Database(shared.db, shared=shared, opened_from=str(config.zodb_conf))
+    return database.Database(database.open_config(config.zodb_conf, config_module.ROOT),
+                             opened_from=str(config.zodb_conf))
 
 
 def banner(app):

@@ -107,35 +107,65 @@ def unreachable(text, address, error, tls=None):
     """
     what = f'{type(error).__name__}: {error}'
     if type(error).__name__ != 'ClientDisconnected':
-        why = ("start it with 'python stf.py --serve' or 'runzeo -C confs/zeo.conf', "
-               'or check the address')
+        why = start_hint(text, tls)
     else:
-        why = diagnose(address, tls)
-    over = ' over TLS' if tls else ''
-    return f'cannot reach the ZEO server at {text}{over} ({what}): {why}'
+        why = diagnose(text, address, tls)
+    return f'cannot reach the ZEO server at {text}{over_tls(tls)} ({what}): {why}'
 
 
-def diagnose(address, tls=None, timeout=2.0):
-    """Why the ZEO server at address did not complete ZEO's handshake."""
+def over_tls(tls):
+    return ' over TLS' if tls else ''
+
+
+def start_hint(text, tls=None):
     if tls:
-        start = ("start it with 'python stf.py --serve HOST:PORT' and the --tls options "
-                 "(or 'runzeo -C confs/zeo-tls.conf'), or check the address")
-    else:
-        start = ("start it with 'python stf.py --serve' (or 'runzeo -C confs/zeo.conf'), "
-                 'or check the address')
+        return (f"start it with 'python stf.py --serve {text}' and the --tls options "
+                "(or 'runzeo -C confs/zeo-tls.conf'), or check the address")
+    return (f"start it with 'python stf.py --serve {text}' (or 'runzeo -C confs/zeo.conf'), "
+            'or check the address')
+
+
+def nothing_listens(text, address, tls=None, timeout=2.0):
+    """The one-line message when nothing accepts connections at address, or
+    None. Checked before connecting: ZEO's client would wait its whole
+    wait-timeout for a port that refuses at once."""
     try:
-        if isinstance(address, str):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            try:
-                sock.connect(address)
-            except OSError:
-                sock.close()
-                raise
-        else:
-            sock = socket.create_connection(address, timeout=timeout)
+        sock = _connect(address, timeout)
     except OSError as error:
-        return f'nothing accepts connections there ({error.strerror or error}); {start}'
+        return (f'cannot reach the ZEO server at {text}{over_tls(tls)}: nothing accepts '
+                f'connections there ({error.strerror or error}); {start_hint(text, tls)}')
+    # Read what a plain ZEO server announces before hanging up: closing with
+    # it unread resets the connection, which the server logs as an error.
+    sock.settimeout(0.3)
+    try:
+        sock.recv(64)
+    except OSError:
+        pass  # a TLS server waits for our hello
+    finally:
+        sock.close()
+    return None
+
+
+def _connect(address, timeout):
+    if not isinstance(address, str):
+        return socket.create_connection(address, timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def diagnose(text, address, tls=None, timeout=2.0):
+    """Why the ZEO server at address did not complete ZEO's handshake."""
+    try:
+        sock = _connect(address, timeout)
+    except OSError as error:
+        return (f'nothing accepts connections there ({error.strerror or error}); '
+                f'{start_hint(text, tls)}')
     deadline = time.monotonic() + timeout
     try:
         if tls is None:
