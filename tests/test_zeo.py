@@ -386,3 +386,26 @@ def test_serve_refuses_a_held_file_and_a_taken_address_in_one_line(killable_serv
     assert (in_use.returncode, in_use.stderr) == (2, (
         f'error: a server already listens on {socket_path}; stop it or choose another socket '
         'with --serve PATH\n'))
+
+
+def test_serving_other_machines_without_tls_warns(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / 'stf.py'), '--db', str(tmp_path / 'open.fs'),
+         '--serve', f'0.0.0.0:{port}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, STF_HOME=str(tmp_path / 'server-home')))
+    try:
+        assert server.stdout.readline() == (
+            f'stf: serving {tmp_path / "open.fs"} on 0.0.0.0:{port} (Ctrl-C stops)\n')
+        assert server.stderr.readline() == (
+            f'stf: warning: 0.0.0.0:{port} is reachable from other machines and this server has '
+            'no TLS: anyone who reaches it can read and change the database; serve other '
+            'machines with TLS (docs/zeo-tls.md)\n')
+        # One line per log record.
+        assert ' INFO ZEO.runzeo ' in server.stderr.readline()
+    finally:
+        server.kill()
+        server.wait()
+    from stf.core.database import loopback_only
+    assert [loopback_only(host) for host in ('127.0.0.1', 'localhost', '::1', '0.0.0.0')] == [
+        True, True, True, False]

@@ -160,11 +160,34 @@ def test_valid_certificate_commits_and_reads_back(server, certs, tmp_path):
 # (b) a client without a certificate
 
 
-def test_plain_client_is_told_the_server_wants_tls(server):
+def test_plain_client_is_told_the_server_wants_tls(server, tmp_path):
+    # Told before connecting (no wait-timeout in the message): the server
+    # answered a TLS hello.
     assert refused(server, None) == (
-        f'cannot reach the ZEO server at 127.0.0.1:{server} ({TIMEOUT}): the server there says '
-        'nothing to a plain connection: it probably requires TLS with client certificates; '
-        'connect with --tls-cert, --tls-key and --tls-ca (see docs/zeo-tls.md)')
+        f'cannot reach the ZEO server at 127.0.0.1:{server}: the server there requires TLS '
+        'with client certificates; connect with --tls-cert, --tls-key and --tls-ca (see '
+        'docs/zeo-tls.md)')
+    from stf.core import database
+    from stf.core.errors import UserError
+    conf = tmp_path / 'plain-client.conf'
+    conf.write_text(f'%import ZEO\n<zodb>\n  <clientstorage>\n    server localhost:{server}\n'
+                    f'    wait-timeout {WAIT}\n  </clientstorage>\n</zodb>\n')
+    with pytest.raises(UserError) as caught:
+        database.open_config(conf, ROOT)
+    assert str(caught.value) == (
+        f'cannot reach the ZEO server at localhost:{server}: the server there requires TLS '
+        'with client certificates; add an <ssl> section (certificate, key, authenticate) to '
+        f'the <clientstorage> of {conf} (see docs/zeo-tls.md)')
+
+
+def test_after_a_timeout_the_server_is_probed_for_why(server):
+    from ZEO.Exceptions import ClientDisconnected
+    from stf.core import zeotls
+    timeout = ClientDisconnected('timed out waiting for connection')
+    assert zeotls.unreachable(f'127.0.0.1:{server}', ('127.0.0.1', server), timeout) == (
+        f'cannot reach the ZEO server at 127.0.0.1:{server} ({TIMEOUT}): the server there '
+        'requires TLS with client certificates; connect with --tls-cert, --tls-key and '
+        '--tls-ca (see docs/zeo-tls.md)')
 
 
 # (c) certificates the server or the client must refuse
@@ -172,7 +195,7 @@ def test_plain_client_is_told_the_server_wants_tls(server):
 
 def test_certificate_of_another_ca_is_refused(server, certs):
     assert refused(server, files(certs, 'mallory')) == (
-        f'cannot reach the ZEO server at 127.0.0.1:{server} over TLS ({TIMEOUT}): the server '
+        f'cannot reach the ZEO server at 127.0.0.1:{server} over TLS: the server '
         f'refused your certificate {certs / "mallory.pem"} (it closed the connection after the '
         "handshake): it was signed by 'CN=other', not by the server's CA 'CN=ca' "
         f'({certs / "ca.pem"}); ask for a certificate signed by that CA (see docs/zeo-tls.md)')
@@ -181,7 +204,7 @@ def test_certificate_of_another_ca_is_refused(server, certs):
 def test_certificate_without_client_auth_is_refused(server, certs):
     cert, ca = certs / 'notclient.pem', certs / 'ca.pem'
     assert refused(server, files(certs, 'notclient')) == (
-        f'cannot reach the ZEO server at 127.0.0.1:{server} over TLS ({TIMEOUT}): the server '
+        f'cannot reach the ZEO server at 127.0.0.1:{server} over TLS: the server '
         f'refused your certificate {cert} (it closed the connection after the handshake): it '
         "must be signed by the server's CA, for client authentication (clientAuth), and valid; "
         f"see what is wrong with 'openssl verify -CAfile {ca} -purpose sslclient {cert}' and "
@@ -192,7 +215,7 @@ def test_server_of_another_ca_is_refused_by_the_client(server, certs):
     # alice's own certificate is fine, but she trusts only the other CA.
     message = refused(server, files(certs, 'alice', ca='other'))
     assert message.startswith(
-        f'cannot reach the ZEO server at 127.0.0.1:{server} over TLS ({TIMEOUT}): '
+        f'cannot reach the ZEO server at 127.0.0.1:{server} over TLS: '
         "the server's certificate was refused (")
     # The reason is OpenSSL's (here: self-signed certificate in certificate chain).
     assert message.endswith(
@@ -206,7 +229,7 @@ def test_tls_client_of_a_plain_server(certs, tmp_path):
     finally:
         stop_plain()
     assert message == (
-        f'cannot reach the ZEO server at 127.0.0.1:{address[1]} over TLS ({TIMEOUT}): '
+        f'cannot reach the ZEO server at 127.0.0.1:{address[1]} over TLS: '
         'the server there does not use TLS (it answers in plain ZEO); drop the --tls options '
         'or start the server with TLS')
 
@@ -405,8 +428,8 @@ def test_client_file_with_a_certificate_of_another_ca_is_told_why(server, certs,
     with pytest.raises(UserError) as caught:
         database.open_config(conf, ROOT)
     message = str(caught.value)
-    assert message.startswith(f'cannot reach the ZEO server at localhost:{server} over TLS '
-                              f'({TIMEOUT}): the server refused your certificate ')
+    assert message.startswith(f'cannot reach the ZEO server at localhost:{server} over TLS: '
+                              'the server refused your certificate ')
     assert "signed by 'CN=other', not by the server's CA 'CN=ca'" in message
     assert '\n' not in message
 
@@ -423,3 +446,23 @@ def test_client_file_with_a_valid_certificate_commits_and_waits_bounded(server, 
         assert runner.io_call.__name__ == 'bounded_io_call'
     finally:
         app.close()
+
+
+def test_client_file_paths_are_taken_as_written(certs, tmp_path, monkeypatch):
+    from stf.core import database
+    from stf.core.errors import UserError
+    cert, key, ca = files(certs, 'alice')
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    conf = client_file(tmp_path, 1, '~/.stf/tls/alice.pem', key, ca)
+    with pytest.raises(UserError) as caught:
+        database.open_config(conf, ROOT)
+    assert str(caught.value) == (
+        f"'certificate' in the <ssl> section of {conf} starts with '~', which is not expanded "
+        f"there; write the full path ({tmp_path / 'home' / '.stf/tls/alice.pem'})")
+    monkeypatch.chdir(tmp_path)
+    conf = client_file(tmp_path, 1, cert, 'tls/alice.key', ca)
+    with pytest.raises(UserError) as caught:
+        database.open_config(conf, ROOT)
+    assert str(caught.value) == (
+        f"'key' in the <ssl> section of {conf}: tls/alice.key is not in {tmp_path}, the folder "
+        'relative paths start from; write the full path')

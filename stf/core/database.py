@@ -6,10 +6,12 @@ here assumes a local file: size and path are reported only when the storage
 has them.
 """
 import concurrent.futures
+import logging
 import os
 import random
 import re
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -88,7 +90,8 @@ def open_config(conf_path, root_dir):
     tls = client and client_tls(client, conf_path)
     if client and len(client.get('server', '').split()) == 1:
         from stf.core import zeotls
-        refused = zeotls.nothing_listens(client['server'], zeo_address(client['server']), tls)
+        refused = zeotls.refusal(client['server'], zeo_address(client['server']), tls,
+                                 conf_path)
         if refused:
             raise UserError(refused)
     text = f'%define ROOT {root_dir}\n' + text
@@ -102,7 +105,7 @@ def open_config(conf_path, root_dir):
         if client and type(error).__name__ == 'ClientDisconnected':
             from stf.core import zeotls
             raise UserError(zeotls.unreachable(client['server'], zeo_address(client['server']),
-                                               error, tls)) from None
+                                               error, tls, conf_path)) from None
         raise UserError(f'cannot open the database of {conf_path}: '
                         f'{type(error).__name__}: {error}') from None
     if client:
@@ -147,9 +150,22 @@ def client_tls(client, conf_path):
         if not path:
             raise UserError(f'{conf_path}: the <ssl> section gives no {role}; add '
                             f'{options[role].split(" in ")[0]} (see docs/zeo-tls.md)')
+    for (role, _), path in zip(options.items(), files):
+        _check_config_path(path, options[role])
     tls = zeotls.TLSFiles(*files)
     zeotls.check_files(*tls, options=options)
     return tls
+
+
+def _check_config_path(path, setting):
+    """ZConfig takes paths as written: no '~', and relative to the folder stf
+    was started from."""
+    if path.startswith('~'):
+        raise UserError(f"{setting} starts with '~', which is not expanded there; write the "
+                        f'full path ({os.path.expanduser(path)})')
+    if not os.path.isabs(path) and not os.path.exists(path):
+        raise UserError(f'{setting}: {path} is not in {os.getcwd()}, the folder relative paths '
+                        'start from; write the full path')
 
 
 def _make_storage_folder(config_text, root_dir):
@@ -194,7 +210,7 @@ def open_zeo(text, wait_timeout=10, tls=None):
         tls = zeotls.TLSFiles(*tls)
         zeotls.tcp_only(address)
         options = dict(ssl=zeotls.client_context(*tls), ssl_server_hostname=address[0])
-    refused = zeotls.nothing_listens(text, address, tls)
+    refused = zeotls.refusal(text, address, tls)
     if refused:
         raise UserError(refused)
     try:
@@ -281,13 +297,47 @@ def serve(path, address, tls=None):
     host, port = zeo_address(address) if '/' not in address else (address, None)
     listen = address if port is None else f'{host}:{port}'
     check_can_serve(path, address if port is None else (host, port), listen)
+    OneLineLogServer = _one_line_log_server()
     options = ZEO.runzeo.ZEOOptions()
     options.realize(['-a', listen, '-f', str(path)])
     # What runzeo's <ssl> section gives it (ZEO.zconfig.server_ssl), from our checked files.
     options.ssl = context
     print(f'stf: serving {path} on {listen}{" with TLS" if tls else ""} (Ctrl-C stops)',
           flush=True)
-    ZEO.runzeo.ZEOServer(options).main()
+    if port is not None and not tls and not loopback_only(host):
+        print(f'stf: warning: {listen} is reachable from other machines and this server has no '
+              'TLS: anyone who reaches it can read and change the database; serve other '
+              'machines with TLS (docs/zeo-tls.md)', file=sys.stderr, flush=True)
+    OneLineLogServer(options).main()
+
+
+def loopback_only(host):
+    """True when every address host stands for is a loopback address."""
+    import ipaddress
+    try:
+        infos = socket.getaddrinfo(host or None, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return all(ipaddress.ip_address(info[4][0].split('%')[0]).is_loopback for info in infos)
+
+
+def _one_line_log_server():
+    import ZEO.runzeo
+
+    class OneLineLogServer(ZEO.runzeo.ZEOServer):
+        """runzeo, logging one line per record (its default puts '------'
+        between records)."""
+
+        def setup_default_logging(self):
+            if self.options.config_logger is not None:
+                return
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter(
+                '%(asctime)s %(levelname)s %(name)s %(message)s', '%Y-%m-%dT%H:%M:%S'))
+            root = logging.getLogger()
+            root.setLevel(logging.INFO)
+            root.addHandler(handler)
+    return OneLineLogServer
 
 
 def check_can_serve(path, address, listen):

@@ -13,7 +13,7 @@ import os
 import socket
 import ssl
 import time
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from stf.core.errors import UserError
 
@@ -99,7 +99,15 @@ def tcp_only(address):
                         'options or use HOST:PORT')
 
 
-def unreachable(text, address, error, tls=None):
+class Verdict(NamedTuple):
+    """What a probe of a ZEO server found. works: True when ZEO answered,
+    False when the server will not take this client, None when it could not
+    tell (a slow server)."""
+    works: Optional[bool]
+    why: str
+
+
+def unreachable(text, address, error, tls=None, conf_path=None):
     """The one-line message for a ZEO server that did not answer in time.
 
     A refused TLS handshake looks like any other timeout, so the server is
@@ -109,8 +117,19 @@ def unreachable(text, address, error, tls=None):
     if type(error).__name__ != 'ClientDisconnected':
         why = start_hint(text, tls)
     else:
-        why = diagnose(text, address, tls)
+        why = probe(text, address, tls, conf_path).why
     return f'cannot reach the ZEO server at {text}{over_tls(tls)} ({what}): {why}'
+
+
+def refusal(text, address, tls=None, conf_path=None):
+    """Checked before connecting: the one-line message when the server will
+    certainly not take this client (nothing listens, TLS on one side only, a
+    refused certificate), or None. ZEO's client would wait its whole
+    wait-timeout instead, reconnecting in a loop when its handshake is refused."""
+    verdict = probe(text, address, tls, conf_path)
+    if verdict.works is False:
+        return f'cannot reach the ZEO server at {text}{over_tls(tls)}: {verdict.why}'
+    return None
 
 
 def over_tls(tls):
@@ -125,25 +144,31 @@ def start_hint(text, tls=None):
             'or check the address')
 
 
-def nothing_listens(text, address, tls=None, timeout=2.0):
-    """The one-line message when nothing accepts connections at address, or
-    None. Checked before connecting: ZEO's client would wait its whole
-    wait-timeout for a port that refuses at once."""
+def give_tls(conf_path=None):
+    if conf_path:
+        return (f'add an <ssl> section (certificate, key, authenticate) to the '
+                f'<clientstorage> of {conf_path} (see {DOC})')
+    return f'connect with --tls-cert, --tls-key and --tls-ca (see {DOC})'
+
+
+def probe(text, address, tls=None, conf_path=None, timeout=2.0):
+    """A Verdict on the server at address, for this client."""
     try:
         sock = _connect(address, timeout)
     except OSError as error:
-        return (f'cannot reach the ZEO server at {text}{over_tls(tls)}: nothing accepts '
-                f'connections there ({error.strerror or error}); {start_hint(text, tls)}')
-    # Read what a plain ZEO server announces before hanging up: closing with
-    # it unread resets the connection, which the server logs as an error.
-    sock.settimeout(0.3)
+        return Verdict(False, f'nothing accepts connections there ({error.strerror or error}); '
+                              f'{start_hint(text, tls)}')
+    deadline = time.monotonic() + timeout
     try:
-        sock.recv(64)
-    except OSError:
-        pass  # a TLS server waits for our hello
+        if tls is not None:
+            return _tls_probe(sock, address, tls, deadline, conf_path)
+        verdict = _plain_probe(sock, conf_path)
     finally:
         sock.close()
-    return None
+    if verdict.works is None and _speaks_tls(address, deadline):
+        return Verdict(False, 'the server there requires TLS with client certificates; '
+                              + give_tls(conf_path))
+    return verdict
 
 
 def _connect(address, timeout):
@@ -159,41 +184,43 @@ def _connect(address, timeout):
     return sock
 
 
-def diagnose(text, address, tls=None, timeout=2.0):
-    """Why the ZEO server at address did not complete ZEO's handshake."""
-    try:
-        sock = _connect(address, timeout)
-    except OSError as error:
-        return (f'nothing accepts connections there ({error.strerror or error}); '
-                f'{start_hint(text, tls)}')
-    deadline = time.monotonic() + timeout
-    try:
-        if tls is None:
-            return _plain_probe(sock)
-        return _tls_probe(sock, address, tls, deadline)
-    finally:
-        sock.close()
-
-
-def _plain_probe(sock):
+def _plain_probe(sock, conf_path):
     # A ZEO server announces its protocol as soon as a client connects; a TLS
-    # one waits for the client's hello.
+    # one waits for the client's hello. Reading the announcement also spares
+    # the server a reset connection, which it would log as an error.
     sock.settimeout(min(sock.gettimeout() or 1.0, 1.0))
     try:
         data = sock.recv(64)
     except OSError:
         data = None
     if data is None:
-        return ('the server there says nothing to a plain connection: it probably requires '
-                'TLS with client certificates; connect with --tls-cert, --tls-key and '
-                f'--tls-ca (see {DOC})')
+        return Verdict(None, 'the server there says nothing to a plain connection: it probably '
+                             'requires TLS with client certificates; ' + give_tls(conf_path))
     if not data:
-        return ('the server there closed the connection at once; check the address '
-                'and that it is a ZEO server')
-    return 'the server there answers now: it was only slow to start; try again'
+        return Verdict(None, 'the server there closed the connection at once; check the '
+                             'address and that it is a ZEO server')
+    return Verdict(True, 'the server there answers now: it was only slow to start; try again')
 
 
-def _tls_probe(sock, address, tls, deadline):
+def _speaks_tls(address, deadline):
+    """True when the server answers a TLS hello (a plain client of a TLS server)."""
+    if isinstance(address, str):
+        return False
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with _connect(address, max(0.1, deadline - time.monotonic())) as sock:
+            with context.wrap_socket(sock):
+                return True
+    except ssl.SSLError as error:
+        # Any TLS alert is an answer; a plain server's bytes are not TLS records.
+        return 'ALERT' in _reason(error).upper()
+    except OSError:
+        return False
+
+
+def _tls_probe(sock, address, tls, deadline, conf_path=None):
     host = address[0]
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca)
     context = _finish(context, tls.cert, tls.key, check_hostname=True)
@@ -202,39 +229,42 @@ def _tls_probe(sock, address, tls, deadline):
     except ssl.SSLCertVerificationError as error:
         reason = (error.verify_message or _reason(error)).rstrip('.')
         if 'hostname' in reason.lower() or 'ip address mismatch' in reason.lower():
-            return (f"the server's certificate is not made for {host} ({reason}); connect "
-                    'with a host name or address its certificate names, or have it remade '
-                    f'with that name (see {DOC})')
-        return (f"the server's certificate was refused ({reason}): {tls.ca} must be the CA "
-                f'that signed it (see {DOC})')
+            return Verdict(False, f"the server's certificate is not made for {host} ({reason}); "
+                                  'connect with a host name or address its certificate names, '
+                                  f'or have it remade with that name (see {DOC})')
+        return Verdict(False, f"the server's certificate was refused ({reason}): {tls.ca} must "
+                              f'be the CA that signed it (see {DOC})')
     except ssl.SSLError as error:
         reason = _reason(error)
         if 'WRONG_VERSION_NUMBER' in reason.upper() or 'RECORD_LAYER' in reason.upper() \
                 or 'PACKET_LENGTH' in reason.upper():
-            return ('the server there does not use TLS (it answers in plain ZEO); drop the '
-                    '--tls options or start the server with TLS')
+            drop = (f'remove the <ssl> section of {conf_path}' if conf_path
+                    else 'drop the --tls options')
+            return Verdict(False, 'the server there does not use TLS (it answers in plain ZEO); '
+                                  f'{drop} or start the server with TLS')
         if 'ALERT' in reason.upper():
-            return _refused(tls, reason)
-        return f'the TLS handshake failed ({reason}); see {DOC}'
+            return Verdict(False, _refused(tls, reason))
+        return Verdict(False, f'the TLS handshake failed ({reason}); see {DOC}')
     except OSError:
-        return _refused(tls, 'it closed the connection during the handshake')
+        return Verdict(False, _refused(tls, 'it closed the connection during the handshake'))
     try:
         # With TLS 1.3 the server checks the client's certificate after the
         # client's side of the handshake is done: its verdict comes here.
         tls_sock.settimeout(max(0.1, deadline - time.monotonic()))
         data = tls_sock.recv(64)
     except ssl.SSLError as error:
-        return _refused(tls, _reason(error))
+        return Verdict(False, _refused(tls, _reason(error)))
     except TimeoutError:
-        return ('the TLS connection works but the server sent nothing; check that it is '
-                'a ZEO server')
+        return Verdict(None, 'the TLS connection works but the server sent nothing; check that '
+                             'it is a ZEO server')
     except OSError:
-        return _refused(tls, 'it closed the connection after the handshake')
+        return Verdict(False, _refused(tls, 'it closed the connection after the handshake'))
     finally:
         tls_sock.close()
     if not data:
-        return _refused(tls, 'it closed the connection after the handshake')
-    return 'the TLS connection works now: the server was only slow to start; try again'
+        return Verdict(False, _refused(tls, 'it closed the connection after the handshake'))
+    return Verdict(True, 'the TLS connection works now: the server was only slow to start; '
+                         'try again')
 
 
 def _refused(tls, how):
