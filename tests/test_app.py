@@ -10,6 +10,11 @@ def test_help_lists_every_registered_command(app):
     names = [row[0] for row in table.rows]
     assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
                      'models', 'labels', 'notes', '!CMD']
+    # Each line fits the table (its last column is not wrapped).
+    from stf.core.render import LAST_COLUMN_RULE, table_text
+    assert max(len(row[2]) for row in table.rows) <= LAST_COLUMN_RULE
+    lines = table_text(table).splitlines()
+    assert {len(line) for line in lines[:-1]} == {len(lines[0])}
 
 
 def test_dash_h_is_help_not_an_error(app):

@@ -193,7 +193,8 @@ def test_deleting_takes_notes_and_labels_along(models):
     ok(models, 'models -g')
     ok(models, 'labels --from-flows -g 0-1')
     assert [note.owner for note in models.notes.values()] == [('dataset', 0)]
-    ok(models, 'datasets -d 0')
+    (deleted,) = ok(models, 'datasets -d 0')
+    assert 'groups of models: 1' in deleted.text
     assert (len(models.notes), len(models.root['labels']), len(models.root['models'])) == (0, 0, 0)
 
 

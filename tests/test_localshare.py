@@ -86,3 +86,29 @@ def test_stf_processes_started_at_once_on_one_file(tmp_path):
     texts = sorted(line.split('|')[4].strip() for line in listed.stdout.splitlines()
                    if line.startswith('| ') and 'process' in line)
     assert texts == sorted(f'process {n} note {i}' for n in range(4) for i in range(20))
+
+
+def test_file_held_by_a_server_of_its_own_is_told_at_once(tmp_path):
+    from stf.core.errors import UserError
+    from stf.core.localshare import SharedFile
+    from tests.test_zeo import free_port, stf_server
+    path = tmp_path / 'database' / 'stf.db'
+    path.parent.mkdir()
+    server = stf_server(path, free_port(), tmp_path)
+    try:
+        started = time.monotonic()
+        try:
+            SharedFile(path)
+            raise AssertionError('the held file was opened')
+        except UserError as refused:
+            message = str(refused)
+        # Not the whole wait for a server that would be starting on our socket.
+        assert time.monotonic() - started < 8
+    finally:
+        server.kill()
+        server.wait()
+    assert message == (
+        f'the database {path} is open in a program that does not share it with the stf on this '
+        "machine: a server ('stf.py --serve' or runzeo; connect to it with --zeo HOST:PORT, "
+        "e.g. --zeo 127.0.0.1:8100), or an stf started with --db (close it); or open another "
+        'file with --db')

@@ -38,6 +38,15 @@ def test_analysts_see_each_others_commits(server, tmp_path):
         assert [row[1] for row in table.rows] == ['shared']
         assert second.completion['dataset_id'] == {'0': 'shared'}
         assert second.database.describe() == ('ClientStorage', f'{server[0][0]}:{server[0][1]}')
+        # A dataset selected by one analyst and deleted by the other is named.
+        ok(first, 'datasets -s 0')
+        ok(second, 'datasets -d 0')
+        assert error(first, 'datasets -f') == (
+            "the selected dataset 0 was deleted meanwhile (by another analyst?); select one "
+            "with 'datasets -s ID' (list them with 'datasets -l')")
+        assert error(first, 'datasets -f') == (
+            "no dataset is selected; select one with 'datasets -s ID' (list them with "
+            "'datasets -l')")
     finally:
         first.close()
         second.close()
@@ -193,6 +202,10 @@ def test_server_away_and_back(killable_server):
             'changed (the console goes on and reconnects when the server is back)')
         assert time.monotonic() - began < 15
         assert not app.database.reachable()
+        # What needs no database works meanwhile.
+        ok(app, 'help')
+        info = dict(ok(app, 'info')[0].pairs)
+        assert info['database'] == f'ClientStorage 127.0.0.1:{port}'
         assert fstest(path).returncode == 0
         start()
         ok(app, 'notes -c --text after')
@@ -409,3 +422,67 @@ def test_serving_other_machines_without_tls_warns(tmp_path):
     from stf.core.database import loopback_only
     assert [loopback_only(host) for host in ('127.0.0.1', 'localhost', '::1', '0.0.0.0')] == [
         True, True, True, False]
+
+
+def test_server_back_with_an_older_database_is_named(killable_server, tmp_path):
+    start, port, path = killable_server
+    server = start()
+    app = client(('127.0.0.1', port))
+    try:
+        ok(app, 'notes -c --text "on the first file"')
+        server.kill()
+        server.wait()
+        other = stf_server(tmp_path / 'other.fs', port, tmp_path)
+        try:
+            deadline = time.monotonic() + 20
+            while app.database.server_behind() is False and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert error(app, 'notes -l') == (
+                f'notes: the database server 127.0.0.1:{port} now serves an older or another '
+                'database than this console was using (restarted from another file or a '
+                'backup?), so this console cannot go on with it; nothing was changed; start stf '
+                'again to work on that database')
+        finally:
+            other.kill()
+            other.wait()
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize('options, message', [
+    (['--db', 'x.fs', '--zeo', '127.0.0.1:8100'],
+     '--db PATH and --zeo HOST:PORT both name the database; give one'),
+    (['--serve', '--zeo', '127.0.0.1:8100'],
+     '--serve runs a server for a file (the configured one or --db PATH); connect to a server '
+     'with --zeo in another stf'),
+    (['--serve', '127.0.0.1:8100', '-c', 'info'],
+     '--serve only serves; run commands in another stf with --zeo HOST:PORT'),
+    (['--db', 'x.fs', '--serve', '127.0.0.1:99999'],
+     "'127.0.0.1:99999' is not a ZEO server address; write HOST:PORT (e.g. 127.0.0.1:8100) or "
+     'the path of a unix socket'),
+])
+def test_options_that_do_not_go_together_are_one_line(options, message, capsys, tmp_path,
+                                                      monkeypatch):
+    from stf.core.main import main
+    monkeypatch.chdir(tmp_path)
+    assert main(options) == 2
+    assert capsys.readouterr() == ('', f'error: {message}\n')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_another_kind_of_server_is_not_taken_for_a_tls_one():
+    import http.server
+    import threading
+    from stf.core import zeotls
+    web = http.server.HTTPServer(('127.0.0.1', 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=web.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = web.server_address[1]
+        verdict = zeotls.probe(f'127.0.0.1:{port}', ('127.0.0.1', port))
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert verdict == zeotls.Verdict(None, 'the server there says nothing to a ZEO client and '
+                                           'does not speak TLS: it is probably not a ZEO server; '
+                                           'check the address')

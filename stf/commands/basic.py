@@ -32,7 +32,6 @@ def configure_nothing(parser):
 def run_info(app, args):
     from stf.core import argus
     kind, location = app.database.describe()
-    current = app.current()
     pairs = [
         ('stf', stf.__version__),
         ('python', platform.python_version()),
@@ -42,7 +41,9 @@ def run_info(app, args):
         ('pager', app.config.pager),
         ('database', f'{kind} {location}'),
         ('stf home', str(config_module.stf_home())),
-        ('current dataset', f'{current.id} {current.name}' if current else '-'),
+        # What the prompt shows: info works while the database server is away.
+        ('current dataset', '-' if app.current_id is None
+         else f'{app.current_id} {app.current_name}'),
     ]
     pairs += [(tool, path or 'not installed') for tool, path in argus.tool_status().items()]
     return [Fields(pairs, title='stf')]
@@ -59,10 +60,10 @@ def run_exit(app, args):
 
 COMMANDS = [
     Command('help', 'list the commands, or show one command\'s options',
-            configure_help, run_help, completions={'': 'command'}),
+            configure_help, run_help, completions={'': 'command'}, uses_database=False),
     Command('info', 'stf version, configuration, database and tools',
-            configure_nothing, run_info),
-    Command('clear', 'clear the screen', configure_nothing, run_clear),
+            configure_nothing, run_info, uses_database=False),
+    Command('clear', 'clear the screen', configure_nothing, run_clear, uses_database=False),
     Command('exit', 'leave stf (also Ctrl-D)', configure_nothing, run_exit,
-            aliases=('quit',)),
+            aliases=('quit',), uses_database=False),
 ]

@@ -135,11 +135,13 @@ def delete(app, args):
     if not common.confirmed(app, f"Delete dataset {dataset.id} '{dataset.name}' "
                                       'and everything generated from it?'):
         return [ok('nothing was deleted')]
-    for group in [group for group in app.root['models'].values()
-                  if group.dataset_id == dataset.id]:
+    model_groups = [group for group in app.root['models'].values()
+                    if group.dataset_id == dataset.id]
+    for group in model_groups:
         common.drop_model_group(app, group)
     removed = {name: app.root[name].forget_dataset(dataset.id) for name in STRUCTURES
                if name != 'datasets' and name in app.root}
+    removed['groups of models'] = len(model_groups)
     app.datasets.remove(dataset.id)
     if app.current_id == dataset.id:
         app.current_id = None

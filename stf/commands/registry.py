@@ -43,6 +43,8 @@ class Command:
     completions: option string, or argparse dest (for all its option
       strings), -> kind of value that follows it ('dataset_id', 'path', ...);
       '' for positional values.
+    uses_database: False for commands that must work while the database
+      server is away (help, exit): they run outside any transaction.
     """
     name: str
     help: str
@@ -50,6 +52,7 @@ class Command:
     handler: Callable
     aliases: tuple = ()
     completions: dict = field(default_factory=dict)
+    uses_database: bool = True  # False: runs without a transaction (server away too)
 
     _parser: object = field(default=None, init=False, repr=False)
 

@@ -99,6 +99,7 @@ class App:
         self.database = database
         self.registry = build_registry()
         self.current_id = None
+        self.deleted_current = None  # the id of a selected dataset found deleted
         self.current_name = ''  # of the current dataset, for the prompt (no database read)
         self.interactive = interactive
         self.ask = None
@@ -129,6 +130,8 @@ class App:
         if self.current_id is None:
             return None
         dataset = self.datasets.get(self.current_id)
+        # Remembered for require_current's message when another analyst deleted it.
+        self.deleted_current = self.current_id if dataset is None else None
         if dataset is None:
             self.current_id = None
         return dataset
@@ -139,6 +142,11 @@ class App:
 
     def require_current(self):
         dataset = self.current()
+        if dataset is None and self.deleted_current is not None:
+            deleted, self.deleted_current = self.deleted_current, None
+            raise UserError(f'the selected dataset {deleted} was deleted meanwhile (by another '
+                            "analyst?); select one with 'datasets -s ID' (list them with "
+                            "'datasets -l')")
         if dataset is None:
             raise UserError('no dataset is selected; select one with '
                             "'datasets -s ID' (list them with 'datasets -l')")
@@ -162,7 +170,10 @@ class App:
     def _run(self, command, argv):
         try:
             args = command.parser().parse_args(argv)
-            items = self.database.run(lambda: command.handler(self, args))
+            if command.uses_database:
+                items = self.database.run(lambda: command.handler(self, args))
+            else:
+                items = command.handler(self, args)
             return Reply(list(items or []))
         except HelpRequested as shown:
             return Reply([Text(shown.text.rstrip())])
@@ -192,6 +203,11 @@ class App:
 
     def _server_away(self, name, error):
         where = self.database.server_location()
+        if self.database.server_behind():
+            return Message(f'{name}: the database server {where} now serves an older or another '
+                           'database than this console was using (restarted from another file '
+                           'or a backup?), so this console cannot go on with it; nothing was '
+                           'changed; start stf again to work on that database', 'error')
         if getattr(error, 'while_saving', False):
             return Message(f'{name}: the database server {where} went away while this command '
                            'was being saved; whether it was saved shows when the server is '

@@ -190,7 +190,7 @@ def zeo_address(text):
     if '/' in text:
         return text
     host, _, port = text.rpartition(':')
-    if not port.isdigit() or not host:
+    if not port.isdigit() or not host or not 0 < int(port) < 65536:
         raise UserError(f"'{text}' is not a ZEO server address; write HOST:PORT "
                         '(e.g. 127.0.0.1:8100) or the path of a unix socket')
     return host.strip('[]'), int(port)
@@ -344,7 +344,7 @@ def check_can_serve(path, address, listen):
     """One clear line, before saying "serving", when the file is held by
     another program or the address is taken (runzeo would show a traceback)."""
     if isinstance(address, str):
-        if os.path.exists(address) and _accepts(address):
+        if accepts_connections(address):
             raise UserError(f'a server already listens on {listen}; stop it or choose another '
                             'socket with --serve PATH')
     else:
@@ -369,10 +369,19 @@ def _check_can_listen(address, listen):
                         'address with --serve HOST:PORT') from None
 
 
-def _accepts(socket_path):
+def accepts_connections(socket_path):
+    """True when a server listens on the unix socket at socket_path."""
+    if not os.path.exists(socket_path):
+        return False
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
         try:
             probe.connect(socket_path)
+            # Read the ZEO server's announcement: hanging up with it unread
+            # resets the connection, which the server logs as an error.
+            probe.recv(64)
+        except TimeoutError:
+            pass  # connected, but nothing announced yet
         except OSError:
             return False
     return True
@@ -504,6 +513,13 @@ class Database:
     def server_location(self):
         """Where the ZEO server of this database listens."""
         return self.shared.address if self.shared else self.describe()[1]
+
+    def server_behind(self):
+        """True when the ZEO server came back with a database older than what
+        this client has seen (ZEO's client then refuses to reconnect)."""
+        runner = getattr(self.db.storage, '_server', None)
+        result = getattr(getattr(runner, 'client', None), 'verify_result', None)
+        return result == 'Cache newer than server'
 
     def uses_tls(self):
         # ZEO keeps the client's TLS context on its connection object.

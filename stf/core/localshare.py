@@ -20,6 +20,8 @@ from stf.core.errors import UserError
 # A unix socket path must fit in sun_path (108 bytes on Linux).
 SOCKET_PATH_LIMIT = 100
 CONNECT_SECONDS = 10
+# How long an stf that has just locked the file may take to listen on its socket.
+STARTING_SECONDS = 2
 
 
 def socket_path(path):
@@ -117,26 +119,40 @@ class SharedFile:
         """Our client of the file's server. Several stf starting at once race
         for the file: whoever finds it locked connects, and serves it in turn
         if its server has already left again."""
-        import ZEO.ClientStorage
-        deadline = time.monotonic() + CONNECT_SECONDS
+        started = time.monotonic()
         while True:
-            try:
-                storage = ZEO.ClientStorage.ClientStorage(
-                    self.address, wait_timeout=1, server_sync=True)
-                database.harden_client(storage, CONNECT_SECONDS)
-                return database.database_of(storage)
-            except Exception as error:
-                if type(error).__name__ != 'ClientDisconnected':
-                    raise
+            listening = self.server is not None or database.accepts_connections(self.address)
+            if listening:
+                db = self._client()
+                if db is not None:
+                    return db
             if self.server is None:
                 self.server = try_to_serve(self.path, self.address)
-            if time.monotonic() > deadline:
+            # An stf that has just locked the file listens within moments;
+            # a program that holds the file without our socket never will.
+            patience = CONNECT_SECONDS if listening else STARTING_SECONDS
+            if time.monotonic() - started > patience:
                 self.stop()
-                raise UserError(f'the database {self.path} is locked by a program that does '
-                                f'not serve it at {self.address} (a ZEO server of its own, or '
-                                'another program): connect to that server with --zeo '
-                                'HOST:PORT, close the program, or open another file with '
-                                '--db') from None
+                raise UserError(
+                    f'the database {self.path} is open in a program that does not share it '
+                    "with the stf on this machine: a server ('stf.py --serve' or runzeo; "
+                    'connect to it with --zeo HOST:PORT, e.g. --zeo 127.0.0.1:8100), or an stf '
+                    'started with --db (close it); or open another file with --db') from None
+            if not listening:
+                time.sleep(0.05)
+
+    def _client(self):
+        """A database of a new client of our socket, or None if it did not connect."""
+        import ZEO.ClientStorage
+        try:
+            storage = ZEO.ClientStorage.ClientStorage(
+                self.address, wait_timeout=1, server_sync=True)
+        except Exception as error:
+            if type(error).__name__ != 'ClientDisconnected':
+                raise
+            return None
+        database.harden_client(storage, CONNECT_SECONDS)
+        return database.database_of(storage)
 
     def take_over(self):
         """After the serving stf left: serve the file unless another stf does

@@ -32,6 +32,23 @@ def parse_arguments(argv):
     return parser.parse_args(argv)
 
 
+# Options that cannot go together, and what to do instead.
+EXCLUSIVE_OPTIONS = [
+    (('db', 'zeo'), '--db PATH and --zeo HOST:PORT both name the database; give one'),
+    (('serve', 'zeo'), '--serve runs a server for a file (the configured one or --db PATH); '
+                       'connect to a server with --zeo in another stf'),
+    (('serve', 'command'), '--serve only serves; run commands in another stf with --zeo '
+                           'HOST:PORT'),
+    (('serve', 'stop_on_error'), '--serve only serves; --stop-on-error is for batch runs'),
+]
+
+
+def check_combinations(args):
+    for names, message in EXCLUSIVE_OPTIONS:
+        if all(getattr(args, name) for name in names):
+            raise UserError(message)
+
+
 def open_database(config, args):
     from stf.core import database
     if args.zeo:
@@ -113,6 +130,7 @@ def counted(number, noun):
 def main(argv=None):
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
+        check_combinations(args)
         config = config_module.load(args.conf)
         if args.serve:
             return serve(config, args)

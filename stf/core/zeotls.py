@@ -105,6 +105,7 @@ class Verdict(NamedTuple):
     tell (a slow server)."""
     works: Optional[bool]
     why: str
+    silent: bool = False  # the server said nothing to a plain connection
 
 
 def unreachable(text, address, error, tls=None, conf_path=None):
@@ -165,9 +166,15 @@ def probe(text, address, tls=None, conf_path=None, timeout=2.0):
         verdict = _plain_probe(sock, conf_path)
     finally:
         sock.close()
-    if verdict.works is None and _speaks_tls(address, deadline):
+    if not verdict.silent:
+        return verdict
+    answer = _tls_answer(address, deadline)
+    if answer == 'tls':
         return Verdict(False, 'the server there requires TLS with client certificates; '
                               + give_tls(conf_path))
+    if answer == 'other':
+        return Verdict(None, 'the server there says nothing to a ZEO client and does not speak '
+                             'TLS: it is probably not a ZEO server; check the address')
     return verdict
 
 
@@ -195,29 +202,31 @@ def _plain_probe(sock, conf_path):
         data = None
     if data is None:
         return Verdict(None, 'the server there says nothing to a plain connection: it probably '
-                             'requires TLS with client certificates; ' + give_tls(conf_path))
+                             'requires TLS with client certificates; ' + give_tls(conf_path),
+                       silent=True)
     if not data:
         return Verdict(None, 'the server there closed the connection at once; check the '
                              'address and that it is a ZEO server')
     return Verdict(True, 'the server there answers now: it was only slow to start; try again')
 
 
-def _speaks_tls(address, deadline):
-    """True when the server answers a TLS hello (a plain client of a TLS server)."""
+def _tls_answer(address, deadline):
+    """How the server answers a TLS hello: 'tls', 'other' (bytes that are not
+    TLS, e.g. an HTTP server's error), or None (nothing in time)."""
     if isinstance(address, str):
-        return False
+        return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
         with _connect(address, max(0.1, deadline - time.monotonic())) as sock:
             with context.wrap_socket(sock):
-                return True
+                return 'tls'
     except ssl.SSLError as error:
-        # Any TLS alert is an answer; a plain server's bytes are not TLS records.
-        return 'ALERT' in _reason(error).upper()
+        # Any TLS alert is an answer in TLS.
+        return 'tls' if 'ALERT' in _reason(error).upper() else 'other'
     except OSError:
-        return False
+        return None
 
 
 def _tls_probe(sock, address, tls, deadline, conf_path=None):
