@@ -192,8 +192,12 @@ def test_server_away_and_back(killable_server):
     start, port, path = killable_server
     server = start()
     app = client(('127.0.0.1', port))
+    from stf.core.console import toolbar
+    view = toolbar(app)
     try:
         ok(app, 'notes -c --text before')
+        assert view() == (f' dataset: -   database: ClientStorage 127.0.0.1:{port}   '
+                          'help: help, Ctrl-D exits ')
         server.kill()
         server.wait()
         began = time.monotonic()
@@ -202,6 +206,8 @@ def test_server_away_and_back(killable_server):
             'changed (the console goes on and reconnects when the server is back)')
         assert time.monotonic() - began < 15
         assert not app.database.reachable()
+        assert view() == (f' dataset: -   database: ClientStorage 127.0.0.1:{port} (server away)'
+                          '   help: help, Ctrl-D exits ')
         # What needs no database works meanwhile.
         ok(app, 'help')
         info = dict(ok(app, 'info')[0].pairs)
