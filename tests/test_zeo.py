@@ -63,13 +63,47 @@ def test_same_note_edited_at_once_one_wins(server, monkeypatch):
             return 'second analyst'
         monkeypatch.setattr(common, 'edit_text', editor_while_the_other_saves)
         second.interactive = True
-        assert error(second, 'notes -e 0') == (
+        reply = second.execute('notes -e 0')
+        assert [item.text for item in reply.items] == [
             "note 0 was changed by another analyst while you edited it; nothing was saved: "
-            "see theirs with 'notes -s 0' and edit again")
+            "see theirs with 'notes -s 0' and edit again",
+            f'your text is kept in {draft_path()}']
+        assert draft_path().read_text() == 'second analyst'
         assert ok(second, 'notes -s 0')[1].text == 'first analyst'
     finally:
         first.close()
         second.close()
+
+
+def draft_path():
+    """The one draft kept in stf's home."""
+    from stf.core import config
+    (path,) = (config.stf_home() / 'drafts').iterdir()
+    return path
+
+
+def test_text_of_a_new_note_is_kept_when_the_server_is_away(killable_server, monkeypatch):
+    start, port, path = killable_server
+    server = start()
+    app = client(('127.0.0.1', port), wait_timeout=2)
+    from stf.commands import common
+
+    def editor_while_the_server_dies(text):
+        server.kill()
+        server.wait()
+        return 'words typed while the server died'
+    monkeypatch.setattr(common, 'edit_text', editor_while_the_server_dies)
+    app.interactive = True
+    try:
+        reply = app.execute('notes -c')
+        assert [item.text for item in reply.items] == [
+            f'notes: the database server 127.0.0.1:{port} is not reachable; nothing was changed '
+            '(the console goes on and reconnects when the server is back)',
+            f'your text is kept in {draft_path()}']
+        assert draft_path().read_text() == 'words typed while the server died'
+        assert app.draft is None
+    finally:
+        app.close()
 
 
 def write_flows(path, connections, flows_per_connection=1):
@@ -492,3 +526,28 @@ def test_another_kind_of_server_is_not_taken_for_a_tls_one():
     assert verdict == zeotls.Verdict(None, 'the server there says nothing to a ZEO client and '
                                            'does not speak TLS: it is probably not a ZEO server; '
                                            'check the address')
+
+
+def test_stopped_server_is_told_not_waited_for(killable_server, monkeypatch):
+    """A server process stopped (or a network that drops everything) keeps
+    the connection up but never answers: the command still ends."""
+    import signal
+    from stf.core import database
+    monkeypatch.setattr(database, 'SILENCE_SECONDS', 2)
+    start, port, path = killable_server
+    server = start()
+    app = client(('127.0.0.1', port))
+    try:
+        ok(app, 'notes -c --text before')
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            assert error(app, 'notes -c --text "while stopped"') == (
+                f'notes: the database server 127.0.0.1:{port} is not reachable; nothing was '
+                'changed (the console goes on and reconnects when the server is back)')
+            assert not app.database.reachable()
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        ok(app, 'notes -c --text after')
+        assert sorted(note.text for note in app.notes.values()) == ['after', 'before']
+    finally:
+        app.close()

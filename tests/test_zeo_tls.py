@@ -466,3 +466,33 @@ def test_client_file_paths_are_taken_as_written(certs, tmp_path, monkeypatch):
     assert str(caught.value) == (
         f"'key' in the <ssl> section of {conf}: tls/alice.key is not in {tmp_path}, the folder "
         'relative paths start from; write the full path')
+
+
+@pytest.mark.parametrize('tls', [False, True])
+def test_silent_server_is_not_blamed_on_the_certificate(certs, tls):
+    """A server that accepts but answers nothing (stopped, overloaded) is
+    said to be so, after the client's wait."""
+    with socket.socket() as listener:
+        listener.bind(('127.0.0.1', 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        message = refused(port, files(certs, 'alice') if tls else None)
+    assert message == (
+        f'cannot reach the ZEO server at 127.0.0.1:{port}{" over TLS" if tls else ""} '
+        f'({TIMEOUT}): the server there accepts connections but answers nothing, plain or TLS: '
+        'it may be stopped or overloaded; check it, or try again')
+
+
+def test_tls_client_of_a_web_server_is_told_it_is_not_zeo(certs):
+    import http.server
+    import threading
+    web = http.server.HTTPServer(('127.0.0.1', 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        port = web.server_address[1]
+        message = refused(port, files(certs, 'alice'))
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert message == (f'cannot reach the ZEO server at 127.0.0.1:{port} over TLS: the server '
+                       'there does not speak TLS and is not a ZEO server; check the address')

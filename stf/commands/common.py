@@ -85,8 +85,11 @@ def edit_note(app, note_id, owner, text_argument):
     old = note.text if note else ''
     if text_argument is not None:
         text = text_argument.replace('\\n', '\n')
+    elif app.draft is not None:
+        text = app.draft  # a new note's command run again after a conflict: no second edit
     elif app.interactive:
-        text = edit_text(old)
+        # Kept by the app until the command is saved: a failed save loses no words.
+        text = app.draft = edit_text(old)
     else:
         raise UserError('in batch mode give the note with --text "..."')
     if text == old:

@@ -7,6 +7,7 @@ the console gives it `ask`, `progress` and `interactive` when there is one.
 """
 import logging
 import shlex
+import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -100,6 +101,7 @@ class App:
         self.registry = build_registry()
         self.current_id = None
         self.deleted_current = None  # the id of a selected dataset found deleted
+        self.draft = None  # text typed in the editor by the running command
         self.current_name = ''  # of the current dataset, for the prompt (no database read)
         self.interactive = interactive
         self.ask = None
@@ -169,6 +171,31 @@ class App:
 
     def _run(self, command, argv):
         try:
+            reply = self._reply(command, argv)
+        finally:
+            self._remember_current()
+            if self._completion_state != self._state():
+                self._completion_stale()
+        if self.draft is not None:
+            if not reply.ok:
+                reply.items.append(self._keep_draft())
+            self.draft = None
+        return reply
+
+    def _keep_draft(self):
+        """Save the text typed in the editor for a command that was not saved."""
+        folder = config_module.stf_home() / 'drafts'
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime('%Y%m%d-%H%M%S')
+        path, number = folder / f'note-{stamp}.md', 1
+        while path.exists():
+            number += 1
+            path = folder / f'note-{stamp}-{number}.md'
+        path.write_text(self.draft)
+        return Message(f'your text is kept in {path}', 'warning')
+
+    def _reply(self, command, argv):
+        try:
             args = command.parser().parse_args(argv)
             if command.uses_database:
                 items = self.database.run(lambda: command.handler(self, args))
@@ -190,10 +217,6 @@ class App:
             if type(error).__name__ == 'ClientDisconnected':
                 return Reply([self._server_away(command.name, error)], ok=False)
             return Reply([self._unexpected(command.name, error)], ok=False)
-        finally:
-            self._remember_current()
-            if self._completion_state != self._state():
-                self._completion_stale()
 
     def _remember_current(self):
         try:

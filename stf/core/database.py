@@ -244,14 +244,21 @@ def harden_client(storage, seconds):
     storage.notify_connected = forget_fetched_ids
 
 
+# A request unanswered this long while connected makes stf check that the
+# server answers at all: a stopped server process, or a network that drops
+# packets, keeps the connection up and never answers.
+SILENCE_SECONDS = 10
+
+
 def bound_waits(storage, seconds):
     """Make a ZEO client give up on a request once its server has been gone
-    for `seconds`.
+    for `seconds`, or does not answer a new connection while the request waits.
 
     ZEO's client waits for each answer without a time limit and relies on the
     lost connection to fail what is pending; a request sent just as the server
-    dies can miss that and wait forever, freezing the console. Requests still
-    run as long as they need while the connection is up.
+    dies can miss that and wait forever, freezing the console, and so does
+    one sent to a server that stopped without closing its connections.
+    Requests still run as long as they need while the server answers.
     """
     runner = getattr(storage, '_server', None)
     io_call = getattr(runner, 'io_call', None)
@@ -264,12 +271,17 @@ def bound_waits(storage, seconds):
         if not wait:
             return future
         gone_since = None
+        next_check = time.monotonic() + SILENCE_SECONDS
         while True:
             try:
                 return future.result(timeout=0.25)
             except concurrent.futures.TimeoutError:
                 if storage.is_connected():
                     gone_since = None
+                    if time.monotonic() >= next_check:
+                        if not server_answers(runner):
+                            hang_up(runner)  # fails the request; ZEO reconnects later
+                        next_check = time.monotonic() + SILENCE_SECONDS / 2
                     continue
                 gone_since = gone_since or time.monotonic()
                 if time.monotonic() - gone_since > seconds:
@@ -277,6 +289,32 @@ def bound_waits(storage, seconds):
                     raise ClientDisconnected('the server went away during a request') from None
 
     runner.io_call = bounded_io_call
+
+
+def server_answers(runner):
+    """True when the client's server completes the start of a new connection."""
+    from stf.core import zeotls
+    client = getattr(runner, 'client', None)
+    addresses = getattr(client, 'addrs', None)
+    if not addresses:
+        return True  # nothing to check against: keep waiting
+    return any(zeotls.answers(address, getattr(client, 'ssl', None),
+                              getattr(client, 'ssl_server_hostname', None))
+               for address in addresses)
+
+
+def hang_up(runner):
+    """Drop the client's connection as if the server had: the pending
+    requests fail, and the client reconnects once the server answers."""
+    def drop():
+        client = runner.client
+        protocol = getattr(client, 'protocol', None)
+        if protocol is not None:
+            # Disconnected first, so that nobody sees the request fail while
+            # the client still counts as connected.
+            client.disconnected(protocol)
+            protocol.close('the server does not answer')
+    runner.loop.call_soon_threadsafe(drop)
 
 
 def serve(path, address, tls=None):

@@ -152,6 +152,10 @@ def give_tls(conf_path=None):
     return f'connect with --tls-cert, --tls-key and --tls-ca (see {DOC})'
 
 
+STOPPED = ('the server there accepts connections but answers nothing, plain or TLS: it may be '
+           'stopped or overloaded; check it, or try again')
+
+
 def probe(text, address, tls=None, conf_path=None, timeout=2.0):
     """A Verdict on the server at address, for this client."""
     try:
@@ -163,7 +167,7 @@ def probe(text, address, tls=None, conf_path=None, timeout=2.0):
     try:
         if tls is not None:
             return _tls_probe(sock, address, tls, deadline, conf_path)
-        verdict = _plain_probe(sock, conf_path)
+        verdict = _plain_probe(sock)
     finally:
         sock.close()
     if not verdict.silent:
@@ -176,6 +180,20 @@ def probe(text, address, tls=None, conf_path=None, timeout=2.0):
         return Verdict(None, 'the server there says nothing to a ZEO client and does not speak '
                              'TLS: it is probably not a ZEO server; check the address')
     return verdict
+
+
+
+def answers(address, context=None, server_hostname=None, timeout=2.0):
+    """True when a ZEO server at address announces itself on a new connection
+    (through TLS with context) within timeout."""
+    try:
+        with _connect(address, timeout) as sock:
+            if context is None:
+                return bool(sock.recv(64))
+            with context.wrap_socket(sock, server_hostname=server_hostname) as tls_sock:
+                return bool(tls_sock.recv(64))
+    except OSError:  # ssl.SSLError and timeouts included
+        return False
 
 
 def _connect(address, timeout):
@@ -191,7 +209,7 @@ def _connect(address, timeout):
     return sock
 
 
-def _plain_probe(sock, conf_path):
+def _plain_probe(sock):
     # A ZEO server announces its protocol as soon as a client connects; a TLS
     # one waits for the client's hello. Reading the announcement also spares
     # the server a reset connection, which it would log as an error.
@@ -201,13 +219,22 @@ def _plain_probe(sock, conf_path):
     except OSError:
         data = None
     if data is None:
-        return Verdict(None, 'the server there says nothing to a plain connection: it probably '
-                             'requires TLS with client certificates; ' + give_tls(conf_path),
-                       silent=True)
+        return Verdict(None, STOPPED, silent=True)  # probe() asks in TLS next
     if not data:
         return Verdict(None, 'the server there closed the connection at once; check the '
                              'address and that it is a ZEO server')
     return Verdict(True, 'the server there answers now: it was only slow to start; try again')
+
+
+def _plain_zeo(address, deadline):
+    """True when the server announces a ZEO protocol (a sized message of
+    'Z' or 'M' and a version) on a plain connection."""
+    try:
+        with _connect(address, max(0.5, deadline - time.monotonic())) as sock:
+            data = sock.recv(64)
+    except OSError:
+        return False
+    return len(data) > 5 and data[4:5] in (b'Z', b'M')
 
 
 def _tls_answer(address, deadline):
@@ -247,6 +274,9 @@ def _tls_probe(sock, address, tls, deadline, conf_path=None):
         reason = _reason(error)
         if 'WRONG_VERSION_NUMBER' in reason.upper() or 'RECORD_LAYER' in reason.upper() \
                 or 'PACKET_LENGTH' in reason.upper():
+            if not _plain_zeo(address, deadline):
+                return Verdict(False, 'the server there does not speak TLS and is not a ZEO '
+                                      'server; check the address')
             drop = (f'remove the <ssl> section of {conf_path}' if conf_path
                     else 'drop the --tls options')
             return Verdict(False, 'the server there does not use TLS (it answers in plain ZEO); '
@@ -254,6 +284,8 @@ def _tls_probe(sock, address, tls, deadline, conf_path=None):
         if 'ALERT' in reason.upper():
             return Verdict(False, _refused(tls, reason))
         return Verdict(False, f'the TLS handshake failed ({reason}); see {DOC}')
+    except TimeoutError:
+        return Verdict(None, STOPPED)
     except OSError:
         return Verdict(False, _refused(tls, 'it closed the connection during the handshake'))
     try:
