@@ -106,8 +106,10 @@ def test_second_opener_gets_one_clear_line(app, tmp_path):
     import pytest
     with pytest.raises(UserError) as raised:
         database.open_file_storage(tmp_path / 'db' / 'stf.db')
-    assert str(raised.value) == (f"database {tmp_path / 'db' / 'stf.db'} is in use by another "
-                                 'stf process; close it first or open another file with --db')
+    assert str(raised.value) == (
+        f"database {tmp_path / 'db' / 'stf.db'} is open in another program: an stf (close it), "
+        "or a server ('stf.py --serve' or runzeo: connect to it with --zeo and the address it "
+        'listens on); or open another file with --db')
 
 
 def test_pack_drops_old_revisions(app):
@@ -143,3 +145,13 @@ def test_shipped_configuration_creates_its_database_folder(tmp_path):
     assert (tmp_path / 'fresh' / 'database' / 'stf.db').is_file()
     assert db.describe() == ('FileStorage', str(tmp_path / 'fresh' / 'database' / 'stf.db'))
     db.close()
+
+
+def test_configured_paths_expand_the_home_folder(tmp_path, monkeypatch):
+    from stf.core import config
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    conf = tmp_path / 'stf.conf'
+    conf.write_text('[stf]\nzodb_conf = ~/confs/zodb.conf\nargus_conf = confs/argus.conf\n')
+    loaded = config.load(conf)
+    assert (loaded.zodb_conf, loaded.argus_conf) == (
+        tmp_path / 'home' / 'confs' / 'zodb.conf', config.ROOT / 'confs' / 'argus.conf')

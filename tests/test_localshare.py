@@ -109,6 +109,6 @@ def test_file_held_by_a_server_of_its_own_is_told_at_once(tmp_path):
         server.wait()
     assert message == (
         f'the database {path} is open in a program that does not share it with the stf on this '
-        "machine: a server ('stf.py --serve' or runzeo; connect to it with --zeo HOST:PORT, "
-        "e.g. --zeo 127.0.0.1:8100), or an stf started with --db (close it); or open another "
-        'file with --db')
+        "machine: a server ('stf.py --serve' or runzeo: connect to it with --zeo and the "
+        'address it listens on, 127.0.0.1:8100 by default), or an stf started with --db (close '
+        "it); or open another file with --db")

@@ -37,10 +37,17 @@ def test_analysts_see_each_others_commits(server, tmp_path):
         (table,) = ok(second, 'datasets -l')
         assert [row[1] for row in table.rows] == ['shared']
         assert second.completion['dataset_id'] == {'0': 'shared'}
+        # Completion follows the others' commits without a command of its own.
+        ok(first, f'datasets -c {flows} --name newer')
+        deadline = time.monotonic() + 10
+        while second.completion['dataset_id'] != {'0': 'shared', '1': 'newer'}:
+            assert time.monotonic() < deadline, second.completion['dataset_id']
+            time.sleep(0.05)
         assert second.database.describe() == ('ClientStorage', f'{server[0][0]}:{server[0][1]}')
         # A dataset selected by one analyst and deleted by the other is named.
         ok(first, 'datasets -s 0')
         ok(second, 'datasets -d 0')
+        ok(second, 'datasets -d 1')
         assert error(first, 'datasets -f') == (
             "the selected dataset 0 was deleted meanwhile (by another analyst?); select one "
             "with 'datasets -s ID' (list them with 'datasets -l')")
@@ -482,6 +489,8 @@ def test_server_back_with_an_older_database_is_named(killable_server, tmp_path):
                 'database than this console was using (restarted from another file or a '
                 'backup?), so this console cannot go on with it; nothing was changed; start stf '
                 'again to work on that database')
+            from stf.core.console import toolbar
+            assert '(older database on the server)' in toolbar(app)()
         finally:
             other.kill()
             other.wait()
@@ -551,3 +560,18 @@ def test_stopped_server_is_told_not_waited_for(killable_server, monkeypatch):
         assert sorted(note.text for note in app.notes.values()) == ['after', 'before']
     finally:
         app.close()
+
+
+def test_loads_failed_while_the_server_is_away_log_one_line():
+    import logging
+    from ZEO.Exceptions import ClientDisconnected
+    from stf.core.app import shorten_server_away
+    try:
+        raise ClientDisconnected('timed out waiting for connection')
+    except ClientDisconnected:
+        record = logging.LogRecord('ZODB.Connection', logging.ERROR, __file__, 1,
+                                   "Couldn't load state for %s %s", ('IOBTree', '0x0c'),
+                                   sys.exc_info())
+    assert shorten_server_away(record) is True
+    assert logging.Formatter('%(levelname)s %(message)s').format(record) == (
+        "ERROR Couldn't load state for IOBTree 0x0c: timed out waiting for connection")

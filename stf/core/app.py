@@ -69,6 +69,7 @@ def log_to_home():
         log.removeHandler(handler)
     handler = logging.FileHandler(path, delay=True)
     handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s %(message)s'))
+    handler.addFilter(shorten_server_away)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     for name in LIBRARY_LOGGERS:
@@ -77,6 +78,16 @@ def log_to_home():
             library.removeHandler(old)
         library.addHandler(handler)
         library.propagate = False
+
+
+def shorten_server_away(record):
+    """A load failed because the ZEO server is away: one line, no traceback
+    (the command says so on the screen; a traceback there tells nothing)."""
+    if record.exc_info and type(record.exc_info[1]).__name__ == 'ClientDisconnected':
+        record.msg = f'{record.getMessage()}: {record.exc_info[1]}'
+        record.args = ()
+        record.exc_info = record.exc_text = None
+    return True
 
 
 # Loggers of the libraries that talk to the ZEO server (ZODB logs a failed
@@ -252,8 +263,10 @@ class App:
 
     @property
     def completion(self):
-        """The database values completion offers (dict kind -> {value: meta})."""
-        if self._completion is None:
+        """The database values completion offers (dict kind -> {value: meta}),
+        read again when another analyst has committed since (read between
+        commands only: the console's completer is the only reader)."""
+        if self._completion is None or self.database.others_committed():
             self.refresh_completion()
         return self._completion
 

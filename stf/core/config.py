@@ -69,6 +69,8 @@ def _convert(path, key, kind, text):
     except ValueError:
         raise UserError(f'{path}: {key} = {text!r} is not a valid '
                         f'{kind.__name__}') from None
+    if kind is Path:
+        value = value.expanduser()
     if kind is Path and not value.is_absolute():
         value = ROOT / value
     return value

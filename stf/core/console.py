@@ -50,10 +50,15 @@ class StfCompleter(Completer):
                              display=item.display)
 
 
+TOOLBAR_REFRESH_SECONDS = 1
+
+
 def toolbar(app):
     def view():
         kind, location = app.database.describe()
-        away = '' if app.database.reachable() else ' (server away)'
+        away = ('' if app.database.reachable() else
+                ' (older database on the server)' if app.database.server_behind() else
+                ' (server away)')
         return (f' dataset: {app.current_name or "-"}   database: {kind} {location}{away}   '
                 'help: help, Ctrl-D exits ')
     return view
@@ -117,7 +122,10 @@ def chooser(session):
 def run_console(app, banner):
     session = PromptSession(history=FileHistory(str(stf_home() / 'history')),
                             completer=StfCompleter(app), style=STYLE,
-                            bottom_toolbar=toolbar(app), complete_while_typing=True)
+                            bottom_toolbar=toolbar(app), complete_while_typing=True,
+                            # The toolbar follows the server going and coming back
+                            # while the analyst is idle (no database read).
+                            refresh_interval=TOOLBAR_REFRESH_SECONDS)
     renderer = Renderer(sys.stdout, sys.stderr, terminal=True, pager=app.config.pager)
     app.interactive = True
     app.refresh_completion()  # before the first keystroke asks for it

@@ -12,6 +12,7 @@ import random
 import re
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -65,8 +66,10 @@ def open_file_storage(path):
                         f'({error.filename}); choose another path with --db') from None
     except Exception as error:
         if type(error).__name__ == 'LockError':
-            raise UserError(f'database {path} is in use by another stf process; '
-                            'close it first or open another file with --db') from None
+            raise UserError(f'database {path} is open in another program: an stf (close it), '
+                            "or a server ('stf.py --serve' or runzeo: connect to it with --zeo "
+                            'and the address it listens on); or open another file with '
+                            '--db') from None
         raise
     return database_of(storage)
 
@@ -100,8 +103,10 @@ def open_config(conf_path, root_dir):
         db = ZODB.config.databaseFromString(text)
     except Exception as error:
         if type(error).__name__ == 'LockError':
-            raise UserError(f'the database in {conf_path} is in use by another stf '
-                            'process; close it first or use --db PATH') from None
+            raise UserError(f'the database in {conf_path} is open in another program: an stf '
+                            "(close it), or a server ('stf.py --serve' or runzeo: connect to it "
+                            'with --zeo and the address it listens on); or use --db '
+                            'PATH') from None
         if client and type(error).__name__ == 'ClientDisconnected':
             from stf.core import zeotls
             raise UserError(zeotls.unreachable(client['server'], zeo_address(client['server']),
@@ -461,6 +466,8 @@ class Database:
         self.attempt = 0  # of the running command: > 0 when retried after a conflict
         self.conflicts = 0  # conflicts retried since the database was opened
         self.conn = db.open(transaction_manager=self.tm)
+        self._others_committed = threading.Event()
+        self._watch_other_commits()
 
     @property
     def root(self):
@@ -547,6 +554,26 @@ class Database:
             addr = f'{addr[0]}:{addr[1]}'
         location = str(addr) if addr else storage.getName()
         return kind, location + (' (TLS)' if self.uses_tls() else '')
+
+    def _watch_other_commits(self):
+        # A ZEO server tells each client about the others' commits as they
+        # happen (in the client's network thread): noted here for the console.
+        storage = self.db.storage
+        invalidate = getattr(storage, 'invalidateTransaction', None)
+        if invalidate is None or not hasattr(storage, '_server'):
+            return
+
+        def note_commit(tid, oids):
+            self._others_committed.set()
+            return invalidate(tid, oids)
+        storage.invalidateTransaction = note_commit
+
+    def others_committed(self):
+        """True once after another analyst committed (ZEO clients only)."""
+        if not self._others_committed.is_set():
+            return False
+        self._others_committed.clear()
+        return True
 
     def server_location(self):
         """Where the ZEO server of this database listens."""

@@ -135,9 +135,10 @@ class SharedFile:
                 self.stop()
                 raise UserError(
                     f'the database {self.path} is open in a program that does not share it '
-                    "with the stf on this machine: a server ('stf.py --serve' or runzeo; "
-                    'connect to it with --zeo HOST:PORT, e.g. --zeo 127.0.0.1:8100), or an stf '
-                    'started with --db (close it); or open another file with --db') from None
+                    "with the stf on this machine: a server ('stf.py --serve' or runzeo: "
+                    'connect to it with --zeo and the address it listens on, 127.0.0.1:8100 '
+                    'by default), or an stf started with --db (close it); or open another '
+                    'file with --db') from None
             if not listening:
                 time.sleep(0.05)
 
