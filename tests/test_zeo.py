@@ -575,3 +575,39 @@ def test_loads_failed_while_the_server_is_away_log_one_line():
     assert shorten_server_away(record) is True
     assert logging.Formatter('%(levelname)s %(message)s').format(record) == (
         "ERROR Couldn't load state for IOBTree 0x0c: timed out waiting for connection")
+
+
+def test_reconnections_are_paced_when_connections_close_at_once(killable_server):
+    """What takes the server's place may accept and hang up at once (a
+    server refusing our certificate does): the client does not hammer it."""
+    import threading
+    start, port, path = killable_server
+    server = start()
+    app = client(('127.0.0.1', port))
+    accepted = []
+    try:
+        ok(app, 'notes -c --text before')
+        server.kill()
+        server.wait()
+        with socket.socket() as listener:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(('127.0.0.1', port))
+            listener.listen(64)
+            listener.settimeout(0.2)
+            began = time.monotonic()
+
+            def hang_up_at_once():
+                while time.monotonic() - began < 3:
+                    try:
+                        connection, _ = listener.accept()
+                    except OSError:
+                        continue
+                    accepted.append(time.monotonic())
+                    connection.close()
+            thread = threading.Thread(target=hang_up_at_once)
+            thread.start()
+            thread.join()
+    finally:
+        app.close()
+    # One reconnection round a second at most (ZEO alone: hundreds).
+    assert 1 <= len(accepted) <= 5, len(accepted)

@@ -239,6 +239,7 @@ def harden_client(storage, seconds):
     another analyst stored meanwhile, overwriting it.
     """
     bound_waits(storage, seconds)
+    pace_reconnections(getattr(storage, '_server', None))
     notify_connected = getattr(storage, 'notify_connected', None)
     if notify_connected is None or not hasattr(storage, '_oids'):
         return  # not a ZEO client
@@ -253,6 +254,38 @@ def harden_client(storage, seconds):
 # server answers at all: a stopped server process, or a network that drops
 # packets, keeps the connection up and never answers.
 SILENCE_SECONDS = 10
+
+
+# Least time between two reconnection rounds of a ZEO client.
+RECONNECT_PAUSE_SECONDS = 1.0
+
+
+def pace_reconnections(runner, pause=RECONNECT_PAUSE_SECONDS):
+    """ZEO's client reconnects at once when a connection closes before its
+    handshake is done: a server that refuses our certificate, or anything
+    that accepts and hangs up, gets hundreds of connections a second. One
+    round per `pause` at most."""
+    client = getattr(runner, 'client', None)
+    try_connecting = getattr(client, 'try_connecting', None)
+    if try_connecting is None or not hasattr(client, 'loop'):
+        return
+    state = {'last': 0.0, 'scheduled': False}
+
+    def paced():  # runs in the client's network thread
+        if state['scheduled']:
+            return
+        wait = state['last'] + pause - time.monotonic()
+        if wait > 0:
+            state['scheduled'] = True
+            client.loop.call_later(wait, scheduled)
+            return
+        state['last'] = time.monotonic()
+        try_connecting()
+
+    def scheduled():
+        state['scheduled'] = False
+        paced()
+    client.try_connecting = paced
 
 
 def bound_waits(storage, seconds):
