@@ -1,4 +1,6 @@
 """Dispatch, transactions, errors and the database command."""
+import os
+
 from stf.commands.registry import Command
 from stf.core.errors import UserError
 from stf.core.results import Text
@@ -106,10 +108,11 @@ def test_second_opener_gets_one_clear_line(app, tmp_path):
     import pytest
     with pytest.raises(UserError) as raised:
         database.open_file_storage(tmp_path / 'db' / 'stf.db')
-    assert str(raised.value) == (
-        f"database {tmp_path / 'db' / 'stf.db'} is open in another program: an stf (close it), "
-        "or a server ('stf.py --serve' or runzeo: connect to it with --zeo and the address it "
-        'listens on); or open another file with --db')
+    # This test's own process holds it (the app fixture).
+    assert str(raised.value).startswith(
+        f"the database {tmp_path / 'db' / 'stf.db'} is open in ")
+    assert str(raised.value).endswith(
+        f'(process {os.getpid()}): close it, or open another file with --db')
 
 
 def test_pack_drops_old_revisions(app):

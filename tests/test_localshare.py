@@ -94,7 +94,8 @@ def test_file_held_by_a_server_of_its_own_is_told_at_once(tmp_path):
     from tests.test_zeo import free_port, stf_server
     path = tmp_path / 'database' / 'stf.db'
     path.parent.mkdir()
-    server = stf_server(path, free_port(), tmp_path)
+    port = free_port()
+    server = stf_server(path, port, tmp_path)
     try:
         started = time.monotonic()
         try:
@@ -102,13 +103,61 @@ def test_file_held_by_a_server_of_its_own_is_told_at_once(tmp_path):
             raise AssertionError('the held file was opened')
         except UserError as refused:
             message = str(refused)
-        # Not the whole wait for a server that would be starting on our socket.
-        assert time.monotonic() - started < 8
+        # The lock names the process: no wait for a server on our socket.
+        assert time.monotonic() - started < 5
     finally:
         server.kill()
         server.wait()
     assert message == (
-        f'the database {path} is open in a program that does not share it with the stf on this '
-        "machine: a server ('stf.py --serve' or runzeo: connect to it with --zeo and the "
-        'address it listens on, 127.0.0.1:8100 by default), or an stf started with --db (close '
-        "it); or open another file with --db")
+        f'the database {path} is served by stf.py --serve 127.0.0.1:{port} (process '
+        f'{server.pid}): connect to it with --zeo 127.0.0.1:{port}')
+
+
+def test_the_program_holding_a_file_is_named(tmp_path):
+    from stf.core.localshare import held_message, holder_kind, lock_holder, served_address
+    path = tmp_path / 'stf.db'
+    (tmp_path / 'stf.db.lock').write_text(f' {os.getpid()}\n')
+    holder = lock_holder(path)
+    assert holder[0] == os.getpid() and holder_kind(holder) == 'other'
+    assert held_message(path, holder).startswith(f'the database {path} is open in ')
+    assert [holder_kind((1, arguments)) for arguments in (
+        ['python3', 'stf.py'], ['python3', '/x/stf.py', '--serve'], ['python3', 'stf.py',
+         '--db', 'a.fs'], ['/venv/bin/python', '/venv/bin/runzeo', '-C', 'z.conf'],
+        ['vim', 'stf.db'])] == ['shared', 'serve', 'db', 'runzeo', 'other']
+    assert [served_address(arguments) for arguments in (
+        ['stf.py', '--serve'], ['stf.py', '--serve', '--db', 'x'],
+        ['stf.py', '--serve', '10.0.0.1:9000'])] == [
+        '127.0.0.1:8100', '127.0.0.1:8100', '10.0.0.1:9000']
+    assert held_message(path, (7, ['vim', 'stf.db'])) == (
+        f'the database {path} is open in vim (process 7): close it, or open another file '
+        'with --db')
+    (tmp_path / 'stf.db.lock').write_text(' 999999999\n')
+    assert lock_holder(path) is None
+
+
+def test_edit_saved_after_a_take_over_does_not_overwrite_the_other(tmp_path, monkeypatch):
+    """While one analyst is in the editor, the serving one saves the same note
+    and leaves: the take-over runs the command again, which refuses to write
+    over the other's words (and keeps the text typed)."""
+    path = tmp_path / 'database' / 'stf.db'
+    serving = console(path)
+    editing = console(path)
+    try:
+        ok(serving, 'notes -c --text "start"')
+        from stf.commands import common
+
+        def editor_while_the_other_saves_and_leaves(text):
+            ok(serving, 'notes -e 0 --text "the serving analyst"')
+            serving.close()
+            return 'the editing analyst'
+        monkeypatch.setattr(common, 'edit_text', editor_while_the_other_saves_and_leaves)
+        editing.interactive = True
+        reply = editing.execute('notes -e 0')
+        assert [item.text for item in reply.items][0] == (
+            "note 0 was changed by another analyst while you edited it; nothing was saved: see "
+            "theirs with 'notes -s 0' and edit again")
+        assert reply.items[1].text.startswith('your text is kept in ')
+        assert ok(editing, 'notes -s 0')[1].text == 'the serving analyst'
+        assert editing.database.shared.server is not None
+    finally:
+        editing.close()

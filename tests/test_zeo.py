@@ -427,11 +427,11 @@ def serve_once(tmp_path, *args):
 
 def test_serve_refuses_a_held_file_and_a_taken_address_in_one_line(killable_server, tmp_path):
     start, port, path = killable_server
-    start()
+    server = start()
     held = serve_once(tmp_path, '--db', str(path), '--serve', f'127.0.0.1:{free_port()}')
     assert (held.returncode, held.stdout, held.stderr) == (2, '', (
-        f'error: {path} is open in another program (an stf console or a ZEO server of its '
-        'own); close it first, or connect to its server with --zeo HOST:PORT\n'))
+        f'error: the database {path} is served by stf.py --serve 127.0.0.1:{port} (process '
+        f'{server.pid}): connect to it with --zeo 127.0.0.1:{port}\n'))
     other = tmp_path / 'other.fs'
     taken = serve_once(tmp_path, '--db', str(other), '--serve', f'127.0.0.1:{port}')
     assert (taken.returncode, taken.stdout, taken.stderr) == (2, '', (
@@ -543,6 +543,7 @@ def test_stopped_server_is_told_not_waited_for(killable_server, monkeypatch):
     import signal
     from stf.core import database
     monkeypatch.setattr(database, 'SILENCE_SECONDS', 2)
+    monkeypatch.setattr(database, 'UNANSWERED_SECONDS', 2)
     start, port, path = killable_server
     server = start()
     app = client(('127.0.0.1', port))
@@ -611,3 +612,24 @@ def test_reconnections_are_paced_when_connections_close_at_once(killable_server)
         app.close()
     # One reconnection round a second at most (ZEO alone: hundreds).
     assert 1 <= len(accepted) <= 5, len(accepted)
+
+
+def test_client_file_with_several_servers_connects_to_the_one_up(server, tmp_path):
+    from stf.core import config, database
+    from stf.core.app import App
+    from stf.core.database import single_server, zeo_client_settings
+    down, up = free_port(), server[0][1]
+    conf = tmp_path / 'client.conf'
+    conf.write_text(f'%import ZEO\n<zodb>\n  <clientstorage>\n    server 127.0.0.1:{down}\n'
+                    f'    server 127.0.0.1:{up}\n    wait-timeout 10\n  </clientstorage>\n'
+                    '</zodb>\n')
+    settings = zeo_client_settings(conf.read_text())
+    assert settings['server'] == f'127.0.0.1:{down} 127.0.0.1:{up}'
+    assert single_server(settings) is None
+    assert single_server({'server': '8100'}) is None
+    assert single_server({'server': '127.0.0.1:8100'}) == ('127.0.0.1:8100', ('127.0.0.1', 8100))
+    app = App(config.load(), database.Database(database.open_config(conf, ROOT)))
+    try:
+        ok(app, 'notes -c --text "through the second server"')
+    finally:
+        app.close()

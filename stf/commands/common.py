@@ -76,19 +76,25 @@ def edit_note(app, note_id, owner, text_argument):
     Returns (note, changed); an unchanged text makes no note.
     """
     note = app.notes.get(note_id) if note_id is not None else None
-    if note is not None and app.database.attempt:
-        # Retried after a conflict: another analyst saved this note meanwhile.
-        # Writing ours over theirs would lose their words; merging could garble both.
-        raise UserError(f'note {note.id} was changed by another analyst while you edited '
-                        f"it; nothing was saved: see theirs with 'notes -s {note.id}' and "
-                        'edit again')
     old = note.text if note else ''
-    if text_argument is not None:
+    changed_meanwhile = UserError(
+        f'note {note_id} was changed by another analyst while you edited it; nothing was '
+        f"saved: see theirs with 'notes -s {note_id}' and edit again")
+    if app.draft is not None:
+        # Run again (after a conflict, or once another stf serves the file)
+        # with the text already typed: saved only over the text it was typed
+        # on. Writing ours over theirs would lose their words; merging could
+        # garble both.
+        if old != app.draft_base:
+            raise changed_meanwhile
+        text = app.draft
+    elif note is not None and app.database.attempt:
+        raise changed_meanwhile  # --text retried after a conflict on this note
+    elif text_argument is not None:
         text = text_argument.replace('\\n', '\n')
-    elif app.draft is not None:
-        text = app.draft  # a new note's command run again after a conflict: no second edit
     elif app.interactive:
         # Kept by the app until the command is saved: a failed save loses no words.
+        app.draft_base = old
         text = app.draft = edit_text(old)
     else:
         raise UserError('in batch mode give the note with --text "..."')

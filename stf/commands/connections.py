@@ -350,7 +350,8 @@ ACTIONS = {
 }
 
 COMMANDS = [Command(
-    'connections', 'split flows into connections (4-tuples without source port)', configure, action_handler('connections', ACTIONS),
+    'connections', 'split flows into connections (4-tuples without source port)', configure,
+    action_handler('connections', ACTIONS),
     completions={**dict.fromkeys(('connections', 'count', 'delete_connections', 'delete',
                                   'trim', 'delete_modelless', 'generate'), 'connection_group'),
                  **dict.fromkeys(('flows', 'histogram', 'payload', 'id'), 'connection_id'),

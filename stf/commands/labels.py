@@ -376,7 +376,8 @@ ACTIONS = {'add': add, 'list': list_labels, 'delete': delete,
            'import_file': import_labels, 'from_flows': from_flows}
 
 COMMANDS = [Command(
-    'labels', 'label connections of models (Direction-Decision-Proto...)', configure, action_handler('labels', ACTIONS),
+    'labels', 'label connections of models (Direction-Decision-Proto...)', configure,
+    action_handler('labels', ACTIONS),
     completions={'-g': 'model_group', '--group': 'model_group',
                  '-c': 'connection_id', '--connection': 'connection_id',
                  '-D': 'connection_id', '--remove': 'connection_id',

@@ -113,6 +113,7 @@ class App:
         self.current_id = None
         self.deleted_current = None  # the id of a selected dataset found deleted
         self.draft = None  # text typed in the editor by the running command
+        self.draft_base = None  # the text it was typed on
         self.current_name = ''  # of the current dataset, for the prompt (no database read)
         self.interactive = interactive
         self.ask = None
@@ -185,24 +186,31 @@ class App:
             reply = self._reply(command, argv)
         finally:
             self._remember_current()
-            if self._completion_state != self._state():
+            # help, info, exit change nothing: no database read after them.
+            if command.uses_database and self._completion_state != self._state():
                 self._completion_stale()
         if self.draft is not None:
             if not reply.ok:
                 reply.items.append(self._keep_draft())
-            self.draft = None
+            self.draft = self.draft_base = None
         return reply
 
     def _keep_draft(self):
         """Save the text typed in the editor for a command that was not saved."""
-        folder = config_module.stf_home() / 'drafts'
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime('%Y%m%d-%H%M%S')
-        path, number = folder / f'note-{stamp}.md', 1
-        while path.exists():
-            number += 1
-            path = folder / f'note-{stamp}-{number}.md'
-        path.write_text(self.draft)
+        try:
+            folder = config_module.stf_home() / 'drafts'
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime('%Y%m%d-%H%M%S')
+            path, number = folder / f'note-{stamp}.md', 1
+            while path.exists():
+                number += 1
+                path = folder / f'note-{stamp}-{number}.md'
+            path.write_text(self.draft)
+        except (OSError, UserError) as error:
+            # Not even a file: the words go to the screen rather than nowhere.
+            why = getattr(error, 'strerror', None) or error
+            return Message(f'your text could not be kept in a file ({why}); here it is:\n'
+                           f'{self.draft}', 'warning')
         return Message(f'your text is kept in {path}', 'warning')
 
     def _reply(self, command, argv):
@@ -266,7 +274,8 @@ class App:
         """The database values completion offers (dict kind -> {value: meta}),
         read again when another analyst has committed since (read between
         commands only: the console's completer is the only reader)."""
-        if self._completion is None or self.database.others_committed():
+        if self._completion is None or (self.database.reachable()
+                                        and self.database.others_committed()):
             self.refresh_completion()
         return self._completion
 
@@ -286,9 +295,14 @@ class App:
         self._completion_state = self._state()
         try:
             self._completion = self.database.run(self._completion_values)
-        except Exception:
-            self._completion = {}
-            log.exception('refreshing completion values failed')
+        except Exception as error:
+            # Keep offering what we had; the next command reads them again.
+            self._completion = self._completion or {}
+            self._completion_state = None
+            if type(error).__name__ == 'ClientDisconnected':
+                log.info('completion values not refreshed: the server is away')
+            else:
+                log.exception('refreshing completion values failed')
 
     def _completion_values(self):
         datasets = {str(item.id): item.name for item in self.datasets.values()}

@@ -66,10 +66,8 @@ def open_file_storage(path):
                         f'({error.filename}); choose another path with --db') from None
     except Exception as error:
         if type(error).__name__ == 'LockError':
-            raise UserError(f'database {path} is open in another program: an stf (close it), '
-                            "or a server ('stf.py --serve' or runzeo: connect to it with --zeo "
-                            'and the address it listens on); or open another file with '
-                            '--db') from None
+            from stf.core.localshare import held_message, lock_holder
+            raise UserError(held_message(path, lock_holder(path))) from None
         raise
     return database_of(storage)
 
@@ -91,10 +89,10 @@ def open_config(conf_path, root_dir):
                         f'{error.strerror}; fix zodb_conf in stf.conf') from None
     client = zeo_client_settings(text.replace('$ROOT', str(root_dir)))
     tls = client and client_tls(client, conf_path)
-    if client and len(client.get('server', '').split()) == 1:
+    server = client and single_server(client)
+    if server:
         from stf.core import zeotls
-        refused = zeotls.refusal(client['server'], zeo_address(client['server']), tls,
-                                 conf_path)
+        refused = zeotls.refusal(*server, tls, conf_path)
         if refused:
             raise UserError(refused)
     text = f'%define ROOT {root_dir}\n' + text
@@ -107,10 +105,9 @@ def open_config(conf_path, root_dir):
                             "(close it), or a server ('stf.py --serve' or runzeo: connect to it "
                             'with --zeo and the address it listens on); or use --db '
                             'PATH') from None
-        if client and type(error).__name__ == 'ClientDisconnected':
+        if server and type(error).__name__ == 'ClientDisconnected':
             from stf.core import zeotls
-            raise UserError(zeotls.unreachable(client['server'], zeo_address(client['server']),
-                                               error, tls, conf_path)) from None
+            raise UserError(zeotls.unreachable(*server, error, tls, conf_path)) from None
         raise UserError(f'cannot open the database of {conf_path}: '
                         f'{type(error).__name__}: {error}') from None
     if client:
@@ -139,8 +136,22 @@ def _section_values(body):
         line = line.strip()
         if line and not line.startswith(('#', '<', '%')):
             key, _, value = line.partition(' ')
-            values.setdefault(key.lower(), value.strip())
+            key, value = key.lower(), value.strip()
+            # A key given on several lines (several servers) keeps them all.
+            values[key] = f'{values[key]} {value}' if key in values else value
     return values
+
+
+def single_server(client):
+    """(text, address) of a client file's one server, or None when it names
+    several (ZEO tries each) or one in a form only ZConfig reads ('8100')."""
+    servers = client.get('server', '').split()
+    if len(servers) != 1:
+        return None
+    try:
+        return servers[0], zeo_address(servers[0])
+    except UserError:
+        return None
 
 
 def client_tls(client, conf_path):
@@ -254,6 +265,11 @@ def harden_client(storage, seconds):
 # server answers at all: a stopped server process, or a network that drops
 # packets, keeps the connection up and never answers.
 SILENCE_SECONDS = 10
+# How long the server may fail those checks before the client hangs up. A
+# live server answers them unless one request blocks it this long (ZEO's
+# server replays a transaction's stores inside its vote: about 0.5 s per
+# 50 MB here, so a minute is several gigabytes).
+UNANSWERED_SECONDS = 60
 
 
 # Least time between two reconnection rounds of a ZEO client.
@@ -308,7 +324,7 @@ def bound_waits(storage, seconds):
         future = io_call(coroutine, wait=False)
         if not wait:
             return future
-        gone_since = None
+        gone_since = silent_since = None
         next_check = time.monotonic() + SILENCE_SECONDS
         while True:
             try:
@@ -317,8 +333,11 @@ def bound_waits(storage, seconds):
                 if storage.is_connected():
                     gone_since = None
                     if time.monotonic() >= next_check:
-                        if not server_answers(runner):
+                        silent_since = (None if server_answers(runner)
+                                        else silent_since or time.monotonic())
+                        if silent_since and time.monotonic() - silent_since > UNANSWERED_SECONDS:
                             hang_up(runner)  # fails the request; ZEO reconnects later
+                            return silent_result(future)
                         next_check = time.monotonic() + SILENCE_SECONDS / 2
                     continue
                 gone_since = gone_since or time.monotonic()
@@ -327,6 +346,16 @@ def bound_waits(storage, seconds):
                     raise ClientDisconnected('the server went away during a request') from None
 
     runner.io_call = bounded_io_call
+
+
+def silent_result(future):
+    """The outcome of a request whose connection stf dropped: its error, marked
+    as the server's silence (no other server took over: no re-run)."""
+    try:
+        return future.result(timeout=5)
+    except Exception as error:
+        error.server_silent = True
+        raise
 
 
 def server_answers(runner):
@@ -343,16 +372,24 @@ def server_answers(runner):
 
 def hang_up(runner):
     """Drop the client's connection as if the server had: the pending
-    requests fail, and the client reconnects once the server answers."""
+    requests fail, and the client reconnects once the server answers.
+    Returns once done, so that the caller sees the client disconnected."""
+    done = threading.Event()
+
     def drop():
-        client = runner.client
-        protocol = getattr(client, 'protocol', None)
-        if protocol is not None:
-            # Disconnected first, so that nobody sees the request fail while
-            # the client still counts as connected.
-            client.disconnected(protocol)
-            protocol.close('the server does not answer')
+        try:
+            client = runner.client
+            protocol = getattr(client, 'protocol', None)
+            if protocol is not None:
+                # ZEO's own order for a lost connection: the pending requests
+                # fail (their error handlers still see the protocol), then the
+                # client counts as disconnected and reconnects.
+                protocol.close('the server does not answer')
+                client.disconnected(protocol)
+        finally:
+            done.set()
     runner.loop.call_soon_threadsafe(drop)
+    done.wait(5)
 
 
 def serve(path, address, tls=None):
@@ -429,9 +466,8 @@ def check_can_serve(path, address, listen):
     try:
         zc.lockfile.LockFile(f'{path}.lock').close()
     except zc.lockfile.LockError:
-        raise UserError(f'{path} is open in another program (an stf console or a ZEO server '
-                        'of its own); close it first, or connect to its server with --zeo '
-                        'HOST:PORT') from None
+        from stf.core.localshare import held_message, lock_holder
+        raise UserError(held_message(path, lock_holder(path))) from None
 
 
 def _check_can_listen(address, listen):
@@ -514,17 +550,25 @@ class Database:
         console that served the local file has left, this one serves it and
         runs the work again (nothing was changed).
         """
-        if not self.reachable():
-            self.take_over()
+        # A take-over that failed (nobody serves the file, and we cannot) is
+        # not tried again for this command: it says so at once.
+        failed_take_over = not self.reachable() and self.shared and not self.take_over()
         # Several consoles leaving one after the other mean as many take-overs.
         for _ in range(TAKE_OVERS):
             try:
                 return self._attempts(work, retries)
             except Exception as error:
-                if (type(error).__name__ != 'ClientDisconnected'
-                        or getattr(error, 'while_saving', False) or not self.take_over()):
+                if (failed_take_over or not self._server_left(error) or not self.take_over()):
                     raise
         return self._attempts(work, retries)
+
+    @staticmethod
+    def _server_left(error):
+        """True for a server lost before the save began (not a silent one,
+        which has not left: no other console will serve the file)."""
+        return (type(error).__name__ == 'ClientDisconnected'
+                and not getattr(error, 'while_saving', False)
+                and not getattr(error, 'server_silent', False))
 
     def _attempts(self, work, retries):
         self.wait_for_server()

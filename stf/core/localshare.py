@@ -20,7 +20,9 @@ from stf.core.errors import UserError
 # A unix socket path must fit in sun_path (108 bytes on Linux).
 SOCKET_PATH_LIMIT = 100
 CONNECT_SECONDS = 10
-# How long an stf that has just locked the file may take to listen on its socket.
+# How long an stf that has locked the file may take to listen on its socket:
+# when the lock tells which program holds it, and when it does not.
+SHARED_START_SECONDS = 30
 STARTING_SECONDS = 2
 
 
@@ -128,17 +130,27 @@ class SharedFile:
                     return db
             if self.server is None:
                 self.server = try_to_serve(self.path, self.address)
-            # An stf that has just locked the file listens within moments;
-            # a program that holds the file without our socket never will.
-            patience = CONNECT_SECONDS if listening else STARTING_SECONDS
+            if self.server is None and not listening:
+                holder = lock_holder(self.path)
+                kind = holder_kind(holder)
+                if kind not in (None, 'shared'):
+                    self.stop()
+                    raise UserError(held_message(self.path, holder)) from None
+                # An stf that has locked the file serves it once the file is
+                # open (a large file's index may take a while to load).
+                patience = STARTING_SECONDS if kind is None else SHARED_START_SECONDS
+            else:
+                patience = CONNECT_SECONDS
             if time.monotonic() - started > patience:
                 self.stop()
-                raise UserError(
-                    f'the database {self.path} is open in a program that does not share it '
-                    "with the stf on this machine: a server ('stf.py --serve' or runzeo: "
-                    'connect to it with --zeo and the address it listens on, 127.0.0.1:8100 '
-                    'by default), or an stf started with --db (close it); or open another '
-                    'file with --db') from None
+                holder = lock_holder(self.path)
+                if holder_kind(holder) == 'shared':
+                    raise UserError(
+                        f'the database {self.path} is open in another stf (process '
+                        f'{holder[0]}) that has not shared it within {patience} s (stopped, '
+                        'or still opening a large file?); try again, or look at that '
+                        'process') from None
+                raise UserError(held_message(self.path, holder)) from None
             if not listening:
                 time.sleep(0.05)
 
@@ -172,3 +184,66 @@ class SharedFile:
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+
+def lock_holder(path):
+    """(pid, arguments) of the process that holds the FileStorage lock of path
+    (zc.lockfile writes its pid into the lock file), or None when that cannot
+    be told (no /proc, the process gone)."""
+    try:
+        pid = int(Path(f'{path}.lock').read_text().split()[0])
+        arguments = Path(f'/proc/{pid}/cmdline').read_bytes().split(b'\0')
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid, [argument.decode(errors='replace') for argument in arguments if argument]
+
+
+def holder_kind(holder):
+    """'shared' (an stf sharing the file here), 'serve' (stf.py --serve), 'db'
+    (stf.py --db), 'runzeo', 'other', or None when unknown."""
+    if holder is None:
+        return None
+    _, arguments = holder
+    programs = [os.path.basename(argument) for argument in arguments[:3]]
+    if 'stf.py' in programs:
+        return 'serve' if '--serve' in arguments else 'db' if '--db' in arguments else 'shared'
+    if any('runzeo' in program for program in programs):
+        return 'runzeo'
+    return 'other'
+
+
+def served_address(arguments):
+    """The address of `stf.py --serve [ADDRESS]` (its default when not given)."""
+    following = arguments[arguments.index('--serve') + 1:]
+    if following and not following[0].startswith('-'):
+        return following[0]
+    return '127.0.0.1:8100'
+
+
+def held_message(path, holder):
+    """Why the file at path cannot be opened: who holds it and what to do."""
+    kind = holder_kind(holder)
+    if kind == 'shared':
+        return (f'the database {path} is open in stf (process {holder[0]}), which shares it '
+                'with the stf on this machine: start stf without --db to work beside it, or '
+                'close that stf to serve the file')
+    if kind is None:
+        return (f'the database {path} is open in a program that does not share it with the '
+                "stf on this machine: a server ('stf.py --serve' or runzeo: connect to it "
+                'with --zeo and the address it listens on, 127.0.0.1:8100 by default), or an '
+                'stf started with --db (close it); or open another file with --db')
+    pid, arguments = holder
+    if kind == 'serve':
+        address = served_address(arguments)
+        return (f'the database {path} is served by stf.py --serve {address} (process {pid}): '
+                f'connect to it with --zeo {address}')
+    if kind == 'runzeo':
+        return (f'the database {path} is served by runzeo (process {pid}): connect to it '
+                'with --zeo and the address in its configuration')
+    if kind == 'db':
+        return (f'the database {path} is open in an stf started with --db (process {pid}), '
+                'which does not share it: close that stf, or open another file with --db')
+    names = [os.path.basename(argument) for argument in arguments]
+    program = next((name for name in names if not name.startswith('python')), names[0])
+    return (f'the database {path} is open in {program} (process {pid}): close it, or open '
+            'another file with --db')

@@ -186,6 +186,8 @@ def probe(text, address, tls=None, conf_path=None, timeout=2.0):
 def answers(address, context=None, server_hostname=None, timeout=2.0):
     """True when a ZEO server at address announces itself on a new connection
     (through TLS with context) within timeout."""
+    if context is not None and server_hostname is None and not isinstance(address, str):
+        server_hostname = address[0]  # what the client's own connections check
     try:
         with _connect(address, timeout) as sock:
             if context is None:
@@ -194,6 +196,8 @@ def answers(address, context=None, server_hostname=None, timeout=2.0):
                 return bool(tls_sock.recv(64))
     except OSError:  # ssl.SSLError and timeouts included
         return False
+    except Exception:  # cannot tell: the request keeps waiting
+        return True
 
 
 def _connect(address, timeout):
