@@ -123,7 +123,8 @@ def test_the_program_holding_a_file_is_named(tmp_path):
     assert [holder_kind((1, arguments)) for arguments in (
         ['python3', 'stf.py'], ['python3', '/x/stf.py', '--serve'], ['python3', 'stf.py',
          '--db', 'a.fs'], ['/venv/bin/python', '/venv/bin/runzeo', '-C', 'z.conf'],
-        ['vim', 'stf.db'])] == ['shared', 'serve', 'db', 'runzeo', 'other']
+        ['vim', 'stf.db'], ['/usr/local/bin/stf'])] == [
+        'shared', 'serve', 'db', 'runzeo', 'other', 'shared']
     assert [served_address(arguments) for arguments in (
         ['stf.py', '--serve'], ['stf.py', '--serve', '--db', 'x'],
         ['stf.py', '--serve', '10.0.0.1:9000'])] == [

@@ -37,17 +37,24 @@ def test_analysts_see_each_others_commits(server, tmp_path):
         (table,) = ok(second, 'datasets -l')
         assert [row[1] for row in table.rows] == ['shared']
         assert second.completion['dataset_id'] == {'0': 'shared'}
-        # Completion follows the others' commits without a command of its own.
-        ok(first, f'datasets -c {flows} --name newer')
-        deadline = time.monotonic() + 10
-        while second.completion['dataset_id'] != {'0': 'shared', '1': 'newer'}:
-            assert time.monotonic() < deadline, second.completion['dataset_id']
-            time.sleep(0.05)
+        # Completion follows the others' commits without a command of its own
+        # (a console reads them in a thread apart: no keystroke waits).
+        for interactive, name in ((False, 'newer'), (True, 'newest')):
+            second.interactive = interactive
+            ok(first, f'datasets -c {flows} --name {name}')
+            deadline = time.monotonic() + 10
+            while name not in second.completion['dataset_id'].values():
+                assert time.monotonic() < deadline, second.completion['dataset_id']
+                time.sleep(0.05)
+        assert second.completion['dataset_id'] == {'0': 'shared', '1': 'newer', '2': 'newest'}
+        assert second.database._apart is not None
+        second.interactive = False
         assert second.database.describe() == ('ClientStorage', f'{server[0][0]}:{server[0][1]}')
         # A dataset selected by one analyst and deleted by the other is named.
         ok(first, 'datasets -s 0')
         ok(second, 'datasets -d 0')
         ok(second, 'datasets -d 1')
+        ok(second, 'datasets -d 2')
         assert error(first, 'datasets -f') == (
             "the selected dataset 0 was deleted meanwhile (by another analyst?); select one "
             "with 'datasets -s ID' (list them with 'datasets -l')")

@@ -7,6 +7,7 @@ the console gives it `ask`, `progress` and `interactive` when there is one.
 """
 import logging
 import shlex
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -121,6 +122,7 @@ class App:
         self.progress = no_progress
         self._completion = None
         self._completion_state = None
+        self._refreshing = None  # the thread reading completion values apart
         log_to_home()
         self.database.run(lambda: ensure_structures(self.database.root))
         if interactive:
@@ -274,10 +276,31 @@ class App:
         """The database values completion offers (dict kind -> {value: meta}),
         read again when another analyst has committed since (read between
         commands only: the console's completer is the only reader)."""
-        if self._completion is None or (self.database.reachable()
-                                        and self.database.others_committed()):
+        if self._completion is None:
             self.refresh_completion()
+        elif self.database.reachable() and self.database.others_committed():
+            if self.interactive:
+                self._refresh_apart()  # a keystroke never waits for the server
+            else:
+                self.refresh_completion()
         return self._completion
+
+    def _refresh_apart(self):
+        """Read the values again in a thread and a database connection of
+        their own; the completer offers them from its next call."""
+        if self._refreshing is not None and self._refreshing.is_alive():
+            self.database.note_other_commit()  # read again once this one is done
+            return
+        current_id = self.current_id
+
+        def read():
+            try:
+                self._completion = self.database.read_apart(
+                    lambda root: self._completion_values(root, current_id))
+            except Exception:
+                log.exception('refreshing completion values apart failed')
+        self._refreshing = threading.Thread(target=read, daemon=True, name='stf-completion')
+        self._refreshing.start()
 
     def _completion_stale(self):
         # A console reads the values now, between commands, so that no
@@ -304,24 +327,28 @@ class App:
             else:
                 log.exception('refreshing completion values failed')
 
-    def _completion_values(self):
-        datasets = {str(item.id): item.name for item in self.datasets.values()}
-        current = self.current()
+    def _completion_values(self, root=None, current_id=None):
+        """The values, read from root (this console's connection by default)
+        for the dataset current_id (the current one by default)."""
+        if root is None:
+            root, current_id = self.root, self.current_id
+        datasets = {str(item.id): item.name for item in root['datasets'].values()}
+        current = root['datasets'].get(current_id) if current_id is not None else None
         files = ({str(item.id): item.name for item in current.files.values()}
                  if current else {})
-        structures = {name: type(value).__name__ for name, value in self.root.items()}
-        groups = [group for group in self.root['connections'].values()
+        structures = {name: type(value).__name__ for name, value in root.items()}
+        groups = [group for group in root['connections'].values()
                   if current is None or group.dataset_id == current.id]
         return {'dataset_id': datasets, 'file_id': files, 'structure': structures,
                 'connection_group': {str(group.id): group.file_path.rsplit('/', 1)[-1]
                                      for group in groups},
                 'model_group': {group.id: f'{len(group):,} models'
-                                for group in self.root['models'].values()},
+                                for group in root['models'].values()},
                 'connection_id': connection_ids(groups),
                 'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
-                'note_id': dict.fromkeys(map(str, last_keys(self.notes.items)), 'note'),
-                'label_id': {str(key): name for key, name in self.root['labels'].names().items()},
-                'label_name': {name: 'label' for name in self.root['labels'].names().values()},
+                'note_id': dict.fromkeys(map(str, last_keys(root['notes'].items)), 'note'),
+                'label_id': {str(key): name for key, name in root['labels'].names().items()},
+                'label_name': {name: 'label' for name in root['labels'].names().values()},
                 **{f'label:{part}': dict.fromkeys(values, part)
                    for part, values in labelnames.PARTS},
                 **{f'filter:{kind}': dict.fromkeys(keys, 'filter key')

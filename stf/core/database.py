@@ -537,6 +537,8 @@ class Database:
         self.conn = db.open(transaction_manager=self.tm)
         self._others_committed = threading.Event()
         self._watch_other_commits()
+        self._apart = None  # (transaction manager, connection) of read_apart
+        self._apart_lock = threading.Lock()
 
     @property
     def root(self):
@@ -645,6 +647,23 @@ class Database:
             return invalidate(tid, oids)
         storage.invalidateTransaction = note_commit
 
+    def note_other_commit(self):
+        self._others_committed.set()
+
+    def read_apart(self, read):
+        """read(root) in a connection and transaction of its own: for a thread
+        other than the console's (ZODB connections are not shared by threads)."""
+        with self._apart_lock:
+            if self._apart is None:
+                manager = transaction.TransactionManager(explicit=False)
+                self._apart = manager, self.db.open(transaction_manager=manager)
+            manager, connection = self._apart
+            manager.begin()  # sees the newest commits
+            try:
+                return read(connection.root())
+            finally:
+                manager.abort()
+
     def others_committed(self):
         """True once after another analyst committed (ZEO clients only)."""
         if not self._others_committed.is_set():
@@ -703,6 +722,14 @@ class Database:
         try:
             self.tm.abort()
             self.conn.close()
+            # A read apart still waiting for the server is left to the
+            # database's own closing rather than holding up the exit.
+            if self._apart_lock.acquire(timeout=1):
+                try:
+                    if self._apart is not None:
+                        self._apart[1].close()
+                finally:
+                    self._apart_lock.release()
         finally:
             self.db.close()
             if self.shared is not None:

@@ -205,7 +205,7 @@ def holder_kind(holder):
         return None
     _, arguments = holder
     programs = [os.path.basename(argument) for argument in arguments[:3]]
-    if 'stf.py' in programs:
+    if 'stf.py' in programs or 'stf' in programs:  # the script, or a link to it
         return 'serve' if '--serve' in arguments else 'db' if '--db' in arguments else 'shared'
     if any('runzeo' in program for program in programs):
         return 'runzeo'
