@@ -123,6 +123,7 @@ class App:
         self._completion = None
         self._completion_state = None
         self._refreshing = None  # the thread reading completion values apart
+        self._completion_generation = 0  # console reads: a read apart is older after one
         log_to_home()
         self.database.run(lambda: ensure_structures(self.database.root))
         if interactive:
@@ -291,14 +292,17 @@ class App:
         if self._refreshing is not None and self._refreshing.is_alive():
             self.database.note_other_commit()  # read again once this one is done
             return
-        current_id = self.current_id
+        current_id, generation = self.current_id, self._completion_generation
 
         def read():
             try:
-                self._completion = self.database.read_apart(
+                values = self.database.read_apart(
                     lambda root: self._completion_values(root, current_id))
             except Exception:
                 log.exception('refreshing completion values apart failed')
+                return
+            if generation == self._completion_generation:  # none read since, in the console
+                self._completion = values
         self._refreshing = threading.Thread(target=read, daemon=True, name='stf-completion')
         self._refreshing.start()
 
@@ -316,6 +320,7 @@ class App:
         """Read the database values completion offers, once per change
         (ours or another analyst's)."""
         self._completion_state = self._state()
+        self._completion_generation += 1
         try:
             self._completion = self.database.run(self._completion_values)
         except Exception as error:
