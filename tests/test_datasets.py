@@ -342,3 +342,26 @@ def test_database_delete_asks_in_a_terminal(app, capture):
     app.ask = lambda question, default: 'n'
     assert ok(app, 'database -d datasets')[0].text == 'nothing was deleted'
     assert len(app.datasets) == 1
+
+
+def test_a_command_run_again_after_a_conflict_does_not_ask_again(app, capture, monkeypatch):
+    from ZODB.POSException import ConflictError
+    ok(app, f'datasets -c "{capture}" --name once')
+    questions = []
+
+    def answer(question, default):
+        questions.append(question)
+        return 'y'
+    app.ask = answer
+    store = type(app.datasets)
+    remove = store.remove
+
+    def conflict_first(self, key):
+        if app.database.attempt == 0:
+            raise ConflictError('another analyst saved the same objects')
+        return remove(self, key)
+    monkeypatch.setattr(store, 'remove', conflict_first)
+    ok(app, 'datasets -d 0')
+    assert len(app.datasets) == 0
+    assert questions == [
+        "Delete dataset 0 'once' and everything generated from it? [y/N]"]

@@ -67,7 +67,11 @@ def confirmed(app, question):
     """Ask a yes/no question in a terminal; True without asking in batch mode."""
     if not app.ask:
         return True
-    return app.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
+    # Asked once per command: a command run again (after a conflict, or once
+    # another stf serves the file) does not ask again.
+    if question not in app.answers:
+        app.answers[question] = app.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
+    return app.answers[question]
 
 
 def edit_note(app, note_id, owner, text_argument):

@@ -115,6 +115,7 @@ class App:
         self.deleted_current = None  # the id of a selected dataset found deleted
         self.draft = None  # text typed in the editor by the running command
         self.draft_base = None  # the text it was typed on
+        self.answers = {}  # confirmations given during the running command
         self.current_name = ''  # of the current dataset, for the prompt (no database read)
         self.interactive = interactive
         self.ask = None
@@ -185,6 +186,7 @@ class App:
         return self._run(command, words[1:])
 
     def _run(self, command, argv):
+        self.answers = {}  # question -> the analyst's answer, for this command
         try:
             reply = self._reply(command, argv)
         finally:
