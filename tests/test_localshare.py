@@ -129,6 +129,9 @@ def test_the_program_holding_a_file_is_named(tmp_path):
         ['stf.py', '--serve'], ['stf.py', '--serve', '--db', 'x'],
         ['stf.py', '--serve', '10.0.0.1:9000'])] == [
         '127.0.0.1:8100', '127.0.0.1:8100', '10.0.0.1:9000']
+    assert held_message(path, (7, ['python3', 'stf.py']), waited=30) == (
+        f'the database {path} is open in another stf (process 7) that has not shared it within '
+        '30 s (stopped, or still opening a large file?); try again, or look at that process')
     assert held_message(path, (7, ['vim', 'stf.db'])) == (
         f'the database {path} is open in vim (process 7): close it, or open another file '
         'with --db')

@@ -482,20 +482,13 @@ def _check_can_listen(address, listen):
 
 
 def accepts_connections(socket_path):
-    """True when a server listens on the unix socket at socket_path."""
-    if not os.path.exists(socket_path):
+    """True when a server listens on the unix socket at socket_path (whether
+    or not it has announced itself yet)."""
+    from stf.core import zeotls
+    try:
+        zeotls.greeting(socket_path, 1)
+    except OSError:
         return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        try:
-            probe.connect(socket_path)
-            # Read the ZEO server's announcement: hanging up with it unread
-            # resets the connection, which the server logs as an error.
-            probe.recv(64)
-        except TimeoutError:
-            pass  # connected, but nothing announced yet
-        except OSError:
-            return False
     return True
 
 

@@ -143,14 +143,8 @@ class SharedFile:
                 patience = CONNECT_SECONDS
             if time.monotonic() - started > patience:
                 self.stop()
-                holder = lock_holder(self.path)
-                if holder_kind(holder) == 'shared':
-                    raise UserError(
-                        f'the database {self.path} is open in another stf (process '
-                        f'{holder[0]}) that has not shared it within {patience} s (stopped, '
-                        'or still opening a large file?); try again, or look at that '
-                        'process') from None
-                raise UserError(held_message(self.path, holder)) from None
+                raise UserError(held_message(self.path, lock_holder(self.path),
+                                             waited=patience)) from None
             if not listening:
                 time.sleep(0.05)
 
@@ -220,9 +214,14 @@ def served_address(arguments):
     return '127.0.0.1:8100'
 
 
-def held_message(path, holder):
-    """Why the file at path cannot be opened: who holds it and what to do."""
+def held_message(path, holder, waited=None):
+    """Why the file at path cannot be opened: who holds it and what to do
+    (waited: the seconds an stf sharing it was given to start serving)."""
     kind = holder_kind(holder)
+    if kind == 'shared' and waited is not None:
+        return (f'the database {path} is open in another stf (process {holder[0]}) that has '
+                f'not shared it within {waited} s (stopped, or still opening a large file?); '
+                'try again, or look at that process')
     if kind == 'shared':
         return (f'the database {path} is open in stf (process {holder[0]}), which shares it '
                 'with the stf on this machine: start stf without --db to work beside it, or '

@@ -105,7 +105,6 @@ class Verdict(NamedTuple):
     tell (a slow server)."""
     works: Optional[bool]
     why: str
-    silent: bool = False  # the server said nothing to a plain connection
 
 
 def unreachable(text, address, error, tls=None, conf_path=None):
@@ -158,20 +157,23 @@ STOPPED = ('the server there accepts connections but answers nothing, plain or T
 
 def probe(text, address, tls=None, conf_path=None, timeout=2.0):
     """A Verdict on the server at address, for this client."""
-    try:
-        sock = _connect(address, timeout)
-    except OSError as error:
-        return Verdict(False, f'nothing accepts connections there ({error.strerror or error}); '
-                              f'{start_hint(text, tls)}')
     deadline = time.monotonic() + timeout
     try:
         if tls is not None:
-            return _tls_probe(sock, address, tls, deadline, conf_path)
-        verdict = _plain_probe(sock)
-    finally:
-        sock.close()
-    if not verdict.silent:
-        return verdict
+            with _connect(address, timeout) as sock:
+                return _tls_probe(sock, address, tls, deadline, conf_path)
+        # A ZEO server announces its protocol as soon as a client connects; a
+        # TLS one waits for the client's hello.
+        data = greeting(address, 1.0, connect_timeout=timeout)
+    except OSError as error:
+        return Verdict(False, f'nothing accepts connections there ({error.strerror or error}); '
+                              f'{start_hint(text, tls)}')
+    if data == b'':
+        return Verdict(None, 'the server there closed the connection at once; check the '
+                             'address and that it is a ZEO server')
+    if data:
+        return Verdict(True, 'the server there answers now: it was only slow to start; '
+                             'try again')
     answer = _tls_answer(address, deadline)
     if answer == 'tls':
         return Verdict(False, 'the server there requires TLS with client certificates; '
@@ -179,8 +181,20 @@ def probe(text, address, tls=None, conf_path=None, timeout=2.0):
     if answer == 'other':
         return Verdict(None, 'the server there says nothing to a ZEO client and does not speak '
                              'TLS: it is probably not a ZEO server; check the address')
-    return verdict
+    return Verdict(None, STOPPED)
 
+
+def greeting(address, timeout, connect_timeout=None):
+    """What a server at address sends first on a plain connection: bytes,
+    b'' when it hangs up, None when it says nothing within timeout. OSError
+    when nothing accepts the connection. Reading it also spares a ZEO server
+    a reset connection, which it would log as an error."""
+    with _connect(address, connect_timeout or timeout) as sock:
+        sock.settimeout(timeout)
+        try:
+            return sock.recv(64)
+        except OSError:
+            return None
 
 
 def answers(address, context=None, server_hostname=None, timeout=2.0):
@@ -189,9 +203,9 @@ def answers(address, context=None, server_hostname=None, timeout=2.0):
     if context is not None and server_hostname is None and not isinstance(address, str):
         server_hostname = address[0]  # what the client's own connections check
     try:
+        if context is None:
+            return bool(greeting(address, timeout))
         with _connect(address, timeout) as sock:
-            if context is None:
-                return bool(sock.recv(64))
             with context.wrap_socket(sock, server_hostname=server_hostname) as tls_sock:
                 return bool(tls_sock.recv(64))
     except OSError:  # ssl.SSLError and timeouts included
@@ -213,32 +227,14 @@ def _connect(address, timeout):
     return sock
 
 
-def _plain_probe(sock):
-    # A ZEO server announces its protocol as soon as a client connects; a TLS
-    # one waits for the client's hello. Reading the announcement also spares
-    # the server a reset connection, which it would log as an error.
-    sock.settimeout(min(sock.gettimeout() or 1.0, 1.0))
-    try:
-        data = sock.recv(64)
-    except OSError:
-        data = None
-    if data is None:
-        return Verdict(None, STOPPED, silent=True)  # probe() asks in TLS next
-    if not data:
-        return Verdict(None, 'the server there closed the connection at once; check the '
-                             'address and that it is a ZEO server')
-    return Verdict(True, 'the server there answers now: it was only slow to start; try again')
-
-
 def _plain_zeo(address, deadline):
     """True when the server announces a ZEO protocol (a sized message of
     'Z' or 'M' and a version) on a plain connection."""
     try:
-        with _connect(address, max(0.5, deadline - time.monotonic())) as sock:
-            data = sock.recv(64)
+        data = greeting(address, max(0.5, deadline - time.monotonic()))
     except OSError:
         return False
-    return len(data) > 5 and data[4:5] in (b'Z', b'M')
+    return data is not None and len(data) > 5 and data[4:5] in (b'Z', b'M')
 
 
 def _tls_answer(address, deadline):
