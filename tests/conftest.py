@@ -84,3 +84,21 @@ def write_pcap(path, times, payload=b'x' * 20, nano=False):
             frame = dpkt.ethernet.Ethernet(src=b'\x02' * 6, dst=b'\x04' * 6, data=ip)
             writer.writepkt(bytes(frame), ts=moment)
     return path
+
+
+def free_port():
+    """A free loopback port below the kernel's ephemeral range (32768 up on
+    Linux): a client reconnecting to a stopped server's port there can never
+    connect to itself (TCP self-connect), nor meet a port another program was
+    given by the kernel."""
+    import random
+    import socket
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError('no free port between 20000 and 32000')

@@ -91,7 +91,8 @@ def test_stf_processes_started_at_once_on_one_file(tmp_path):
 def test_file_held_by_a_server_of_its_own_is_told_at_once(tmp_path):
     from stf.core.errors import UserError
     from stf.core.localshare import SharedFile
-    from tests.test_zeo import free_port, stf_server
+    from tests.conftest import free_port
+    from tests.test_zeo import stf_server
     path = tmp_path / 'database' / 'stf.db'
     path.parent.mkdir()
     port = free_port()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, error, ok
+from tests.conftest import ROOT, error, free_port, ok
 
 ZEO = pytest.importorskip('ZEO')
 
@@ -208,12 +208,6 @@ def stf_server(path, port, tmp_path):
             time.sleep(0.05)
     server.kill()
     raise AssertionError('the server did not listen within 30 s')
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def fstest(path):

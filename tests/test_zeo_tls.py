@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 ZEO = pytest.importorskip('ZEO')
 if not shutil.which('openssl'):
@@ -77,12 +77,6 @@ def files(certs, name, ca='ca'):
 def tls_options(certs, name, ca='ca'):
     cert, key, ca = files(certs, name, ca)
     return ['--tls-cert', cert, '--tls-key', key, '--tls-ca', ca]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def wait_listening(port, child, log):
