@@ -43,6 +43,13 @@ def test_label_one_connection_with_flags(models):
     assert 'labeled From-Botnet-TCP-HTTP-CC12-1' in note
 
 
+def test_batch_label_without_details(models):
+    items = ok(models, f'labels -a -c {DNS} -g 0-1 --direction From --decision Normal '
+                       '--proto3 UDP --proto4 DNS')
+    assert items[-1].text == '1 connections of group 0-1 labeled From-Normal-UDP-DNS--1 (label 0)'
+    assert label_of(models, DNS) == 'From-Normal-UDP-DNS--1'
+
+
 def test_same_description_gets_the_next_number_and_same_reuses(models):
     ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP-CC12-1')
     ok(models, f'labels -a -c {OTHER} -g 0-1 --decision Botnet --direction From '

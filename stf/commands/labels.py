@@ -123,6 +123,8 @@ def label_parts(app, args, conn):
     if missing and not app.choose:
         raise UserError('in batch mode give the label with --name, or with --'
                         + ', --'.join(missing) + ' (and --details)')
+    if parts['details'] is None and not app.choose:
+        parts['details'] = ''  # optional: batch runs need not give it
     for part, question in WIZARD:
         if parts[part] is None:
             choices = labelnames.VALUES.get(part, ())
