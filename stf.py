@@ -19,5 +19,5 @@ if __name__ == '__main__':
             os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
         except OSError:
             pass  # not runnable for this user: try with the Python we have
-    from stf.core.main import main
+    from stf.console.main import main
     sys.exit(main())

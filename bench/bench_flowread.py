@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stf.core.flowfile import iter_flows  # noqa: E402
+from stf.core.flows.flowfile import iter_flows  # noqa: E402
 
 HEADER = ('StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,'
           'TotPkts,TotBytes,SrcBytes,SrcPkts,Label')

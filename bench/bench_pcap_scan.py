@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from stf.core.filescan import CAPINFOS_FLAGS  # noqa: E402
+from stf.core.captures.filescan import CAPINFOS_FLAGS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = Path(tempfile.gettempdir()) / 'stf-bench-1M.pcap'

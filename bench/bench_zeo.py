@@ -77,8 +77,9 @@ def write_flows(path, connections):
 
 def client_app(address):
     """An App on its own connection to the ZEO server at 'HOST:PORT'."""
-    from stf.core import config, database
-    from stf.core.app import App
+    from stf.console import config
+    from stf.db import database
+    from stf.console.app import App
     return App(config.load(), database.Database(database.open_zeo(address)))
 
 

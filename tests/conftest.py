@@ -44,8 +44,9 @@ def shared():
 
 @pytest.fixture
 def app(tmp_path):
-    from stf.core import config, database
-    from stf.core.app import App
+    from stf.console import config
+    from stf.db import database
+    from stf.console.app import App
     db = database.Database(database.open_file_storage(tmp_path / 'db' / 'stf.db'))
     application = App(config.load(), db)
     yield application

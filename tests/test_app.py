@@ -3,7 +3,7 @@ import os
 
 from stf.commands.registry import Command
 from stf.core.errors import UserError
-from stf.core.results import Text
+from stf.commands.results import Text
 from tests.conftest import error, ok
 
 
@@ -13,7 +13,7 @@ def test_help_lists_every_registered_command(app):
     assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
                      'models', 'labels', 'notes', '!CMD']
     # Each line fits the table (its last column is not wrapped).
-    from stf.core.render import LAST_COLUMN_RULE, table_text
+    from stf.console.render import LAST_COLUMN_RULE, table_text
     assert max(len(row[2]) for row in table.rows) <= LAST_COLUMN_RULE
     lines = table_text(table).splitlines()
     assert {len(line) for line in lines[:-1]} == {len(lines[0])}
@@ -91,8 +91,9 @@ def test_unexpected_error_is_logged_and_console_goes_on(app, stf_home):
 
 
 def test_commit_per_command_survives_reopen(tmp_path):
-    from stf.core import config, database
-    from stf.core.app import App
+    from stf.console import config
+    from stf.db import database
+    from stf.console.app import App
     path = tmp_path / 'db' / 'stf.db'
     first = App(config.load(), database.Database(database.open_file_storage(path)))
     first.datasets.new('kept', '/tmp')
@@ -104,7 +105,7 @@ def test_commit_per_command_survives_reopen(tmp_path):
 
 
 def test_second_opener_gets_one_clear_line(app, tmp_path):
-    from stf.core import database
+    from stf.db import database
     import pytest
     with pytest.raises(UserError) as raised:
         database.open_file_storage(tmp_path / 'db' / 'stf.db')
@@ -143,7 +144,8 @@ def test_revert_sees_commits_of_another_connection(app):
 
 
 def test_shipped_configuration_creates_its_database_folder(tmp_path):
-    from stf.core import config, database
+    from stf.console import config
+    from stf.db import database
     db = database.Database(database.open_config(config.load().zodb_conf, tmp_path / 'fresh'))
     assert (tmp_path / 'fresh' / 'database' / 'stf.db').is_file()
     assert db.describe() == ('FileStorage', str(tmp_path / 'fresh' / 'database' / 'stf.db'))
@@ -151,7 +153,7 @@ def test_shipped_configuration_creates_its_database_folder(tmp_path):
 
 
 def test_configured_paths_expand_the_home_folder(tmp_path, monkeypatch):
-    from stf.core import config
+    from stf.console import config
     monkeypatch.setenv('HOME', str(tmp_path / 'home'))
     conf = tmp_path / 'stf.conf'
     conf.write_text('[stf]\nzodb_conf = ~/confs/zodb.conf\nargus_conf = confs/argus.conf\n')

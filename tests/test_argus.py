@@ -1,4 +1,4 @@
-"""stf.core.argus: real argus and ra runs (no mocks) on a small pcap written
+"""stf.core.captures.argus: real argus and ra runs (no mocks) on a small pcap written
 here and on the captures in ../shared/data when present."""
 import csv
 import os
@@ -12,7 +12,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from stf.core import argus
+from stf.core.captures import argus
 from stf.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent

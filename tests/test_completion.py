@@ -3,7 +3,7 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from stf.commands import build_registry
-from stf.core.completion import last_word_start, next_word, split_words
+from stf.console.completion import last_word_start, next_word, split_words
 
 REGISTRY = build_registry()
 
@@ -38,7 +38,7 @@ def test_kinds_of_next_word():
 
 
 def completions(app, text):
-    from stf.core.console import StfCompleter
+    from stf.console.repl import StfCompleter
     document = Document(text, len(text))
     return {item.text for item in StfCompleter(app).get_completions(document, CompleteEvent())}
 

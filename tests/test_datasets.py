@@ -266,7 +266,7 @@ def test_generate_needs_a_capture(app, shared, capture, tmp_path):
 
 
 def test_generate_without_argus_names_the_package(app, capture, monkeypatch):
-    from stf.core import argus
+    from stf.core.captures import argus
     ok(app, f'datasets -c "{capture}"')
     monkeypatch.setenv('PATH', str(capture.parent))
     monkeypatch.setattr(argus, 'EXTRA_DIRS', ())

@@ -11,9 +11,9 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from stf.core import filescan
+from stf.core.captures import filescan
 from stf.core.errors import UserError
-from stf.core.filescan import capinfos_summary, scan_file
+from stf.core.captures.filescan import capinfos_summary, scan_file
 
 SHARED = Path(__file__).resolve().parent.parent.parent / 'shared' / 'data'
 T0 = 1_600_000_000   # 2020-09-13 12:26:40 UTC

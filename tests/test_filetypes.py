@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stf.core import filetypes
+from stf.core.captures import filetypes
 from stf.core.errors import UserError
-from stf.core.filetypes import ACCEPTED_TYPES, detect_type
+from stf.core.captures.filetypes import ACCEPTED_TYPES, detect_type
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / 'shared' / 'data'
@@ -146,7 +146,7 @@ UNREADABLE_CHECK = '''
 import sys
 sys.path.insert(0, sys.argv[1])
 from stf.core.errors import UserError
-from stf.core.filetypes import detect_type
+from stf.core.captures.filetypes import detect_type
 try:
     detect_type(sys.argv[2])
 except UserError as error:

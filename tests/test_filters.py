@@ -1,7 +1,7 @@
 import pytest
 
 from stf.core.errors import UserError
-from stf.core.filters import Condition, matches, parse
+from stf.core.flows.filters import Condition, matches, parse
 
 
 def test_operators_for_numbers_and_text():

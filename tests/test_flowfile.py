@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stf.core import flowfile
+from stf.core.flows import flowfile
 from stf.core.errors import UserError
-from stf.core.flowfile import (ReadStats, iter_blocks, iter_flows, line_at, parse_duration_us,
+from stf.core.flows.flowfile import (ReadStats, iter_blocks, iter_flows, line_at, parse_duration_us,
                                parse_int, parse_time_us, sniff_format, summarize)
 
 DATA = Path(__file__).resolve().parent.parent.parent / 'shared' / 'data'

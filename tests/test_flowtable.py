@@ -3,10 +3,10 @@ labels and line numbers carried along, `only`, int64 limits, read()."""
 import numpy as np
 import pytest
 
-from stf.core import flowfile, flowtable
+from stf.core.flows import flowfile, flowtable
 from stf.core.errors import UserError
-from stf.core.flowfile import FlowBlock
-from stf.core.letters import states
+from stf.core.flows.flowfile import FlowBlock
+from stf.core.flows.letters import states
 
 HEADER = 'StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,TotBytes,Label'
 

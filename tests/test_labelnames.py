@@ -1,6 +1,6 @@
 import pytest
 
-from stf.core import labelnames
+from stf.core.flows import labelnames
 from stf.core.errors import UserError
 
 

@@ -153,8 +153,9 @@ def test_labels_from_the_flows(models):
 
 
 def test_labels_survive_a_restart(tmp_path):
-    from stf.core import config, database
-    from stf.core.app import App
+    from stf.console import config
+    from stf.db import database
+    from stf.console.app import App
     path = tmp_path / 'db' / 'stf.db'
     app = App(config.load(), database.Database(database.open_file_storage(path)))
     flows = tmp_path / 'f.binetflow'

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stf.core import argus, flowtable, letters
+from stf.core.captures import argus
+from stf.core.flows import flowtable, letters
 from stf.core.errors import UserError
-from stf.core.letters import CONSTRUCTORS, reference_state, states
+from stf.core.flows.letters import CONSTRUCTORS, reference_state, states
 from tests.test_flowtable import make_block
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,9 +8,10 @@ from tests.conftest import ROOT, error, ok
 
 
 def console(path):
-    from stf.core import config, database
-    from stf.core.app import App
-    from stf.core.localshare import SharedFile
+    from stf.console import config
+    from stf.db import database
+    from stf.console.app import App
+    from stf.db.localshare import SharedFile
     shared = SharedFile(path)
     return App(config.load(), database.Database(shared.db, shared=shared))
 
@@ -90,7 +91,7 @@ def test_stf_processes_started_at_once_on_one_file(tmp_path):
 
 def test_file_held_by_a_server_of_its_own_is_told_at_once(tmp_path):
     from stf.core.errors import UserError
-    from stf.core.localshare import SharedFile
+    from stf.db.localshare import SharedFile
     from tests.conftest import free_port
     from tests.test_zeo import stf_server
     path = tmp_path / 'database' / 'stf.db'
@@ -115,7 +116,7 @@ def test_file_held_by_a_server_of_its_own_is_told_at_once(tmp_path):
 
 
 def test_the_program_holding_a_file_is_named(tmp_path):
-    from stf.core.localshare import held_message, holder_kind, lock_holder, served_address
+    from stf.db.localshare import held_message, holder_kind, lock_holder, served_address
     path = tmp_path / 'stf.db'
     (tmp_path / 'stf.db.lock').write_text(f' {os.getpid()}\n')
     holder = lock_holder(path)
@@ -149,13 +150,11 @@ def test_edit_saved_after_a_take_over_does_not_overwrite_the_other(tmp_path, mon
     editing = console(path)
     try:
         ok(serving, 'notes -c --text "start"')
-        from stf.commands import common
-
         def editor_while_the_other_saves_and_leaves(text):
             ok(serving, 'notes -e 0 --text "the serving analyst"')
             serving.close()
             return 'the editing analyst'
-        monkeypatch.setattr(common, 'edit_text', editor_while_the_other_saves_and_leaves)
+        monkeypatch.setattr(editing, 'edit', editor_while_the_other_saves_and_leaves)
         editing.interactive = True
         reply = editing.execute('notes -e 0')
         assert [item.text for item in reply.items][0] == (

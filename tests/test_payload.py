@@ -1,4 +1,4 @@
-"""stf.core.payload: argus' user-data fields, payloads from pcaps, readable views.
+"""stf.core.captures.payload: argus' user-data fields, payloads from pcaps, readable views.
 
 Small captures are written here with dpkt; the real ones in ../shared/data go
 through argus and ra when both are present."""
@@ -13,9 +13,10 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from stf.core import argus, flowfile, payload
+from stf.core.captures import argus, payload
+from stf.core.flows import flowfile
 from stf.core.errors import UserError
-from stf.core.payload import (as_text, decode_udata, dns_summary, flow_payloads, hexdump,
+from stf.core.captures.payload import (as_text, decode_udata, dns_summary, flow_payloads, hexdump,
                               payload_lines, pcap_payloads, service_summary, udata_encoding)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from stf.core.errors import UserError
-from stf.core.filetypes import detect_type
-from stf.core.peinfo import pe_summary
+from stf.core.captures.filetypes import detect_type
+from stf.core.captures.peinfo import pe_summary
 
 STAMP = 1_600_000_000   # 2020-09-13 12:26:40 UTC
 SECTION_RVA = 0x1000

@@ -20,8 +20,9 @@ def server(tmp_path):
 
 
 def client(address, wait_timeout=10):
-    from stf.core import config, database
-    from stf.core.app import App
+    from stf.console import config
+    from stf.db import database
+    from stf.console.app import App
     db = database.open_zeo(f'{address[0]}:{address[1]}', wait_timeout=wait_timeout)
     return App(config.load(), database.Database(db))
 
@@ -70,12 +71,10 @@ def test_same_note_edited_at_once_one_wins(server, monkeypatch):
     first, second = client(server[0]), client(server[0])
     try:
         ok(first, 'notes -c --text "start"')
-        from stf.commands import common
-
         def editor_while_the_other_saves(text):
             ok(first, 'notes -e 0 --text "first analyst"')
             return 'second analyst'
-        monkeypatch.setattr(common, 'edit_text', editor_while_the_other_saves)
+        monkeypatch.setattr(second, 'edit', editor_while_the_other_saves)
         second.interactive = True
         reply = second.execute('notes -e 0')
         assert [item.text for item in reply.items] == [
@@ -91,7 +90,7 @@ def test_same_note_edited_at_once_one_wins(server, monkeypatch):
 
 def draft_path():
     """The one draft kept in stf's home."""
-    from stf.core import config
+    from stf.console import config
     (path,) = (config.stf_home() / 'drafts').iterdir()
     return path
 
@@ -100,13 +99,11 @@ def test_text_of_a_new_note_is_kept_when_the_server_is_away(killable_server, mon
     start, port, path = killable_server
     server = start()
     app = client(('127.0.0.1', port), wait_timeout=2)
-    from stf.commands import common
-
     def editor_while_the_server_dies(text):
         server.kill()
         server.wait()
         return 'words typed while the server died'
-    monkeypatch.setattr(common, 'edit_text', editor_while_the_server_dies)
+    monkeypatch.setattr(app, 'edit', editor_while_the_server_dies)
     app.interactive = True
     try:
         reply = app.execute('notes -c')
@@ -234,7 +231,7 @@ def test_server_away_and_back(killable_server):
     start, port, path = killable_server
     server = start()
     app = client(('127.0.0.1', port))
-    from stf.core.console import toolbar
+    from stf.console.repl import toolbar
     view = toolbar(app)
     try:
         ok(app, 'notes -c --text before')
@@ -411,7 +408,7 @@ def test_new_ids_after_a_server_restart_do_not_collide(killable_server):
 def test_client_settings_ignore_a_commented_example():
     """confs/zodb.conf ships a commented <clientstorage> example: a file
     storage configuration with it is not a ZEO client."""
-    from stf.core.database import zeo_client_settings
+    from stf.db.database import zeo_client_settings
     commented = ('<zodb>\n  <filestorage>\n    path $ROOT/stf.db\n  </filestorage>\n</zodb>\n'
                  '# %import ZEO\n# <clientstorage>\n#   server 127.0.0.1:8100\n'
                  '# </clientstorage>\n')
@@ -467,7 +464,7 @@ def test_serving_other_machines_without_tls_warns(tmp_path):
     finally:
         server.kill()
         server.wait()
-    from stf.core.database import loopback_only
+    from stf.db.database import loopback_only
     assert [loopback_only(host) for host in ('127.0.0.1', 'localhost', '::1', '0.0.0.0')] == [
         True, True, True, False]
 
@@ -490,7 +487,7 @@ def test_server_back_with_an_older_database_is_named(killable_server, tmp_path):
                 'database than this console was using (restarted from another file or a '
                 'backup?), so this console cannot go on with it; nothing was changed; start stf '
                 'again to work on that database')
-            from stf.core.console import toolbar
+            from stf.console.repl import toolbar
             assert '(older database on the server)' in toolbar(app)()
         finally:
             other.kill()
@@ -513,7 +510,7 @@ def test_server_back_with_an_older_database_is_named(killable_server, tmp_path):
 ])
 def test_options_that_do_not_go_together_are_one_line(options, message, capsys, tmp_path,
                                                       monkeypatch):
-    from stf.core.main import main
+    from stf.console.main import main
     monkeypatch.chdir(tmp_path)
     assert main(options) == 2
     assert capsys.readouterr() == ('', f'error: {message}\n')
@@ -523,7 +520,7 @@ def test_options_that_do_not_go_together_are_one_line(options, message, capsys, 
 def test_another_kind_of_server_is_not_taken_for_a_tls_one():
     import http.server
     import threading
-    from stf.core import zeotls
+    from stf.db import zeotls
     web = http.server.HTTPServer(('127.0.0.1', 0), http.server.BaseHTTPRequestHandler)
     thread = threading.Thread(target=web.serve_forever, daemon=True)
     thread.start()
@@ -542,7 +539,7 @@ def test_stopped_server_is_told_not_waited_for(killable_server, monkeypatch):
     """A server process stopped (or a network that drops everything) keeps
     the connection up but never answers: the command still ends."""
     import signal
-    from stf.core import database
+    from stf.db import database
     monkeypatch.setattr(database, 'SILENCE_SECONDS', 2)
     monkeypatch.setattr(database, 'UNANSWERED_SECONDS', 2)
     start, port, path = killable_server
@@ -567,7 +564,7 @@ def test_stopped_server_is_told_not_waited_for(killable_server, monkeypatch):
 def test_loads_failed_while_the_server_is_away_log_one_line():
     import logging
     from ZEO.Exceptions import ClientDisconnected
-    from stf.core.app import shorten_server_away
+    from stf.console.app import shorten_server_away
     try:
         raise ClientDisconnected('timed out waiting for connection')
     except ClientDisconnected:
@@ -616,9 +613,10 @@ def test_reconnections_are_paced_when_connections_close_at_once(killable_server)
 
 
 def test_client_file_with_several_servers_connects_to_the_one_up(server, tmp_path):
-    from stf.core import config, database
-    from stf.core.app import App
-    from stf.core.database import single_server, zeo_client_settings
+    from stf.console import config
+    from stf.db import database
+    from stf.console.app import App
+    from stf.db.database import single_server, zeo_client_settings
     down, up = free_port(), server[0][1]
     conf = tmp_path / 'client.conf'
     conf.write_text(f'%import ZEO\n<zodb>\n  <clientstorage>\n    server 127.0.0.1:{down}\n'

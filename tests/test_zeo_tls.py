@@ -127,7 +127,7 @@ def stf(tmp_path, *args, stdin=None):
 
 def refused(port, tls, host='127.0.0.1'):
     """The one-line message of a client that the handshake refuses."""
-    from stf.core import database
+    from stf.db import database
     from stf.core.errors import UserError
     with pytest.raises(UserError) as caught:
         database.open_zeo(f'{host}:{port}', wait_timeout=WAIT, tls=tls)
@@ -161,7 +161,7 @@ def test_plain_client_is_told_the_server_wants_tls(server, tmp_path):
         f'cannot reach the ZEO server at 127.0.0.1:{server}: the server there requires TLS '
         'with client certificates; connect with --tls-cert, --tls-key and --tls-ca (see '
         'docs/zeo-tls.md)')
-    from stf.core import database
+    from stf.db import database
     from stf.core.errors import UserError
     conf = tmp_path / 'plain-client.conf'
     conf.write_text(f'%import ZEO\n<zodb>\n  <clientstorage>\n    server localhost:{server}\n'
@@ -176,7 +176,7 @@ def test_plain_client_is_told_the_server_wants_tls(server, tmp_path):
 
 def test_after_a_timeout_the_server_is_probed_for_why(server):
     from ZEO.Exceptions import ClientDisconnected
-    from stf.core import zeotls
+    from stf.db import zeotls
     timeout = ClientDisconnected('timed out waiting for connection')
     assert zeotls.unreachable(f'127.0.0.1:{server}', ('127.0.0.1', server), timeout) == (
         f'cannot reach the ZEO server at 127.0.0.1:{server} ({TIMEOUT}): the server there '
@@ -291,7 +291,7 @@ def test_server_refuses_bad_files_before_listening(certs, tmp_path):
 
 
 def test_other_file_problems_are_one_line(certs, tmp_path):
-    from stf.core import zeotls
+    from stf.db import zeotls
     from stf.core.errors import UserError
     cert, key, ca = files(certs, 'alice')
     missing = str(tmp_path / 'nope.pem')
@@ -364,8 +364,9 @@ def test_shipped_server_and_client_confs(certs, tmp_path):
         client_conf = client_conf.replace('zeo.lab.example:8100', f'localhost:{port}')
         client_conf = client_conf.replace('/home/alice/.stf/tls/', f'{certs}/')
         (tmp_path / 'client.conf').write_text(client_conf)
-        from stf.core import config, database
-        from stf.core.app import App
+        from stf.console import config
+        from stf.db import database
+        from stf.console.app import App
         from tests.conftest import ok
         app = App(config.load(), database.Database(
             database.open_config(tmp_path / 'client.conf', ROOT)))
@@ -394,7 +395,7 @@ def client_file(tmp_path, port, cert, key, ca, host='localhost'):
 
 
 def test_client_file_checks_the_files_before_connecting(certs, tmp_path):
-    from stf.core import database
+    from stf.db import database
     from stf.core.errors import UserError
     cert, ca = certs / 'expired.pem', certs / 'ca.pem'
     conf = client_file(tmp_path, 1, cert, certs / 'alice.key', ca)
@@ -416,7 +417,7 @@ def test_client_file_checks_the_files_before_connecting(certs, tmp_path):
 
 
 def test_client_file_with_a_certificate_of_another_ca_is_told_why(server, certs, tmp_path):
-    from stf.core import database
+    from stf.db import database
     from stf.core.errors import UserError
     conf = client_file(tmp_path, server, *files(certs, 'mallory'))
     with pytest.raises(UserError) as caught:
@@ -429,8 +430,9 @@ def test_client_file_with_a_certificate_of_another_ca_is_told_why(server, certs,
 
 
 def test_client_file_with_a_valid_certificate_commits_and_waits_bounded(server, certs, tmp_path):
-    from stf.core import config, database
-    from stf.core.app import App
+    from stf.console import config
+    from stf.db import database
+    from stf.console.app import App
     from tests.conftest import ok
     conf = client_file(tmp_path, server, *files(certs, 'alice'))
     app = App(config.load(), database.Database(database.open_config(conf, ROOT)))
@@ -443,7 +445,7 @@ def test_client_file_with_a_valid_certificate_commits_and_waits_bounded(server, 
 
 
 def test_client_file_paths_are_taken_as_written(certs, tmp_path, monkeypatch):
-    from stf.core import database
+    from stf.db import database
     from stf.core.errors import UserError
     cert, key, ca = files(certs, 'alice')
     monkeypatch.setenv('HOME', str(tmp_path / 'home'))

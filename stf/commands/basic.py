@@ -2,10 +2,9 @@
 import platform
 
 import stf
-from stf.commands.registry import Command
-from stf.core import config as config_module
+from stf.commands.registry import Command, ExitRequested
 from stf.core.errors import UserError
-from stf.core.results import ClearScreen, Fields, Table, Text
+from stf.commands.results import ClearScreen, Fields, Table, Text
 
 
 def configure_help(parser):
@@ -30,7 +29,7 @@ def configure_nothing(parser):
 
 
 def run_info(app, args):
-    from stf.core import argus
+    from stf.core.captures import argus
     kind, location = app.database.describe()
     pairs = [
         ('stf', stf.__version__),
@@ -40,7 +39,7 @@ def run_info(app, args):
         ('packets per bin (bin_seconds)', app.config.bin_seconds),
         ('pager', app.config.pager),
         ('database', f'{kind} {location}'),
-        ('stf home', str(config_module.stf_home())),
+        ('stf home', str(app.home())),
         # What the prompt shows: info works while the database server is away.
         ('current dataset', '-' if app.current_id is None
          else f'{app.current_id} {app.current_name}'),
@@ -54,7 +53,6 @@ def run_clear(app, args):
 
 
 def run_exit(app, args):
-    from stf.core.app import ExitRequested
     raise ExitRequested()
 
 

@@ -1,5 +1,4 @@
 """Look-ups and small pieces several commands share."""
-from stf.core.editor import edit_text
 from stf.core.errors import UserError
 
 
@@ -99,7 +98,7 @@ def edit_note(app, note_id, owner, text_argument):
     elif app.interactive:
         # Kept by the app until the command is saved: a failed save loses no words.
         app.draft_base = old
-        text = app.draft = edit_text(old)
+        text = app.draft = app.edit(old)
     else:
         raise UserError('in batch mode give the note with --text "..."')
     if text == old:

@@ -4,9 +4,11 @@ import numpy as np
 
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
-from stf.core import filters, flowfile, flowtable, formats, letters, payload
+from stf.core.flows import filters, flowfile, flowtable, letters
+from stf.core import formats
+from stf.core.captures import payload
 from stf.core.errors import UserError
-from stf.core.results import Fields, Table, Text, ok, warning
+from stf.commands.results import Fields, Table, Text, ok, warning
 
 FLOW_KINDS = ('binetflow', 'zeek')
 

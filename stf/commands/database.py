@@ -2,7 +2,7 @@
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
 from stf.core.errors import UserError
-from stf.core.results import Fields, Table, ok
+from stf.commands.results import Fields, Table, ok
 from stf.models import STRUCTURES
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
-from stf.core import argus, filetypes, formats
+from stf.core.captures import argus, filetypes
+from stf.core import formats
 from stf.core.errors import UserError
-from stf.core.fileinfo import file_details
-from stf.core.results import Table, ok, warning
+from stf.commands.fileinfo import file_details
+from stf.commands.results import Table, ok, warning
 from stf.models import STRUCTURES
 
 

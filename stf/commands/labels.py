@@ -6,9 +6,9 @@ from pathlib import Path
 
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
-from stf.core import filters, labelnames
+from stf.core.flows import filters, labelnames
 from stf.core.errors import UserError
-from stf.core.results import Table, ok, warning
+from stf.commands.results import Table, ok, warning
 
 WIZARD = (('direction', 'Direction'), ('decision', 'Decision'),
           ('proto3', 'Layer-3 protocol'), ('proto4', 'Main layer-4 protocol'),

@@ -7,9 +7,10 @@ import numpy as np
 
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
-from stf.core import filters, flowtable, formats, letters
+from stf.core.flows import filters, flowtable, letters
+from stf.core import formats
 from stf.core.errors import UserError
-from stf.core.results import Table, ok
+from stf.commands.results import Table, ok
 from stf.models.behavior import ModelGroup, group_id
 
 LETTERS_HEADER = ['tuple_id', 'flows', 'label', 'state']

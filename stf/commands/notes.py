@@ -2,9 +2,10 @@
 label, or free-standing; stf adds dated lines when it changes data."""
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
-from stf.core import filters, formats
+from stf.core.flows import filters
+from stf.core import formats
 from stf.core.errors import UserError
-from stf.core.results import Fields, Table, Text, ok
+from stf.commands.results import Fields, Table, Text, ok
 
 
 def configure(parser):

@@ -18,6 +18,10 @@ class HelpRequested(Exception):
         self.text = text
 
 
+class ExitRequested(Exception):
+    """`exit`, `quit`: leave the console."""
+
+
 class CommandParser(argparse.ArgumentParser):
     """An ArgumentParser that never prints or exits: it raises instead."""
 

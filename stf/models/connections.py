@@ -98,7 +98,7 @@ class ConnectionGroup(Persistent):
         self.flow_count = 0
 
     def fill(self, table):
-        """Store a FlowTable (stf.core.flowtable) in chunks."""
+        """Store a FlowTable (stf.core.flows.flowtable) in chunks."""
         self.labels = list(table.labels)
         self.read = {key: value for key, value in vars(table.stats).items()}
         original = np.diff(table.bounds)

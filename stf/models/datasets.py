@@ -15,7 +15,7 @@ from stf.models.store import Store, allocate_id, release_id
 class DatasetFile(Persistent):
     """A file of a dataset.
 
-    Attributes: id, path (absolute), kind (see stf.core.filetypes), size,
+    Attributes: id, path (absolute), kind (see stf.core.captures.filetypes), size,
     mtime (the file's modification time, UTC), added, scan (cached details
     keyed by size and mtime so a changed file is scanned again).
     """

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 
-from stf.core import filetypes
+from stf.core.captures import filetypes
 from stf.core.errors import UserError
 
 # Big enough that a hash thread digests for longer (md5: 7 ms) than the 5 ms it

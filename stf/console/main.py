@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from stf.core import config as config_module
+from stf.console import config as config_module
 from stf.core.errors import UserError
 
 
@@ -50,7 +50,7 @@ def check_combinations(args):
 
 
 def open_database(config, args):
-    from stf.core import database
+    from stf.db import database
     if args.zeo:
         return database.Database(database.open_zeo(args.zeo, tls=tls_files(args)),
                                  opened_from=f'--zeo {args.zeo}')
@@ -61,7 +61,7 @@ def open_database(config, args):
     path = configured_path(config, required=False)
     if path:
         # The configured local file is shared by every stf started on it.
-        from stf.core.localshare import SharedFile
+        from stf.db.localshare import SharedFile
         shared = SharedFile(path)
         return database.Database(shared.db, shared=shared, opened_from=str(config.zodb_conf))
     return database.Database(database.open_config(config.zodb_conf, config_module.ROOT),
@@ -81,7 +81,7 @@ def banner(app):
 
 
 def serve(config, args):
-    from stf.core import database
+    from stf.db import database
     path = args.db or configured_path(config)
     try:
         database.serve(path, args.serve, tls=tls_files(args))
@@ -108,7 +108,7 @@ def tls_files(args):
 
 def configured_path(config, required=True):
     """The FileStorage path of the configured database (None for a ZEO client)."""
-    from stf.core import database
+    from stf.db import database
     try:
         text = config.zodb_conf.read_text()
     except OSError as error:
@@ -138,7 +138,7 @@ def main(argv=None):
     except UserError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
-    from stf.core.app import App
+    from stf.console.app import App
     try:
         app = App(config, database)
         return run(app, args)
@@ -147,13 +147,13 @@ def main(argv=None):
 
 
 def run(app, args):
-    from stf.core.batch import run_batch
-    from stf.core.render import Renderer
+    from stf.console.batch import run_batch
+    from stf.console.render import Renderer
     if args.command:
         renderer = Renderer(sys.stdout, sys.stderr, terminal=False)
         return run_batch(app, args.command, renderer, args.stop_on_error)
     if sys.stdin.isatty() and sys.stdout.isatty():
-        from stf.core.console import run_console
+        from stf.console.repl import run_console
         return run_console(app, banner(app))
     renderer = Renderer(sys.stdout, sys.stderr, terminal=False)
     return run_batch(app, sys.stdin, renderer, args.stop_on_error)

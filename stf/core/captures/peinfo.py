@@ -6,7 +6,7 @@ import mmap
 import struct
 from datetime import datetime, timezone
 
-from stf.core import filetypes
+from stf.core.captures import filetypes
 from stf.core.errors import UserError
 
 MACHINES = {

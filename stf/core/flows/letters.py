@@ -10,7 +10,7 @@ multiplication, so a flow that sits exactly on a threshold always gets the same
 letter (no floats anywhere).
 
 The flows come grouped by connection and sorted by (connection, start) from
-stf.core.flowtable (`flowtable.read(path)`, `flowtable.from_blocks(blocks)`); this
+stf.core.flows.flowtable (`flowtable.read(path)`, `flowtable.from_blocks(blocks)`); this
 module only turns them into letters. Two ways in:
 - `states(start, dur, size, bounds, constructor)`: the state of every connection
   at once, with numpy (no Python step per flow: it must keep up with files of ten

@@ -11,10 +11,10 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.styles import Style
 
-from stf.core import completion
-from stf.core.app import ExitRequested
-from stf.core.config import stf_home
-from stf.core.render import Renderer
+from stf.console import completion
+from stf.commands.registry import ExitRequested
+from stf.console.config import stf_home
+from stf.console.render import Renderer
 
 STYLE = Style.from_dict({'bottom-toolbar': 'noreverse bg:#333333 #dddddd',
                          'prompt.dataset': 'ansicyan bold'})

@@ -7,7 +7,7 @@ order of their ids, so connection i owns rows bounds[i]:bounds[i + 1].
 
 This is the one place that groups flows: `read` for a file, `from_blocks` for
 blocks of flowfile.iter_blocks (or made by hand, as the tests do). Letters
-(stf.core.letters) are computed from the table's columns.
+(stf.core.flows.letters) are computed from the table's columns.
 """
 import multiprocessing
 import os
@@ -19,7 +19,7 @@ from itertools import compress, count
 
 import numpy as np
 
-from stf.core import flowfile
+from stf.core.flows import flowfile
 from stf.core.errors import UserError
 
 COLUMNS = ('start', 'dur', 'size', 'offset', 'line')

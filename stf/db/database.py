@@ -66,7 +66,7 @@ def open_file_storage(path):
                         f'({error.filename}); choose another path with --db') from None
     except Exception as error:
         if type(error).__name__ == 'LockError':
-            from stf.core.localshare import held_message, lock_holder
+            from stf.db.localshare import held_message, lock_holder
             raise UserError(held_message(path, lock_holder(path))) from None
         raise
     return database_of(storage)
@@ -91,7 +91,7 @@ def open_config(conf_path, root_dir):
     tls = client and client_tls(client, conf_path)
     server = client and single_server(client)
     if server:
-        from stf.core import zeotls
+        from stf.db import zeotls
         refused = zeotls.refusal(*server, tls, conf_path)
         if refused:
             raise UserError(refused)
@@ -106,7 +106,7 @@ def open_config(conf_path, root_dir):
                             'with --zeo and the address it listens on); or use --db '
                             'PATH') from None
         if server and type(error).__name__ == 'ClientDisconnected':
-            from stf.core import zeotls
+            from stf.db import zeotls
             raise UserError(zeotls.unreachable(*server, error, tls, conf_path)) from None
         raise UserError(f'cannot open the database of {conf_path}: '
                         f'{type(error).__name__}: {error}') from None
@@ -156,7 +156,7 @@ def single_server(client):
 
 def client_tls(client, conf_path):
     """The checked (certificate, key, CA) of a client file's <ssl> section, or None."""
-    from stf.core import zeotls
+    from stf.db import zeotls
     ssl_settings = client.get('ssl')
     if ssl_settings is None:
         return None
@@ -219,7 +219,7 @@ def open_zeo(text, wait_timeout=10, tls=None):
     they are checked before connecting.
     """
     import ZEO.ClientStorage
-    from stf.core import zeotls
+    from stf.db import zeotls
     address = zeo_address(text)
     options = {}
     if tls:
@@ -360,7 +360,7 @@ def silent_result(future):
 
 def server_answers(runner):
     """True when the client's server completes the start of a new connection."""
-    from stf.core import zeotls
+    from stf.db import zeotls
     client = getattr(runner, 'client', None)
     addresses = getattr(client, 'addrs', None)
     if not addresses:
@@ -399,7 +399,7 @@ def serve(path, address, tls=None):
     signed by the CA are accepted (docs/zeo-tls.md).
     """
     import ZEO.runzeo
-    from stf.core import zeotls
+    from stf.db import zeotls
     context = None
     if tls:
         if '/' in address:
@@ -466,7 +466,7 @@ def check_can_serve(path, address, listen):
     try:
         zc.lockfile.LockFile(f'{path}.lock').close()
     except zc.lockfile.LockError:
-        from stf.core.localshare import held_message, lock_holder
+        from stf.db.localshare import held_message, lock_holder
         raise UserError(held_message(path, lock_holder(path))) from None
 
 
@@ -484,7 +484,7 @@ def _check_can_listen(address, listen):
 def accepts_connections(socket_path):
     """True when a server listens on the unix socket at socket_path (whether
     or not it has announced itself yet)."""
-    from stf.core import zeotls
+    from stf.db import zeotls
     try:
         zeotls.greeting(socket_path, 1)
     except OSError:

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import dpkt
 
-from stf.core import flowfile
+from stf.core.flows import flowfile
 from stf.core.errors import UserError
 
 # ---- argus' user-data fields ------------------------------------------------

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 
-from stf.core.results import ClearScreen, Fields, Message, Table, Text
+from stf.commands.results import ClearScreen, Fields, Message, Table, Text
 
 COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': ''}
 RESET = '\x1b[0m'

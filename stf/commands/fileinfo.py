@@ -7,8 +7,10 @@ unchanged.
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from stf.core import filescan, flowfile, formats
-from stf.core.results import Fields, Table
+from stf.core.captures import filescan
+from stf.core.flows import flowfile
+from stf.core import formats
+from stf.commands.results import Fields, Table
 
 
 def file_details(item, bin_seconds, progress):
@@ -85,7 +87,7 @@ def malformed_text(summary):
 
 
 def pe_details(item, scan, bin_seconds):
-    from stf.core import peinfo
+    from stf.core.captures import peinfo
     info = peinfo.pe_summary(item.path)
     pairs = [('machine', info['machine']), ('compile time', formats.when(info['compile_time'])),
              ('subsystem', info.get('subsystem', '-')),

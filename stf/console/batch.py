@@ -1,8 +1,8 @@
 """Batch mode: one command per line from a pipe or file, plain output."""
 import subprocess
 
-from stf.core.app import ExitRequested
-from stf.core.results import Message
+from stf.commands.registry import ExitRequested
+from stf.commands.results import Message
 
 
 def run_batch(app, lines, renderer, stop_on_error=False):

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from stf.core import database
+from stf.db import database
 from stf.core.errors import UserError
 
 # A unix socket path must fit in sun_path (108 bytes on Linux).

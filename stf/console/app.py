@@ -13,13 +13,13 @@ import traceback
 from dataclasses import dataclass, field
 
 from stf.commands import build_registry
-from stf.commands.registry import HelpRequested
-from stf.core import config as config_module
+from stf.commands.registry import ExitRequested, HelpRequested
+from stf.console import config as config_module
 from stf.core.errors import Interrupted, UserError
-from stf.core.filters import FILTER_KEYS
-from stf.core import labelnames
-from stf.core.letters import CONSTRUCTORS
-from stf.core.results import Message, Text
+from stf.core.flows.filters import FILTER_KEYS
+from stf.core.flows import labelnames
+from stf.core.flows.letters import CONSTRUCTORS
+from stf.commands.results import Message, Text
 from stf.models import ensure_structures
 
 log = logging.getLogger('stf')
@@ -47,10 +47,6 @@ def connection_ids(groups):
             if len(ids) >= COMPLETION_CONNECTIONS:
                 return ids
     return ids
-
-
-class ExitRequested(Exception):
-    """`exit`, `quit`: leave the console."""
 
 
 @dataclass
@@ -101,7 +97,7 @@ def no_progress(label):
 
 
 class App:
-    """Attributes: config, database (stf.core.database.Database), registry,
+    """Attributes: config, database (stf.db.database.Database), registry,
     current_id (current dataset id or None), interactive, ask (callable
     (question, default) -> answer, or None in batch), choose (callable
     (question, choices, default) -> one of choices, or None in batch), progress (factory
@@ -129,6 +125,18 @@ class App:
         self.database.run(lambda: ensure_structures(self.database.root))
         if interactive:
             self.refresh_completion()
+
+    # -- what the commands get from the console
+    @staticmethod
+    def home():
+        """stf's folder for history, log and drafts ($STF_HOME or ~/.stf)."""
+        return config_module.stf_home()
+
+    @staticmethod
+    def edit(text):
+        """The text as the analyst leaves it in $EDITOR."""
+        from stf.console.editor import edit_text
+        return edit_text(text)
 
     # -- data access used by the commands
     @property

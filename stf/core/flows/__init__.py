@@ -1,0 +1,2 @@
+"""Flows: reading flow files and streams, flow columns and connections,
+letters, filters and the label grammar."""
