@@ -78,9 +78,9 @@ def write_flows(path, connections):
 def client_app(address):
     """An App on its own connection to the ZEO server at 'HOST:PORT'."""
     from stf.console import config
-    from stf.db import database
+    from stf.db import database, storages
     from stf.console.app import App
-    return App(config.load(), database.Database(database.open_zeo(address)))
+    return App(config.load(), database.Database(storages.open_zeo(address)))
 
 
 def messages(reply):

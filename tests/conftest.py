@@ -45,9 +45,9 @@ def shared():
 @pytest.fixture
 def app(tmp_path):
     from stf.console import config
-    from stf.db import database
+    from stf.db import database, storages
     from stf.console.app import App
-    db = database.Database(database.open_file_storage(tmp_path / 'db' / 'stf.db'))
+    db = database.Database(storages.open_file_storage(tmp_path / 'db' / 'stf.db'))
     application = App(config.load(), db)
     yield application
     application.close()

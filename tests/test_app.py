@@ -92,23 +92,23 @@ def test_unexpected_error_is_logged_and_console_goes_on(app, stf_home):
 
 def test_commit_per_command_survives_reopen(tmp_path):
     from stf.console import config
-    from stf.db import database
+    from stf.db import database, storages
     from stf.console.app import App
     path = tmp_path / 'db' / 'stf.db'
-    first = App(config.load(), database.Database(database.open_file_storage(path)))
+    first = App(config.load(), database.Database(storages.open_file_storage(path)))
     first.datasets.new('kept', '/tmp')
     first.database.tm.commit()
     first.close()
-    second = App(config.load(), database.Database(database.open_file_storage(path)))
+    second = App(config.load(), database.Database(storages.open_file_storage(path)))
     assert [item.name for item in second.datasets.values()] == ['kept']
     second.close()
 
 
 def test_second_opener_gets_one_clear_line(app, tmp_path):
-    from stf.db import database
+    from stf.db import database, storages
     import pytest
     with pytest.raises(UserError) as raised:
-        database.open_file_storage(tmp_path / 'db' / 'stf.db')
+        storages.open_file_storage(tmp_path / 'db' / 'stf.db')
     # This test's own process holds it (the app fixture).
     assert str(raised.value).startswith(
         f"the database {tmp_path / 'db' / 'stf.db'} is open in ")
@@ -145,8 +145,8 @@ def test_revert_sees_commits_of_another_connection(app):
 
 def test_shipped_configuration_creates_its_database_folder(tmp_path):
     from stf.console import config
-    from stf.db import database
-    db = database.Database(database.open_config(config.load().zodb_conf, tmp_path / 'fresh'))
+    from stf.db import database, storages
+    db = database.Database(storages.open_config(config.load().zodb_conf, tmp_path / 'fresh'))
     assert (tmp_path / 'fresh' / 'database' / 'stf.db').is_file()
     assert db.describe() == ('FileStorage', str(tmp_path / 'fresh' / 'database' / 'stf.db'))
     db.close()

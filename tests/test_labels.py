@@ -154,17 +154,17 @@ def test_labels_from_the_flows(models):
 
 def test_labels_survive_a_restart(tmp_path):
     from stf.console import config
-    from stf.db import database
+    from stf.db import database, storages
     from stf.console.app import App
     path = tmp_path / 'db' / 'stf.db'
-    app = App(config.load(), database.Database(database.open_file_storage(path)))
+    app = App(config.load(), database.Database(storages.open_file_storage(path)))
     flows = tmp_path / 'f.binetflow'
     flows.write_text(HEADER + flow_line(0) + flow_line(10))
     for line in (f'datasets -c {flows}', 'connections -g', 'models -g',
                  f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP--1'):
         ok(app, line)
     app.close()
-    again = App(config.load(), database.Database(database.open_file_storage(path)))
+    again = App(config.load(), database.Database(storages.open_file_storage(path)))
     assert label_of(again, CC) == 'From-Botnet-TCP-HTTP--1'
     again.close()
 

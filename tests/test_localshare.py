@@ -9,7 +9,7 @@ from tests.conftest import ROOT, error, ok
 
 def console(path):
     from stf.console import config
-    from stf.db import database
+    from stf.db import database, storages
     from stf.console.app import App
     from stf.db.localshare import SharedFile
     shared = SharedFile(path)
@@ -116,7 +116,7 @@ def test_file_held_by_a_server_of_its_own_is_told_at_once(tmp_path):
 
 
 def test_the_program_holding_a_file_is_named(tmp_path):
-    from stf.db.localshare import held_message, holder_kind, lock_holder, served_address
+    from stf.db.holders import held_message, holder_kind, lock_holder, served_address
     path = tmp_path / 'stf.db'
     (tmp_path / 'stf.db.lock').write_text(f' {os.getpid()}\n')
     holder = lock_holder(path)

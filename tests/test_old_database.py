@@ -43,7 +43,7 @@ def old(tmp_path):
     from stf.console import config
     from stf.console.app import App
     from stf.db.database import Database
-    from stf.db.database import open_file_storage
+    from stf.db.storages import open_file_storage
     copy = tmp_path / 'old-stf.db'
     shutil.copy(DATA / 'old-stf.db', copy)
     application = App(config.load(), Database(open_file_storage(copy)))

@@ -21,9 +21,9 @@ def server(tmp_path):
 
 def client(address, wait_timeout=10):
     from stf.console import config
-    from stf.db import database
+    from stf.db import database, storages
     from stf.console.app import App
-    db = database.open_zeo(f'{address[0]}:{address[1]}', wait_timeout=wait_timeout)
+    db = storages.open_zeo(f'{address[0]}:{address[1]}', wait_timeout=wait_timeout)
     return App(config.load(), database.Database(db))
 
 
@@ -408,13 +408,15 @@ def test_new_ids_after_a_server_restart_do_not_collide(killable_server):
 def test_client_settings_ignore_a_commented_example():
     """confs/zodb.conf ships a commented <clientstorage> example: a file
     storage configuration with it is not a ZEO client."""
-    from stf.db.database import zeo_client_settings
+    from stf.db import zconf
+    from stf.console.config import ROOT as stf_root
     commented = ('<zodb>\n  <filestorage>\n    path $ROOT/stf.db\n  </filestorage>\n</zodb>\n'
                  '# %import ZEO\n# <clientstorage>\n#   server 127.0.0.1:8100\n'
                  '# </clientstorage>\n')
-    assert zeo_client_settings(commented) is None
+    assert zconf.client_settings(zconf.read(commented, stf_root)) is None
     live = commented.replace('# ', '')
-    assert zeo_client_settings(live) == {'server': '127.0.0.1:8100', 'ssl': None}
+    assert zconf.client_settings(zconf.read(live, stf_root)) == {'server': '127.0.0.1:8100',
+                                                                 'ssl': None}
 
 
 def serve_once(tmp_path, *args):
@@ -464,7 +466,7 @@ def test_serving_other_machines_without_tls_warns(tmp_path):
     finally:
         server.kill()
         server.wait()
-    from stf.db.database import loopback_only
+    from stf.db.server import loopback_only
     assert [loopback_only(host) for host in ('127.0.0.1', 'localhost', '::1', '0.0.0.0')] == [
         True, True, True, False]
 
@@ -539,9 +541,9 @@ def test_stopped_server_is_told_not_waited_for(killable_server, monkeypatch):
     """A server process stopped (or a network that drops everything) keeps
     the connection up but never answers: the command still ends."""
     import signal
-    from stf.db import database
-    monkeypatch.setattr(database, 'SILENCE_SECONDS', 2)
-    monkeypatch.setattr(database, 'UNANSWERED_SECONDS', 2)
+    from stf.db import zeohooks
+    monkeypatch.setattr(zeohooks, 'SILENCE_SECONDS', 2)
+    monkeypatch.setattr(zeohooks, 'UNANSWERED_SECONDS', 2)
     start, port, path = killable_server
     server = start()
     app = client(('127.0.0.1', port))
@@ -614,20 +616,21 @@ def test_reconnections_are_paced_when_connections_close_at_once(killable_server)
 
 def test_client_file_with_several_servers_connects_to_the_one_up(server, tmp_path):
     from stf.console import config
-    from stf.db import database
+    from stf.db import database, storages
     from stf.console.app import App
-    from stf.db.database import single_server, zeo_client_settings
+    from stf.db import zconf
+    from stf.db.storages import single_server
     down, up = free_port(), server[0][1]
     conf = tmp_path / 'client.conf'
     conf.write_text(f'%import ZEO\n<zodb>\n  <clientstorage>\n    server 127.0.0.1:{down}\n'
                     f'    server 127.0.0.1:{up}\n    wait-timeout 10\n  </clientstorage>\n'
                     '</zodb>\n')
-    settings = zeo_client_settings(conf.read_text())
+    settings = zconf.client_settings(zconf.read(conf.read_text(), ROOT))
     assert settings['server'] == f'127.0.0.1:{down} 127.0.0.1:{up}'
     assert single_server(settings) is None
     assert single_server({'server': '8100'}) is None
     assert single_server({'server': '127.0.0.1:8100'}) == ('127.0.0.1:8100', ('127.0.0.1', 8100))
-    app = App(config.load(), database.Database(database.open_config(conf, ROOT)))
+    app = App(config.load(), database.Database(storages.open_config(conf, ROOT)))
     try:
         ok(app, 'notes -c --text "through the second server"')
     finally:

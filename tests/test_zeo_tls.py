@@ -127,10 +127,10 @@ def stf(tmp_path, *args, stdin=None):
 
 def refused(port, tls, host='127.0.0.1'):
     """The one-line message of a client that the handshake refuses."""
-    from stf.db import database
+    from stf.db import database, storages
     from stf.core.errors import UserError
     with pytest.raises(UserError) as caught:
-        database.open_zeo(f'{host}:{port}', wait_timeout=WAIT, tls=tls)
+        storages.open_zeo(f'{host}:{port}', wait_timeout=WAIT, tls=tls)
     message = str(caught.value)
     assert '\n' not in message
     return message
@@ -161,13 +161,13 @@ def test_plain_client_is_told_the_server_wants_tls(server, tmp_path):
         f'cannot reach the ZEO server at 127.0.0.1:{server}: the server there requires TLS '
         'with client certificates; connect with --tls-cert, --tls-key and --tls-ca (see '
         'docs/zeo-tls.md)')
-    from stf.db import database
+    from stf.db import database, storages
     from stf.core.errors import UserError
     conf = tmp_path / 'plain-client.conf'
     conf.write_text(f'%import ZEO\n<zodb>\n  <clientstorage>\n    server localhost:{server}\n'
                     f'    wait-timeout {WAIT}\n  </clientstorage>\n</zodb>\n')
     with pytest.raises(UserError) as caught:
-        database.open_config(conf, ROOT)
+        storages.open_config(conf, ROOT)
     assert str(caught.value) == (
         f'cannot reach the ZEO server at localhost:{server}: the server there requires TLS '
         'with client certificates; add an <ssl> section (certificate, key, authenticate) to '
@@ -365,11 +365,11 @@ def test_shipped_server_and_client_confs(certs, tmp_path):
         client_conf = client_conf.replace('/home/alice/.stf/tls/', f'{certs}/')
         (tmp_path / 'client.conf').write_text(client_conf)
         from stf.console import config
-        from stf.db import database
+        from stf.db import database, storages
         from stf.console.app import App
         from tests.conftest import ok
         app = App(config.load(), database.Database(
-            database.open_config(tmp_path / 'client.conf', ROOT)))
+            storages.open_config(tmp_path / 'client.conf', ROOT)))
         try:
             ok(app, 'notes -c --text "through the shipped confs"')
             assert app.database.describe() == ('ClientStorage', f'localhost:{port} (TLS)')
@@ -395,33 +395,33 @@ def client_file(tmp_path, port, cert, key, ca, host='localhost'):
 
 
 def test_client_file_checks_the_files_before_connecting(certs, tmp_path):
-    from stf.db import database
+    from stf.db import database, storages
     from stf.core.errors import UserError
     cert, ca = certs / 'expired.pem', certs / 'ca.pem'
     conf = client_file(tmp_path, 1, cert, certs / 'alice.key', ca)
     with pytest.raises(UserError) as caught:
-        database.open_config(conf, ROOT)
+        storages.open_config(conf, ROOT)
     assert str(caught.value).startswith(f'TLS certificate {cert} expired on ')
     cert, _, ca = files(certs, 'alice')
     conf = client_file(tmp_path, 1, cert, certs / 'mallory.key', ca)
     with pytest.raises(UserError) as caught:
-        database.open_config(conf, ROOT)
+        storages.open_config(conf, ROOT)
     assert str(caught.value) == (
         f"TLS key {certs / 'mallory.key'} does not match certificate {cert}; give the key the "
         f"certificate was made for with 'key' in the <ssl> section of {conf}")
     conf.write_text(conf.read_text().replace(f'authenticate {ca}', ''))
     with pytest.raises(UserError) as caught:
-        database.open_config(conf, ROOT)
+        storages.open_config(conf, ROOT)
     assert str(caught.value) == (f"{conf}: the <ssl> section gives no CA certificate; add "
                                  "'authenticate' (see docs/zeo-tls.md)")
 
 
 def test_client_file_with_a_certificate_of_another_ca_is_told_why(server, certs, tmp_path):
-    from stf.db import database
+    from stf.db import database, storages
     from stf.core.errors import UserError
     conf = client_file(tmp_path, server, *files(certs, 'mallory'))
     with pytest.raises(UserError) as caught:
-        database.open_config(conf, ROOT)
+        storages.open_config(conf, ROOT)
     message = str(caught.value)
     assert message.startswith(f'cannot reach the ZEO server at localhost:{server} over TLS: '
                               'the server refused your certificate ')
@@ -431,11 +431,11 @@ def test_client_file_with_a_certificate_of_another_ca_is_told_why(server, certs,
 
 def test_client_file_with_a_valid_certificate_commits_and_waits_bounded(server, certs, tmp_path):
     from stf.console import config
-    from stf.db import database
+    from stf.db import database, storages
     from stf.console.app import App
     from tests.conftest import ok
     conf = client_file(tmp_path, server, *files(certs, 'alice'))
-    app = App(config.load(), database.Database(database.open_config(conf, ROOT)))
+    app = App(config.load(), database.Database(storages.open_config(conf, ROOT)))
     try:
         ok(app, 'notes -c --text "configured by a file"')
         runner = app.database.db.storage._server
@@ -445,20 +445,20 @@ def test_client_file_with_a_valid_certificate_commits_and_waits_bounded(server, 
 
 
 def test_client_file_paths_are_taken_as_written(certs, tmp_path, monkeypatch):
-    from stf.db import database
+    from stf.db import database, storages
     from stf.core.errors import UserError
     cert, key, ca = files(certs, 'alice')
     monkeypatch.setenv('HOME', str(tmp_path / 'home'))
     conf = client_file(tmp_path, 1, '~/.stf/tls/alice.pem', key, ca)
     with pytest.raises(UserError) as caught:
-        database.open_config(conf, ROOT)
+        storages.open_config(conf, ROOT)
     assert str(caught.value) == (
         f"'certificate' in the <ssl> section of {conf} starts with '~', which is not expanded "
         f"there; write the full path ({tmp_path / 'home' / '.stf/tls/alice.pem'})")
     monkeypatch.chdir(tmp_path)
     conf = client_file(tmp_path, 1, cert, 'tls/alice.key', ca)
     with pytest.raises(UserError) as caught:
-        database.open_config(conf, ROOT)
+        storages.open_config(conf, ROOT)
     assert str(caught.value) == (
         f"'key' in the <ssl> section of {conf}: tls/alice.key is not in {tmp_path}, the folder "
         'relative paths start from; write the full path')

@@ -16,6 +16,7 @@ from stf.commands import build_registry
 from stf.commands.registry import ExitRequested, HelpRequested
 from stf.console import config as config_module
 from stf.core.errors import Interrupted, UserError
+from stf.db.errors import ClientDisconnected, ServerAway
 from stf.core.flows.filters import FILTER_KEYS
 from stf.core.flows import labelnames
 from stf.core.flows.letters import CONSTRUCTORS
@@ -80,7 +81,7 @@ def log_to_home():
 def shorten_server_away(record):
     """A load failed because the ZEO server is away: one line, no traceback
     (the command says so on the screen; a traceback there tells nothing)."""
-    if record.exc_info and type(record.exc_info[1]).__name__ == 'ClientDisconnected':
+    if record.exc_info and isinstance(record.exc_info[1], (ClientDisconnected, ServerAway)):
         record.msg = f'{record.getMessage()}: {record.exc_info[1]}'
         record.args = ()
         record.exc_info = record.exc_text = None
@@ -245,9 +246,9 @@ class App:
             return Reply([Message(str(error), 'error')], ok=False)
         except ExitRequested:
             raise
+        except ServerAway as error:
+            return Reply([self._server_away(command.name, error)], ok=False)
         except Exception as error:
-            if type(error).__name__ == 'ClientDisconnected':
-                return Reply([self._server_away(command.name, error)], ok=False)
             return Reply([self._unexpected(command.name, error)], ok=False)
 
     def _remember_current(self):
@@ -263,7 +264,7 @@ class App:
                            'database than this console was using (restarted from another file '
                            'or a backup?), so this console cannot go on with it; nothing was '
                            'changed; start stf again to work on that database', 'error')
-        if getattr(error, 'while_saving', False):
+        if error.while_saving:
             return Message(f'{name}: the database server {where} went away while this command '
                            'was being saved; whether it was saved shows when the server is '
                            'back (the console goes on and reconnects)', 'error')
@@ -333,14 +334,17 @@ class App:
         self._completion_generation += 1
         try:
             self._completion = self.database.run(self._completion_values)
-        except Exception as error:
-            # Keep offering what we had; the next command reads them again.
-            self._completion = self._completion or {}
-            self._completion_state = None
-            if type(error).__name__ == 'ClientDisconnected':
-                log.info('completion values not refreshed: the server is away')
-            else:
-                log.exception('refreshing completion values failed')
+        except ServerAway:
+            self._keep_completion()
+            log.info('completion values not refreshed: the server is away')
+        except Exception:
+            self._keep_completion()
+            log.exception('refreshing completion values failed')
+
+    def _keep_completion(self):
+        # Keep offering what we had; the next command reads them again.
+        self._completion = self._completion or {}
+        self._completion_state = None
 
     def _completion_values(self, root=None, current_id=None):
         """The values, read from root (this console's connection by default)

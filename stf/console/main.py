@@ -50,22 +50,22 @@ def check_combinations(args):
 
 
 def open_database(config, args):
-    from stf.db import database
+    from stf.db import storages
+    from stf.db.database import Database
     if args.zeo:
-        return database.Database(database.open_zeo(args.zeo, tls=tls_files(args)),
-                                 opened_from=f'--zeo {args.zeo}')
+        return Database(storages.open_zeo(args.zeo, tls=tls_files(args)),
+                        opened_from=f'--zeo {args.zeo}')
     tls_files(args)
     if args.db:
-        return database.Database(database.open_file_storage(args.db),
-                                 opened_from=f'--db {args.db}')
-    path = configured_path(config, required=False)
+        return Database(storages.open_file_storage(args.db), opened_from=f'--db {args.db}')
+    path = storages.configured_file(config.zodb_conf, config_module.ROOT)
     if path:
         # The configured local file is shared by every stf started on it.
         from stf.db.localshare import SharedFile
         shared = SharedFile(path)
-        return database.Database(shared.db, shared=shared, opened_from=str(config.zodb_conf))
-    return database.Database(database.open_config(config.zodb_conf, config_module.ROOT),
-                             opened_from=str(config.zodb_conf))
+        return Database(shared.db, shared=shared, opened_from=str(config.zodb_conf))
+    return Database(storages.open_config(config.zodb_conf, config_module.ROOT),
+                    opened_from=str(config.zodb_conf))
 
 
 def banner(app):
@@ -81,10 +81,14 @@ def banner(app):
 
 
 def serve(config, args):
-    from stf.db import database
-    path = args.db or configured_path(config)
+    from stf.db import server
+    prepared = server.prepare(args.db or configured_path(config), args.serve,
+                              tls=tls_files(args))
+    print(f'stf: {prepared.announcement}', flush=True)
+    if prepared.warning:
+        print(f'stf: warning: {prepared.warning}', file=sys.stderr, flush=True)
     try:
-        database.serve(path, args.serve, tls=tls_files(args))
+        prepared.run()
     except KeyboardInterrupt:
         pass
     return 0
@@ -106,21 +110,14 @@ def tls_files(args):
     return files
 
 
-def configured_path(config, required=True):
-    """The FileStorage path of the configured database (None for a ZEO client)."""
-    from stf.db import database
-    try:
-        text = config.zodb_conf.read_text()
-    except OSError as error:
-        raise UserError(f'cannot read database configuration {config.zodb_conf}: '
-                        f'{error.strerror}; fix zodb_conf in stf.conf') from None
-    match = database.FILESTORAGE_PATH.search(text)
-    if not match and not required:
-        return None
-    if not match:
+def configured_path(config):
+    """The FileStorage path of the configured database, to serve."""
+    from stf.db import storages
+    path = storages.configured_file(config.zodb_conf, config_module.ROOT)
+    if path is None:
         raise UserError(f'{config.zodb_conf} describes no FileStorage to serve; '
                         'give one with --db PATH')
-    return match.group(1).strip().replace('$ROOT', str(config_module.ROOT))
+    return path
 
 
 def counted(number, noun):

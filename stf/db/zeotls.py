@@ -114,7 +114,8 @@ def unreachable(text, address, error, tls=None, conf_path=None):
     probed (a plain or TLS connection, two seconds at most) to say why.
     """
     what = f'{type(error).__name__}: {error}'
-    if type(error).__name__ != 'ClientDisconnected':
+    from stf.db.errors import ClientDisconnected
+    if not isinstance(error, ClientDisconnected):
         why = start_hint(text, tls)
     else:
         why = probe(text, address, tls, conf_path).why

@@ -1,0 +1,130 @@
+"""Serving a FileStorage to other analysts with ZEO's own server (runzeo).
+
+Nothing here writes to the screen: `prepare` checks everything that can be
+told in one line before serving (the file held by another program, the
+address taken, TLS files) and returns a Server that says what it will do;
+the console prints that and runs it.
+"""
+import logging
+import socket
+from pathlib import Path
+
+import zc.lockfile
+
+from stf.core.errors import UserError
+from stf.db import zeohooks
+from stf.db.holders import held_message, lock_holder
+from stf.db.storages import zeo_address
+
+
+class Server:
+    """A ZEO server ready to run. Attributes: path, listen (the address as
+    text), tls (bool), announcement (one line), warning (one line or None)."""
+
+    def __init__(self, path, listen, options, tls, warning):
+        self.path = path
+        self.listen = listen
+        self.tls = tls
+        self.warning = warning
+        self._options = options
+        self.announcement = (f'serving {path} on {listen}{" with TLS" if tls else ""} '
+                             '(Ctrl-C stops)')
+
+    def run(self):
+        """Serve until stopped (Ctrl-C or a signal)."""
+        _one_line_log_server()(self._options).main()
+
+
+def prepare(path, address, tls=None):
+    """A Server for the FileStorage at path on address (HOST:PORT or a unix
+    socket path). tls: (certificate, key, CA) PEM files: only clients with a
+    certificate signed by the CA are accepted (docs/zeo-tls.md)."""
+    import ZEO.runzeo
+    from stf.db import zeotls
+    zeohooks.check_classes()  # its clients are stf's: they need the hooks
+    context = None
+    if tls:
+        if '/' in address:
+            zeotls.tcp_only(address)
+        context = zeotls.server_context(*tls)
+    path = Path(path).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    host, port = zeo_address(address) if '/' not in address else (address, None)
+    listen = address if port is None else f'{host}:{port}'
+    check_can_serve(path, address if port is None else (host, port), listen)
+    options = ZEO.runzeo.ZEOOptions()
+    options.realize(['-a', listen, '-f', str(path)])
+    # What runzeo's <ssl> section gives it (ZEO.zconfig.server_ssl), from our checked files.
+    options.ssl = context
+    warning = None
+    if port is not None and not tls and not loopback_only(host):
+        warning = (f'{listen} is reachable from other machines and this server has no TLS: '
+                   'anyone who reaches it can read and change the database; serve other '
+                   'machines with TLS (docs/zeo-tls.md)')
+    return Server(path, listen, options, bool(tls), warning)
+
+
+def loopback_only(host):
+    """True when every address host stands for is a loopback address."""
+    import ipaddress
+    try:
+        infos = socket.getaddrinfo(host or None, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return all(ipaddress.ip_address(info[4][0].split('%')[0]).is_loopback for info in infos)
+
+
+def _one_line_log_server():
+    import ZEO.runzeo
+
+    class OneLineLogServer(ZEO.runzeo.ZEOServer):
+        """runzeo, logging one line per record (its default puts '------'
+        between records)."""
+
+        def setup_default_logging(self):
+            if self.options.config_logger is not None:
+                return
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter(
+                '%(asctime)s %(levelname)s %(name)s %(message)s', '%Y-%m-%dT%H:%M:%S'))
+            root = logging.getLogger()
+            root.setLevel(logging.INFO)
+            root.addHandler(handler)
+    return OneLineLogServer
+
+
+def check_can_serve(path, address, listen):
+    """One clear line, before saying "serving", when the file is held by
+    another program or the address is taken (runzeo would show a traceback)."""
+    if isinstance(address, str):
+        if accepts_connections(address):
+            raise UserError(f'a server already listens on {listen}; stop it or choose another '
+                            'socket with --serve PATH')
+    else:
+        _check_can_listen(address, listen)
+    try:
+        zc.lockfile.LockFile(f'{path}.lock').close()
+    except zc.lockfile.LockError:
+        raise UserError(held_message(path, lock_holder(path))) from None
+
+
+def _check_can_listen(address, listen):
+    try:
+        family = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        raise UserError(f'cannot listen on {listen} ({error.strerror or error}); choose another '
+                        'address with --serve HOST:PORT') from None
+
+
+def accepts_connections(socket_path):
+    """True when a server listens on the unix socket at socket_path (whether
+    or not it has announced itself yet)."""
+    from stf.db import zeotls
+    try:
+        zeotls.greeting(socket_path, 1)
+    except OSError:
+        return False
+    return True

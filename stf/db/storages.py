@@ -1,0 +1,204 @@
+"""Opening the database: a FileStorage file, the database a ZConfig file
+describes (a FileStorage, or a ZEO client), or a ZEO server's address.
+
+A ZEO client gets stf's hooks (stf.db.zeohooks) and checks: its TLS files are
+checked and its server probed before connecting, so that a refused
+certificate or a server that is not there is one clear line.
+"""
+import os
+import random
+import time
+from pathlib import Path
+
+import ZODB
+import zc.lockfile
+from ZODB.POSException import ConflictError
+
+from stf.core.errors import UserError
+from stf.db import zconf, zeohooks
+from stf.db.errors import ClientDisconnected
+from stf.db.holders import held_message, lock_holder
+
+# Analysts starting at once on a new database all create its root.
+ROOT_RETRIES = 10
+
+# Objects a connection keeps in memory (ZODB's default is 400): labels,
+# notes and model buckets read by one command stay for the next.
+CACHE_OBJECTS = 20000
+
+
+def database_of(storage):
+    """A ZODB.DB on storage. Analysts starting at once on a new database all
+    create its root: the losers of that race try again."""
+    for attempt in range(ROOT_RETRIES):
+        try:
+            return ZODB.DB(storage, cache_size=CACHE_OBJECTS)
+        except ConflictError:
+            time.sleep(random.uniform(0, 0.05))
+    return ZODB.DB(storage, cache_size=CACHE_OBJECTS)
+
+
+def open_file_storage(path):
+    """Open (creating if needed) the FileStorage at path."""
+    import ZODB.FileStorage
+    path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise UserError(f'{path} is a folder; give the path of a database file, '
+                        f'e.g. {path / "stf.db"}')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        storage = ZODB.FileStorage.FileStorage(str(path))
+    except PermissionError as error:
+        raise UserError(f'cannot open database {path}: permission denied '
+                        f'({error.filename}); choose another path with --db') from None
+    except zc.lockfile.LockError:
+        raise UserError(held_message(path, lock_holder(path))) from None
+    return database_of(storage)
+
+
+def read_config(conf_path, root_dir):
+    """The sections of the ZConfig file at conf_path ($ROOT is root_dir)."""
+    conf_path = Path(conf_path)
+    try:
+        text = conf_path.read_text()
+    except OSError as error:
+        raise UserError(f'cannot read database configuration {conf_path}: '
+                        f'{error.strerror}; fix zodb_conf in stf.conf') from None
+    return text, zconf.read(text, root_dir, conf_path)
+
+
+def configured_file(conf_path, root_dir):
+    """The path of the FileStorage the ZConfig file describes, or None (a ZEO
+    client, or another storage)."""
+    _, top = read_config(conf_path, root_dir)
+    paths = zconf.filestorage_paths(top)
+    return Path(paths[0]).expanduser() if paths else None
+
+
+def open_config(conf_path, root_dir):
+    """Open the database a ZConfig file describes ($ROOT: stf's folder, so
+    that the shipped configuration works from any working directory)."""
+    import ZODB.config
+    conf_path = Path(conf_path)
+    text, top = read_config(conf_path, root_dir)
+    client = zconf.client_settings(top)
+    if client is not None:
+        zeohooks.check_classes()
+    tls = client and client_tls(client, conf_path)
+    server = client and single_server(client)
+    if server:
+        from stf.db import zeotls
+        refused = zeotls.refusal(*server, tls, conf_path)
+        if refused:
+            raise UserError(refused)
+    make_storage_folders(top)
+    try:
+        db = ZODB.config.databaseFromString(f'%define ROOT {root_dir}\n' + text)
+    except zc.lockfile.LockError:
+        raise UserError(f'the database in {conf_path} is open in another program: an stf '
+                        "(close it), or a server ('stf.py --serve' or runzeo: connect to it "
+                        'with --zeo and the address it listens on); or use --db '
+                        'PATH') from None
+    except ClientDisconnected as error:
+        if not server:
+            raise UserError(f'the ZEO server of {conf_path} is not reachable ({error}); '
+                            'start it, or fix the server lines') from None
+        from stf.db import zeotls
+        raise UserError(zeotls.unreachable(*server, error, tls, conf_path)) from None
+    except Exception as error:
+        raise UserError(f'cannot open the database of {conf_path}: '
+                        f'{type(error).__name__}: {error}') from None
+    if client is not None:
+        zeohooks.install(db.storage, float(client.get('wait-timeout', 30)))
+    return db
+
+
+def make_storage_folders(top):
+    """Create the folder of each configured FileStorage path (first run):
+    ZConfig refuses a path whose folder does not exist."""
+    for path in zconf.filestorage_paths(top):
+        try:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # reported properly when the database is opened
+
+
+def single_server(client):
+    """(text, address) of a client file's one server, or None when it names
+    several (ZEO tries each) or one in a form only ZConfig reads ('8100')."""
+    servers = client.get('server', '').split()
+    if len(servers) != 1:
+        return None
+    try:
+        return servers[0], zeo_address(servers[0])
+    except UserError:
+        return None
+
+
+def client_tls(client, conf_path):
+    """The checked (certificate, key, CA) of a client file's <ssl> section, or None."""
+    from stf.db import zeotls
+    ssl_settings = client.get('ssl')
+    if ssl_settings is None:
+        return None
+    options = zeotls.config_options(conf_path)
+    files = [ssl_settings.get(name) for name in ('certificate', 'key', 'authenticate')]
+    for (role, _), path in zip(options.items(), files):
+        if not path:
+            raise UserError(f'{conf_path}: the <ssl> section gives no {role}; add '
+                            f'{options[role].split(" in ")[0]} (see docs/zeo-tls.md)')
+    for (role, _), path in zip(options.items(), files):
+        _check_config_path(path, options[role])
+    tls = zeotls.TLSFiles(*files)
+    zeotls.check_files(*tls, options=options)
+    return tls
+
+
+def _check_config_path(path, setting):
+    """ZConfig takes paths as written: no '~', and relative to the folder stf
+    was started from."""
+    if path.startswith('~'):
+        raise UserError(f"{setting} starts with '~', which is not expanded there; write the "
+                        f'full path ({os.path.expanduser(path)})')
+    if not os.path.isabs(path) and not os.path.exists(path):
+        raise UserError(f'{setting}: {path} is not in {os.getcwd()}, the folder relative paths '
+                        'start from; write the full path')
+
+
+def zeo_address(text):
+    """'HOST:PORT' -> (host, port); anything with a '/' is a unix socket path."""
+    if '/' in text:
+        return text
+    host, _, port = text.rpartition(':')
+    if not port.isdigit() or not host or not 0 < int(port) < 65536:
+        raise UserError(f"'{text}' is not a ZEO server address; write HOST:PORT "
+                        '(e.g. 127.0.0.1:8100) or the path of a unix socket')
+    return host.strip('[]'), int(port)
+
+
+def open_zeo(text, wait_timeout=10, tls=None):
+    """A client of the ZEO server at text; sees others' commits at every command.
+
+    tls: (certificate, key, CA) PEM files to connect with TLS (docs/zeo-tls.md);
+    they are checked before connecting.
+    """
+    import ZEO.ClientStorage
+    from stf.db import zeotls
+    zeohooks.check_classes()
+    address = zeo_address(text)
+    options = {}
+    if tls:
+        tls = zeotls.TLSFiles(*tls)
+        zeotls.tcp_only(address)
+        options = dict(ssl=zeotls.client_context(*tls), ssl_server_hostname=address[0])
+    refused = zeotls.refusal(text, address, tls)
+    if refused:
+        raise UserError(refused)
+    try:
+        storage = ZEO.ClientStorage.ClientStorage(address, wait_timeout=wait_timeout,
+                                                  server_sync=True, **options)
+    except Exception as error:
+        # A refused TLS handshake shows only as a timeout: the message says why.
+        raise UserError(zeotls.unreachable(text, address, error, tls)) from None
+    zeohooks.install(storage, wait_timeout)
+    return database_of(storage)
