@@ -1,0 +1,159 @@
+"""The database's ZConfig file read by ZConfig (any spelling of a section),
+and ZEO's private parts that stf changes, checked before anything is shared."""
+import pytest
+
+from tests.conftest import ok
+
+ZEO = pytest.importorskip('ZEO')
+
+SPELLINGS = {
+    'plain': '<filestorage>\n    path {path}\n  </filestorage>',
+    'named': '<filestorage main>\n    path {path}\n  </filestorage>',
+    'capitals': '<FileStorage>\n    PATH {path}\n  </FileStorage>',
+}
+
+
+def stf_conf(tmp_path, section_text):
+    """An stf.conf naming a zodb.conf with section_text inside <zodb>."""
+    zodb = tmp_path / 'zodb.conf'
+    zodb.write_text('# the database\n%define HERE ' + str(tmp_path) + '\n<zodb>\n  '
+                    + section_text + '\n  cache-size 1000\n</zodb>\n')
+    conf = tmp_path / 'stf.conf'
+    conf.write_text(f'[stf]\nzodb_conf = {zodb}\n')
+    return conf
+
+
+def opened(conf, *options):
+    from stf.console import config, main
+    from stf.console.app import App
+    loaded = config.load(conf)
+    return App(loaded, main.open_database(loaded, main.parse_arguments(list(options))))
+
+
+@pytest.mark.parametrize('spelling', sorted(SPELLINGS))
+def test_each_spelling_is_shared_by_local_consoles_and_its_folder_made(tmp_path, spelling):
+    path = tmp_path / 'not' / 'yet' / 'stf.db'
+    conf = stf_conf(tmp_path, SPELLINGS[spelling].format(path='$HERE/not/yet/stf.db'))
+    first = opened(conf)
+    second = opened(conf)
+    try:
+        assert path.parent.is_dir()
+        assert first.database.shared.path == path
+        assert second.database.describe() == (
+            'FileStorage', f'{path} (shared by the stf on this machine)')
+        ok(first, 'notes -c --text "from the first"')
+        assert [row[3] for row in ok(second, 'notes -l')[0].rows] == ['from the first']
+    finally:
+        second.close()
+        first.close()
+
+
+def test_root_stands_for_stfs_folder_and_serve_finds_the_file(tmp_path):
+    from stf.console import config, main
+    conf = stf_conf(tmp_path, SPELLINGS['named'].format(path='$ROOT/database/other.db'))
+    assert main.configured_path(config.load(conf)) == config.ROOT / 'database' / 'other.db'
+
+
+def test_a_commented_client_is_no_client_and_a_live_one_is(tmp_path):
+    from stf.console.config import ROOT
+    from stf.db import zconf
+    text = ('%import ZEO\n<zodb>\n  <ClientStorage>\n    server 127.0.0.1:8100\n'
+            '    server 127.0.0.1:8101\n    Wait-Timeout 10\n    <ssl>\n'
+            '      certificate /a.pem\n    </ssl>\n  </ClientStorage>\n</zodb>\n')
+    commented = ''.join(f'# {line}\n' for line in text.splitlines())
+    assert zconf.client_settings(zconf.read(commented, ROOT)) is None
+    assert zconf.client_settings(zconf.read(text, ROOT)) == {
+        'server': '127.0.0.1:8100 127.0.0.1:8101', 'wait-timeout': '10',
+        'ssl': {'certificate': '/a.pem'}}
+
+
+@pytest.mark.parametrize('text, message', [
+    ('<zodb>\n  <filestorage>\n    path /x.db\n', 'unclosed sections not allowed (line 3 in '),
+    ('<zodb>\n  path $NOWHERE/x.db\n</zodb>\n', "no replacement for 'NOWHERE' (line 2 in "),
+])
+def test_a_broken_zconfig_file_is_one_line(tmp_path, text, message):
+    from stf.console import config, main
+    from stf.core.errors import UserError
+    conf = stf_conf(tmp_path, '')
+    zodb = tmp_path / 'zodb.conf'
+    zodb.write_text(text)
+    with pytest.raises(UserError) as raised:
+        main.open_database(config.load(conf), main.parse_arguments([]))
+    assert str(raised.value) == (f'{zodb} is not a valid ZConfig file: {message}{zodb}); '
+                                 'compare it with confs/zodb.conf')
+
+
+# -- ZEO's private parts
+
+def missing_message(hooks):
+    from stf.db import zeohooks
+    return (f'ZEO {zeohooks.zeo_version()} lacks what stf needs for sharing a database '
+            f'({hooks}; stf was checked with ZEO 6.2), so stf does not share with it: '
+            'install ZEO 6.2 (make setup), or open a local file alone with --db PATH')
+
+
+@pytest.fixture
+def zeo_without_paced_reconnections(monkeypatch):
+    """A ZEO whose client has no try_connecting (as another version might)."""
+    import ZEO.asyncio.client
+    monkeypatch.delattr(ZEO.asyncio.client.ClientIO, 'try_connecting')
+
+
+def run_main(*arguments):
+    from stf.console import main
+    return main.main(list(arguments))
+
+
+def test_zeo_version_is_the_one_checked():
+    from stf.db import zeohooks
+    assert zeohooks.zeo_version().startswith(zeohooks.CHECKED_WITH + '.') or (
+        zeohooks.zeo_version() == zeohooks.CHECKED_WITH)
+    zeohooks.check_classes()  # this ZEO has every part
+
+
+def test_without_a_hook_stf_does_not_share_but_db_works(zeo_without_paced_reconnections,
+                                                        tmp_path, capsys):
+    from tests.conftest import free_port
+    message = f'error: {missing_message("paced reconnections")}\n'
+    assert run_main('--zeo', f'127.0.0.1:{free_port()}', '-c', 'notes -l') == 2
+    assert capsys.readouterr().err == message
+    assert run_main('--serve', f'127.0.0.1:{free_port()}', '--db', str(tmp_path / 's.db')) == 2
+    assert capsys.readouterr() == ('', message)
+    conf = stf_conf(tmp_path, SPELLINGS['plain'].format(path=tmp_path / 'local.db'))
+    assert run_main('--conf', str(conf), '-c', 'notes -l') == 2
+    assert capsys.readouterr().err == message
+    assert not (tmp_path / 'local.db').exists()
+    assert run_main('--db', str(tmp_path / 'alone.db'), '-c', 'notes -c --text alone') == 0
+    assert capsys.readouterr().out == 'note 0 saved (free-standing)\n'
+
+
+def test_a_client_whose_hook_cannot_be_installed_is_closed_and_refused(tmp_path):
+    import ZEO.ClientStorage
+    from stf.db import zeohooks
+    address, stop = ZEO.server(path=str(tmp_path / 'served.fs'))
+    try:
+        storage = ZEO.ClientStorage.ClientStorage(address, wait_timeout=5)
+        del storage._oids  # as a ZEO that keeps its fetched ids elsewhere
+        with pytest.raises(zeohooks.HooksMissing) as raised:
+            zeohooks.install(storage, 5)
+        assert str(raised.value) == missing_message('new object ids after reconnection')
+        assert not storage.is_connected()
+    finally:
+        stop()
+
+
+def test_every_hook_is_in_place_on_a_client(tmp_path):
+    from stf.db import storages
+    address, stop = ZEO.server(path=str(tmp_path / 'served.fs'))
+    try:
+        db = storages.open_zeo(f'{address[0]}:{address[1]}', wait_timeout=5)
+        storage = db.storage
+        assert storage.notify_connected.__name__ == 'forget_and_notify'
+        assert storage._server.io_call.__name__ == 'bounded_io_call'
+        assert storage._server.client.try_connecting.__name__ == 'paced'
+        from stf.db.database import Database
+        database = Database(db)
+        assert storage.invalidateTransaction.__name__ == 'note_commit'
+        database.close()
+    finally:
+        stop()
