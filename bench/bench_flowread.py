@@ -5,16 +5,19 @@
 Writes /tmp/stf-bench-<lines>.binetflow once (reused when it exists), then times
 both readers over it, best of three, and prints the ratio. The goal is a ratio of
 at most 2: parsing times and numbers must not cost much more than splitting.
+The same file piped through cat into iter_stream_flows (as the IPS reads ra's
+output) is timed too, with its ratio to csv.reader.
 """
 import csv
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stf.core.flows.flowfile import iter_flows  # noqa: E402
+from stf.core.flows.flowfile import iter_flows, iter_stream_flows  # noqa: E402
 
 HEADER = ('StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,'
           'TotPkts,TotBytes,SrcBytes,SrcPkts,Label')
@@ -63,6 +66,12 @@ def time_iter_flows(path):
         pass
 
 
+def time_stream(path):
+    with subprocess.Popen(['cat', str(path)], stdout=subprocess.PIPE) as cat:
+        for _ in iter_stream_flows(cat.stdout):
+            pass
+
+
 def best_of(function, path, runs=3):
     times = []
     for _ in range(runs):
@@ -79,10 +88,13 @@ def main():
         generate(path, lines)
     reference = best_of(time_csv, path)
     ours = best_of(time_iter_flows, path)
+    stream = best_of(time_stream, path)
     print(f'{lines:,} flows, {path.stat().st_size / 1e6:.0f} MB')
-    print(f'csv.reader  {reference:.3f} s')
-    print(f'iter_flows  {ours:.3f} s')
-    print(f'ratio       {ours / reference:.2f}')
+    print(f'csv.reader         {reference:.3f} s')
+    print(f'iter_flows         {ours:.3f} s')
+    print(f'ratio              {ours / reference:.2f}')
+    print(f'cat | stream       {stream:.3f} s')
+    print(f'stream ratio       {stream / reference:.2f}')
 
 
 if __name__ == '__main__':

@@ -6,6 +6,8 @@ blocks of about 1 MB and parses every block column by column with C-level calls
 irregular anywhere (spaces around fields, '-' values, bad lines) falls back to a
 slower path for that column only. `iter_blocks` gives the columns of each block (for
 building per-connection arrays); `iter_flows` gives one tuple per flow.
+`iter_stream_blocks` and `iter_stream_flows` do the same for an unbounded stream
+(stdin, a pipe from `ra -S`), handing on flows as their lines arrive.
 
 Logical column names, shared by both kinds (`FlowFormat.columns` maps them to the
 field index in a line):
@@ -47,10 +49,14 @@ number of fields, unreadable time, duration or size, or longer than MAX_LINE byt
 such a line is skipped without being held in memory).
 """
 import calendar
+import io
+import os
 import re
+import select
+import time
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import accumulate, compress, count, repeat
 from operator import add, itemgetter, lt, methodcaller
 from typing import NamedTuple
@@ -241,28 +247,51 @@ def _day_us(text):
 
 def sniff_format(path):
     """Read the start of a flow file and say how its lines are laid out."""
-    first = _first_line(path)
+    with _open(path) as stream:
+        head = _head(iter(partial(stream.readline, MAX_LINE), b''), path)
+    return _format_of(head, path)
+
+
+def _head(lines, name):
+    """The lines that decide the format, as text: the first line, or the '#' lines
+    a Zeek log starts with, through '#fields'. lines: raw lines of at most MAX_LINE
+    bytes (a longer line comes in pieces, as readline(MAX_LINE) gives it), taken
+    only as far as needed, since a stream cannot give them back. None if there are
+    none."""
+    first = next(lines, b'')
+    if not first:
+        return None
+    if not first.endswith(b'\n') and len(first) == MAX_LINE:
+        raise UserError(f'{name}: the first line is longer than {MAX_LINE} bytes; '
+                        'this is not a binetflow or a Zeek conn.log')
+    if not first.startswith(b'#'):
+        return [_text(first).lstrip('\ufeff')]
+    head = [first]
+    while (not head[-1].startswith(b'#fields') and len(head) < 100
+           and (line := next(lines, b'')).startswith(b'#')):
+        head.append(line)
+    return [_text(line) for line in head]
+
+
+def _text(raw):
+    return raw.decode('utf-8', 'replace').rstrip('\r\n')
+
+
+def _format_of(head, name):
+    """The format of a file or stream whose first lines are head (see _head)."""
+    first = head[0]
     if first.startswith('#'):
-        return _zeek_format(path, _zeek_header(path))
+        return _zeek_format(name, head)
     if first.lstrip().startswith('{'):
-        raise UserError(f'{path} is a JSON log; stf reads Zeek conn.log in its TSV form '
+        raise UserError(f'{name} is a JSON log; stf reads Zeek conn.log in its TSV form '
                         '(zeek-cut or LogAscii::use_json=F)')
     separator = '\t' if '\t' in first else ','
-    names = [name.strip() for name in first.split(separator)]
+    names = [column.strip() for column in first.split(separator)]
     # SPEC: a header starts with StartTime; a line naming it anywhere is a header
     # too, since no flow has a field that reads 'StartTime'.
     if 'StartTime' in names:
-        return binetflow_format(names, separator, path)
-    return _headerless_format(names, separator, path)
-
-
-def _first_line(path):
-    with _open(path) as stream:
-        line = stream.readline(MAX_LINE)
-    if not line.endswith(b'\n') and len(line) == MAX_LINE:
-        raise UserError(f'{path}: the first line is longer than {MAX_LINE} bytes; '
-                        'this is not a binetflow or a Zeek conn.log')
-    return line.decode('utf-8', 'replace').lstrip('\ufeff').rstrip('\r\n')
+        return binetflow_format(names, separator, name)
+    return _headerless_format(names, separator, name)
 
 
 def binetflow_format(names, separator, path='the file'):
@@ -301,15 +330,6 @@ def _headerless_format(fields, separator, path):
                         'is it a flow file?')
     columns = {BINETFLOW_COLUMNS[name]: index for index, name in enumerate(HEADERLESS)}
     return FlowFormat('binetflow', separator, False, columns, len(HEADERLESS), exact=False)
-
-
-def _zeek_header(path):
-    """The '#' lines at the start of a Zeek log, as text."""
-    lines = []
-    with _open(path) as stream:
-        while (raw := stream.readline(MAX_LINE)).startswith(b'#') and len(lines) < 100:
-            lines.append(raw.decode('utf-8', 'replace').rstrip('\r\n'))
-    return lines
 
 
 def _zeek_format(path, header, separator='\t'):
@@ -430,7 +450,7 @@ def _raw_blocks(stream, size=READ_SIZE, limit=MAX_LINE, begin=0, stop=None):
             yield offset, None
             offset += len(data)
             data = None
-            skipped, carry = _skip_line(stream, size)
+            skipped, carry = _skip_line(stream.read, size)
             offset += skipped
             left -= skipped + len(carry)
             if left < 0:  # _skip_line read past the end of the range
@@ -440,10 +460,11 @@ def _raw_blocks(stream, size=READ_SIZE, limit=MAX_LINE, begin=0, stop=None):
         yield offset, carry[:-1] if carry.endswith(b'\n') else carry
 
 
-def _skip_line(stream, size):
-    """Read past the next newline: (bytes read through it, bytes after it)."""
+def _skip_line(read, size):
+    """Read past the next newline with read(size): (bytes read through it, bytes
+    after it)."""
     skipped = 0
-    while chunk := stream.read(size):
+    while chunk := read(size):
         end = chunk.find(b'\n')
         if end >= 0:
             return skipped + end + 1, chunk[end + 1:]
@@ -748,6 +769,191 @@ def _or_none(parse, text):
 def _zeek_label(label, detailed):
     label = '' if label in ZEEK_UNSET else label
     return label if detailed in ZEEK_UNSET else f'{label}-{detailed}'
+
+
+# ---- streams ---------------------------------------------------------------
+
+# The most complete lines a stream block holds (it also holds at most about
+# READ_SIZE bytes of them).
+STREAM_LINES = 10_000
+
+
+def iter_stream_flows(stream, fmt=None, stats=None, max_lines=STREAM_LINES, max_wait=0.0):
+    """iter_flows for a stream: one tuple per flow, as the flows arrive (see
+    iter_stream_blocks)."""
+    for block in iter_stream_blocks(stream, fmt, stats, max_lines, max_wait):
+        yield from zip(*block)
+
+
+def iter_stream_blocks(stream, fmt=None, stats=None, max_lines=STREAM_LINES, max_wait=0.0):
+    """Yield the FlowBlocks of an unbounded stream (stdin, a pipe from `ra -S`, a
+    socket) as its lines arrive, holding about a block and a partial line at most.
+
+    stream: a blocking binary file object (sys.stdin.buffer, a pipe), a text one
+    (read through its binary buffer) or a file descriptor. The format is sniffed
+    from the first lines by sniff_format's rules unless fmt is given, and the
+    lines are read as iter_blocks reads a file: same values and ReadStats, line
+    numbers from 1, byte offsets from the start of the stream. A block is handed
+    on when it has max_lines complete lines or about READ_SIZE bytes of them, or
+    when the input pauses: nothing more could be read within max_wait seconds of
+    its first line (0: nothing more at once), so a slow producer's flows come out
+    one by one. A partial line waits for its newline or the end of the input. An
+    empty stream gives nothing.
+    """
+    source, held = _Source(stream), bytearray()
+    if fmt is None:
+        head = _head(source.lines(held), source.name)
+        if head is None:
+            return
+        fmt = _format_of(head, source.name)
+    reader = _BlockReader(fmt, stats if stats is not None else ReadStats())
+    for offset, data in _Arriving(source, held).blocks(max_lines, max_wait):
+        yield from reader.read(offset, data)
+
+
+class _Source:
+    """A stream read as its data arrives: read() gives what there is, waiting
+    only when there is nothing; more() says whether data came in time."""
+
+    def __init__(self, stream):
+        name = getattr(stream, 'name', None)
+        self.name = name if isinstance(name, str) else 'the input stream'
+        self._read, descriptor = _stream_reader(stream)
+        self._poll = None
+        if descriptor is not None:
+            self._poll = select.poll()
+            self._poll.register(descriptor, select.POLLIN)
+        self.ended = False
+
+    def read(self, size):
+        """Up to size bytes; b'' at the end (then always, so that a terminal is
+        not asked twice)."""
+        if self.ended:
+            return b''
+        chunk = self._read(size)
+        self.ended = not chunk
+        return chunk
+
+    def more(self, timeout):
+        """Whether data (or the end) can be read within timeout seconds. Without
+        a descriptor to ask (data in memory), each read is taken as all there is
+        for now."""
+        return self._poll is not None and bool(self._poll.poll(max(timeout, 0.0) * 1000))
+
+    def lines(self, held):
+        """The stream's lines as readline(MAX_LINE) gives them, read into held,
+        which keeps them for the block reader (a stream cannot be read twice)."""
+        start = 0
+        while start < len(held) or self._fill(held):
+            end = held.find(b'\n', start, start + MAX_LINE)
+            if end < 0 and len(held) - start < MAX_LINE and self._fill(held):
+                continue
+            end = end + 1 if end >= 0 else min(len(held), start + MAX_LINE)
+            yield bytes(held[start:end])
+            start = end
+
+    def _fill(self, held):
+        chunk = self.read(READ_SIZE)
+        held.extend(chunk)
+        return bool(chunk)
+
+
+def _stream_reader(stream):
+    """(read(size) giving the bytes available, file descriptor or None)."""
+    if isinstance(stream, int):
+        return partial(os.read, stream), stream
+    stream = getattr(stream, 'buffer', stream)
+    if isinstance(stream, io.TextIOBase):       # text with no bytes below (StringIO)
+        return (lambda size: stream.read(size).encode()), None
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        descriptor = None                       # in memory (BytesIO)
+    # read1: what the buffer has, or one system call's worth; read would wait
+    # until size bytes came.
+    return getattr(stream, 'read1', stream.read), descriptor
+
+
+class _Arriving:
+    """What a stream gave and was not handed on yet: `whole` bytes of complete
+    lines (`lines` of them), then the start of a partial line; offset: where held
+    starts in the stream."""
+
+    def __init__(self, source, held):
+        self.source, self.held = source, held
+        self.offset = self.whole = self.lines = 0
+        self._count(0)
+
+    def blocks(self, max_lines, max_wait, size=READ_SIZE, limit=MAX_LINE):
+        """Yield what _raw_blocks yields for a file, each block as soon as it is
+        due (see iter_stream_blocks)."""
+        deadline = time.monotonic() + max_wait
+        while True:
+            if len(self.held) - self.whole > limit:
+                yield from self._long_line(max_lines, size)
+            elif self.lines and (self.lines >= max_lines or self.whole >= size or
+                                 not self.source.more(deadline - time.monotonic())):
+                yield self._take(max_lines)
+            else:
+                waiting = self.lines
+                if not self._add(self.source.read(size)):
+                    break
+                if not waiting:
+                    deadline = time.monotonic() + max_wait
+        while self.lines:
+            yield self._take(max_lines)
+        if self.held:
+            yield self.offset, bytes(self.held)
+
+    def _take(self, max_lines):
+        """(offset, the first max_lines complete lines without the last newline)."""
+        end = self.whole if self.lines <= max_lines else _after_lines(self.held, max_lines)
+        block = self.offset, bytes(self.held[:end - 1])
+        del self.held[:end]
+        self.offset += end
+        self.whole -= end
+        self.lines = max(self.lines - max_lines, 0)
+        return block
+
+    def _long_line(self, max_lines, size):
+        """Hand on the complete lines, then skip the partial line, which is too
+        long to hold."""
+        while self.lines:
+            yield self._take(max_lines)
+        yield self.offset, None
+        skipped, rest = _skip_line(self.source.read, size)
+        self.offset += len(self.held) + skipped
+        self.held = bytearray()
+        self._add(rest)
+
+    def _add(self, chunk):
+        start = len(self.held)
+        self.held += chunk
+        self._count(start)
+        return bool(chunk)
+
+    def _count(self, start):
+        newlines = self.held.count(b'\n', start)
+        if newlines:
+            self.lines += newlines
+            self.whole = self.held.rfind(b'\n', start) + 1
+
+
+def _after_lines(data, lines):
+    """The index just past the lines-th newline of data (which has more): the
+    range is halved with C-level counts rather than a find per line."""
+    begin, end = 0, len(data)
+    while end - begin > 4096:
+        middle = (begin + end) // 2
+        found = data.count(b'\n', begin, middle)
+        if found >= lines:
+            end = middle
+        else:
+            begin, lines = middle, lines - found
+    position = begin - 1
+    for _ in range(lines):
+        position = data.index(b'\n', position + 1)
+    return position + 1
 
 
 # ---- summary ---------------------------------------------------------------
