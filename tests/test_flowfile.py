@@ -321,6 +321,27 @@ def test_crlf_line_ends(tmp_path):
     assert stats.malformed == 0
 
 
+def test_byte_order_mark_before_the_header(tmp_path):
+    """Some Windows tools start a UTF-8 file with a byte order mark."""
+    lines = [HEADER, flow(), flow(start='2021/03/28 00:30:05.000000')]
+    records, stats = read(write(tmp_path, b'\xef\xbb\xbf' + '\n'.join(lines).encode()))
+    assert [(record[0], record[1], record[2]) for record in records] == [
+        (2, 3 + len(HEADER) + 1, T0), (3, 3 + len(HEADER) + len(flow()) + 2, T0 + 5_000_000)]
+    assert (stats.lines, stats.malformed, stats.headers_skipped) == (3, 0, 0)
+
+
+def test_byte_order_mark_before_a_zeek_header(tmp_path):
+    text = ('#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\t'
+            'id.resp_p\tproto\tduration\torig_ip_bytes\tresp_ip_bytes\n'
+            '1.5\tC1\t10.0.0.1\t5\t8.8.8.8\t53\tudp\t0.25\t60\t90\n')
+    path = write(tmp_path, b'\xef\xbb\xbf' + text.encode(), 'conn.log')
+    assert sniff_format(path).kind == 'zeek'
+    records, stats = read(path)
+    assert [record[2:] for record in records] == [
+        (1_500_000, 250_000, 150, 'udp', '10.0.0.1', '5', '8.8.8.8', '53', '')]
+    assert (stats.flows, stats.malformed) == (1, 0)
+
+
 def test_out_of_order_flows(tmp_path):
     starts = ['00:30:05', '00:30:01', '00:30:01', '00:30:09', '00:30:00']
     lines = [HEADER] + [flow(start=f'2021/03/28 {start}.000000') for start in starts]

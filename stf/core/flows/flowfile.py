@@ -264,8 +264,9 @@ def _head(lines, name):
     if not first.endswith(b'\n') and len(first) == MAX_LINE:
         raise UserError(f'{name}: the first line is longer than {MAX_LINE} bytes; '
                         'this is not a binetflow or a Zeek conn.log')
+    first = first.removeprefix(BOM)
     if not first.startswith(b'#'):
-        return [_text(first).lstrip('\ufeff')]
+        return [_text(first)]
     head = [first]
     while (not head[-1].startswith(b'#fields') and len(head) < 100
            and (line := next(lines, b'')).startswith(b'#')):
@@ -675,8 +676,14 @@ class _BlockReader:
         return list(map(_zeek_label, labels, details))
 
 
+# The UTF-8 byte order mark some Windows tools write at the start of a file.
+BOM = b'\xef\xbb\xbf'
+
+
 def _decode(offset, data):
     """Text, lines and line start offsets of a block of whole lines."""
+    if offset == 0 and data.startswith(BOM):
+        offset, data = len(BOM), data[len(BOM):]
     if data.isascii():
         text = data.decode('ascii')
         lines = sized = text.split('\n')
