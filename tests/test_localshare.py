@@ -9,7 +9,7 @@ from tests.conftest import ROOT, error, ok
 
 def console(path):
     from stf.console import config
-    from stf.db import database, storages
+    from stf.db import database
     from stf.console.app import App
     from stf.db.localshare import SharedFile
     shared = SharedFile(path)

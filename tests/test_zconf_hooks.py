@@ -48,6 +48,72 @@ def test_each_spelling_is_shared_by_local_consoles_and_its_folder_made(tmp_path,
         first.close()
 
 
+def test_the_cache_size_of_the_file_is_used(tmp_path):
+    conf = stf_conf(tmp_path, SPELLINGS['plain'].format(path=tmp_path / 'stf.db'))
+    app = opened(conf)
+    try:
+        assert app.database.db.getCacheSize() == 1000
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize('storage', [
+    '<filestorage>\n    path {path}\n    read-only true\n  </filestorage>',
+    '<demostorage>\n    <filestorage base>\n      path {path}\n    </filestorage>\n'
+    '  </demostorage>',
+])
+def test_a_file_with_options_is_opened_as_written_not_shared(tmp_path, storage):
+    from stf.console.config import ROOT
+    from stf.db import zconf
+    path = tmp_path / 'stf.db'
+    opened(stf_conf(tmp_path, SPELLINGS['plain'].format(path=path))).close()  # make it
+    conf = stf_conf(tmp_path, storage.format(path=path))
+    assert zconf.shared_file(zconf.read((tmp_path / 'zodb.conf').read_text(), ROOT)) is None
+    app = opened(conf)
+    try:
+        assert app.database.shared is None
+        assert type(app.database.db.storage).__name__ in ('FileStorage', 'DemoStorage')
+        if 'read-only' in storage:
+            assert app.execute('notes -c --text "no"').ok is False
+            assert app.database.db.storage.isReadOnly()
+    finally:
+        app.close()
+
+
+def test_only_the_first_database_counts_and_only_its_own_storage(tmp_path):
+    from stf.console.config import ROOT
+    from stf.db import zconf
+    two = ('<zodb first>\n  <mappingstorage/>\n</zodb>\n<zodb second>\n  <filestorage>\n'
+           '    path /x/y.db\n  </filestorage>\n</zodb>\n')
+    assert zconf.shared_file(zconf.read(two, ROOT)) is None
+    plain = two.replace('<mappingstorage/>', '<filestorage>\n    path $ROOT/a.db\n  </filestorage>')
+    assert zconf.shared_file(zconf.read(plain, ROOT)) == f'{ROOT}/a.db'
+
+
+def test_a_configuration_that_is_not_text_is_one_line(tmp_path):
+    from stf.console import config, main
+    from stf.core.errors import UserError
+    conf = stf_conf(tmp_path, '')
+    (tmp_path / 'zodb.conf').write_bytes(b'<zodb>\n  \xff\n</zodb>\n')
+    with pytest.raises(UserError) as raised:
+        main.open_database(config.load(conf), main.parse_arguments([]))
+    assert str(raised.value) == (f'database configuration {tmp_path}/zodb.conf is not UTF-8 '
+                                 'text (byte 9); fix zodb_conf in stf.conf')
+
+
+def test_zodbs_own_errors_name_the_right_line(tmp_path):
+    from stf.console import config, main
+    from stf.core.errors import UserError
+    conf = stf_conf(tmp_path, '')
+    zodb = tmp_path / 'zodb.conf'
+    zodb.write_text('<zodb>\n  <nosuchstorage>\n  </nosuchstorage>\n</zodb>\n')
+    with pytest.raises(UserError) as raised:
+        main.open_database(config.load(conf), main.parse_arguments([]))
+    assert str(raised.value) == (f"{zodb} is not a valid ZConfig file: unknown type name: "
+                                 f"'nosuchstorage' (line 2 in {zodb}); compare it with "
+                                 'confs/zodb.conf')
+
+
 def test_root_stands_for_stfs_folder_and_serve_finds_the_file(tmp_path):
     from stf.console import config, main
     conf = stf_conf(tmp_path, SPELLINGS['named'].format(path='$ROOT/database/other.db'))
@@ -104,10 +170,15 @@ def run_main(*arguments):
     return main.main(list(arguments))
 
 
-def test_zeo_version_is_the_one_checked():
+def test_zeo_version_is_the_one_checked_and_pinned():
+    import re
     from stf.db import zeohooks
+    from tests.conftest import ROOT
     assert zeohooks.zeo_version().startswith(zeohooks.CHECKED_WITH + '.') or (
         zeohooks.zeo_version() == zeohooks.CHECKED_WITH)
+    major, minor = map(int, zeohooks.CHECKED_WITH.split('.'))
+    pins = re.findall(r'(?m)^ZEO(.*)$', (ROOT / 'dependencies.txt').read_text())
+    assert pins == [f'>={major}.{minor},<{major}.{minor + 1}']
     zeohooks.check_classes()  # this ZEO has every part
 
 
@@ -127,17 +198,81 @@ def test_without_a_hook_stf_does_not_share_but_db_works(zeo_without_paced_reconn
     assert capsys.readouterr().out == 'note 0 saved (free-standing)\n'
 
 
-def test_a_client_whose_hook_cannot_be_installed_is_closed_and_refused(tmp_path):
+def without_fetched_ids(storage):
+    del storage._oids  # as a ZEO that keeps its fetched ids elsewhere
+
+
+def without_addresses(storage):
+    storage._server.client.addrs = []  # nothing to ask whether the server answers
+
+
+@pytest.mark.parametrize('take_away, hook', [
+    (without_fetched_ids, 'new object ids after reconnection'),
+    (without_addresses, 'bounded waits'),
+])
+def test_a_client_whose_hook_cannot_be_installed_is_closed_and_refused(tmp_path, take_away,
+                                                                      hook):
     import ZEO.ClientStorage
     from stf.db import zeohooks
     address, stop = ZEO.server(path=str(tmp_path / 'served.fs'))
     try:
         storage = ZEO.ClientStorage.ClientStorage(address, wait_timeout=5)
-        del storage._oids  # as a ZEO that keeps its fetched ids elsewhere
+        take_away(storage)
         with pytest.raises(zeohooks.HooksMissing) as raised:
             zeohooks.install(storage, 5)
-        assert str(raised.value) == missing_message('new object ids after reconnection')
+        assert str(raised.value) == missing_message(hook)
         assert not storage.is_connected()
+    finally:
+        stop()
+
+
+def test_a_local_server_without_the_parts_of_the_hand_over_is_refused(tmp_path):
+    from ZEO.StorageServer import StorageServer
+    from ZODB.FileStorage import FileStorage
+    from stf.db import zeohooks
+    server = StorageServer(str(tmp_path / 'sock'), {'1': FileStorage(str(tmp_path / 'f.db'))})
+    try:
+        assert zeohooks.server_parts_missing(server) == []
+        clients, server.zeo_storages_by_storage_id = server.zeo_storages_by_storage_id, None
+        assert zeohooks.server_parts_missing(server) == ['hand-over of a local file']
+        server.zeo_storages_by_storage_id = clients
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize('section', ['clientstorage', 'zeoclient'])
+def test_both_kinds_of_client_section_get_the_hooks(tmp_path, section):
+    from stf.console.config import ROOT
+    from stf.db import storages
+    address, stop = ZEO.server(path=str(tmp_path / 'served.fs'))
+    conf = tmp_path / 'client.conf'
+    wait = '    wait-timeout 5\n' if section == 'clientstorage' else ''  # ZODB's lacks it
+    conf.write_text(f'%import ZEO\n<zodb>\n  <{section}>\n    server {address[0]}:{address[1]}\n'
+                    f'{wait}  </{section}>\n</zodb>\n')
+    try:
+        db = storages.open_config(conf, ROOT)
+        assert db.storage.notify_connected.__name__ == 'forget_and_notify'
+        assert db.storage._server.io_call.__name__ == 'bounded_io_call'
+        db.close()
+    finally:
+        stop()
+
+
+def test_a_client_inside_another_storage_is_refused(tmp_path):
+    from stf.console.config import ROOT
+    from stf.core.errors import UserError
+    from stf.db import storages
+    address, stop = ZEO.server(path=str(tmp_path / 'served.fs'))
+    conf = tmp_path / 'client.conf'
+    conf.write_text(f'%import ZEO\n<zodb>\n  <demostorage>\n    <clientstorage base>\n'
+                    f'      server {address[0]}:{address[1]}\n      wait-timeout 5\n'
+                    '    </clientstorage>\n  </demostorage>\n</zodb>\n')
+    try:
+        with pytest.raises(UserError) as raised:
+            storages.open_config(conf, ROOT)
+        assert str(raised.value) == (f'{conf}: a ZEO client inside another storage cannot be '
+                                     'shared safely by stf; put the <clientstorage> directly '
+                                     'in <zodb>')
     finally:
         stop()
 

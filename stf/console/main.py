@@ -58,11 +58,11 @@ def open_database(config, args):
     tls_files(args)
     if args.db:
         return Database(storages.open_file_storage(args.db), opened_from=f'--db {args.db}')
-    path = storages.configured_file(config.zodb_conf, config_module.ROOT)
-    if path:
+    plain_file = storages.shared_file(config.zodb_conf, config_module.ROOT)
+    if plain_file:
         # The configured local file is shared by every stf started on it.
         from stf.db.localshare import SharedFile
-        shared = SharedFile(path)
+        shared = SharedFile(*plain_file)
         return Database(shared.db, shared=shared, opened_from=str(config.zodb_conf))
     return Database(storages.open_config(config.zodb_conf, config_module.ROOT),
                     opened_from=str(config.zodb_conf))
@@ -113,7 +113,7 @@ def tls_files(args):
 def configured_path(config):
     """The FileStorage path of the configured database, to serve."""
     from stf.db import storages
-    path = storages.configured_file(config.zodb_conf, config_module.ROOT)
+    path = storages.served_file(config.zodb_conf, config_module.ROOT)
     if path is None:
         raise UserError(f'{config.zodb_conf} describes no FileStorage to serve; '
                         'give one with --db PATH')

@@ -177,8 +177,8 @@ class Database:
                 manager = transaction.TransactionManager(explicit=False)
                 self._apart = manager, self.db.open(transaction_manager=manager)
             manager, connection = self._apart
-            manager.begin()  # sees the newest commits
             try:
+                manager.begin()  # sees the newest commits
                 return read(connection.root())
             except ClientDisconnected as error:
                 raise ServerAway(str(error)) from error

@@ -5,7 +5,11 @@ that met it ends in ServerAway, which says whether the save had begun (a
 server lost after the database voted yes may have saved the command) and
 whether stf hung up on a silent server (no other stf will serve the file then).
 """
-from ZEO.Exceptions import ClientDisconnected  # noqa: F401  (caught by the console)
+try:
+    from ZEO.Exceptions import ClientDisconnected  # noqa: F401  (caught by the console)
+except ImportError:  # without ZEO only local files open (--db), and this is never raised
+    class ClientDisconnected(Exception):
+        """ZEO's, when ZEO is installed."""
 
 
 class ServerAway(Exception):

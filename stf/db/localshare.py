@@ -50,6 +50,10 @@ class LocalServer:
         if os.path.exists(address):
             os.unlink(address)  # left by a server that died; we hold the lock now
         self.server = StorageServer(address, {'1': storage})
+        missing = zeohooks.server_parts_missing(self.server)
+        if missing:
+            self.server.close()
+            raise zeohooks.refusal(missing)
         self.thread = threading.Thread(target=self.server.loop, daemon=True,
                                        name='stf-local-zeo')
         self.thread.start()
@@ -114,8 +118,9 @@ class SharedFile:
     """The local database: the ZODB.DB of our client, and our server if we
     are the one serving. take_over() serves the file when the server left."""
 
-    def __init__(self, path):
+    def __init__(self, path, cache_size=None):
         zeohooks.check_classes()  # every stf on the file is a ZEO client
+        self.cache_size = cache_size
         self.path = Path(path).expanduser().resolve()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.address = socket_path(self.path)
@@ -161,8 +166,12 @@ class SharedFile:
                 self.address, wait_timeout=1, server_sync=True)
         except ClientDisconnected:
             return None
-        zeohooks.install(storage, CONNECT_SECONDS)
-        return database_of(storage)
+        try:
+            zeohooks.install(storage, CONNECT_SECONDS)
+        except zeohooks.HooksMissing:
+            self.stop()
+            raise
+        return database_of(storage, self.cache_size)
 
     def take_over(self):
         """After the serving stf left: serve the file unless another stf does

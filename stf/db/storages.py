@@ -27,15 +27,16 @@ ROOT_RETRIES = 10
 CACHE_OBJECTS = 20000
 
 
-def database_of(storage):
+def database_of(storage, cache_size=None):
     """A ZODB.DB on storage. Analysts starting at once on a new database all
     create its root: the losers of that race try again."""
+    cache_size = cache_size or CACHE_OBJECTS
     for attempt in range(ROOT_RETRIES):
         try:
-            return ZODB.DB(storage, cache_size=CACHE_OBJECTS)
+            return ZODB.DB(storage, cache_size=cache_size)
         except ConflictError:
             time.sleep(random.uniform(0, 0.05))
-    return ZODB.DB(storage, cache_size=CACHE_OBJECTS)
+    return ZODB.DB(storage, cache_size=cache_size)
 
 
 def open_file_storage(path):
@@ -64,21 +65,31 @@ def read_config(conf_path, root_dir):
     except OSError as error:
         raise UserError(f'cannot read database configuration {conf_path}: '
                         f'{error.strerror}; fix zodb_conf in stf.conf') from None
+    except UnicodeDecodeError as error:
+        raise UserError(f'database configuration {conf_path} is not UTF-8 text (byte '
+                        f'{error.start}); fix zodb_conf in stf.conf') from None
     return text, zconf.read(text, root_dir, conf_path)
 
 
-def configured_file(conf_path, root_dir):
-    """The path of the FileStorage the ZConfig file describes, or None (a ZEO
-    client, or another storage)."""
+def shared_file(conf_path, root_dir):
+    """(path, cache size) of the plain FileStorage the ZConfig file describes,
+    which local consoles share, or None (a ZEO client, another storage, a
+    FileStorage with options)."""
     _, top = read_config(conf_path, root_dir)
-    paths = zconf.filestorage_paths(top)
-    return Path(paths[0]).expanduser() if paths else None
+    path = zconf.shared_file(top)
+    return (Path(path).expanduser(), zconf.cache_size(top)) if path else None
+
+
+def served_file(conf_path, root_dir):
+    """The path of the FileStorage of the ZConfig file's database, or None."""
+    _, top = read_config(conf_path, root_dir)
+    path = zconf.served_file(top)
+    return Path(path).expanduser() if path else None
 
 
 def open_config(conf_path, root_dir):
     """Open the database a ZConfig file describes ($ROOT: stf's folder, so
     that the shipped configuration works from any working directory)."""
-    import ZODB.config
     conf_path = Path(conf_path)
     text, top = read_config(conf_path, root_dir)
     client = zconf.client_settings(top)
@@ -92,8 +103,30 @@ def open_config(conf_path, root_dir):
         if refused:
             raise UserError(refused)
     make_storage_folders(top)
+    db = _open_configured(zconf.load(text, root_dir, conf_path), conf_path, server, tls)
+    if client is not None:
+        _harden(db, conf_path, float(client.get('wait-timeout', 30)))
+    return db
+
+
+def _harden(db, conf_path, wait_timeout):
+    """stf's hooks on the configured ZEO client, which must be the database's
+    own storage (one inside another cannot be hooked: it is refused)."""
+    if not zeohooks.is_client(db.storage):
+        db.close()
+        raise UserError(f'{conf_path}: a ZEO client inside another storage cannot be shared '
+                        'safely by stf; put the <clientstorage> directly in <zodb>')
     try:
-        db = ZODB.config.databaseFromString(f'%define ROOT {root_dir}\n' + text)
+        zeohooks.install(db.storage, wait_timeout)
+    except zeohooks.HooksMissing:
+        db.close()
+        raise
+
+
+def _open_configured(config, conf_path, server, tls):
+    import ZODB.config
+    try:
+        return ZODB.config.databaseFromConfig(config.database)
     except zc.lockfile.LockError:
         raise UserError(f'the database in {conf_path} is open in another program: an stf '
                         "(close it), or a server ('stf.py --serve' or runzeo: connect to it "
@@ -108,9 +141,6 @@ def open_config(conf_path, root_dir):
     except Exception as error:
         raise UserError(f'cannot open the database of {conf_path}: '
                         f'{type(error).__name__}: {error}') from None
-    if client is not None:
-        zeohooks.install(db.storage, float(client.get('wait-timeout', 30)))
-    return db
 
 
 def make_storage_folders(top):

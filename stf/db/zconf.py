@@ -1,7 +1,11 @@
 """Reading the database's ZConfig file (confs/zodb.conf or a ZEO client file)
-with ZConfig's own parser, without its schema: what stf needs to know before
-ZODB opens it (the FileStorage paths, to share the file between local
-consoles and create its folder; the ZEO client settings, to check them).
+with ZConfig's own parser.
+
+Before ZODB opens it, the file is read without a schema for what stf must
+know first: whether it is a plain FileStorage that local consoles can share,
+the folders to create, and a ZEO client's settings to check (its TLS files
+before ZEO's own reading turns them into a context). Then `load` reads it
+with ZODB's schema, as ZODB itself would, for opening.
 
 ZConfig's rules hold: section types and keys in any case (`<FileStorage>`,
 `<filestorage main>`), comments on their own lines only, `%define` and
@@ -31,23 +35,46 @@ class Section:
         return self.values.get(key, [default])[0]
 
 
+# Section types that open a ZEO client (ZEO's own, and ZODB's older one).
+CLIENT_TYPES = ('clientstorage', 'zeoclient')
+
+
 def read(text, root, where='the database configuration'):
     """The sections of ZConfig text, $ROOT standing for root; one-line
     UserError for a file ZConfig cannot read."""
-    import ZConfig
-    from ZConfig.cfgparser import ZConfigParser
-    from ZConfig.schemaless import Context, Resource
+    from ZConfig.schemaless import Context
     context = Context()
+    _parse(text, root, where, context, context.top)
+    return _convert(context.top)
+
+
+def load(text, root, where='the database configuration'):
+    """The text read with ZODB's schema: its `database` list holds the
+    factories of its <zodb> sections (ZODB.config.databaseFromConfig opens them)."""
+    import ZConfig.loader
+    import ZODB.config
+    loader = ZConfig.loader.ConfigLoader(ZODB.config.getDbSchema())
+    matcher = loader.createSchemaMatcher()
+    _parse(text, root, where, loader, matcher)
+    return _checked(matcher.finish, where)
+
+
+def _parse(text, root, where, context, top):
+    from ZConfig.cfgparser import ZConfigParser
+    from ZConfig.loader import Resource
+    parser = ZConfigParser(Resource(io.StringIO(text), str(where)), context, {'root': str(root)})
+    _checked(lambda: parser.parse(top), where)
+
+
+def _checked(work, where):
+    import ZConfig
     try:
-        parser = ZConfigParser(Resource(io.StringIO(text), str(where)), context,
-                               {'root': str(root)})
-        parser.parse(context.top)
+        return work()
     except ZConfig.ConfigurationError as error:
         raise UserError(f'{where} is not a valid ZConfig file: {" ".join(str(error).split())}; '
                         'compare it with confs/zodb.conf') from None
-    except NotImplementedError as error:  # %include
+    except NotImplementedError as error:  # %include without a schema
         raise UserError(f'{where}: {error}; write the sections in the file itself') from None
-    return _convert(context.top)
 
 
 def _convert(section):
@@ -56,6 +83,50 @@ def _convert(section):
         values.setdefault(key.lower(), []).extend(found)
     return Section(section.type or '', section.name or '', values,
                    [_convert(inner) for inner in section.sections])
+
+
+def first_database(top):
+    """The first <zodb> section (the database ZODB opens), or None."""
+    return next((section for section in top.walk() if section.type == 'zodb'), None)
+
+
+def shared_file(top):
+    """The path of the FileStorage that local consoles may share: when the
+    first <zodb> holds one <filestorage> that gives nothing but its path.
+    None otherwise (read-only, a DemoStorage around it, other options): ZODB
+    then opens the file as written, for one stf at a time."""
+    storage = _storage_of(first_database(top))
+    if storage is None or storage.type != 'filestorage' or set(storage.values) != {'path'}:
+        return None
+    return storage.first('path')
+
+
+def served_file(top):
+    """The path of the first <zodb>'s FileStorage, whatever its options, or None."""
+    storage = _storage_of(first_database(top))
+    return storage.first('path') if storage is not None and storage.type == 'filestorage' \
+        else None
+
+
+def _storage_of(zodb):
+    if zodb is None or len(zodb.sections) != 1:
+        return None
+    return zodb.sections[0]
+
+
+def cache_size(top):
+    """The first <zodb>'s cache-size (objects per connection), or None."""
+    zodb = first_database(top)
+    size = zodb.first('cache-size') if zodb is not None else None
+    try:
+        return int(size) if size is not None else None
+    except ValueError:
+        return None  # ZODB's own reading says what is wrong with it
+
+
+def has_client(top):
+    """True when any section opens a ZEO client."""
+    return any(section.type in CLIENT_TYPES for section in top.walk())
 
 
 def filestorage_paths(top):
@@ -68,7 +139,7 @@ def client_settings(top):
     """The first <clientstorage> section as {key: value} (several values of
     one key joined by a space, e.g. several servers) with its <ssl> section
     as 'ssl' (or None); None when there is no ZEO client."""
-    client = next((section for section in top.walk() if section.type == 'clientstorage'), None)
+    client = next((section for section in top.walk() if section.type in CLIENT_TYPES), None)
     if client is None:
         return None
     settings = {key: ' '.join(values) for key, values in client.values.items()}

@@ -28,9 +28,8 @@ import threading
 import time
 from importlib import metadata
 
-from ZEO.Exceptions import ClientDisconnected
-
 from stf.core.errors import UserError
+from stf.db.errors import ClientDisconnected
 
 # The ZEO versions these hooks were checked with (dependencies.txt pins them).
 CHECKED_WITH = '6.2'
@@ -73,8 +72,11 @@ def refusal(missing):
 
 def _class_parts():
     """(hook, holds) for each private part, looked up on ZEO's classes."""
-    import ZEO.asyncio.client as client_module
-    import ZEO.ClientStorage
+    try:
+        import ZEO.asyncio.client as client_module
+        import ZEO.ClientStorage
+    except ImportError:  # a ZEO laid out otherwise
+        return [(hook, False) for hook in HOOKS]
     storage = ZEO.ClientStorage.ClientStorage
     io = getattr(client_module, 'ClientIO', None)
     runner = getattr(client_module, 'ClientRunner', None)
@@ -85,6 +87,10 @@ def _class_parts():
         ('paced reconnections', hasattr(io, 'try_connecting')),
         ('invalidation notes', hasattr(storage, 'invalidateTransaction')),
     ]
+
+
+HOOKS = ('new object ids after reconnection', 'bounded waits', 'paced reconnections',
+         'invalidation notes')
 
 
 def check_classes():
@@ -135,7 +141,10 @@ def watch_commits(storage, noted):
 
 
 def is_client(storage):
-    import ZEO.ClientStorage
+    try:
+        import ZEO.ClientStorage
+    except ImportError:
+        return False
     return isinstance(storage, ZEO.ClientStorage.ClientStorage)
 
 
@@ -171,7 +180,8 @@ def bound_waits(storage, seconds):
     waits. Requests still run as long as they need while the server answers."""
     runner = getattr(storage, '_server', None)
     io_call = getattr(runner, 'io_call', None)
-    if io_call is None:
+    # The addresses tell whether the server still answers a new connection.
+    if io_call is None or not getattr(getattr(runner, 'client', None), 'addrs', None):
         return False
 
     def bounded_io_call(coroutine, wait=True):
@@ -249,6 +259,15 @@ def hang_up(runner):
             done.set()
     runner.loop.call_soon_threadsafe(drop)
     done.wait(5)
+
+
+def server_parts_missing(server):
+    """The parts of a ZEO StorageServer that the local hand-over reads (its
+    acceptor's loop, its clients and their transactions), as hooks missing."""
+    acceptor = getattr(server, 'acceptor', None)
+    parts = (hasattr(acceptor, 'event_loop') and hasattr(acceptor, 'server')
+             and isinstance(getattr(server, 'zeo_storages_by_storage_id', None), dict))
+    return [] if parts else ['hand-over of a local file']
 
 
 def server_behind(storage):
