@@ -1,19 +1,17 @@
 """models: behavioral models (letters) of the connections, made with a
 constructor; list, filter, export and import them."""
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from stf.commands import common
 from stf.commands.registry import Command, action_handler
-from stf.core.flows import filters, flowtable, letters
+from stf.core.flows import filters, flowtable, letters, letterstsv
 from stf.core import formats
 from stf.core.errors import UserError
 from stf.commands.results import Table, ok
 from stf.models.behavior import ModelGroup, group_id
 
-LETTERS_HEADER = ['tuple_id', 'flows', 'label', 'state']
 
 
 def configure(parser):
@@ -238,11 +236,9 @@ def export(app, args):
                             'write the models to another file')
     try:
         with open(path, 'w', newline='') as handle:
-            writer = csv.writer(handle, delimiter='\t', lineterminator='\n')
-            writer.writerow(LETTERS_HEADER)
             names = app.root['labels'].names()
-            for conn, (flows, state) in group.states.items():
-                writer.writerow((conn, flows, names.get(group.labels.get(conn), ''), state))
+            letterstsv.write(handle, ((conn, flows, names.get(group.labels.get(conn), ''), state)
+                                      for conn, (flows, state) in group.states.items()))
     except OSError as error:
         raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
     return [ok(f'{len(group):,} models of group {group.id} written to {path}')]
@@ -251,7 +247,7 @@ def export(app, args):
 def import_letters(app, dataset, item):
     """A letters TSV becomes a group of models with its labels (and an empty
     group of connections, so that ids keep their meaning)."""
-    rows, labels = read_letters(item.path)
+    rows, labels = letterstsv.read(item.path)
     connections = app.root['connections'].new(dataset.id, item.id, item.path)
     connections.read = {'imported': len(rows)}
     model_group = app.root['models'].put(ModelGroup(
@@ -273,30 +269,6 @@ def attach_imported_labels(app, model_group, labels):
             label = by_name[name] = store.new(name)
         label.add(model_group, conn)
         model_group.labels[conn] = label.id
-
-
-def read_letters(path):
-    """(conn, flows, state) rows and conn -> label of a letters TSV.
-
-    Files that gather models of several captures repeat tuple ids; a repeated
-    id gets '#2', '#3', ... so that no model is lost.
-    """
-    rows, labels, seen = [], {}, {}
-    with open(path, encoding='utf-8', errors='replace', newline='') as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.rstrip('\r\n').split('\t')
-            if number == 1:
-                continue  # the header, checked when the file type was found
-            if len(fields) != 4 or not fields[1].isdigit():
-                raise UserError(f'{path}: line {number} is not tuple_id<TAB>flows<TAB>label'
-                                '<TAB>state; fix the file')
-            conn, flows, label, state = fields
-            seen[conn] = seen.get(conn, 0) + 1
-            conn = conn if seen[conn] == 1 else f'{conn}#{seen[conn]}'
-            rows.append((conn, int(flows), state))
-            if label:
-                labels[conn] = label
-    return rows, labels
 
 
 ACTIONS = {

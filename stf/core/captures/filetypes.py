@@ -10,6 +10,7 @@ import stat
 import struct
 
 from stf.core.errors import UserError
+from stf.core.flows import letterstsv
 
 # Kind -> what people call it; the refusal message lists these, so adding a
 # kind here and a detector below is all it takes to accept a new type.
@@ -34,7 +35,7 @@ PCAPNG_BYTE_ORDERS = {b'\x1a\x2b\x3c\x4d', b'\x4d\x3c\x2b\x1a'}
 # An argus stream opens with a management record (type byte 0x80 | version)
 # whose argusid field, at offset 8, holds the version's cookie (argus_def.h).
 ARGUS_COOKIES = {0xE5712DCB, 0xE57150CB, 0xE5617ACB}   # v3, v5, v2
-LETTERS_HEADER = 'tuple_id\tflows\tlabel\tstate'
+LETTERS_HEADER = '\t'.join(letterstsv.HEADER)
 # A Zeek log is conn.log only if it has the columns a connection needs.
 ZEEK_CONN_FIELDS = {'ts', 'id.orig_h', 'id.resp_h', 'id.resp_p', 'proto'}
 ARGUS_TIME = re.compile(r'\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?|\d+(\.\d+)?')
