@@ -53,6 +53,40 @@ def app(tmp_path):
     application.close()
 
 
+@pytest.fixture
+def conflict_once(monkeypatch):
+    """conflict_once(app): the next command's transaction meets a real
+    conflict once: just before it commits, another connection commits a
+    change to the root, which the transaction had read as current (ZODB's
+    readCurrent), so ZODB refuses the commit and the command runs again."""
+    def arm(app):
+        database = app.database
+        commit = database.tm.commit
+        armed = [True]
+
+        def commit_after_another(*arguments):
+            if armed:
+                armed.clear()
+                database.conn.readCurrent(database.conn.root())
+                commit_root_elsewhere(database.db)
+            return commit(*arguments)
+        monkeypatch.setattr(database.tm, 'commit', commit_after_another)
+        return armed
+    return arm
+
+
+def commit_root_elsewhere(db):
+    import transaction
+    manager = transaction.TransactionManager()
+    other = db.open(transaction_manager=manager)
+    try:
+        root = other.root()
+        root['datasets'] = root['datasets']  # a new revision, the same content
+        manager.commit()
+    finally:
+        other.close()
+
+
 def run(app, line):
     """Run one command line; return the reply."""
     return app.execute(line)

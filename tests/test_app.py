@@ -58,7 +58,7 @@ def test_database_delete_structure(app):
 
 
 def register(app, name, handler):
-    app.registry.add(Command(name, 'test command', lambda parser: None, handler))
+    app.registry.add(Command(name, 'test command', run=handler))
 
 
 def test_failed_command_changes_nothing(app):

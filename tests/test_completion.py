@@ -48,7 +48,7 @@ def test_commands_and_options(app):
     assert completions(app, 'datasets --f') == {'--files', '--file', '--folder', '--force'}
     assert completions(app, 'database -') == {'-h', '--help', '-i', '--info', '-c', '--commit',
                                               '-r', '--revert', '-p', '--pack', '-l', '--list',
-                                              '-d', '--delete'}
+                                              '-d', '--delete', '--yes'}
 
 
 def test_dataset_ids_come_from_the_cache(app, tmp_path):

@@ -344,8 +344,8 @@ def test_database_delete_asks_in_a_terminal(app, capture):
     assert len(app.datasets) == 1
 
 
-def test_a_command_run_again_after_a_conflict_does_not_ask_again(app, capture, monkeypatch):
-    from ZODB.POSException import ConflictError
+def test_a_command_run_again_after_a_conflict_does_not_ask_again(app, capture,
+                                                               conflict_once):
     ok(app, f'datasets -c "{capture}" --name once')
     questions = []
 
@@ -353,15 +353,9 @@ def test_a_command_run_again_after_a_conflict_does_not_ask_again(app, capture, m
         questions.append(question)
         return 'y'
     app.ask = answer
-    store = type(app.datasets)
-    remove = store.remove
-
-    def conflict_first(self, key):
-        if app.database.attempt == 0:
-            raise ConflictError('another analyst saved the same objects')
-        return remove(self, key)
-    monkeypatch.setattr(store, 'remove', conflict_first)
+    conflict_once(app)
     ok(app, 'datasets -d 0')
+    assert app.database.conflicts == 1
     assert len(app.datasets) == 0
     assert questions == [
         "Delete dataset 0 'once' and everything generated from it? [y/N]"]

@@ -154,7 +154,7 @@ def test_edit_saved_after_a_take_over_does_not_overwrite_the_other(tmp_path, mon
             ok(serving, 'notes -e 0 --text "the serving analyst"')
             serving.close()
             return 'the editing analyst'
-        monkeypatch.setattr(editing, 'edit', editor_while_the_other_saves_and_leaves)
+        monkeypatch.setattr(editing, 'editor', editor_while_the_other_saves_and_leaves)
         editing.interactive = True
         reply = editing.execute('notes -e 0')
         assert [item.text for item in reply.items][0] == (

@@ -2,13 +2,9 @@
 import platform
 
 import stf
-from stf.commands.registry import Command, ExitRequested
+from stf.commands.registry import Command, ExitRequested, Flag
 from stf.core.errors import UserError
 from stf.commands.results import ClearScreen, Fields, Table, Text
-
-
-def configure_help(parser):
-    parser.add_argument('command', nargs='?', help='show the options of this command')
 
 
 def run_help(app, args):
@@ -22,10 +18,6 @@ def run_help(app, args):
     rows.append(('!CMD', '', 'run CMD in the system shell'))
     return [Table(['command', 'aliases', 'what it does'], rows,
                   footer="Every command has -h. Ctrl-R searches the history.")]
-
-
-def configure_nothing(parser):
-    pass
 
 
 def run_info(app, args):
@@ -57,11 +49,12 @@ def run_exit(app, args):
 
 
 COMMANDS = [
-    Command('help', 'list the commands, or show one command\'s options',
-            configure_help, run_help, completions={'': 'command'}, uses_database=False),
-    Command('info', 'stf version, configuration, database and tools',
-            configure_nothing, run_info, uses_database=False),
-    Command('clear', 'clear the screen', configure_nothing, run_clear, uses_database=False),
-    Command('exit', 'leave stf (also Ctrl-D)', configure_nothing, run_exit,
-            aliases=('quit',), uses_database=False),
+    Command('help', "list the commands, or show one command's options", run=run_help,
+            options=(Flag(('command',), 'show the options of this command', nargs='?',
+                          complete='command'),), uses_database=False),
+    Command('info', 'stf version, configuration, database and tools', run=run_info,
+            uses_database=False),
+    Command('clear', 'clear the screen', run=run_clear, uses_database=False),
+    Command('exit', 'leave stf (also Ctrl-D)', run=run_exit, aliases=('quit',),
+            uses_database=False),
 ]

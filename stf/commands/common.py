@@ -1,4 +1,6 @@
 """Look-ups and small pieces several commands share."""
+from dataclasses import dataclass
+
 from stf.core.errors import UserError
 
 
@@ -62,50 +64,52 @@ def drop_notes(app, note_ids):
         app.notes.remove(note_id)
 
 
-def confirmed(app, question):
-    """Ask a yes/no question in a terminal; True without asking in batch mode."""
-    if not app.ask:
-        return True
-    # Asked once per command: a command run again (after a conflict, or once
-    # another stf serves the file) does not ask again.
-    if question not in app.answers:
-        app.answers[question] = app.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
-    return app.answers[question]
+def confirmed(app, args, question):
+    """Yes when --yes was given, or the analyst says so in a terminal (asked
+    before the transaction); yes without asking in batch mode."""
+    return getattr(args, 'yes', False) or app.confirm(question)
 
 
-def edit_note(app, note_id, owner, text_argument):
-    """Edit a note with --text or $EDITOR (made when note_id is None).
+@dataclass(frozen=True)
+class NoteText:
+    """A note's new text, gathered before the transaction. note_id: the note
+    it was written for (None: a new one); base: the text it was written over."""
+    note_id: object
+    base: str
+    text: str
 
-    Returns (note, changed); an unchanged text makes no note.
-    """
+
+def gather_note(app, note_id, text_argument):
+    """The new text of note note_id (None: a new note): --text, or $EDITOR
+    in a terminal."""
     note = app.notes.get(note_id) if note_id is not None else None
-    old = note.text if note else ''
-    changed_meanwhile = UserError(
-        f'note {note_id} was changed by another analyst while you edited it; nothing was '
-        f"saved: see theirs with 'notes -s {note_id}' and edit again")
-    if app.draft is not None:
-        # Run again (after a conflict, or once another stf serves the file)
-        # with the text already typed: saved only over the text it was typed
-        # on. Writing ours over theirs would lose their words; merging could
-        # garble both.
-        if old != app.draft_base:
-            raise changed_meanwhile
-        text = app.draft
-    elif note is not None and app.database.attempt:
-        raise changed_meanwhile  # --text retried after a conflict on this note
-    elif text_argument is not None:
+    base = note.text if note else ''
+    if text_argument is not None:
         text = text_argument.replace('\\n', '\n')
     elif app.interactive:
-        # Kept by the app until the command is saved: a failed save loses no words.
-        app.draft_base = old
-        text = app.draft = app.edit(old)
+        text = app.edit(base)
     else:
         raise UserError('in batch mode give the note with --text "..."')
-    if text == old:
+    return NoteText(note_id, base, text)
+
+
+def save_note(app, gathered, note_id, owner):
+    """Apply a gathered text to the note note_id is now (None: none yet, one
+    is made for owner); (note, changed). Refused only when that note's own
+    text changed since it was read: writing over another analyst's words would
+    lose them, and merging could garble both."""
+    note = app.notes.get(note_id) if note_id is not None else None
+    if gathered.note_id is not None and note is None:
+        raise UserError(f'note {gathered.note_id} was deleted by another analyst while you '
+                        "edited it; nothing was saved; write a new one with 'notes -c'")
+    if (note.text if note else '') != gathered.base:
+        raise UserError(f'note {note.id} was changed by another analyst while you edited it; '
+                        f"nothing was saved: see theirs with 'notes -s {note.id}' and edit again")
+    if gathered.text == gathered.base:
         return note, False
     if note is None:
         note = app.notes.new(owner=owner)
-    note.set_text(text)
+    note.set_text(gathered.text)
     return note, True
 
 

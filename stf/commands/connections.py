@@ -3,7 +3,7 @@ the source port) and inspect them."""
 import numpy as np
 
 from stf.commands import common
-from stf.commands.registry import Command, action_handler
+from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import filters, flowfile, flowtable, letters
 from stf.core import formats
 from stf.core.captures import payload
@@ -13,56 +13,28 @@ from stf.commands.results import Fields, Table, Text, ok, warning
 FLOW_KINDS = ('binetflow', 'zeek')
 
 
-def configure(parser):
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('-l', '--list', action='store_true', help='list the groups of connections')
-    group.add_argument('-L', '--connections', metavar='GROUP',
-                       help='list the connections of a group (id, flows, flow labels)')
-    group.add_argument('-F', '--flows', metavar='CONN_ID',
-                       help="a connection's flows with their letter, T1, T2 and TD")
-    group.add_argument('-C', '--count', metavar='GROUP', help='count connections (with -f)')
-    group.add_argument('-D', '--delete-connections', metavar='GROUP',
-                       help='delete connections of a group: -i CONN_ID or -f FILTER')
-    group.add_argument('-d', '--delete', metavar='GROUP', help='delete a group of connections')
-    group.add_argument('-t', '--trim', metavar='GROUP',
-                       help='trim every connection of a group to at most -a flows')
-    group.add_argument('-M', '--delete-modelless', metavar='GROUP',
-                       help='delete the connections whose models were deleted')
-    group.add_argument('-H', '--histogram', metavar='CONN_ID',
-                       help="histograms of a connection's durations, sizes and gaps")
-    group.add_argument('-P', '--payload', metavar='CONN_ID',
-                       help="payloads of a connection's first flows (--pcap: its first "
-                            "packets from the dataset's capture)")
-    parser.add_argument('-g', '--generate', nargs='?', const=True, default=None,
-                        metavar='GROUP', help="alone: make a group of connections from "
-                        "the current dataset's flow file; with -F or -H: the group")
-    parser.add_argument('-i', '--id', metavar='ID',
-                        help='-g: the flow file id; -D: the connection id')
-    parser.add_argument('-f', '--filter', nargs='+', action='extend', metavar='FILTER',
-                        help='key<op>value: name, flowamount, flowlabel; '
-                             'op one of = != < <= > >=')
-    parser.add_argument('-a', '--amount', type=int, metavar='N', help='-t: flows to keep')
-    parser.add_argument('--limit', type=int, metavar='N',
-                        help='-F: show at most N flows (default 100, 0 for all); '
-                             '-P: flows or packets (default 10)')
-    parser.add_argument('--lines', action='store_true',
-                        help='-F: also show each flow as its line of the flow file')
-    parser.add_argument('--pcap', action='store_true',
-                        help="-P: read the payloads from the dataset's pcap")
-
-
 # -- making a group
 
-def generate(app, args):
+def read_flows(app, args):
+    """Read the flow file (before the transaction: it can take a while)."""
     if args.generate is not True:
         raise UserError(f"connections: -g {args.generate} names a group only with -F, -H or "
                         "-P; to make connections give -g alone (and -i FILE_ID)")
-    dataset = app.require_current()
-    item = flow_file(dataset, args.id)
+    item = flow_file(app.require_current(), args.id)
     table = flowtable.read(item.path, progress=app.progress(f'reading {item.name}'))
     if not table.flows:
         raise UserError(f'{item.name} has no valid flows ({describe_skipped(table.stats)}); '
                         'check the file')
+    return item.id, table
+
+
+def generate(app, args, gathered):
+    file_id, table = gathered
+    dataset = app.require_current()
+    item = dataset.files.get(file_id)
+    if item is None:
+        raise UserError(f"file {file_id} was removed from dataset '{dataset.name}' meanwhile; "
+                        'nothing was made')
     group = app.root['connections'].new(dataset.id, item.id, item.path)
     group.fill(table)
     items = [ok(f'group of connections {group.id}: {group.connection_count:,} connections '
@@ -343,18 +315,43 @@ def delete_modelless(app, args):
     return [ok(f'{deleted:,} connections without models deleted from group {group.id}')]
 
 
-ACTIONS = {
-    'list': list_groups, 'connections': list_connections, 'flows': show_flows,
-    'count': count, 'delete_connections': delete_connections, 'delete': delete_group,
-    'trim': trim, 'delete_modelless': delete_modelless, 'histogram': histograms,
-    'payload': payloads,
-    'generate': generate,
-}
+GROUP = dict(metavar='GROUP', complete='connection_group')
+CONNECTION = dict(metavar='CONN_ID', complete='connection_id')
 
 COMMANDS = [Command(
-    'connections', 'split flows into connections (4-tuples without source port)', configure,
-    action_handler('connections', ACTIONS),
-    completions={**dict.fromkeys(('connections', 'count', 'delete_connections', 'delete',
-                                  'trim', 'delete_modelless', 'generate'), 'connection_group'),
-                 **dict.fromkeys(('flows', 'histogram', 'payload', 'id'), 'connection_id'),
-                 'filter': 'filter:connections'})]
+    'connections', 'split flows into connections (4-tuples without source port)',
+    actions=(
+        Action(('-l', '--list'), 'list the groups of connections', apply=list_groups),
+        Action(('-L', '--connections'), 'list the connections of a group (id, flows, flow '
+               'labels)', **GROUP, apply=list_connections),
+        Action(('-F', '--flows'), "a connection's flows with their letter, T1, T2 and TD",
+               **CONNECTION, gather=show_flows),
+        Action(('-C', '--count'), 'count connections (with -f)', **GROUP, apply=count),
+        Action(('-D', '--delete-connections'), 'delete connections of a group: -i CONN_ID or '
+               '-f FILTER', **GROUP, apply=delete_connections),
+        Action(('-d', '--delete'), 'delete a group of connections', **GROUP,
+               apply=delete_group),
+        Action(('-t', '--trim'), 'trim every connection of a group to at most -a flows',
+               **GROUP, apply=trim),
+        Action(('-M', '--delete-modelless'), 'delete the connections whose models were '
+               'deleted', **GROUP, apply=delete_modelless),
+        Action(('-H', '--histogram'), "histograms of a connection's durations, sizes and gaps",
+               **CONNECTION, apply=histograms),
+        Action(('-P', '--payload'), "payloads of a connection's first flows (--pcap: its "
+               "first packets from the dataset's capture)", **CONNECTION, gather=payloads),
+    ),
+    options=(
+        Action(('-g', '--generate'), "alone: make a group of connections from the current "
+               "dataset's flow file; with -F or -H: the group", nargs='?', const=True,
+               **GROUP, gather=read_flows, apply=generate),
+        Flag(('-i', '--id'), '-g: the flow file id; -D: the connection id', metavar='ID',
+             complete='connection_id'),
+        Flag(('-f', '--filter'), 'key<op>value: name, flowamount, flowlabel; '
+             'op one of = != < <= > >=', metavar='FILTER', nargs='+', extend=True,
+             complete='filter:connections'),
+        Flag(('-a', '--amount'), '-t: flows to keep', metavar='N', type=int),
+        Flag(('--limit',), '-F: show at most N flows (default 100, 0 for all); '
+             '-P: flows or packets (default 10)', metavar='N', type=int),
+        Flag(('--lines',), '-F: also show each flow as its line of the flow file'),
+        Flag(('--pcap',), "-P: read the payloads from the dataset's pcap"),
+    ))]

@@ -1,25 +1,9 @@
 """database: information and upkeep of the object database."""
 from stf.commands import common
-from stf.commands.registry import Command, action_handler
+from stf.commands.registry import Action, Command, Flag
 from stf.core.errors import UserError
 from stf.commands.results import Fields, Table, ok
 from stf.models import STRUCTURES
-
-
-def configure(parser):
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('-i', '--info', action='store_true',
-                       help='storage, path or server, size, object count')
-    group.add_argument('-c', '--commit', action='store_true',
-                       help='commit (every command already commits when it succeeds)')
-    group.add_argument('-r', '--revert', action='store_true',
-                       help='drop what is not committed and see the others\' commits')
-    group.add_argument('-p', '--pack', action='store_true',
-                       help='pack the database (drop old revisions)')
-    group.add_argument('-l', '--list', action='store_true',
-                       help='list the top-level structures')
-    group.add_argument('-d', '--delete', metavar='NAME',
-                       help='delete one top-level structure and everything in it')
 
 
 def info(app, args):
@@ -54,13 +38,22 @@ def _count(value):
         return '-'
 
 
-def delete(app, args):
-    name = args.delete
+def structure(app, name):
     if name not in app.root:
         known = ', '.join(sorted(app.root.keys())) or 'none'
         raise UserError(f"no top-level structure '{name}'; existing: {known}")
-    count = _count(app.root[name])
-    if not common.confirmed(app, f"Delete '{name}' and the {count} items in it?"):
+    return app.root[name]
+
+
+def confirm_delete(app, args):
+    count = _count(structure(app, args.delete))
+    return common.confirmed(app, args, f"Delete '{args.delete}' and the {count} items in it?")
+
+
+def delete(app, args, confirmed):
+    name = args.delete
+    structure(app, name)
+    if not confirmed:
         return [ok('nothing was deleted')]
     del app.root[name]
     if name in STRUCTURES:
@@ -71,8 +64,17 @@ def delete(app, args):
     return [ok(f"deleted '{name}'")]
 
 
-ACTIONS = {'info': info, 'commit': commit, 'revert': revert, 'pack': pack,
-           'list': list_structures, 'delete': delete}
-
-COMMANDS = [Command('database', 'information about and upkeep of the database',
-                    configure, action_handler('database', ACTIONS, example='i'), completions={'-d': 'structure', '--delete': 'structure'})]
+COMMANDS = [Command(
+    'database', 'information about and upkeep of the database', example='i',
+    actions=(
+        Action(('-i', '--info'), 'storage, path or server, size, object count', apply=info),
+        Action(('-c', '--commit'), 'commit (every command already commits when it succeeds)',
+               apply=commit),
+        Action(('-r', '--revert'), "drop what is not committed and see the others' commits",
+               apply=revert),
+        Action(('-p', '--pack'), 'pack the database (drop old revisions)', apply=pack),
+        Action(('-l', '--list'), 'list the top-level structures', apply=list_structures),
+        Action(('-d', '--delete'), 'delete one top-level structure and everything in it',
+               metavar='NAME', complete='structure', gather=confirm_delete, apply=delete),
+    ),
+    options=(Flag(('--yes',), '-d: delete without asking'),))]

@@ -2,76 +2,58 @@
 generate their files."""
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from stf.commands import common
-from stf.commands.registry import Command, action_handler
+from stf.commands.registry import Action, Command, Flag
 from stf.core.captures import argus, filetypes
 from stf.core import formats
 from stf.core.errors import UserError
-from stf.commands.fileinfo import file_details
+from stf.commands.fileinfo import file_details, new_scan
+from stf.core.flows import letterstsv
 from stf.commands.results import Table, ok, warning
 from stf.models import STRUCTURES
 
 
-def configure(parser):
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('-c', '--create', metavar='FILE',
-                       help='create a dataset from a file and select it')
-    group.add_argument('-l', '--list', action='store_true', help='list the datasets')
-    group.add_argument('-s', '--select', metavar='ID', type=int, help='select a dataset')
-    group.add_argument('-u', '--unselect', action='store_true',
-                       help='unselect the current dataset')
-    group.add_argument('-d', '--delete', metavar='ID', type=int,
-                       help='delete a dataset and everything generated from it')
-    group.add_argument('-f', '--files', action='store_true',
-                       help='list the files of the current dataset')
-    group.add_argument('-F', '--file', metavar='ID', type=int,
-                       help='details of a file of the current dataset')
-    group.add_argument('-a', '--add', metavar='PATH',
-                       help='add a file to the current dataset')
-    group.add_argument('-D', '--remove', metavar='ID', type=int,
-                       help='remove a file from the current dataset (the file stays on disk)')
-    group.add_argument('-o', '--folder', nargs=2, metavar=('ID', 'FOLDER'),
-                       help="change a dataset's folder: its files are moved there, "
-                            'or found there if they were moved already')
-    group.add_argument('-n', '--note', metavar='ID', type=int,
-                       help="edit a dataset's note in $EDITOR (or give --text)")
-    group.add_argument('-g', '--generate', action='store_true',
-                       help='make <pcap>.biargus with argus and <pcap>.binetflow with ra '
-                            "from the current dataset's pcap (or biargus)")
-    parser.add_argument('--name', help='name of the new dataset (-c); default: '
-                                       "the file's folder name")
-    parser.add_argument('--text', help='the new note text (-n), instead of $EDITOR')
-    parser.add_argument('--bin', type=int, metavar='SECONDS',
-                        help='width of the packets-per-time bins (-F); default from stf.conf')
-    parser.add_argument('--out', metavar='FOLDER',
-                        help="where -g writes (default: the dataset's folder)")
-    parser.add_argument('--force', action='store_true',
-                        help='-g: overwrite output files stf did not make')
-    parser.add_argument('-i', '--id', type=int, metavar='FILE_ID',
-                        help='-g: the capture (or biargus) to use when there are several')
-
-
 # -- datasets
 
-def create(app, args):
-    path = checked_path(args.create)
+@dataclass(frozen=True)
+class NewFile:
+    """A file read before the transaction: its path, type and, for a letters
+    TSV, its models (rows, labels)."""
+    path: Path
+    kind: str
+    models: tuple = None
+
+
+def read_new_file(text):
+    path = checked_path(text)
     kind = filetypes.detect_type(path)
-    name = dataset_name(app, args.name, path)
-    dataset = app.datasets.new(name, path.parent)
-    item = dataset.add_file(path, kind)
+    return NewFile(path, kind, letterstsv.read(path) if kind == 'letters' else None)
+
+
+def gather_create(app, args):
+    new = read_new_file(args.create)
+    return new, dataset_name(app, args.name, new.path)
+
+
+def create(app, args, gathered):
+    new, name = gathered
+    check_unused(app, name)
+    dataset = app.datasets.new(name, new.path.parent)
+    item = dataset.add_file(new.path, new.kind)
     app.current_id = dataset.id
-    return [ok(f"dataset {dataset.id} '{name}' created with {path.name} ({kind}) "
-               'and selected'), *imported(app, dataset, item)]
+    return [ok(f"dataset {dataset.id} '{name}' created with {new.path.name} ({new.kind}) "
+               'and selected'), *imported(app, dataset, item, new)]
 
 
-def imported(app, dataset, item):
+def imported(app, dataset, item, new):
     """A letters TSV brings its models (and labels) along."""
-    if item.kind != 'letters':
+    if new.models is None:
         return []
     from stf.commands.models import import_letters
-    return [import_letters(app, dataset, item)]
+    return [import_letters(app, dataset, item, *new.models)]
 
 
 def checked_path(text):
@@ -81,17 +63,22 @@ def checked_path(text):
 
 
 def dataset_name(app, name, path):
+    """The name given, or asked in a terminal (the folder's by default)."""
     default = path.parent.name or path.stem
     if name is None and app.ask:
         name = app.ask('Name of the dataset', default)
     name = (default if name is None else name).strip()
     if not name:
         raise UserError('the dataset name is empty; give one with --name')
+    check_unused(app, name)
+    return name
+
+
+def check_unused(app, name):
     existing = app.datasets.by_name(name)
     if existing is not None:
         raise UserError(f"a dataset named '{name}' exists already (id {existing.id}); "
                         'choose another with --name')
-    return name
 
 
 def list_datasets(app, args):
@@ -131,10 +118,15 @@ def unselect(app, args):
     return [ok('no dataset is selected now')]
 
 
-def delete(app, args):
+def confirm_delete(app, args):
     dataset = find_dataset(app, args.delete)
-    if not common.confirmed(app, f"Delete dataset {dataset.id} '{dataset.name}' "
-                                      'and everything generated from it?'):
+    return common.confirmed(app, args, f"Delete dataset {dataset.id} '{dataset.name}' "
+                                       'and everything generated from it?')
+
+
+def delete(app, args, confirmed):
+    dataset = find_dataset(app, args.delete)
+    if not confirmed:
         return [ok('nothing was deleted')]
     model_groups = [group for group in app.root['models'].values()
                     if group.dataset_id == dataset.id]
@@ -152,9 +144,13 @@ def delete(app, args):
                + '; its files stay on disk')]
 
 
-def edit_note(app, args):
+def gather_note(app, args):
+    return common.gather_note(app, find_dataset(app, args.note).note_id, args.text)
+
+
+def edit_note(app, args, gathered):
     dataset = find_dataset(app, args.note)
-    note, changed = common.edit_note(app, dataset.note_id, ('dataset', dataset.id), args.text)
+    note, changed = common.save_note(app, gathered, dataset.note_id, ('dataset', dataset.id))
     if not changed:
         return [ok('the note is unchanged')]
     dataset.note_id = note.id
@@ -189,7 +185,8 @@ def moved_message(dataset, item):
             f"if the files were moved, run 'datasets -o {dataset.id} NEW_FOLDER'")
 
 
-def file_info(app, args):
+def gather_file_info(app, args):
+    """Scan the file (unless its kept scan holds) and read its details."""
     dataset, item = find_file(app, args.file)
     bin_seconds = app.config.bin_seconds if args.bin is None else args.bin
     if bin_seconds <= 0:
@@ -197,20 +194,36 @@ def file_info(app, args):
     changed = ([warning(f'{item.name} changed since it was added ({formats.when(item.mtime)}, '
                         f'{item.size:,} bytes); the details below are of the file as it is '
                         'now')] if item.changed() else [])
-    return changed + file_details(item, bin_seconds, app.progress)
+    scan = new_scan(item, bin_seconds, app.progress)
+    return scan, changed + file_details(item, scan or item.scan, bin_seconds)
 
 
-def add_file(app, args):
+def file_info(app, args, gathered):
+    """Keep a new scan with the file."""
+    scan, items = gathered
+    if scan is not None:
+        find_file(app, args.file)[1].store_scan(scan)
+    return items
+
+
+def gather_add(app, args):
+    check_new(app.require_current(), checked_path(args.add))
+    return read_new_file(args.add)
+
+
+def add_file(app, args, new):
     dataset = app.require_current()
-    path = checked_path(args.add)
+    check_new(dataset, new.path)
+    item = dataset.add_file(new.path, new.kind)
+    return [ok(f"{new.path.name} ({new.kind}) added to dataset '{dataset.name}' as file "
+               f'{item.id}'), *imported(app, dataset, item, new)]
+
+
+def check_new(dataset, path):
     for item in dataset.files.values():
         if item.path == str(path):
             raise UserError(f"{path.name} is already file {item.id} of dataset "
                             f"'{dataset.name}'")
-    kind = filetypes.detect_type(path)
-    item = dataset.add_file(path, kind)
-    return [ok(f"{path.name} ({kind}) added to dataset '{dataset.name}' as file {item.id}"),
-            *imported(app, dataset, item)]
 
 
 def remove_file(app, args):
@@ -223,13 +236,18 @@ def remove_file(app, args):
                'it stays on disk')]
 
 
-def change_folder(app, args):
+def folder_dataset(app, args):
     dataset_id, folder = args.folder
     try:
-        dataset = find_dataset(app, int(dataset_id))
+        return find_dataset(app, int(dataset_id))
     except ValueError:
         raise UserError(f"datasets -o: '{dataset_id}' is not a dataset id") from None
-    folder = Path(folder).expanduser().resolve()
+
+
+def move_files(app, args):
+    """Move the files (before the transaction); (folder, file id -> target, moved)."""
+    dataset = folder_dataset(app, args)
+    folder = Path(args.folder[1]).expanduser().resolve()
     if not folder.exists():
         raise UserError(f'{folder} does not exist; create it first')
     if not folder.is_dir():
@@ -237,10 +255,21 @@ def change_folder(app, args):
     plan = [(item, folder / item.name) for item in dataset.files.values()]
     for item, target in plan:
         check_relocation(item, target)
-    moved = sum(relocate(item, target) for item, target in plan)
+    return folder, {item.id: (target, relocate(item, target)) for item, target in plan}
+
+
+def change_folder(app, args, gathered):
+    dataset = folder_dataset(app, args)
+    folder, files = gathered
+    for file_id, (target, _) in files.items():
+        item = dataset.files.get(file_id)
+        if item is not None:
+            item.path = str(target)
+            item.refresh_stat()
     dataset.folder = str(folder)
+    moved = sum(was_moved for _, was_moved in files.values())
     return [ok(f"dataset {dataset.id} '{dataset.name}' now lives in {folder}: "
-               f'{moved} files moved, {len(plan) - moved} found there')]
+               f'{moved} files moved, {len(files) - moved} found there')]
 
 
 def check_relocation(item, target):
@@ -267,25 +296,24 @@ def relocate(item, target):
     moved = item.exists()
     if moved:
         shutil.move(item.path, target)
-    item.path = str(target)
-    item.refresh_stat()
     return int(moved)
 
 
-def generate(app, args):
+def run_tools(app, args):
+    """Run argus and ra (before the transaction); [(path, kind)] they made."""
     dataset = app.require_current()
     source = generation_source(dataset, args.id)
     out = Path(args.out).expanduser().resolve() if args.out else Path(dataset.folder)
     if args.out and not out.exists() and out.parent.is_dir():
         out.mkdir()
     check_writable_folder(out)
-    items = []
+    made = []
     if source.kind in ('pcap', 'pcapng'):
         biargus = out / (Path(source.name).stem + '.biargus')
         check_target(dataset, biargus, args.force)
         step(app, f'argus: {source.name} -> {biargus.name}')
         argus.generate_biargus(source.path, biargus, app.config.argus_conf)
-        items.append(record_output(dataset, biargus, 'biargus'))
+        made.append((biargus, 'biargus'))
         source_path = biargus
     else:
         source_path = Path(source.path)
@@ -293,8 +321,12 @@ def generate(app, args):
     check_target(dataset, binetflow, args.force)
     step(app, f'ra: {source_path.name} -> {binetflow.name}')
     argus.generate_binetflow(source_path, binetflow, app.config.ra_conf)
-    items.append(record_output(dataset, binetflow, 'binetflow'))
-    return items
+    return made + [(binetflow, 'binetflow')]
+
+
+def generate(app, args, made):
+    dataset = app.require_current()
+    return [record_output(dataset, path, kind) for path, kind in made]
 
 
 def step(app, label):
@@ -348,19 +380,46 @@ def record_output(dataset, path, kind):
     return ok(f'{path.name} generated and added as file {item.id}')
 
 
-ACTIONS = {
-    'create': create, 'list': list_datasets, 'select': select, 'unselect': unselect,
-    'delete': delete, 'files': list_files, 'file': file_info, 'add': add_file,
-    'remove': remove_file, 'folder': change_folder, 'note': edit_note,
-    'generate': generate,
-}
-
 COMMANDS = [Command(
     'datasets', 'create, select, list and delete datasets and their files',
-    configure, action_handler('datasets', ACTIONS),
-    completions={'-c': 'path', '--create': 'path', '-a': 'path', '--add': 'path',
-                 '-s': 'dataset_id', '--select': 'dataset_id', '-d': 'dataset_id',
-                 '--delete': 'dataset_id', '-n': 'dataset_id', '--note': 'dataset_id',
-                 '-o': ('dataset_id', 'path'), '--folder': ('dataset_id', 'path'), '-F': 'file_id',
-                 '--file': 'file_id', '-D': 'file_id', '--remove': 'file_id',
-                 '--out': 'path', '-i': 'file_id', '--id': 'file_id'})]
+    actions=(
+        Action(('-c', '--create'), 'create a dataset from a file and select it',
+               metavar='FILE', complete='path', gather=gather_create, apply=create),
+        Action(('-l', '--list'), 'list the datasets', apply=list_datasets),
+        Action(('-s', '--select'), 'select a dataset', metavar='ID', type=int,
+               complete='dataset_id', apply=select),
+        Action(('-u', '--unselect'), 'unselect the current dataset', apply=unselect),
+        Action(('-d', '--delete'), 'delete a dataset and everything generated from it',
+               metavar='ID', type=int, complete='dataset_id', gather=confirm_delete,
+               apply=delete),
+        Action(('-f', '--files'), 'list the files of the current dataset', apply=list_files),
+        Action(('-F', '--file'), 'details of a file of the current dataset', metavar='ID',
+               type=int, complete='file_id', gather=gather_file_info, apply=file_info),
+        Action(('-a', '--add'), 'add a file to the current dataset', metavar='PATH',
+               complete='path', gather=gather_add, apply=add_file),
+        Action(('-D', '--remove'), 'remove a file from the current dataset (the file stays '
+               'on disk)', metavar='ID', type=int, complete='file_id', apply=remove_file),
+        Action(('-o', '--folder'), "change a dataset's folder: its files are moved there, "
+               'or found there if they were moved already', nargs=2,
+               metavar=('ID', 'FOLDER'), complete=('dataset_id', 'path'), gather=move_files,
+               apply=change_folder),
+        Action(('-n', '--note'), "edit a dataset's note in $EDITOR (or give --text)",
+               metavar='ID', type=int, complete='dataset_id', gather=gather_note,
+               apply=edit_note),
+        Action(('-g', '--generate'), 'make <pcap>.biargus with argus and <pcap>.binetflow '
+               "with ra from the current dataset's pcap (or biargus)", gather=run_tools,
+               apply=generate),
+    ),
+    options=(
+        Flag(('--name',), "name of the new dataset (-c); default: the file's folder name",
+             metavar='NAME'),
+        Flag(('--text',), 'the new note text (-n), instead of $EDITOR', metavar='TEXT'),
+        Flag(('--bin',), 'width of the packets-per-time bins (-F); default from stf.conf',
+             metavar='SECONDS', type=int),
+        Flag(('--out',), "where -g writes (default: the dataset's folder)", metavar='FOLDER',
+             complete='path'),
+        Flag(('--force',), '-g: overwrite output files stf did not make'),
+        Flag(('-i', '--id'), '-g: the capture (or biargus) to use when there are several',
+             metavar='FILE_ID', type=int, complete='file_id'),
+        Flag(('--yes',), '-d: delete without asking'),
+    ))]

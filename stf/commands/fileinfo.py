@@ -13,8 +13,9 @@ from stf.core import formats
 from stf.commands.results import Fields, Table
 
 
-def file_details(item, bin_seconds, progress):
-    scan = cached_or_scan(item, bin_seconds, progress)
+def file_details(item, scan, bin_seconds):
+    """The result items for a file and its scan (reads flow, PE and letters
+    files for their details: before the transaction)."""
     pairs = [('name', item.name), ('id', item.id), ('type', item.kind),
              ('path', item.path), ('size', formats.size(scan['size'])),
              ('file time', formats.when(item.mtime)), ('added', formats.when(item.added)),
@@ -24,10 +25,11 @@ def file_details(item, bin_seconds, progress):
     return items
 
 
-def cached_or_scan(item, bin_seconds, progress):
+def new_scan(item, bin_seconds, progress):
+    """A scan of the file, or None when the one kept with it still holds."""
     scan = item.cached_scan()
     if scan is not None and scan.get('bin_seconds') in (None, bin_seconds):
-        return scan
+        return None
     # capinfos reads the capture on the other core while we scan it.
     with ThreadPoolExecutor(1) as pool:
         summary = pool.submit(filescan.capinfos_summary, item.path) if item.kind in CAPTURES \
@@ -36,8 +38,7 @@ def cached_or_scan(item, bin_seconds, progress):
                                     progress=progress(f'scanning {item.name}'))
         result['capinfos'] = summary.result() if summary else None
     result['bin_seconds'] = bin_seconds if item.kind in CAPTURES else None
-    item.store_scan(result)
-    return item.scan
+    return result
 
 
 def capture_details(item, scan, bin_seconds):

@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from stf.commands import common
-from stf.commands.registry import Command, action_handler
+from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import filters, labelnames
 from stf.core.errors import UserError
 from stf.commands.results import Table, ok, warning
@@ -16,45 +16,26 @@ WIZARD = (('direction', 'Direction'), ('decision', 'Decision'),
 EXPORT_FIELDS = ('group', 'connection', 'label')
 
 
-def configure(parser):
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('-a', '--add', action='store_true',
-                       help='label connections: -c CONN_ID or -c IP, or -f FILTER, with -g GROUP')
-    group.add_argument('-l', '--list', action='store_true', help='list the labels (-f to filter)')
-    group.add_argument('-d', '--delete', metavar='ID', help='delete a label, or a range: 20-30')
-    group.add_argument('-F', '--delete-filtered', action='store_true',
-                       help='delete the labels matching -f FILTER')
-    group.add_argument('-D', '--remove', metavar='CONN_ID',
-                       help="remove a connection's label in -g GROUP")
-    group.add_argument('--export', metavar='FILE', help='write group, connection, label '
-                       'rows (.json for JSON, else CSV)')
-    group.add_argument('--import', dest='import_file', metavar='FILE',
-                       help='read rows written by --export')
-    group.add_argument('--from-flows', action='store_true',
-                       help="label -g GROUP's connections with their flows' majority label")
-    parser.add_argument('-c', '--connection', metavar='CONN_ID|IP',
-                        help='a connection id, or a source IP for all its connections')
-    parser.add_argument('-g', '--group', metavar='GROUP', help='the group of models, e.g. 0-1')
-    parser.add_argument('-f', '--filter', nargs='+', action='extend', metavar='FILTER',
-                        help='key<op>value: name, id, groupid, connid')
-    for part, values in labelnames.PARTS:
-        parser.add_argument(f'--{part}', metavar=part.upper(), help=' | '.join(values))
-    parser.add_argument('--details', default=None, help='up to 30 characters, no - or spaces')
-    parser.add_argument('--name', help='a complete label name, e.g. From-Botnet-TCP-HTTP-CC12-1')
-    parser.add_argument('--same', type=int, metavar='LABEL_ID',
-                        help='add the connections to this existing label')
-
-
 def store(app):
     return app.root['labels']
 
 
 # -- adding
 
-def add(app, args):
+def ask_parts(app, args):
+    """The parts of a new label, asked in a terminal (the wizard) unless
+    --same or --name say which label."""
     group = model_group_option(app, args)
     conns = targets(app, group, args)
-    label = chosen_label(app, args, conns[0])
+    if args.same is not None or args.name:
+        return None
+    return label_parts(app, args, conns[0])
+
+
+def add(app, args, parts):
+    group = model_group_option(app, args)
+    conns = targets(app, group, args)
+    label = chosen_label(app, args, parts)
     items = [attach(app, group, conn, label) for conn in conns]
     items.append(ok(f'{len(conns):,} connections of group {group.id} labeled '
                     f'{label.name} (label {label.id})'))
@@ -99,7 +80,7 @@ def member_values(group, conn, names):
             'name': names.get(label_id, '')}
 
 
-def chosen_label(app, args, conn):
+def chosen_label(app, args, parts):
     """The label to attach: --same, --name, or one made from the parts."""
     if args.same is not None:
         label = store(app).get(args.same)
@@ -109,7 +90,6 @@ def chosen_label(app, args, conn):
     if args.name:
         name = str(labelnames.parse(args.name))
         return store(app).by_name(name) or store(app).new(name)
-    parts = label_parts(app, args, conn)
     return new_behavior(app, parts)
 
 
@@ -281,8 +261,11 @@ def export(app, args):
     return [ok(f'{len(records):,} labeled connections written to {path}')]
 
 
-def import_labels(app, args):
-    records = read_records(Path(args.import_file).expanduser())
+def read_import(app, args):
+    return read_records(Path(args.import_file).expanduser())
+
+
+def import_labels(app, args, records):
     done, skipped, touched = 0, Counter(), defaultdict(Counter)
     for number, record in enumerate(records, 1):
         group = app.root['models'].get(record['group'])
@@ -373,17 +356,38 @@ def label_for_flows(app, conn, text):
         'details': details})
 
 
-ACTIONS = {'add': add, 'list': list_labels, 'delete': delete,
-           'delete_filtered': delete_filtered, 'remove': remove, 'export': export,
-           'import_file': import_labels, 'from_flows': from_flows}
-
 COMMANDS = [Command(
-    'labels', 'label connections of models (Direction-Decision-Proto...)', configure,
-    action_handler('labels', ACTIONS),
-    completions={'-g': 'model_group', '--group': 'model_group',
-                 '-c': 'connection_id', '--connection': 'connection_id',
-                 '-D': 'connection_id', '--remove': 'connection_id',
-                 '-d': 'label_id', '--delete': 'label_id', '--same': 'label_id',
-                 '-f': 'filter:labels', '--filter': 'filter:labels',
-                 '--export': 'path', '--import': 'path', '--name': 'label_name',
-                 **{f'--{part}': f'label:{part}' for part, _ in labelnames.PARTS}})]
+    'labels', 'label connections of models (Direction-Decision-Proto...)',
+    actions=(
+        Action(('-a', '--add'), 'label connections: -c CONN_ID or -c IP, or -f FILTER, with '
+               '-g GROUP', gather=ask_parts, apply=add),
+        Action(('-l', '--list'), 'list the labels (-f to filter)', apply=list_labels),
+        Action(('-d', '--delete'), 'delete a label, or a range: 20-30', metavar='ID',
+               complete='label_id', apply=delete),
+        Action(('-F', '--delete-filtered'), 'delete the labels matching -f FILTER',
+               apply=delete_filtered),
+        Action(('-D', '--remove'), "remove a connection's label in -g GROUP",
+               metavar='CONN_ID', complete='connection_id', apply=remove),
+        Action(('--export',), 'write group, connection, label rows (.json for JSON, else '
+               'CSV)', metavar='FILE', complete='path', gather=export),
+        Action(('--import',), 'read rows written by --export', metavar='FILE',
+               complete='path', attribute='import_file', gather=read_import,
+               apply=import_labels),
+        Action(('--from-flows',), "label -g GROUP's connections with their flows' majority "
+               'label', apply=from_flows),
+    ),
+    options=(
+        Flag(('-c', '--connection'), 'a connection id, or a source IP for all its '
+             'connections', metavar='CONN_ID|IP', complete='connection_id'),
+        Flag(('-g', '--group'), 'the group of models, e.g. 0-1', metavar='GROUP',
+             complete='model_group'),
+        Flag(('-f', '--filter'), 'key<op>value: name, id, groupid, connid', metavar='FILTER',
+             nargs='+', extend=True, complete='filter:labels'),
+        *(Flag((f'--{part}',), ' | '.join(values), metavar=part.upper(),
+               complete=f'label:{part}') for part, values in labelnames.PARTS),
+        Flag(('--details',), 'up to 30 characters, no - or spaces', metavar='DETAILS'),
+        Flag(('--name',), 'a complete label name, e.g. From-Botnet-TCP-HTTP-CC12-1',
+             metavar='NAME', complete='label_name'),
+        Flag(('--same',), 'add the connections to this existing label', metavar='LABEL_ID',
+             type=int, complete='label_id'),
+    ))]

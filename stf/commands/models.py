@@ -5,44 +5,13 @@ from pathlib import Path
 import numpy as np
 
 from stf.commands import common
-from stf.commands.registry import Command, action_handler
+from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import filters, flowtable, letters, letterstsv
 from stf.core import formats
 from stf.core.errors import UserError
 from stf.commands.results import Table, ok
 from stf.models.behavior import ModelGroup, group_id
 
-
-
-def configure(parser):
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('-s', '--constructors', action='store_true',
-                       help='list the model constructors and their thresholds')
-    group.add_argument('-g', '--generate', action='store_true',
-                       help="make the models of the current dataset's newest group of "
-                            'connections (or -i GROUP) with constructor -c (default 1)')
-    group.add_argument('-l', '--list', action='store_true', help='list the groups of models')
-    group.add_argument('-L', '--models', metavar='GROUP', help='list the models of a group')
-    group.add_argument('-C', '--count', metavar='GROUP', help='count models (with -f)')
-    group.add_argument('-D', '--delete-models', metavar='GROUP',
-                       help='delete models of a group: -i ID or -f FILTER')
-    group.add_argument('-d', '--delete', metavar='GROUP', help='delete a group of models')
-    group.add_argument('-H', '--histogram', metavar='GROUP',
-                       help='histogram of the state lengths of a group')
-    group.add_argument('-n', '--note', metavar='GROUP', help="edit a model's note (-i ID)")
-    group.add_argument('-e', '--export', metavar='GROUP',
-                       help='export a group as a letters TSV file (-o FILE)')
-    parser.add_argument('-c', '--constructor', type=int, metavar='ID',
-                        default=letters.DEFAULT_CONSTRUCTOR, help='-g: the constructor')
-    parser.add_argument('-i', '--id', metavar='ID',
-                        help='-g: the group of connections; -D, -n: the model id')
-    parser.add_argument('-f', '--filter', nargs='+', action='extend', metavar='FILTER',
-                        help='key<op>value: name, statelength, labelname; '
-                             'op one of = != < <= > >=')
-    parser.add_argument('-a', '--letters', type=int, metavar='N',
-                        help='-L: show at most N letters of each state')
-    parser.add_argument('-o', '--output', metavar='FILE', help='-e: the file to write')
-    parser.add_argument('--text', help='-n: the note text, instead of $EDITOR')
 
 
 # -- constructors and generation
@@ -69,11 +38,22 @@ def constructor(number):
     return letters.CONSTRUCTORS[number]
 
 
-def generate(app, args):
+def source_group(app, args):
+    return (common.connection_group(app, args.id) if args.id is not None
+            else common.latest_connection_group(app))
+
+
+def make_states(app, args):
+    """The letters of every connection (before the transaction: a trimmed
+    group's flows are read again from its file)."""
+    group = source_group(app, args)
+    return group.id, group_states(app, group, constructor(args.constructor))
+
+
+def generate(app, args, gathered):
+    group_number, rows = gathered
     chosen = constructor(args.constructor)
-    group = (common.connection_group(app, args.id) if args.id is not None
-             else common.latest_connection_group(app))
-    rows = group_states(app, group, chosen)
+    group = common.connection_group(app, group_number)
     models = app.root['models']
     model_group = models.get(group_id(group.id, chosen.id))
     verb = 'regenerated' if model_group else 'generated'
@@ -207,7 +187,7 @@ def delete_group(app, args):
     return [ok(f'group of models {group.id} deleted')]
 
 
-def edit_note(app, args):
+def noted_model(app, args):
     group = common.model_group(app, args.note)
     if not args.id:
         raise UserError(f"models -n {group.id} needs -i ID, a model of the group; "
@@ -215,8 +195,17 @@ def edit_note(app, args):
     if args.id not in group.states:
         raise UserError(f"group {group.id} has no model '{args.id}'; "
                         f"list them with 'models -L {group.id}'")
-    note, changed = common.edit_note(app, group.notes.get(args.id),
-                                     ('model', f'{group.id}/{args.id}'), args.text)
+    return group
+
+
+def gather_note(app, args):
+    return common.gather_note(app, noted_model(app, args).notes.get(args.id), args.text)
+
+
+def edit_note(app, args, gathered):
+    group = noted_model(app, args)
+    note, changed = common.save_note(app, gathered, group.notes.get(args.id),
+                                     ('model', f'{group.id}/{args.id}'))
     if not changed:
         return [ok('the note is unchanged')]
     group.notes[args.id] = note.id
@@ -244,10 +233,9 @@ def export(app, args):
     return [ok(f'{len(group):,} models of group {group.id} written to {path}')]
 
 
-def import_letters(app, dataset, item):
+def import_letters(app, dataset, item, rows, labels):
     """A letters TSV becomes a group of models with its labels (and an empty
     group of connections, so that ids keep their meaning)."""
-    rows, labels = letterstsv.read(item.path)
     connections = app.root['connections'].new(dataset.id, item.id, item.path)
     connections.read = {'imported': len(rows)}
     model_group = app.root['models'].put(ModelGroup(
@@ -271,15 +259,40 @@ def attach_imported_labels(app, model_group, labels):
         model_group.labels[conn] = label.id
 
 
-ACTIONS = {
-    'constructors': constructors, 'generate': generate, 'list': list_groups,
-    'models': list_models, 'count': count, 'delete_models': delete_models,
-    'delete': delete_group, 'histogram': histogram, 'note': edit_note, 'export': export,
-}
-
 COMMANDS = [Command(
-    'models', 'behavioral models: the letters of each connection', configure,
-    action_handler('models', ACTIONS, example='l'),
-    completions={**dict.fromkeys(('models', 'count', 'delete_models', 'delete', 'histogram',
-                                  'note', 'export'), 'model_group'),
-                 'output': 'path', 'constructor': 'constructor', 'filter': 'filter:models'})]
+    'models', 'behavioral models: the letters of each connection',
+    actions=(
+        Action(('-s', '--constructors'), 'list the model constructors and their thresholds',
+               apply=constructors),
+        Action(('-g', '--generate'), "make the models of the current dataset's newest group "
+               'of connections (or -i GROUP) with constructor -c (default 1)',
+               gather=make_states, apply=generate),
+        Action(('-l', '--list'), 'list the groups of models', apply=list_groups),
+        Action(('-L', '--models'), 'list the models of a group', metavar='GROUP',
+               complete='model_group', apply=list_models),
+        Action(('-C', '--count'), 'count models (with -f)', metavar='GROUP',
+               complete='model_group', apply=count),
+        Action(('-D', '--delete-models'), 'delete models of a group: -i ID or -f FILTER',
+               metavar='GROUP', complete='model_group', apply=delete_models),
+        Action(('-d', '--delete'), 'delete a group of models', metavar='GROUP',
+               complete='model_group', apply=delete_group),
+        Action(('-H', '--histogram'), 'histogram of the state lengths of a group',
+               metavar='GROUP', complete='model_group', apply=histogram),
+        Action(('-n', '--note'), "edit a model's note (-i ID)", metavar='GROUP',
+               complete='model_group', gather=gather_note, apply=edit_note),
+        Action(('-e', '--export'), 'export a group as a letters TSV file (-o FILE)',
+               metavar='GROUP', complete='model_group', gather=export),
+    ),
+    options=(
+        Flag(('-c', '--constructor'), '-g: the constructor', metavar='ID', type=int,
+             default=letters.DEFAULT_CONSTRUCTOR, complete='constructor'),
+        Flag(('-i', '--id'), '-g: the group of connections; -D, -n: the model id',
+             metavar='ID'),
+        Flag(('-f', '--filter'), 'key<op>value: name, statelength, labelname; '
+             'op one of = != < <= > >=', metavar='FILTER', nargs='+', extend=True,
+             complete='filter:models'),
+        Flag(('-a', '--letters'), '-L: show at most N letters of each state', metavar='N',
+             type=int),
+        Flag(('-o', '--output'), '-e: the file to write', metavar='FILE', complete='path'),
+        Flag(('--text',), '-n: the note text, instead of $EDITOR', metavar='TEXT'),
+    ))]

@@ -1,28 +1,11 @@
 """notes: the lab notebook. Markdown text attached to a dataset, model or
 label, or free-standing; stf adds dated lines when it changes data."""
 from stf.commands import common
-from stf.commands.registry import Command, action_handler
+from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import filters
 from stf.core import formats
 from stf.core.errors import UserError
 from stf.commands.results import Fields, Table, Text, ok
-
-
-def configure(parser):
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('-l', '--list', action='store_true', help='list the notes (-f text=...)')
-    group.add_argument('-s', '--show', type=int, metavar='ID', help='show a note')
-    group.add_argument('-e', '--edit', type=int, metavar='ID',
-                       help='edit a note in $EDITOR (or --text)')
-    group.add_argument('-d', '--delete', type=int, metavar='ID', help='delete a note')
-    group.add_argument('-S', '--search', metavar='TEXT',
-                       help='find notes with this text (any case) and where they are attached')
-    group.add_argument('-c', '--create', action='store_true',
-                       help='write a new note (--to KIND:ID attaches it; --text in batch)')
-    parser.add_argument('-f', '--filter', nargs='+', action='extend', metavar='FILTER', help='text=...')
-    parser.add_argument('--text', help='the note text, instead of $EDITOR')
-    parser.add_argument('--to', metavar='KIND:ID',
-                        help='-c: attach to dataset:ID, label:ID or model:GROUP/CONN_ID')
 
 
 def owner_text(app, owner):
@@ -61,9 +44,13 @@ def show(app, args):
             Text(note.text.rstrip() or '(empty)')]
 
 
-def edit(app, args):
+def gather_edit(app, args):
+    return common.gather_note(app, find_note(app, args.edit).id, args.text)
+
+
+def edit(app, args, gathered):
     note = find_note(app, args.edit)
-    _, changed = common.edit_note(app, note.id, note.owner, args.text)
+    _, changed = common.save_note(app, gathered, note.id, note.owner)
     return [ok(f'note {note.id} saved' if changed else 'the note is unchanged')]
 
 
@@ -97,16 +84,27 @@ def search(app, args):
                   footer=f'{len(rows):,} lines')]
 
 
-def create(app, args):
-    owner, holder = attachment(app, args.to)
-    if holder is not None and holder_note(holder, owner) is not None:
-        raise UserError(f'{owner_text(app, owner)} has a note already; edit it with '
-                        f"'notes -e {holder_note(holder, owner)}'")
-    note, changed = common.edit_note(app, None, owner, args.text)
+def gather_new(app, args):
+    unattached(app, args)
+    return common.gather_note(app, None, args.text)
+
+
+def create(app, args, gathered):
+    owner, holder = unattached(app, args)
+    note, changed = common.save_note(app, gathered, None, owner)
     if not changed:
         return [ok('empty note: nothing was saved')]
     set_holder_note(holder, owner, note.id)
     return [ok(f'note {note.id} saved ({owner_text(app, owner)})')]
+
+
+def unattached(app, args):
+    """(owner, holder) of --to, which must have no note yet."""
+    owner, holder = attachment(app, args.to)
+    if holder is not None and holder_note(holder, owner) is not None:
+        raise UserError(f'{owner_text(app, owner)} has a note already; edit it with '
+                        f"'notes -e {holder_note(holder, owner)}'")
+    return owner, holder
 
 
 def attachment(app, text):
@@ -142,11 +140,25 @@ def set_holder_note(holder, owner, note_id):
         holder.note_id = note_id
 
 
-ACTIONS = {'list': list_notes, 'show': show, 'edit': edit, 'delete': delete,
-           'search': search, 'create': create}
-
-COMMANDS = [Command('notes', 'the lab notebook: notes of datasets, models and labels',
-                    configure, action_handler('notes', ACTIONS),
-                    completions={'-s': 'note_id', '--show': 'note_id', '-e': 'note_id',
-                                 '--edit': 'note_id', '-d': 'note_id', '--delete': 'note_id',
-                                 '-f': 'filter:notes', '--filter': 'filter:notes'})]
+COMMANDS = [Command(
+    'notes', 'the lab notebook: notes of datasets, models and labels',
+    actions=(
+        Action(('-l', '--list'), 'list the notes (-f text=...)', apply=list_notes),
+        Action(('-s', '--show'), 'show a note', metavar='ID', type=int, complete='note_id',
+               apply=show),
+        Action(('-e', '--edit'), 'edit a note in $EDITOR (or --text)', metavar='ID', type=int,
+               complete='note_id', gather=gather_edit, apply=edit),
+        Action(('-d', '--delete'), 'delete a note', metavar='ID', type=int, complete='note_id',
+               apply=delete),
+        Action(('-S', '--search'), 'find notes with this text (any case) and where they are '
+               'attached', metavar='TEXT', apply=search),
+        Action(('-c', '--create'), 'write a new note (--to KIND:ID attaches it; --text in '
+               'batch)', gather=gather_new, apply=create),
+    ),
+    options=(
+        Flag(('-f', '--filter'), 'text=...', metavar='FILTER', nargs='+', extend=True,
+             complete='filter:notes'),
+        Flag(('--text',), 'the note text, instead of $EDITOR', metavar='TEXT'),
+        Flag(('--to',), '-c: attach to dataset:ID, label:ID or model:GROUP/CONN_ID',
+             metavar='KIND:ID'),
+    ))]

@@ -37,26 +37,84 @@ class CommandParser(argparse.ArgumentParser):
         raise HelpRequested(self.format_help())
 
 
+@dataclass(frozen=True)
+class Flag:
+    """One option of a command, declared once: argparse, dispatch, completion
+    and help are all built from it.
+
+    flags: its option strings ('-c', '--create'), or one name for a
+    positional value; metavar: None (with nargs None) for a switch, else what
+    the help shows (a tuple for several values); complete: the kind of value
+    completion offers ('dataset_id', 'path', ...; a tuple for several values);
+    extend: given again, it adds values (filters); attribute: its name in
+    the parsed arguments when the long flag cannot be one (--import)."""
+    flags: tuple
+    help: str = ''
+    metavar: object = None
+    type: object = None
+    nargs: object = None
+    const: object = None
+    default: object = None
+    complete: object = None
+    extend: bool = False
+    attribute: str = None
+
+    @property
+    def dest(self):
+        """Its attribute in the parsed arguments (from the long flag unless given)."""
+        if self.attribute:
+            return self.attribute
+        name = next((flag for flag in self.flags if flag.startswith('--')), self.flags[0])
+        return name.lstrip('-').replace('-', '_')
+
+    def add_to(self, parser):
+        settings = {'help': self.help}
+        if self.attribute:
+            settings['dest'] = self.attribute
+        if self.metavar is None and self.nargs is None and self.flags[0].startswith('-'):
+            settings['action'] = 'store_true'
+        else:
+            settings.update({name: getattr(self, name) for name in
+                             ('metavar', 'type', 'nargs', 'const', 'default')
+                             if getattr(self, name) is not None})
+            if self.extend:
+                settings['action'] = 'extend'
+        parser.add_argument(*self.flags, **settings)
+
+
+@dataclass(frozen=True)
+class Action(Flag):
+    """A Flag that says what the command does (one per run), in two steps.
+
+    gather(app, args): everything that talks to the outside world —
+    questions, $EDITOR, argus and ra, reading and writing files — before the
+    transaction; it may read the database, and returns what it gathered.
+    apply(app, args) or, when the action gathers, apply(app, args, gathered):
+    the transaction, which only applies; a conflict or a take-over of the
+    shared file runs it again, never gather. Without apply, what gather
+    returns is the result (actions that change nothing in the database)."""
+    apply: Callable = None
+    gather: Callable = None
+
+
 @dataclass
 class Command:
-    """A console command.
+    """A console command: name, one-line help, its actions (one of which is
+    given each time) and its other options, each declared once.
 
-    name: what the user types; aliases: other names; help: one line.
-    configure: adds arguments to a CommandParser.
-    handler: handler(app, args) -> list of result items.
-    completions: option string, or argparse dest (for all its option
-      strings), -> kind of value that follows it ('dataset_id', 'path', ...);
-      '' for positional values.
+    run(app, args): for commands without actions (help, info, exit).
     uses_database: False for commands that must work while the database
-      server is away (help, exit): they run outside any transaction.
+    server is away; they run outside any transaction.
+    example: the action letter the 'say what to do' message suggests.
     """
     name: str
     help: str
-    configure: Callable
-    handler: Callable
+    actions: tuple = ()
+    options: tuple = ()
+    run: Callable = None
     aliases: tuple = ()
-    completions: dict = field(default_factory=dict)
-    uses_database: bool = True  # False: runs without a transaction (server away too)
+    example: str = 'l'
+    uses_database: bool = True
 
     _parser: object = field(default=None, init=False, repr=False)
 
@@ -65,22 +123,41 @@ class Command:
         if self._parser is None:
             parser = CommandParser(prog=self.name, description=self.help,
                                    add_help=True, allow_abbrev=False)
-            self.configure(parser)
+            actions = parser.add_mutually_exclusive_group()
+            for action in self.actions:
+                action.add_to(actions)
+            for option in self.options:
+                option.add_to(parser)
             self._parser = parser
         return self._parser
 
-    def options(self):
+    def flags(self):
+        return (*self.actions, *self.options)
+
+    def chosen(self, args):
+        """The action given on the command line. An Action among the options
+        (one that also qualifies other actions, as connections -g GROUP does)
+        counts only when no other action is given."""
+        others = [option for option in self.options if isinstance(option, Action)]
+        for action in (*self.actions, *others):
+            value = getattr(args, action.dest)
+            if value is not None and value is not False:
+                return action
+        raise UserError(f"{self.name}: say what to do, e.g. '{self.name} -{self.example}'; "
+                        f"see '{self.name} -h'")
+
+    def option_help(self):
         """(option string, its help) of every option of this command."""
         return [(opt, action.help or '') for action in self.parser()._actions
                 for opt in action.option_strings]
 
     def completion_kind(self, option):
-        """The kind of value completing after an option string, or None."""
-        if option in self.completions:
-            return self.completions[option]
-        dest = next((action.dest for action in self.parser()._actions
-                     if option in action.option_strings), None)
-        return self.completions.get(dest)
+        """The kind of value completing after an option string ('' for a
+        positional value), or None."""
+        for flag in self.flags():
+            if option in flag.flags or (option == '' and not flag.flags[0].startswith('-')):
+                return flag.complete
+        return None
 
     def options_taking_values(self):
         """Option string -> its argparse nargs, for options that take values."""
@@ -109,19 +186,3 @@ class Registry:
 
     def names(self):
         return sorted(self._by_name)
-
-
-def action_handler(name, actions, example='l'):
-    """A handler that runs the action whose flag was given.
-
-    actions: argparse dest -> function(app, args). The flags are an optional
-    mutually exclusive group, so that a mistyped flag is reported as such
-    rather than as a missing action.
-    """
-    def run(app, args):
-        for dest, action in actions.items():
-            value = getattr(args, dest)
-            if value is not None and value is not False:
-                return action(app, args)
-        raise UserError(f"{name}: say what to do, e.g. '{name} -{example}'; see '{name} -h'")
-    return run

@@ -102,7 +102,8 @@ class App:
     current_id (current dataset id or None), interactive, ask (callable
     (question, default) -> answer, or None in batch), choose (callable
     (question, choices, default) -> one of choices, or None in batch), progress (factory
-    (label) -> update(done, total) or None), completion (cached database values)."""
+    (label) -> update(done, total) or None), completion (cached database values),
+    typed (the text typed in the editor by the running command, or None)."""
 
     def __init__(self, config, database, interactive=False):
         self.config = config
@@ -110,9 +111,7 @@ class App:
         self.registry = build_registry()
         self.current_id = None
         self.deleted_current = None  # the id of a selected dataset found deleted
-        self.draft = None  # text typed in the editor by the running command
-        self.draft_base = None  # the text it was typed on
-        self.answers = {}  # confirmations given during the running command
+        self.typed = None
         self.current_name = ''  # of the current dataset, for the prompt (no database read)
         self.interactive = interactive
         self.ask = None
@@ -133,11 +132,23 @@ class App:
         """stf's folder for history, log and drafts ($STF_HOME or ~/.stf)."""
         return config_module.stf_home()
 
+    def edit(self, text):
+        """The text as the analyst leaves it in the editor; kept in the drafts
+        folder if the command is not saved."""
+        self.typed = self.editor(text)
+        return self.typed
+
     @staticmethod
-    def edit(text):
-        """The text as the analyst leaves it in $EDITOR."""
+    def editor(text):
+        """$EDITOR on text (the console's; tests put another in its place)."""
         from stf.console.editor import edit_text
         return edit_text(text)
+
+    def confirm(self, question):
+        """A yes/no question in a terminal; yes without asking in batch mode."""
+        if not self.ask:
+            return True
+        return self.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
 
     # -- data access used by the commands
     @property
@@ -195,7 +206,7 @@ class App:
         return self._run(command, words[1:])
 
     def _run(self, command, argv):
-        self.answers = {}  # question -> the analyst's answer, for this command
+        self.typed = None
         try:
             reply = self._reply(command, argv)
         finally:
@@ -203,10 +214,8 @@ class App:
             # help, info, exit change nothing: no database read after them.
             if command.uses_database and self._completion_state != self._state():
                 self._completion_stale()
-        if self.draft is not None:
-            if not reply.ok:
-                reply.items.append(self._keep_draft())
-            self.draft = self.draft_base = None
+        if self.typed is not None and not reply.ok:
+            reply.items.append(self._keep_draft())
         return reply
 
     def _keep_draft(self):
@@ -219,22 +228,18 @@ class App:
             while path.exists():
                 number += 1
                 path = folder / f'note-{stamp}-{number}.md'
-            path.write_text(self.draft)
+            path.write_text(self.typed)
         except (OSError, UserError) as error:
             # Not even a file: the words go to the screen rather than nowhere.
             why = getattr(error, 'strerror', None) or error
             return Message(f'your text could not be kept in a file ({why}); here it is:\n'
-                           f'{self.draft}', 'warning')
+                           f'{self.typed}', 'warning')
         return Message(f'your text is kept in {path}', 'warning')
 
     def _reply(self, command, argv):
         try:
             args = command.parser().parse_args(argv)
-            if command.uses_database:
-                items = self.database.run(lambda: command.handler(self, args))
-            else:
-                items = command.handler(self, args)
-            return Reply(list(items or []))
+            return Reply(list(self._perform(command, args) or []))
         except HelpRequested as shown:
             return Reply([Text(shown.text.rstrip())])
         except KeyboardInterrupt:
@@ -250,6 +255,29 @@ class App:
             return Reply([self._server_away(command.name, error)], ok=False)
         except Exception as error:
             return Reply([self._unexpected(command.name, error)], ok=False)
+
+    def _perform(self, command, args):
+        """Run a command in its two steps: what it gathers from the outside
+        world, then its transaction (run again on a conflict, never the
+        gathering)."""
+        if not command.uses_database:
+            return command.run(self, args)
+        if command.run is not None:
+            return self.database.run(lambda: command.run(self, args))
+        action = command.chosen(args)
+        if action.gather is None:
+            return self._applied(lambda: action.apply(self, args))
+        gathered = self.database.read(lambda: action.gather(self, args))
+        if action.apply is None:
+            return gathered
+        return self._applied(lambda: action.apply(self, args, gathered))
+
+    def _applied(self, work):
+        items = list(self.database.run(work) or [])
+        if self.database.saved_through_interrupt:
+            items.append(Message('Ctrl-C came while this command was being saved: it was '
+                                 'saved in full', 'warning'))
+        return items
 
     def _remember_current(self):
         try:

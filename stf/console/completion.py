@@ -89,7 +89,7 @@ def value_kind(command, previous):
             return kinds[position - 1] if position <= len(kinds) else None
         if position > 1:
             return None
-    return command.completions.get('')
+    return command.completion_kind('')
 
 
 def candidates(expectation, values, registry):
@@ -98,7 +98,7 @@ def candidates(expectation, values, registry):
     if kind == 'command':
         return [(name, registry.get(name).help) for name in registry.names()]
     if kind == 'option':
-        return expectation.command.options()
+        return expectation.command.option_help()
     return sorted(values.get(kind, {}).items(), key=lambda pair: natural(pair[0]))
 
 

@@ -4,7 +4,9 @@ following the local file to a new server; upkeep (info, pack, refresh).
 Nothing here assumes a local file: size and path are reported only when the
 storage has them.
 """
+import contextlib
 import random
+import signal
 import threading
 import time
 
@@ -26,6 +28,21 @@ RETRIES = 10
 SERVER_GRACE_SECONDS = 2
 # How many times one command follows the local file to a new server.
 TAKE_OVERS = 8
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Hold Ctrl-C (SIGINT) back in the main thread; yields a list that gets
+    an item for each one that came meanwhile."""
+    held = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class SavePhase:
@@ -61,8 +78,8 @@ class Database:
         self.shared = shared  # a localshare.SharedFile when the file is shared locally
         self.opened_from = opened_from  # the option or file it was opened from, for `info`
         self.tm = transaction.TransactionManager(explicit=False)
-        self.attempt = 0  # of the running command: > 0 when retried after a conflict
         self.conflicts = 0  # conflicts retried since the database was opened
+        self.saved_through_interrupt = False  # Ctrl-C held back while the last run saved
         self.conn = db.open(transaction_manager=self.tm)
         self._others_committed = threading.Event()
         if zeohooks.is_client(db.storage) and not zeohooks.watch_commits(
@@ -84,17 +101,40 @@ class Database:
         console that served the local file has left, this one serves it and
         runs the work again (nothing was changed).
         """
+        self.saved_through_interrupt = False
+        return self._following_the_file(lambda: self._attempts(work, retries))
+
+    def read(self, work):
+        """Run work() in a transaction that is never committed: what a command
+        reads and gathers before its own transaction (which, run again after
+        a conflict or a take-over, does not run this again)."""
+        return self._following_the_file(lambda: self._read(work))
+
+    def _read(self, work):
+        self.wait_for_server()
+        try:
+            self.tm.begin()
+            return work()
+        except ClientDisconnected as error:
+            raise ServerAway(str(error), silent=isinstance(error, zeohooks.ServerSilent)) \
+                from error
+        finally:
+            self.tm.abort()
+
+    def _following_the_file(self, step):
+        """step(), again on the file's new server when the stf that served the
+        local file left before anything was saved."""
         # A take-over that failed (nobody serves the file, and we cannot) is
         # not tried again for this command: it says so at once.
         failed_take_over = not self.reachable() and self.shared and not self.take_over()
         # Several consoles leaving one after the other mean as many take-overs.
         for _ in range(TAKE_OVERS):
             try:
-                return self._attempts(work, retries)
+                return step()
             except Exception as error:
                 if (failed_take_over or not self._server_left(error) or not self.take_over()):
                     raise
-        return self._attempts(work, retries)
+        return step()
 
     @staticmethod
     def _server_left(error):
@@ -105,13 +145,12 @@ class Database:
     def _attempts(self, work, retries):
         self.wait_for_server()
         for attempt in range(retries):
-            self.attempt = attempt
             phase = SavePhase()
             try:
                 self.tm.begin()  # also syncs: we see others' commits
                 self.tm.get().join(phase)
                 result = work()
-                self.tm.commit()
+                self.saved_through_interrupt = self._commit()
                 return result
             except ConflictError:
                 self.tm.abort()
@@ -128,6 +167,18 @@ class Database:
                 raise
         raise UserError(f'another analyst changed the same data {retries} times '
                         'while this command ran; nothing was changed, run it again')
+
+    def _commit(self):
+        """Commit with Ctrl-C held back, so that a command is saved in full or
+        not at all; True when Ctrl-C came while it was saved."""
+        with interrupts_held() as held:
+            try:
+                self.tm.commit()
+            except ConflictError:
+                if held:  # the analyst asked to stop: no new attempt
+                    raise KeyboardInterrupt from None
+                raise
+        return bool(held)
 
     def wait_for_server(self, seconds=SERVER_GRACE_SECONDS):
         """A ZEO client whose server is away: give it a moment to come back
