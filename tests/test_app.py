@@ -160,3 +160,43 @@ def test_configured_paths_expand_the_home_folder(tmp_path, monkeypatch):
     loaded = config.load(conf)
     assert (loaded.zodb_conf, loaded.argus_conf) == (
         tmp_path / 'home' / 'confs' / 'zodb.conf', config.ROOT / 'confs' / 'argus.conf')
+
+
+def test_ctrl_c_while_saving_is_held_until_saved(app, monkeypatch):
+    """Ctrl-C that comes once saving has begun waits for the save: the
+    command is saved in full, and says so."""
+    import os
+    import signal
+    commit = app.database.tm.commit
+
+    def interrupted_commit(*arguments):
+        os.kill(os.getpid(), signal.SIGINT)  # the analyst's Ctrl-C, as the save begins
+        return commit(*arguments)
+    monkeypatch.setattr(app.database.tm, 'commit', interrupted_commit)
+    reply = app.execute('notes -c --text "kept"')
+    assert reply.ok
+    assert [(item.text, item.level) for item in reply.items] == [
+        ('note 0 saved (free-standing)', 'ok'),
+        ('Ctrl-C came while this command was being saved: it was saved in full', 'warning')]
+    app.database.refresh()
+    assert app.notes.get(0).text == 'kept'
+    monkeypatch.undo()
+    assert [item.text for item in app.execute('notes -c --text "next"').items] == [
+        'note 1 saved (free-standing)']
+
+
+def test_ctrl_c_before_saving_changes_nothing(app, monkeypatch):
+    import os
+    import signal
+    notes = type(app.notes)
+    new = notes.new
+
+    def interrupted_new(self, *arguments, **options):
+        note = new(self, *arguments, **options)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after the change, before the save
+        return note
+    monkeypatch.setattr(notes, 'new', interrupted_new)
+    assert error(app, 'notes -c --text "dropped"') == 'notes: interrupted; nothing was changed'
+    monkeypatch.undo()
+    app.database.refresh()
+    assert len(app.notes) == 0

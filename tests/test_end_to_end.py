@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -104,3 +105,30 @@ def test_failing_shell_line_in_batch(tmp_path):
     result = stf(tmp_path, '!false\n')
     assert result.returncode == 1
     assert result.stderr == 'error: line 1: the shell command exited with status 1\n'
+
+
+def test_ctrl_c_right_after_enter_stops_the_command(tmp_path):
+    """A terminal that does not answer cursor position requests (this
+    pseudo-terminal does not) keeps prompt_toolkit in raw mode for up to a
+    second after Enter: a Ctrl-C then used to be kept for the next prompt,
+    and the command ran and committed. It is now taken as interrupting it."""
+    pexpect = pytest.importorskip('pexpect')
+    env = dict(os.environ, STF_HOME=str(tmp_path / 'home'), TERM='xterm', COLUMNS='120')
+    child = pexpect.spawn(sys.executable, [str(ROOT / 'stf.py'), '--db',
+                                           str(tmp_path / 'db' / 'stf.db')],
+                          env=env, encoding='utf-8', timeout=15, dimensions=(40, 200))
+    child.expect('stf >')
+    child.send('notes -c --text "not wanted"\r')
+    time.sleep(0.2)
+    child.sendintr()
+    child.expect('notes: interrupted; nothing was changed')
+    child.expect('stf >')
+    child.send('notes -l\r')
+    child.expect(r'\(none\)|\+----')
+    assert 'not wanted' not in child.before + child.after
+    child.send('exit\r')
+    child.expect(pexpect.EOF)
+    database = tmp_path / 'db' / 'stf.db'
+    listing = subprocess.run([sys.executable, str(ROOT / 'stf.py'), '--db', str(database),
+                              '-c', 'notes -l'], capture_output=True, text=True, env=env)
+    assert 'not wanted' not in listing.stdout

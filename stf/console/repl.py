@@ -9,10 +9,13 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, Completion, PathCompleter, WordCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory
+from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
 from stf.console import completion
 from stf.commands.registry import ExitRequested
+from stf.commands.results import Message
 from stf.console.config import stf_home
 from stf.console.render import Renderer
 
@@ -143,9 +146,26 @@ def run_console(app, banner):
             continue
         except EOFError:
             break
+        if interrupted_at_enter(session):
+            renderer.show([Message(f'{line.split()[0] if line.split() else "stf"}: '
+                                   'interrupted; nothing was changed', 'error')])
+            continue
         if not handle_line(app, renderer, line):
             break
     return 0
+
+
+def interrupted_at_enter(session):
+    """True when Ctrl-C came while the prompt was closing. On a terminal that
+    does not answer cursor position requests, prompt_toolkit waits up to a
+    second after Enter in raw mode, and keeps the keys typed meanwhile for
+    the next prompt: a Ctrl-C there would stop nothing and then be lost. The
+    command has not begun, so it is not run."""
+    keys = get_typeahead(session.input)
+    if any(key.key == Keys.ControlC for key in keys):
+        return True
+    store_typeahead(session.input, keys)
+    return False
 
 
 def handle_line(app, renderer, line):
