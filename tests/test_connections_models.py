@@ -157,6 +157,20 @@ def test_letters_file_imports_as_models(app, shared, tmp_path):
     assert items[1].text.startswith('1,371 models with 1,371 labels imported as group')
 
 
+def test_imported_models_are_not_made_again_from_no_flows(app, tmp_path):
+    """A group of connections that came with a letters file has no flows:
+    making its models again would have replaced them with none."""
+    letters = tmp_path / 'in.letters.tsv'
+    letters.write_text('tuple_id\tflows\tlabel\tstate\na-b-80-tcp\t3\tFrom-Botnet-TCP-HTTP-X-1'
+                       '\t88*i*\n')
+    ok(app, f'datasets -c {letters} --name imported')
+    assert error(app, 'models -g -i 0') == (
+        'group of connections 0 holds no flows: its models were imported from '
+        'in.letters.tsv; there is nothing to make models from')
+    assert ok(app, 'models -L 0-1')[0].rows == [('', 'From-Botnet-TCP-HTTP-X-1', 'a-b-80-tcp',
+                                                '3', '88*i*')]
+
+
 def beacons_file(tmp_path):
     path = tmp_path / 'b.binetflow'
     path.write_text(HEADER + ''.join(flow_line(second) for second in (0, 10, 20)))

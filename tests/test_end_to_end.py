@@ -132,3 +132,12 @@ def test_ctrl_c_right_after_enter_stops_the_command(tmp_path):
     listing = subprocess.run([sys.executable, str(ROOT / 'stf.py'), '--db', str(database),
                               '-c', 'notes -l'], capture_output=True, text=True, env=env)
     assert 'not wanted' not in listing.stdout
+
+
+def test_a_command_file_and_a_configuration_with_a_byte_order_mark(tmp_path):
+    conf = tmp_path / 'stf.conf'
+    conf.write_bytes(b'\xef\xbb\xbf[stf]\nbin_seconds = 60\n')
+    script = '\ufeffnotes -c --text first\nnotes -l\n'
+    result = stf(tmp_path, script, '--conf', str(conf))
+    assert (result.returncode, result.stderr) == (0, '')
+    assert result.stdout.splitlines()[0] == 'note 0 saved (free-standing)'

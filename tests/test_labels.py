@@ -221,3 +221,14 @@ def test_import_keeps_names_from_other_tools(models, tmp_path):
         f'1 labeled connections imported from {path}')
     assert ok(models, 'labels -l')[0].rows == [(0, 'From-Normal-UDP-NTP--2', '0-1', '1',
                                                  'normal')]
+
+
+@pytest.mark.parametrize('suffix', ['.csv', '.json'])
+def test_import_with_a_byte_order_mark(models, tmp_path, suffix):
+    path = tmp_path / f'bom{suffix}'
+    text = (f'group,connection,label\n0-1,{DNS},From-Normal-UDP-DNS--1\n' if suffix == '.csv'
+            else f'[{{"group": "0-1", "connection": "{DNS}", "label": "From-Normal-UDP-DNS--1"}}]')
+    path.write_bytes(b'\xef\xbb\xbf' + text.encode())
+    assert ok(models, f'labels --import {path}')[0].text == (
+        f'1 labeled connections imported from {path}')
+    assert label_of(models, DNS) == 'From-Normal-UDP-DNS--1'

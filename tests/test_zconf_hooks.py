@@ -292,3 +292,47 @@ def test_every_hook_is_in_place_on_a_client(tmp_path):
         database.close()
     finally:
         stop()
+
+
+def test_a_byte_order_mark_and_an_include_are_read(tmp_path):
+    from stf.console.config import ROOT
+    from stf.db import storages
+    conf = tmp_path / 'zodb.conf'
+    conf.write_bytes(b'\xef\xbb\xbf<zodb>\n  <filestorage>\n    path ' + str(tmp_path).encode()
+                     + b'/bom.db\n  </filestorage>\n</zodb>\n')
+    assert storages.shared_file(conf, ROOT) == (tmp_path / 'bom.db', None)
+    (tmp_path / 'part.conf').write_text(f'<zodb>\n  <filestorage>\n    path {tmp_path}/inc.db\n'
+                                        '  </filestorage>\n</zodb>\n')
+    included = tmp_path / 'included.conf'
+    included.write_text(f'%include {tmp_path}/part.conf\n')
+    assert storages.shared_file(included, ROOT) is None  # opened as written, for one stf
+    db = storages.open_config(included, ROOT)
+    try:
+        assert db.storage.getName() == f'{tmp_path}/inc.db'
+    finally:
+        db.close()
+
+
+def test_an_included_client_gets_the_hooks(tmp_path):
+    from stf.console.config import ROOT
+    from stf.db import storages
+    address, stop = ZEO.server(path=str(tmp_path / 'served.fs'))
+    (tmp_path / 'client.conf').write_text(
+        f'%import ZEO\n<zodb>\n  <clientstorage>\n    server {address[0]}:{address[1]}\n'
+        '    wait-timeout 5\n  </clientstorage>\n</zodb>\n')
+    conf = tmp_path / 'zodb.conf'
+    conf.write_text(f'%include {tmp_path}/client.conf\n')
+    try:
+        db = storages.open_config(conf, ROOT)
+        assert db.storage.notify_connected.__name__ == 'forget_and_notify'
+        assert db.storage._server.io_call.__name__ == 'bounded_io_call'
+        db.close()
+    finally:
+        stop()
+
+
+def test_serving_a_folder_is_one_line(tmp_path, capsys):
+    assert run_main('--serve', '127.0.0.1:1', '--db', str(tmp_path)) == 2
+    assert capsys.readouterr() == ('', f'error: {tmp_path} is a folder; give the path of a '
+                                       f'database file, e.g. {tmp_path / "stf.db"}\n')
+    assert not (tmp_path.parent / f'{tmp_path.name}.lock').exists()

@@ -298,7 +298,7 @@ def imported_name(name):
 
 def read_records(path):
     try:
-        with open(path, newline='', encoding='utf-8') as handle:
+        with open(path, newline='', encoding='utf-8-sig') as handle:
             if path.suffix.lower() == '.json':
                 records = json.load(handle)
             else:

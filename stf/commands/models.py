@@ -47,6 +47,10 @@ def make_states(app, args):
     """The letters of every connection (before the transaction: a trimmed
     group's flows are read again from its file)."""
     group = source_group(app, args)
+    if not group.flow_count and group.read.get('imported') is not None:
+        raise UserError(f'group of connections {group.id} holds no flows: its models were '
+                        f"imported from {Path(group.file_path).name}; there is nothing to make "
+                        'models from')
     return group.id, group_states(app, group, constructor(args.constructor))
 
 

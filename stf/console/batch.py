@@ -9,7 +9,7 @@ def run_batch(app, lines, renderer, stop_on_error=False):
     """Run every command; the exit status is 0 only if all succeeded."""
     failures = 0
     for number, line in enumerate(lines, 1):
-        line = line.strip()
+        line = line.strip().lstrip('\ufeff')  # a byte order mark before the first command
         if not line or line.startswith('#'):
             continue
         try:

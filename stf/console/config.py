@@ -49,7 +49,7 @@ def load(path=None):
     path = Path(path) if path else DEFAULT_CONF
     parser = configparser.ConfigParser(inline_comment_prefixes=None)
     try:
-        with open(path) as handle:
+        with open(path, encoding='utf-8-sig') as handle:
             parser.read_file(handle)
     except OSError as error:
         raise UserError(f'cannot read configuration {path}: {error.strerror}; '

@@ -48,6 +48,9 @@ def prepare(path, address, tls=None):
             zeotls.tcp_only(address)
         context = zeotls.server_context(*tls)
     path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise UserError(f'{path} is a folder; give the path of a database file, '
+                        f'e.g. {path / "stf.db"}')
     path.parent.mkdir(parents=True, exist_ok=True)
     host, port = zeo_address(address) if '/' not in address else (address, None)
     listen = address if port is None else f'{host}:{port}'

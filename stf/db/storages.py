@@ -61,7 +61,7 @@ def read_config(conf_path, root_dir):
     """The sections of the ZConfig file at conf_path ($ROOT is root_dir)."""
     conf_path = Path(conf_path)
     try:
-        text = conf_path.read_text()
+        text = conf_path.read_text(encoding='utf-8-sig')  # a byte order mark is no text
     except OSError as error:
         raise UserError(f'cannot read database configuration {conf_path}: '
                         f'{error.strerror}; fix zodb_conf in stf.conf') from None
@@ -103,9 +103,12 @@ def open_config(conf_path, root_dir):
         if refused:
             raise UserError(refused)
     make_storage_folders(top)
-    db = _open_configured(zconf.load(text, root_dir, conf_path), conf_path, server, tls)
-    if client is not None:
-        _harden(db, conf_path, float(client.get('wait-timeout', 30)))
+    config = zconf.load(text, root_dir, conf_path)
+    if zconf.opens_a_client(config):  # also through %include, which the first reading skips
+        zeohooks.check_classes()
+    db = _open_configured(config, conf_path, server, tls)
+    if zconf.opens_a_client(config):
+        _harden(db, conf_path, zconf.wait_timeout(config))
     return db
 
 

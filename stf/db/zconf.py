@@ -44,7 +44,12 @@ def read(text, root, where='the database configuration'):
     UserError for a file ZConfig cannot read."""
     from ZConfig.schemaless import Context
     context = Context()
-    _parse(text, root, where, context, context.top)
+    try:
+        _parse(text, root, where, context, context.top)
+    except NotImplementedError:
+        # %include: only ZODB's own reading (load) follows it; nothing here
+        # is shared or checked beforehand, and ZODB opens it as written.
+        return Section('')
     return _convert(context.top)
 
 
@@ -73,8 +78,6 @@ def _checked(work, where):
     except ZConfig.ConfigurationError as error:
         raise UserError(f'{where} is not a valid ZConfig file: {" ".join(str(error).split())}; '
                         'compare it with confs/zodb.conf') from None
-    except NotImplementedError as error:  # %include without a schema
-        raise UserError(f'{where}: {error}; write the sections in the file itself') from None
 
 
 def _convert(section):
@@ -83,6 +86,37 @@ def _convert(section):
         values.setdefault(key.lower(), []).extend(found)
     return Section(section.type or '', section.name or '', values,
                    [_convert(inner) for inner in section.sections])
+
+
+def opens_a_client(config):
+    """True when the database that `load` read opens a ZEO client anywhere
+    (ZEO's <clientstorage> or ZODB's <zeoclient>, inside another storage too)."""
+    return any(_is_client_factory(factory) for factory in _factories(config.database[0]))
+
+
+def wait_timeout(config):
+    """The wait-timeout of the database's own ZEO client (ZEO's default, 30 s,
+    for ZODB's <zeoclient>, which has none)."""
+    storage = config.database[0].config.storage
+    return float(getattr(storage.config, 'wait_timeout', None) or 30)
+
+
+def _factories(factory):
+    """factory and every storage factory inside it (a DemoStorage's base...)."""
+    yield factory
+    for value in vars(factory.config).values():
+        for inner in value if isinstance(value, (list, tuple)) else [value]:
+            if hasattr(inner, 'open') and hasattr(inner, 'config'):
+                yield from _factories(inner)
+
+
+def _is_client_factory(factory):
+    import ZODB.config
+    try:
+        from ZEO.zconfig import ClientStorageConfig
+    except ImportError:
+        ClientStorageConfig = ZODB.config.ZEOClient
+    return isinstance(factory, (ZODB.config.ZEOClient, ClientStorageConfig))
 
 
 def first_database(top):
