@@ -139,7 +139,9 @@ def test_constructors_and_group_ids(app, beacons):
     ok(app, 'connections -g')
     assert ok(app, 'models -g -c 0')[0].text == (
         'group of models 0-0 generated: 2 models with constructor 0 (Model 0)')
-    assert error(app, 'models -g -c 7') == "there is no constructor 7; valid: 0, 1, 2 ('models -s')"
+    assert error(app, 'models -g -c 7') == (
+        "there is no model constructor 7; choose one of 0 (Model 0), 1 (default), "
+        "2 (single timeout) ('models -s' shows them)")
     assert [row[0] for row in ok(app, 'models -s')[0].rows] == [0, 1, 2]
 
 

@@ -112,9 +112,11 @@ def test_moved_files_name_datasets_o(app, capture, tmp_path):
     ok(app, f'datasets -c "{capture}"')
     new_folder = tmp_path / 'moved'
     shutil.move(str(capture.parent), new_folder)
-    assert error(app, 'datasets -F 0') == (
-        f"file 0 of dataset 0 is not at {capture} any more; if the files were moved, "
-        "run 'datasets -o 0 NEW_FOLDER'")
+    moved = (f"file 0 {capture} is not there any more; if the dataset's files were moved, "
+             "run 'datasets -o 0 NEW_FOLDER'")
+    assert error(app, 'datasets -F 0') == moved
+    # One message wherever a moved file is met.
+    assert ok(app, 'datasets -s 0')[1].text == moved
     assert ok(app, f'datasets -o 0 {new_folder}')[0].text == (
         f"dataset 0 'case one' now lives in {new_folder}: 0 files moved, 1 found there")
     assert ok(app, 'datasets -F 0')[1].pairs[0] == ('packets', '5')

@@ -44,4 +44,57 @@ def test_defaults_guessed_from_the_connection():
     assert labelnames.guess('::-ff02::1:ffdd:53e7-0-ipv6-icmp') == ('IPV6-ICMP', 'None')
     assert labelnames.guess('fd2d::1-fd2d::53-53-udp') == ('UDP', 'DNS')
     assert labelnames.guess('00:00:00:00:00:00-01:80:c2:00:00:00-0-llc') == ('ARP', 'None')
-    assert labelnames.verdict_of_words('From-Normal-UDP-NTP--2') == 'normal'
+    assert labelnames.verdict_of('From-Normal-UDP-NTP--2') == 'normal'
+
+
+@pytest.mark.parametrize('text, decision, verdict', [
+    ('flow=From-Botnet-V42-TCP-CC6-Plain-HTTP-Encrypted-Data', 'Botnet', 'malicious'),
+    ('Malicious-C&C-HeartBeat', 'Malware', 'malicious'),
+    ('Malicious', 'Malware', 'malicious'),
+    ('Benign-Google', 'Normal', 'normal'),
+    ('flow=From-Normal-V42-Stribrek', 'Normal', 'normal'),
+    ('flow=Background-TCP-Established', 'Background', 'background'),
+    ('From-Attack-TCP-SSH-Brute-1', 'Attack', 'malicious'),
+    ('From-Malware-UDP-DNS--3', 'Malware', 'malicious'),
+])
+def test_one_table_of_decision_words(tmp_path, text, decision, verdict):
+    """Ground truth of argus and Zeek and stf's own labels read the same way
+    wherever they are read: labels, --from-flows, the details of a letters file."""
+    from stf.commands import fileinfo, labels
+    assert labelnames.decision_of(text) == (decision, verdict)
+    assert labels.verdict(text) == verdict
+    letters = tmp_path / 'one.tsv'
+    letters.write_text(f'tuple_id\tflows\tlabel\tstate\na-b-1-tcp\t1\t{text}\t1\n')
+
+    class Item:
+        path = str(letters)
+    (fields, _) = fileinfo.letters_details(Item, None, None)
+    assert (f'{verdict} models', '1') in fields.pairs
+
+
+def test_text_without_a_decision_word():
+    assert labelnames.decision_of('flow=From-V42-Unknown') is None
+    assert labelnames.verdict_of('x', 'background') == 'background'
+
+
+@pytest.mark.parametrize('text, fields', [
+    ('192.168.0.253-166.78.144.80-80-tcp', ('192.168.0.253', '166.78.144.80', '80', 'tcp')),
+    ('10.0.2.15-10.0.2.3--arp', ('10.0.2.15', '10.0.2.3', '', 'arp')),
+    ('fd2d::1-fd2d::53-53-udp', ('fd2d::1', 'fd2d::53', '53', 'udp')),
+    ('::-ff02::1:ffdd:53e7-0-ipv6-icmp', ('::', 'ff02::1:ffdd:53e7', '0', 'ipv6-icmp')),
+    ('10.8.0.69-8.8.8.8-0x0800-icmp', ('10.8.0.69', '8.8.8.8', '0x0800', 'icmp')),
+])
+def test_one_connection_id_parser(text, fields):
+    from stf.core.flows import connid
+    assert connid.parse(text) == fields
+    assert str(connid.parse(text)) == text
+    assert list(connid.make_all(*([field] for field in fields))) == [text]
+
+
+@pytest.mark.parametrize('text', ['10.0.0.1', '10.0.0.1-80-tcp', 'a-b-c-d-e', '-x-1-tcp'])
+def test_not_a_connection_id(text):
+    from stf.core.flows import connid
+    with pytest.raises(UserError) as raised:
+        connid.parse(text)
+    assert str(raised.value) == (f"'{text}' is not a connection id (SrcAddr-DstAddr-Dport-"
+                                 'Proto, e.g. 192.168.0.253-166.78.144.80-80-tcp)')

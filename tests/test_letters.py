@@ -106,7 +106,7 @@ def test_constructors_are_the_spec_table():
 
 
 def test_an_unknown_constructor_names_the_valid_ones():
-    with pytest.raises(UserError, match=r'no model constructor 7; choose one of 0 \(Model 0\)'):
+    with pytest.raises(UserError, match=r'there is no model constructor 7; choose one of 0 \(Model 0\)'):
         letters.get_constructor(7)
 
 

@@ -64,6 +64,12 @@ def drop_notes(app, note_ids):
         app.notes.remove(note_id)
 
 
+def moved_message(dataset_id, path, what='file', why=''):
+    """The one message for a file of a dataset that is not where it was."""
+    return (f"{what} {path} is not there any more{why}; if the dataset's files were moved, "
+            f"run 'datasets -o {dataset_id} NEW_FOLDER'")
+
+
 def confirmed(app, args, question):
     """Yes when --yes was given, or the analyst says so in a terminal (asked
     before the transaction); yes without asking in batch mode."""

@@ -4,7 +4,7 @@ import numpy as np
 
 from stf.commands import common
 from stf.commands.registry import Action, Command, Flag
-from stf.core.flows import filters, flowfile, flowtable, letters
+from stf.core.flows import connid, filters, flowfile, flowtable, letters
 from stf.core import formats
 from stf.core.captures import payload
 from stf.core.errors import UserError
@@ -61,8 +61,7 @@ def flow_file(dataset, file_id):
                             'pick one with -i FILE_ID')
         item = candidates[0]
     if not item.exists():
-        raise UserError(f"file {item.id} is not at {item.path} any more; if the files "
-                        f"were moved, run 'datasets -o {dataset.id} NEW_FOLDER'")
+        raise UserError(common.moved_message(dataset.id, item.path, f'file {item.id}'))
     return item
 
 
@@ -169,8 +168,8 @@ def original_lines(group, offsets, numbers):
         lines = [f'{int(number)}: {printable(flowfile.line_at(group.file_path, int(offset)))}'
                  for offset, number in zip(offsets, numbers)]
     except OSError as error:
-        raise UserError(f'cannot read {group.file_path}: {error.strerror}; if it was moved, '
-                        f"run 'datasets -o {group.dataset_id} NEW_FOLDER'") from None
+        raise UserError(common.moved_message(group.dataset_id, group.file_path,
+                                             why=f' ({error.strerror})')) from None
     return Text('\n'.join([f'lines of {file_name(group)}:', *lines]))
 
 
@@ -214,7 +213,7 @@ def histograms(app, args):
 def payloads(app, args):
     conn = args.payload
     group = common.group_with_connection(app, conn, group_argument(args))
-    proto, port = conn.rsplit('-', 1)[-1], conn.rsplit('-', 2)[-2]
+    _, _, port, proto = connid.parse(conn)
     limit = non_negative(args.limit, '--limit') or 10 if args.limit is not None else 10
     if proto not in ('tcp', 'udp') and args.pcap:
         raise UserError(f'--pcap shows tcp and udp payloads; {conn} is {proto}')
@@ -248,11 +247,8 @@ def pcap_payloads(app, group, conn, limit):
         raise UserError(f"dataset {group.dataset_id} has no pcap; add it with 'datasets -a PATH'")
     capture = captures[0]
     if not capture.exists():
-        raise UserError(f"the pcap {capture.path} is not there any more; if it was moved, run "
-                        f"'datasets -o {dataset.id} NEW_FOLDER'")
-    head, proto = conn.rsplit('-', 1)
-    src_dst, port = head.rsplit('-', 1)
-    src, dst = src_dst.split('-', 1)
+        raise UserError(common.moved_message(dataset.id, capture.path, 'the pcap'))
+    src, dst, port, proto = connid.parse(conn)
     packets = payload.pcap_payloads(capture.path, src, dst, port, proto, limit=limit)
     lines = [f'payloads of the first {len(packets)} packets of {conn} in {capture.name}']
     for moment, arrow, data in packets:

@@ -181,8 +181,7 @@ def find_file(app, file_id):
 
 
 def moved_message(dataset, item):
-    return (f"file {item.id} of dataset {dataset.id} is not at {item.path} any more; "
-            f"if the files were moved, run 'datasets -o {dataset.id} NEW_FOLDER'")
+    return common.moved_message(dataset.id, item.path, f'file {item.id}')
 
 
 def gather_file_info(app, args):

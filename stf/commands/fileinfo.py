@@ -8,7 +8,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from stf.core.captures import filescan
-from stf.core.flows import flowfile
+from stf.core.flows import flowfile, labelnames
 from stf.core import formats
 from stf.commands.results import Fields, Table
 
@@ -110,23 +110,15 @@ def letters_details(item, scan, bin_seconds):
                 labels[fields[2] or '(no label)'] += 1
     decisions = Counter()
     for label, count in labels.items():
-        decisions[decision(label)] += count
+        decisions[labelnames.verdict_of(label, UNDECIDED)] += count
     pairs = [('models', f'{sum(labels.values()):,}'), ('labels', f'{len(labels):,}')]
     pairs += [(f'{kind} models', f'{decisions[kind]:,}') for kind in DECISIONS if decisions[kind]]
     return [Fields(pairs, title='behavioral models'),
             Table(['label', 'models'], thousands(labels), title='models per label')]
 
 
-# The decision word of a label (SPEC's grammar) -> what it means.
-DECISION_WORDS = {'Botnet': 'malicious', 'Malware': 'malicious', 'Attack': 'malicious',
-                  'Normal': 'normal', 'Background': 'background'}
-DECISIONS = ('malicious', 'normal', 'background', 'unlabeled or other')
-
-
-def decision(label):
-    words = label.split('-')
-    found = [DECISION_WORDS[word] for word in words[:3] if word in DECISION_WORDS]
-    return found[0] if found else 'unlabeled or other'
+UNDECIDED = 'unlabeled or other'
+DECISIONS = (*labelnames.VERDICTS, UNDECIDED)
 
 
 def no_details(item, scan, bin_seconds):

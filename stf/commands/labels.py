@@ -182,7 +182,7 @@ def verdict(name):
     try:
         return labelnames.parse(name).verdict
     except UserError:
-        return labelnames.verdict_of_words(name)
+        return labelnames.verdict_of(name, 'background')
 
 
 def delete(app, args):
@@ -314,12 +314,6 @@ def read_records(path):
     return records
 
 
-# Words of ground-truth flow labels (argus Label, Zeek label) -> decision.
-FLOW_DECISIONS = (('Botnet', 'Botnet'), ('Malicious', 'Malware'), ('Malware', 'Malware'),
-                  ('Attack', 'Attack'), ('Normal', 'Normal'), ('Benign', 'Normal'),
-                  ('Background', 'Background'))
-
-
 def from_flows(app, args):
     group = model_group_option(app, args)
     connections = app.root['connections'].get(group.connection_group_id)
@@ -346,7 +340,7 @@ def from_flows(app, args):
 
 def label_for_flows(app, conn, text):
     """The stf label for a ground-truth text; the same text gives the same label."""
-    decision = next((value for word, value in FLOW_DECISIONS if word in text), 'Background')
+    decision = (labelnames.decision_of(text) or ('Background',))[0]
     direction = 'To' if text.replace('flow=', '').startswith('To') else 'From'
     proto3, proto4 = labelnames.guess(conn)
     details = ''.join(char for char in text.replace('flow=', '') if char.isalnum())[:30]

@@ -31,13 +31,6 @@ def ratio(pair):
     return f'{numerator / denominator:g}'
 
 
-def constructor(number):
-    if number not in letters.CONSTRUCTORS:
-        valid = ', '.join(map(str, letters.CONSTRUCTORS))
-        raise UserError(f"there is no constructor {number}; valid: {valid} ('models -s')")
-    return letters.CONSTRUCTORS[number]
-
-
 def source_group(app, args):
     return (common.connection_group(app, args.id) if args.id is not None
             else common.latest_connection_group(app))
@@ -51,12 +44,12 @@ def make_states(app, args):
         raise UserError(f'group of connections {group.id} holds no flows: its models were '
                         f"imported from {Path(group.file_path).name}; there is nothing to make "
                         'models from')
-    return group.id, group_states(app, group, constructor(args.constructor))
+    return group.id, group_states(app, group, letters.get_constructor(args.constructor))
 
 
 def generate(app, args, gathered):
     group_number, rows = gathered
-    chosen = constructor(args.constructor)
+    chosen = letters.get_constructor(args.constructor)
     group = common.connection_group(app, group_number)
     models = app.root['models']
     model_group = models.get(group_id(group.id, chosen.id))
@@ -103,9 +96,9 @@ def group_states(app, group, chosen):
 
 def states_from_file(app, group, chosen):
     if not Path(group.file_path).is_file():
-        raise UserError(f'group {group.id} was trimmed and its flow file {group.file_path} '
-                        "is gone, so its letters cannot come from every flow; run "
-                        f"'datasets -o {group.dataset_id} NEW_FOLDER' if it was moved")
+        raise UserError(common.moved_message(
+            group.dataset_id, group.file_path, f'the flow file of group {group.id}',
+            why=' (the group was trimmed: its letters come from every flow of the file)'))
     table = flowtable.read(group.file_path, progress=app.progress('reading flows'),
                            only=set(group.index.keys()))
     found = letters.states(table.start, table.dur, table.size, table.bounds, chosen)

@@ -19,7 +19,7 @@ from itertools import compress, count
 
 import numpy as np
 
-from stf.core.flows import flowfile
+from stf.core.flows import connid, flowfile
 from stf.core.errors import UserError
 
 COLUMNS = ('start', 'dur', 'size', 'offset', 'line')
@@ -199,7 +199,7 @@ class _Columns:
         self.columns = {name: array('q') for name in COLUMNS}
 
     def add(self, block):
-        ids = map('-'.join, zip(block.src, block.dst, block.dport, block.proto))
+        ids = connid.make_all(block.src, block.dst, block.dport, block.proto)
         values = block.start, block.dur, block.bytes, block.offset, block.line_no, block.label
         if self.only:
             conn = list(map(self.codes.get, ids))

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from stf.core.errors import UserError
+from stf.core.flows import connid
 
 # part -> valid values (None: free text, checked by DETAILS)
 PARTS = (
@@ -18,8 +19,19 @@ PARTS = (
 )
 VALUES = dict(PARTS)
 DETAILS = re.compile(r'[^\s-]{0,30}\Z')
-MALICIOUS = frozenset({'Botnet', 'Malware', 'Attack'})
-NORMAL = frozenset({'Normal'})
+
+# Every word that says what a label or a ground-truth label decides -> (the
+# decision in stf's grammar, the verdict). One table for stf's labels, argus
+# Label fields (flow=From-Botnet-V42-..., flow=Normal-..., flow=Background-...)
+# and Zeek's label column (Malicious, Benign, Background).
+DECISION_WORDS = {
+    'Botnet': ('Botnet', 'malicious'), 'Malware': ('Malware', 'malicious'),
+    'Attack': ('Attack', 'malicious'), 'Malicious': ('Malware', 'malicious'),
+    'Normal': ('Normal', 'normal'), 'Benign': ('Normal', 'normal'),
+    'Background': ('Background', 'background'),
+}
+VERDICTS = ('malicious', 'normal', 'background')
+WORD = re.compile(r'[A-Za-z]+')
 
 # A connection's protocol and port -> the default answers of the wizard.
 PROTO3_OF = {'tcp': 'TCP', 'udp': 'UDP', 'icmp': 'ICMP', 'igmp': 'IGMP', 'arp': 'ARP',
@@ -50,9 +62,7 @@ class LabelName:
 
     @property
     def verdict(self):
-        if self.decision in MALICIOUS:
-            return 'malicious'
-        return 'normal' if self.decision in NORMAL else 'background'
+        return DECISION_WORDS[self.decision][1]
 
 
 def check(part, value):
@@ -88,22 +98,27 @@ def parse(name):
     return make(*parts, number=int(number))
 
 
-def verdict_of_words(name):
-    """The verdict of a name outside the grammar, from its decision word."""
-    words = set(name.split('-'))
-    if words & MALICIOUS:
-        return 'malicious'
-    return 'normal' if words & NORMAL else 'background'
+def decision_of(text):
+    """(decision, verdict) of any label text from its first decision word
+    ('flow=From-Botnet-V42-TCP-CC', 'Malicious-CC', 'From-Normal-UDP-DNS--1'),
+    or None when it has none."""
+    return next((DECISION_WORDS[word] for word in WORD.findall(text)
+                 if word in DECISION_WORDS), None)
+
+
+def verdict_of(text, default=None):
+    """The verdict of any label text (see decision_of), or default."""
+    found = decision_of(text)
+    return found[1] if found else default
 
 
 def guess(conn_id):
     """Default (proto3, proto4) for a connection id 'src-dst-dport-proto'."""
-    head, proto = conn_id.rsplit('-', 1)
-    proto = proto.lower()
-    if proto == 'icmp' and head.lower().endswith('-ipv6'):
-        head, proto = head[:-5], 'ipv6-icmp'  # the protocol name holds a '-'
-    dport = head.rsplit('-', 1)[-1] if '-' in head else ''
-    proto3 = PROTO3_OF.get(proto, 'TCP')
+    try:
+        conn = connid.parse(conn_id)
+    except UserError:
+        return 'TCP', 'Unknown'  # a name from elsewhere: the wizard asks anyway
+    proto3 = PROTO3_OF.get(conn.proto.lower(), 'TCP')
     if proto3 not in ('TCP', 'UDP'):
         return proto3, 'None'
-    return proto3, PROTO4_OF_PORT.get(dport, 'Unknown')
+    return proto3, PROTO4_OF_PORT.get(conn.dport, 'Unknown')

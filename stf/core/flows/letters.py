@@ -93,7 +93,8 @@ def get_constructor(ident=DEFAULT_CONSTRUCTOR):
         return CONSTRUCTORS[int(ident)]
     except (KeyError, ValueError, TypeError):
         valid = ', '.join(f'{c.id} ({c.name})' for c in CONSTRUCTORS.values())
-        raise UserError(f'no model constructor {ident!r}; choose one of {valid}') from None
+        raise UserError(f"there is no model constructor {ident}; choose one of {valid} "
+                        "('models -s' shows them)") from None
 
 
 # ---- all connections at once -------------------------------------------------
