@@ -18,8 +18,10 @@ MAY_IMPORT = {
     'stf.core': {'stf.core'},
     'stf.models': {'stf.models', 'stf.core'},
     'stf.db': {'stf.db', 'stf.models', 'stf.core'},
-    'stf.commands': {'stf.commands', 'stf.db', 'stf.models', 'stf.core', 'stf'},
-    'stf.console': {'stf.console', 'stf.commands', 'stf.db', 'stf.models', 'stf.core', 'stf'},
+    'stf.ops': {'stf.ops', 'stf.models', 'stf.core'},
+    'stf.commands': {'stf.commands', 'stf.ops', 'stf.db', 'stf.models', 'stf.core', 'stf'},
+    'stf.console': {'stf.console', 'stf.commands', 'stf.ops', 'stf.db', 'stf.models',
+                    'stf.core', 'stf'},
     'stf.ips': {'stf.ips', 'stf.core'},
 }
 # room -> libraries it must not import: the core knows no database and no
@@ -35,6 +37,7 @@ ONLY_LIBRARIES = {
     'stf.core': {'numpy', 'dpkt'},
     'stf.ips': {'numpy', 'dpkt'},
     'stf.models': {'numpy', 'persistent', 'BTrees'},
+    'stf.ops': {'numpy', 'persistent', 'BTrees'},
 }
 
 

@@ -52,18 +52,6 @@ def group_with_connection(app, conn, group_text):
                     f"connection '{conn}'; check the id or name the group with -g")
 
 
-def drop_model_group(app, group):
-    """Delete a group of models with its labels' hold on it and its notes."""
-    app.root['models'].remove(group.id)
-    app.root['labels'].forget_group(group.id)
-    drop_notes(app, list(group.notes.values()))
-
-
-def drop_notes(app, note_ids):
-    for note_id in note_ids:
-        app.notes.remove(note_id)
-
-
 def moved_message(dataset_id, path, what='file', why=''):
     """The one message for a file of a dataset that is not where it was."""
     return (f"{what} {path} is not there any more{why}; if the dataset's files were moved, "

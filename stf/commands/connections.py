@@ -9,6 +9,7 @@ from stf.core import formats
 from stf.core.captures import payload
 from stf.core.errors import UserError
 from stf.commands.results import Fields, Table, Text, ok, warning
+from stf.ops import deletions
 
 FLOW_KINDS = ('binetflow', 'zeek')
 
@@ -282,7 +283,7 @@ def delete_group(app, args):
     group = common.connection_group(app, args.delete)
     models = app.root['models'].of_connections(group.id)
     for model_group in models:
-        common.drop_model_group(app, model_group)
+        deletions.delete_model_group(app.root, model_group)
     app.root['connections'].remove(group.id)
     common.dataset_note(app, group.dataset_id, f'deleted group of connections {group.id}')
     extra = f' and its groups of models {", ".join(m.id for m in models)}' if models else ''

@@ -13,7 +13,7 @@ from stf.core.errors import UserError
 from stf.commands.fileinfo import file_details, new_scan
 from stf.core.flows import letterstsv
 from stf.commands.results import Table, ok, warning
-from stf.models import STRUCTURES
+from stf.ops import deletions
 
 
 # -- datasets
@@ -128,14 +128,7 @@ def delete(app, args, confirmed):
     dataset = find_dataset(app, args.delete)
     if not confirmed:
         return [ok('nothing was deleted')]
-    model_groups = [group for group in app.root['models'].values()
-                    if group.dataset_id == dataset.id]
-    for group in model_groups:
-        common.drop_model_group(app, group)
-    removed = {name: app.root[name].forget_dataset(dataset.id) for name in STRUCTURES
-               if name != 'datasets' and name in app.root}
-    removed['groups of models'] = len(model_groups)
-    app.datasets.remove(dataset.id)
+    removed = deletions.delete_dataset(app.root, dataset.id)
     if app.current_id == dataset.id:
         app.current_id = None
     gone = ', '.join(f'{name}: {count}' for name, count in removed.items() if count)

@@ -9,6 +9,7 @@ from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import filters, labelnames
 from stf.core.errors import UserError
 from stf.commands.results import Table, ok, warning
+from stf.ops import deletions
 
 WIZARD = (('direction', 'Direction'), ('decision', 'Decision'),
           ('proto3', 'Layer-3 protocol'), ('proto4', 'Main layer-4 protocol'),
@@ -209,14 +210,8 @@ def id_range(text):
 
 def forget(app, label):
     """Delete a label and its place on every connection (with a note)."""
-    for group_id, conn in label.connections():
-        group = app.root['models'].get(group_id)
-        if group is not None and group.labels.get(conn) == label.id:
-            del group.labels[conn]
-            model_note(app, group, conn, f'label {label.name} deleted')
-    if label.note_id is not None:
-        common.drop_notes(app, [label.note_id])
-    store(app).remove(label.id)
+    deletions.delete_label(app.root, label,
+                           lambda group, conn, line: model_note(app, group, conn, line))
 
 
 def delete_filtered(app, args):

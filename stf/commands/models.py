@@ -11,6 +11,7 @@ from stf.core import formats
 from stf.core.errors import UserError
 from stf.commands.results import Table, ok
 from stf.models.behavior import ModelGroup, group_id
+from stf.ops import deletions
 
 
 
@@ -58,23 +59,13 @@ def generate(app, args, gathered):
         model_group = models.put(ModelGroup(group.id, chosen.id, group.dataset_id,
                                             source=group.file_path))
     model_group.set_states(rows)
-    forget_missing(app, model_group)
+    deletions.forget_connections(app.root, model_group, [
+        conn for conn in {*model_group.labels.keys(), *model_group.notes.keys()}
+        if conn not in model_group.states])
     if verb == 'regenerated':
         common.dataset_note(app, group.dataset_id, f'regenerated models {model_group.id}')
     return [ok(f'group of models {model_group.id} {verb}: {len(rows):,} models with '
                f'constructor {chosen.id} ({chosen.name})')]
-
-
-def forget_missing(app, group):
-    """Labels and notes of connections that have no model any more go."""
-    gone = [conn for conn in set(group.labels.keys()) | set(group.notes.keys())
-            if conn not in group.states]
-    labels = app.root['labels']
-    for conn in gone:
-        label = labels.get(group.labels.pop(conn, None))
-        if label is not None:
-            label.remove(group.id, conn)
-    common.drop_notes(app, [group.notes.pop(conn) for conn in gone if conn in group.notes])
 
 
 def group_states(app, group, chosen):
@@ -166,20 +157,14 @@ def delete_models(app, args):
         doomed = [conn for conn, *_ in selected(group, filters.parse('models', args.filter), app.root['labels'].names())]
     else:
         raise UserError('models -D: say which: -i ID or -f FILTER ...')
-    labels = app.root['labels']
-    for conn in doomed:
-        label = labels.get(group.labels.get(conn))
-        if label is not None:
-            label.remove(group.id, conn)
-    common.drop_notes(app, [group.notes[conn] for conn in doomed if conn in group.notes])
-    deleted = group.delete(doomed)
+    deleted = deletions.delete_models(app.root, group, doomed)
     common.dataset_note(app, group.dataset_id, f'deleted {deleted:,} models from group {group.id}')
     return [ok(f'{deleted:,} models deleted from group {group.id}')]
 
 
 def delete_group(app, args):
     group = common.model_group(app, args.delete)
-    common.drop_model_group(app, group)
+    deletions.delete_model_group(app.root, group)
     common.dataset_note(app, group.dataset_id, f'deleted group of models {group.id}')
     return [ok(f'group of models {group.id} deleted')]
 

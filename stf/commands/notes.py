@@ -6,6 +6,7 @@ from stf.core.flows import filters
 from stf.core import formats
 from stf.core.errors import UserError
 from stf.commands.results import Fields, Table, Text, ok
+from stf.ops import deletions
 
 
 def owner_text(app, owner):
@@ -56,23 +57,8 @@ def edit(app, args, gathered):
 
 def delete(app, args):
     note = find_note(app, args.delete)
-    detach(app, note)
-    app.notes.remove(note.id)
+    deletions.delete_note(app.root, note)
     return [ok(f'note {note.id} ({owner_text(app, note.owner)}) deleted')]
-
-
-def detach(app, note):
-    """Forget the note on what it was attached to."""
-    kind, key = note.owner or (None, None)
-    if kind in ('dataset', 'label'):
-        owner = (app.datasets if kind == 'dataset' else app.root['labels']).get(key)
-        if owner is not None and owner.note_id == note.id:
-            owner.note_id = None
-    elif kind == 'model':
-        group_id, _, conn = key.partition('/')
-        group = app.root['models'].get(group_id)
-        if group is not None and group.notes.get(conn) == note.id:
-            del group.notes[conn]
 
 
 def search(app, args):
