@@ -8,7 +8,7 @@ from tests.conftest import error, ok
 
 
 def test_help_lists_every_registered_command(app):
-    (table,) = ok(app, 'help')
+    table, _ = ok(app, "help")
     names = [row[0] for row in table.rows]
     assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
                      'models', 'labels', 'notes', '!CMD']
@@ -200,3 +200,29 @@ def test_ctrl_c_before_saving_changes_nothing(app, monkeypatch):
     monkeypatch.undo()
     app.database.refresh()
     assert len(app.notes) == 0
+
+
+def test_flag_letters_mean_the_same_in_every_command(app):
+    """A letter of FLAG_MEANINGS stands for the same long option everywhere
+    (or for the older meaning a command keeps, listed in KEPT_MEANINGS)."""
+    from stf.commands.registry import FLAG_MEANINGS, KEPT_MEANINGS
+    meanings = {letter: names for letter, names, _ in FLAG_MEANINGS}
+    found = {}
+    for command in app.registry.commands:
+        for flag in command.flags():
+            letter = flag.flags[0]
+            if letter in meanings:
+                long = next((name for name in flag.flags if name.startswith('--')), letter)
+                found[(command.name, letter)] = long
+    breaking = {key: long for key, long in found.items()
+                if long not in meanings[key[1]] and KEPT_MEANINGS.get(key) != long}
+    assert breaking == {}
+    assert set(KEPT_MEANINGS) <= set(found)  # no stale exception
+    assert found[('models', '-o')] == '--output' and found[('datasets', '--yes')] == '--yes'
+
+
+def test_help_shows_the_flag_letters(app):
+    (commands, letters) = ok(app, 'help')
+    assert letters.title == 'flag letters'
+    assert letters.rows[0] == ('-l', '--list', 'list')
+    assert ('--yes', '--yes', 'confirm without being asked') in letters.rows

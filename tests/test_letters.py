@@ -11,7 +11,15 @@ import pytest
 from stf.core.captures import argus
 from stf.core.flows import flowtable, letters
 from stf.core.errors import UserError
-from stf.core.flows.letters import CONSTRUCTORS, reference_state, states
+from stf.core.flows.letters import CONSTRUCTORS, DEFAULT_CONSTRUCTOR, flow_letters, states
+
+
+def reference_state(starts, durs, sizes, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]):
+    """One connection's state, following SPEC.md literally, one flow at a time
+    (flow_letters, with Fractions), to hold the vectorized states() to."""
+    flows = sorted(zip(starts, durs, sizes), key=lambda flow: flow[0])
+    return ''.join(row.piece for row in flow_letters(*zip(*flows), constructor)) \
+        if flows else ''
 from tests.test_flowtable import make_block
 
 ROOT = Path(__file__).resolve().parent.parent

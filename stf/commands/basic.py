@@ -2,7 +2,7 @@
 import platform
 
 import stf
-from stf.commands.registry import Command, ExitRequested, Flag
+from stf.commands.registry import FLAG_MEANINGS, Command, ExitRequested, Flag
 from stf.core.errors import UserError
 from stf.commands.results import ClearScreen, Fields, Table, Text
 
@@ -16,8 +16,10 @@ def run_help(app, args):
     rows = [(command.name, ', '.join(command.aliases), command.help)
             for command in app.registry.commands]
     rows.append(('!CMD', '', 'run CMD in the system shell'))
+    letters = [(letter, ', '.join(names), meaning) for letter, names, meaning in FLAG_MEANINGS]
     return [Table(['command', 'aliases', 'what it does'], rows,
-                  footer="Every command has -h. Ctrl-R searches the history.")]
+                  footer="Every command has -h. Ctrl-R searches the history."),
+            Table(['flag', 'long', 'means in every command'], letters, title='flag letters')]
 
 
 def run_info(app, args):

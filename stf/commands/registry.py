@@ -10,6 +10,25 @@ from typing import Callable
 from stf.core.errors import UserError
 
 
+# What each flag letter means in every command: a command uses a letter only
+# with the long names given here. `help` shows this table.
+FLAG_MEANINGS = (
+    ('-l', ('--list',), 'list'),
+    ('-c', ('--create',), 'create'),
+    ('-d', ('--delete',), 'delete'),
+    ('-n', ('--note',), "edit a note"),
+    ('-f', ('--filter',), 'filter: key<op>value ...'),
+    ('-i', ('--id',), 'the id of what the action works on'),
+    ('-g', ('--generate', '--group'), 'generate; or the group an action works on'),
+    ('-o', ('--output',), 'the file written (--output where -o means something else)'),
+    ('--yes', ('--yes',), 'confirm without being asked'),
+)
+# Older meanings that commands keep so that what analysts type goes on working.
+KEPT_MEANINGS = {('database', '-i'): '--info', ('database', '-c'): '--commit',
+                 ('models', '-c'): '--constructor', ('labels', '-c'): '--connection',
+                 ('datasets', '-o'): '--folder', ('datasets', '-f'): '--files'}
+
+
 class HelpRequested(Exception):
     """Raised instead of printing when -h is given; carries the help text."""
 

@@ -197,9 +197,6 @@ class Database:
     def last_transaction(self):
         return self.db.lastTransaction()
 
-    def storage(self):
-        return self.db.storage
-
     def describe(self):
         """(kind, location) of the storage, for the toolbar and `database -i`."""
         if self.shared:

@@ -54,7 +54,6 @@ def group_id(connection_group_id, constructor_id):
 
 class ModelGroups(Persistent):
     """Model groups by id ('0-1'); not a Store since ids are made of two parts."""
-    title = 'models'
 
     def __init__(self):
         self.items = OOBTree()

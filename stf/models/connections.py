@@ -188,7 +188,7 @@ def chunk_ranges(bounds):
 
 
 class ConnectionGroups(Store):
-    title = 'connections'
+    """Groups of connections by id."""
 
     def new(self, dataset_id, file_id, file_path):
         return self.add(lambda group_id: ConnectionGroup(group_id, dataset_id, file_id,

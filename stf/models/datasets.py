@@ -114,7 +114,7 @@ class Dataset(Persistent):
 
 
 class Datasets(Store):
-    title = 'datasets'
+    """Datasets by id."""
 
     def new(self, name, folder):
         return self.add(lambda dataset_id: Dataset(dataset_id, name, folder))

@@ -45,7 +45,6 @@ class Label(Persistent):
 class Labels(Store):
     """Labels by id, and their ids by name (name_index, an OOBTree) so that
     finding a label by name reads one bucket, not every label."""
-    title = 'labels'
 
     def __init__(self):
         super().__init__()

@@ -36,7 +36,7 @@ class Note(Persistent):
 
 
 class Notes(Store):
-    title = 'notes'
+    """Notes by id."""
 
     def new(self, text='', owner=None):
         return self.add(lambda note_id: Note(note_id, text, owner))

@@ -70,7 +70,6 @@ class Store(Persistent):
     Attributes: items (IOBTree id -> object), counter (Length: next id).
     """
 
-    title = 'items'
 
     def __init__(self):
         self.items = IOBTree()

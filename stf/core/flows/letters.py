@@ -17,7 +17,7 @@ module only turns them into letters. Two ways in:
   million flows).
 - `flow_letters(start, dur, size, constructor)`: one connection's flows with their
   piece, T1, T2 and TD, for showing why a connection got its letters.
-`reference_state` follows SPEC.md flow by flow with Fractions; the tests hold the
+`flow_letters` follows SPEC.md flow by flow with Fractions; the tests hold the
 vectorized code to it.
 """
 from dataclasses import dataclass
@@ -226,13 +226,6 @@ def flow_letters(start, dur, size, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]
         rows.append(FlowLetter(flow_piece(t1, t2, duration, total, constructor),
                                t1, t2, ratio_text(t1, t2)))
     return rows
-
-
-def reference_state(starts, durs, sizes, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]):
-    """One connection's state, following SPEC.md literally, one flow at a time."""
-    flows = sorted(zip(starts, durs, sizes), key=lambda flow: flow[0])
-    return ''.join(row.piece for row in flow_letters(*zip(*flows), constructor)) \
-        if flows else ''
 
 
 def flow_piece(t1, t2, dur, size, constructor):
