@@ -15,6 +15,21 @@ def stf_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def stf_conf(tmp_path_factory, monkeypatch):
+    """Every test (and every stf it starts) gets a configuration of its own,
+    with its database in a folder of its own: none reads confs/stf.conf."""
+    folder = tmp_path_factory.mktemp('conf')
+    zodb = folder / 'test-zodb.conf'
+    zodb.write_text(f'<zodb>\n  <filestorage>\n    path {folder}/configured/stf.db\n'
+                    '  </filestorage>\n</zodb>\n')
+    conf = folder / 'test-stf.conf'
+    conf.write_text(f'[stf]\nzodb_conf = {zodb}\nargus_conf = {ROOT}/confs/argus.conf\n'
+                    f'ra_conf = {ROOT}/confs/ra.conf\nbin_seconds = 300\npager = less\n')
+    monkeypatch.setenv('STF_CONF', str(conf))
+    return conf
+
+
+@pytest.fixture(autouse=True)
 def no_contention(monkeypatch):
     """Every test starts as an analyst who has not raced anyone (ids consecutive)."""
     from stf.models import store

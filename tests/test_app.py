@@ -146,7 +146,8 @@ def test_revert_sees_commits_of_another_connection(app):
 def test_shipped_configuration_creates_its_database_folder(tmp_path):
     from stf.console import config
     from stf.db import database, storages
-    db = database.Database(storages.open_config(config.load().zodb_conf, tmp_path / 'fresh'))
+    shipped = config.load(config.DEFAULT_CONF)  # the one confs/stf.conf names
+    db = database.Database(storages.open_config(shipped.zodb_conf, tmp_path / 'fresh'))
     assert (tmp_path / 'fresh' / 'database' / 'stf.db').is_file()
     assert db.describe() == ('FileStorage', str(tmp_path / 'fresh' / 'database' / 'stf.db'))
     db.close()

@@ -181,6 +181,14 @@ def python_for_nobody():
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which('setpriv'),
                     reason='needs root and setpriv to test as an unprivileged user')
+def nobody_conf(base):
+    """A configuration user nobody can read (the test's own is in root's folder)."""
+    conf = base / 'stf.conf'
+    conf.write_text(Path(os.environ['STF_CONF']).read_text())
+    conf.chmod(0o644)
+    return conf
+
+
 def test_permission_denied_as_unprivileged_user():
     from tests.conftest import ROOT
     found = python_for_nobody()
@@ -198,7 +206,8 @@ def test_permission_denied_as_unprivileged_user():
         result = subprocess.run(
             [*AS_NOBODY, python, str(ROOT / 'stf.py'), '--db', str(home / 'stf.db'),
              '-c', f'datasets -c {capture}'],
-            capture_output=True, text=True, env=dict(env, STF_HOME=str(home / 'home')))
+            capture_output=True, text=True, env=dict(env, STF_HOME=str(home / 'home'),
+                                                     STF_CONF=str(nobody_conf(base))))
         assert result.stderr == (f'error: line 1: {capture}: permission denied; '
                                  "check the file's permissions\n")
         assert result.returncode == 1

@@ -46,7 +46,8 @@ class Config:
 
 
 def load(path=None):
-    path = Path(path) if path else DEFAULT_CONF
+    """The configuration at path, else $STF_CONF, else confs/stf.conf."""
+    path = Path(path or os.environ.get('STF_CONF') or DEFAULT_CONF)
     parser = configparser.ConfigParser(inline_comment_prefixes=None)
     try:
         with open(path, encoding='utf-8-sig') as handle:

@@ -13,7 +13,7 @@ def parse_arguments(argv):
     parser.add_argument('--db', metavar='PATH',
                         help='use the FileStorage at PATH instead of the configured database')
     parser.add_argument('--conf', metavar='FILE', help='configuration file '
-                        '(default: confs/stf.conf)')
+                        '(default: $STF_CONF, else confs/stf.conf)')
     parser.add_argument('-c', '--command', action='append', metavar='LINE',
                         help='run this command and exit (may be repeated)')
     parser.add_argument('--zeo', metavar='HOST:PORT',
