@@ -435,7 +435,7 @@ class PcapngParser(CaptureParser):
             end = offset + length
             if end > size or length < 12 or length & 3:
                 break
-            if kind == EPB:
+            if kind == EPB and length >= 32:
                 interface, high, low = epb(buf, offset + 8)
                 multiplier, divisor, shift = clock(interface, MICROSECONDS)
                 t = ((high << 32) | low) * multiplier // divisor + shift
@@ -445,9 +445,13 @@ class PcapngParser(CaptureParser):
                 else:
                     last, bin_end = timeline.add(t, pending, last)
                     pending = 0
-            elif kind in OTHER_BLOCKS:
+            elif kind in SHORTEST:
                 timeline.flush(pending, last)
                 pending = 0
+                if length < SHORTEST[kind]:
+                    self.damaged(f'the block at byte {self.offset_in_file + offset:,} is '
+                                 f'{length:,} bytes, too short for its kind')
+                    break
                 getattr(self, OTHER_BLOCKS[kind])(buf, offset, end)
                 last, bin_end = timeline.fast_bounds()
             offset = end
@@ -517,6 +521,9 @@ def ticks_to_us(resolution):
 
 # The blocks besides packets that matter, and the method that reads each.
 OTHER_BLOCKS = {IDB: 'interface', PB: 'old_packet', SPB: 'simple_packet'}
+# The length of each kind of block without options or data: a shorter one is
+# damage, whose fields would be read from the next block or past the data.
+SHORTEST = {EPB: 32, PB: 32, IDB: 20, SPB: 16}
 PARSERS = {'pcap': PcapParser, 'pcapng': PcapngParser}
 
 

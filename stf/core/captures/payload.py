@@ -44,7 +44,8 @@ from stf.core.errors import UserError
 
 # ---- argus' user-data fields ------------------------------------------------
 
-UDATA = re.compile(r'([sd])\[(\d+)\]=(.*)', re.DOTALL)
+# N: ASCII digits, few enough for int() (it refuses more than 4,300).
+UDATA = re.compile(r'([sd])\[(\d{1,9})\]=(.*)', re.DOTALL | re.ASCII)
 # ra's hex is upper case, so a lower-case letter, '+', '/' or '=' means base64.
 BASE64_ONLY = re.compile(r'[a-z+/=]')
 HEX_DIGITS = re.compile(r'(?:[0-9A-F]{2})*')

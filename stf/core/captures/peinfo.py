@@ -51,6 +51,8 @@ SECTION = struct.Struct('<8sIIII')
 IMPORT_DESCRIPTOR = struct.Struct('<IIIII')
 # Real programs stay far below these; a damaged or hostile table without its
 # terminating zero entry must not keep us counting through the whole file.
+# MAX_FUNCTIONS bounds all the DLLs' tables together: thousands of descriptors
+# pointing at one long table would otherwise be counted thousands of times.
 MAX_DLLS = 4096
 MAX_FUNCTIONS = 65536
 
@@ -170,7 +172,7 @@ def read_imports(reader, directories, optional_end, thunk_size):
     if rva == 0 or size == 0:
         return []
     offset = reader.file_offset(rva, 'import directory')
-    imports = []
+    imports, functions = [], 0
     for number in range(MAX_DLLS):
         lookup, _, _, name_rva, address_table = reader.unpack(
             IMPORT_DESCRIPTOR, offset + number * IMPORT_DESCRIPTOR.size,
@@ -180,14 +182,19 @@ def read_imports(reader, directories, optional_end, thunk_size):
         name = reader.c_string(reader.file_offset(name_rva, 'DLL name'), 'DLL name')
         # Old Borland linkers leave the lookup table empty; the address table
         # holds the same entries on disk.
-        imports.append((name, count_thunks(reader, lookup or address_table, thunk_size)))
+        count = count_thunks(reader, lookup or address_table, thunk_size,
+                             MAX_FUNCTIONS - functions)
+        functions += count
+        imports.append((name, count))
     raise reader.error(f'the import table has no end after {MAX_DLLS:,} DLLs')
 
 
-def count_thunks(reader, rva, thunk_size):
+def count_thunks(reader, rva, thunk_size, most=MAX_FUNCTIONS):
+    """The entries of one lookup table, which may hold at most `most`."""
     layout = THUNKS[thunk_size]
     offset = reader.file_offset(rva, 'import lookup table')
-    for number in range(MAX_FUNCTIONS):
+    for number in range(most + 1):
         if reader.unpack(layout, offset + number * thunk_size, 'import lookup entry')[0] == 0:
             return number
-    raise reader.error(f'an import lookup table has no end after {MAX_FUNCTIONS:,} entries')
+    raise reader.error(f'the import lookup tables hold more than {MAX_FUNCTIONS:,} entries '
+                       'in all (tables without an end, or many DLLs sharing one)')

@@ -391,6 +391,7 @@ def iter_blocks(path, fmt=None, stats=None, begin=0, end=None, first_line=1):
     fmt = fmt or sniff_format(path)
     reader = _BlockReader(fmt, stats if stats is not None else ReadStats())
     reader.line_no = first_line
+    reader.leading = begin == 0
     with _open(path) as stream:
         stream.seek(begin)
         for offset, data in _raw_blocks(stream, begin=begin, stop=end):
@@ -493,6 +494,11 @@ class _BlockReader:
         self.last_start = None
         self.zeek_separator = fmt.separator
         self.fields_seen = 0
+        # Only '#' lines read so far from the start of the file: a '#fields' line
+        # is the file's own header only there; after a flow it changes the
+        # columns mid-file like a later header (a reader of a part of a file
+        # sees that only through headers_skipped).
+        self.leading = True
 
     def read(self, offset, data):
         """The FlowBlocks of one raw block (several if a header splits it)."""
@@ -510,9 +516,13 @@ class _BlockReader:
     def _segments(self, text, lines, numbers, offsets):
         begin = 0
         for index in self._control_lines(text, lines):
+            if index > begin or lines[index][:1] != '#':
+                self.leading = False
             yield self._parse(lines[begin:index], numbers[begin:index], offsets[begin:index])
             self._control(lines[index], numbers[index])
             begin = index + 1
+        if begin < len(lines):
+            self.leading = False
         yield self._parse(lines[begin:], numbers[begin:], offsets[begin:])
 
     def _control_lines(self, text, lines):
@@ -528,7 +538,8 @@ class _BlockReader:
             if line[:1] != '#':
                 self._new_format(binetflow_format(*_header_names(line)), number > 1)
             elif line.startswith('#fields'):
-                self._new_format(zeek_format(line, self.zeek_separator), self.fields_seen)
+                self._new_format(zeek_format(line, self.zeek_separator),
+                                 self.fields_seen or not self.leading)
                 self.fields_seen += 1
             else:
                 self._comment(line)
@@ -746,13 +757,19 @@ def _six_decimals(texts):
     """Decimal seconds -> µs if every text has one '.' and six decimals.
 
     Dropping the '.' of the joined column and splitting it again is cheaper than
-    a replace per value; int() then rejects anything but digits, a sign and
-    surrounding spaces (which it reads correctly)."""
+    a replace per value; int() then rejects anything but digits and a sign once
+    surrounding spaces are stripped and '_' and non-ASCII digits, which int()
+    takes and parse_time_us does not, are ruled out: a value must not depend on
+    the other lines of its block."""
     try:
-        if set(map(_AT_MINUS_7, texts)) != {'.'}:
-            return None
         joined = '\n'.join(texts)
-        if joined.count('.') != len(texts):
+        if any(space in joined for space in ASCII_SPACES):
+            # Spaces after the value would move its '.' off the seventh place
+            # from the end: '2.457  ' is not 2457 µs.
+            texts = list(map(str.strip, texts))
+            joined = '\n'.join(texts)
+        if (set(map(_AT_MINUS_7, texts)) != {'.'} or joined.count('.') != len(texts)
+                or '_' in joined or not joined.isascii()):
             return None
         return list(map(int, joined.replace('.', '').split('\n')))
     except (IndexError, ValueError):

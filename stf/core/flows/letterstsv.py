@@ -1,8 +1,6 @@
 """Letters TSV: behavioral models as text, one per line,
 `tuple_id<TAB>flows<TAB>label<TAB>state` under that header line. What
 `models -e` writes and a labeled-models dataset imports."""
-import csv
-
 from stf.core.errors import UserError
 
 HEADER = ('tuple_id', 'flows', 'label', 'state')
@@ -20,9 +18,9 @@ def read(path):
             fields = line.rstrip('\r\n').split('\t')
             if number == 1:
                 continue  # the header, checked when the file type was found
-            if len(fields) != 4 or not fields[1].isdigit():
+            if len(fields) != 4 or not _is_count(fields[1]):
                 raise UserError(f'{path}: line {number} is not tuple_id<TAB>flows<TAB>label'
-                                '<TAB>state; fix the file')
+                                '<TAB>state (flows a whole number); fix the file')
             conn, flows, label, state = fields
             seen[conn] = seen.get(conn, 0) + 1
             conn = conn if seen[conn] == 1 else f'{conn}#{seen[conn]}'
@@ -32,8 +30,24 @@ def read(path):
     return rows, labels
 
 
+def _is_count(text):
+    """ASCII digits, few enough for int(): '²'.isdigit() is true but int()
+    refuses it, and int() refuses more than 4,300 digits."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def write(handle, models):
-    """Write (conn, flows, label, state) rows under the header to a text handle."""
-    writer = csv.writer(handle, delimiter='\t', lineterminator='\n')
-    writer.writerow(HEADER)
-    writer.writerows(models)
+    """Write (conn, flows, label, state) rows under the header to a text handle.
+
+    Fields are written as they are, since read takes no quoting (a csv writer
+    would put quotes around an id holding '"', and the id would come back
+    changed); a TAB or line break inside a field could not be read back.
+    """
+    handle.write('\t'.join(HEADER) + '\n')
+    for row in models:
+        line = '\t'.join(map(str, row))
+        if line.count('\t') != 3 or '\n' in line or '\r' in line:
+            raise UserError(f'model {str(row[0])!r} has a TAB or line break in its id, label '
+                            'or state, which a letters TSV cannot hold; delete that model '
+                            '(models -D) and export again')
+        handle.write(line + '\n')
