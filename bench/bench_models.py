@@ -97,7 +97,8 @@ def run_stf(database, lines, folder, name):
         raise StfFailed(f"stf failed (exit status {code}) on: {' | '.join(lines)}\n"
                         + indent(errors or '(nothing on stderr)')
                         + missing_commands_hint(errors)
-                        + ('\n  its stdout ended with:\n' + indent('\n'.join(output.splitlines()[-10:]))
+                        + ('\n  its stdout ended with:\n'
+                           + indent('\n'.join(output.splitlines()[-10:]))
                            if output.strip() else ''))
     if errors.strip():
         print(f'  stf wrote on stderr ({name}):\n{indent(errors)}')

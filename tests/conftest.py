@@ -102,6 +102,23 @@ def commit_root_elsewhere(db):
         other.close()
 
 
+@pytest.fixture
+def models(app, tmp_path):
+    """An App with dataset 0 'lab', its group of connections 0 and of models
+    0-1: a beacon 10.0.0.1-10.0.0.2-80-tcp, a DNS and a web connection."""
+    from tests.test_connections_models import HEADER, flow_line
+    lines = [flow_line(second) for second in (0, 10, 20)]
+    lines.append(flow_line(5, dst='8.8.8.8', dport='53', label='flow=Background').replace(
+        ',tcp,', ',udp,'))
+    lines.append(flow_line(7, src='10.0.0.9', dport='443', label='flow=From-Normal-V1-Web'))
+    path = tmp_path / 'labels.binetflow'
+    path.write_text(HEADER + ''.join(lines))
+    ok(app, f'datasets -c {path} --name lab')
+    ok(app, 'connections -g')
+    ok(app, 'models -g')
+    return app
+
+
 def run(app, line):
     """Run one command line; return the reply."""
     return app.execute(line)

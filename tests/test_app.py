@@ -30,7 +30,8 @@ def test_unknown_command_and_flag(app):
     assert error(app, 'bogus -x') == "unknown command 'bogus'; type 'help' for the list of commands"
     assert error(app, 'datasets -x') == ("datasets: unrecognized arguments: -x; "
                                          "see 'datasets -h'")
-    assert error(app, 'datasets') == "datasets: say what to do, e.g. 'datasets -l'; see 'datasets -h'"
+    assert error(app, 'datasets') == (
+        "datasets: say what to do, e.g. 'datasets -l'; see 'datasets -h'")
     assert error(app, 'datasets -s abc') == ("datasets: argument -s/--select: invalid int value: "
                                              "'abc'; see 'datasets -h'")
     assert error(app, 'datasets -c "open') == ('cannot split the input: No closing quotation; '
@@ -51,10 +52,12 @@ def test_database_info_and_list(app, tmp_path):
 def test_database_delete_structure(app):
     app.datasets.new('x', '/tmp')
     app.database.tm.commit()
-    assert ok(app, 'database -d datasets')[0].text == "deleted everything in 'datasets'; it starts empty"
+    assert ok(app, 'database -d datasets')[0].text == (
+        "deleted everything in 'datasets'; it starts empty")
     assert len(app.datasets) == 0
-    assert error(app, 'database -d nothing') == ("no top-level structure 'nothing'; "
-                                                 'existing: connections, datasets, labels, models, notes')
+    assert error(app, 'database -d nothing') == (
+        "no top-level structure 'nothing'; existing: connections, datasets, labels, models, "
+        'notes')
 
 
 def register(app, name, handler):
@@ -105,7 +108,7 @@ def test_commit_per_command_survives_reopen(tmp_path):
 
 
 def test_second_opener_gets_one_clear_line(app, tmp_path):
-    from stf.db import database, storages
+    from stf.db import storages
     import pytest
     with pytest.raises(UserError) as raised:
         storages.open_file_storage(tmp_path / 'db' / 'stf.db')

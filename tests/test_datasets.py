@@ -49,7 +49,8 @@ def test_files_add_list_remove(app, capture, tmp_path):
     (table,) = ok(app, 'datasets -f')
     assert [(row[0], row[1], row[4], row[5]) for row in table.rows] == [
         ('capture.pcap', 0, 'pcap', ''), ('second.pcap', 1, 'pcap', '')]
-    assert error(app, f'datasets -a {other}') == "second.pcap is already file 1 of dataset 'case one'"
+    assert error(app, f'datasets -a {other}') == (
+        "second.pcap is already file 1 of dataset 'case one'")
     ok(app, 'datasets -D 0')
     assert app.current().main_file_id == 1
     assert error(app, 'datasets -D 0') == ("dataset 'case one' has no file 0; "
@@ -86,7 +87,8 @@ def test_select_unselect_delete(app, capture):
     ok(app, 'datasets -n 0 --text "C&C over HTTP"')
     assert len(app.notes) == 1
     assert ok(app, 'datasets -d 0')[0].text == (
-        "dataset 0 'case one' deleted with what was made from it (notes: 1); its files stay on disk")
+        "dataset 0 'case one' deleted with what was made from it (notes: 1); "
+        'its files stay on disk')
     assert app.current_id is None and len(app.notes) == 0
     assert capture.exists()
     assert error(app, 'datasets -s 0') == "there is no dataset 0; list them with 'datasets -l'"
@@ -104,7 +106,8 @@ def test_note_with_text_and_editor(app, capture, editor, monkeypatch):
     ok(app, 'datasets -n 0')
     assert app.notes.get(0).text == 'edited\n'
     monkeypatch.setenv('EDITOR', 'false')
-    assert error(app, 'datasets -n 0') == "the editor 'false' exited with status 1; the note is unchanged"
+    assert error(app, 'datasets -n 0') == (
+        "the editor 'false' exited with status 1; the note is unchanged")
     assert app.notes.get(0).text == 'edited\n'
 
 
@@ -301,7 +304,8 @@ def test_bin_zero_and_empty_name_are_refused(app, capture):
     assert error(app, f'datasets -c "{capture}" --name ""') == (
         'the dataset name is empty; give one with --name')
     ok(app, f'datasets -c "{capture}"')
-    assert error(app, 'datasets -F 0 --bin 0') == '--bin must be a positive number of seconds, not 0'
+    assert error(app, 'datasets -F 0 --bin 0') == (
+        '--bin must be a positive number of seconds, not 0')
 
 
 def test_folder_change_refuses_another_file_of_the_same_name(app, capture, tmp_path):

@@ -12,20 +12,6 @@ DNS = '10.0.0.1-8.8.8.8-53-udp'
 OTHER = '10.0.0.9-10.0.0.2-443-tcp'
 
 
-@pytest.fixture
-def models(app, tmp_path):
-    lines = [flow_line(second) for second in (0, 10, 20)]
-    lines.append(flow_line(5, dst='8.8.8.8', dport='53', label='flow=Background').replace(
-        ',tcp,', ',udp,'))
-    lines.append(flow_line(7, src='10.0.0.9', dport='443', label='flow=From-Normal-V1-Web'))
-    path = tmp_path / 'labels.binetflow'
-    path.write_text(HEADER + ''.join(lines))
-    ok(app, f'datasets -c {path} --name lab')
-    ok(app, 'connections -g')
-    ok(app, 'models -g')
-    return app
-
-
 def label_of(app, conn, group='0-1'):
     label_id = app.root['models'].get(group).labels.get(conn)
     return app.root['labels'].get(label_id).name if label_id is not None else None
@@ -34,7 +20,7 @@ def label_of(app, conn, group='0-1'):
 def test_label_one_connection_with_flags(models):
     items = ok(models, f'labels -a -c {CC} -g 0-1 --direction From --decision Botnet '
                        '--proto3 TCP --proto4 HTTP --details CC12')
-    assert items[-1].text == (f'1 connections of group 0-1 labeled From-Botnet-TCP-HTTP-CC12-1 '
+    assert items[-1].text == ('1 connections of group 0-1 labeled From-Botnet-TCP-HTTP-CC12-1 '
                               '(label 0)')
     assert label_of(models, CC) == 'From-Botnet-TCP-HTTP-CC12-1'
     (table,) = ok(models, 'models -L 0-1 -f labelname=Botnet')
@@ -75,7 +61,8 @@ def test_label_by_ip_and_by_filter(models):
 def test_relabeling_says_what_it_replaces(models):
     ok(models, f'labels -a -c {CC} -g 0-1 --name From-Normal-TCP-HTTP--1')
     items = ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP--1')
-    assert items[0].text == f'{CC}: label From-Normal-TCP-HTTP--1 replaced by From-Botnet-TCP-HTTP--1'
+    assert items[0].text == (
+        f'{CC}: label From-Normal-TCP-HTTP--1 replaced by From-Botnet-TCP-HTTP--1')
     assert ok(models, 'labels -l -f connid=10.0.0.1')[0].rows == [
         (1, 'From-Botnet-TCP-HTTP--1', '0-1', '1', 'malicious')]
 

@@ -12,6 +12,7 @@ from stf.core.captures import argus
 from stf.core.flows import flowtable, letters
 from stf.core.errors import UserError
 from stf.core.flows.letters import CONSTRUCTORS, DEFAULT_CONSTRUCTOR, flow_letters, states
+from tests.test_flowtable import make_block
 
 
 def reference_state(starts, durs, sizes, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]):
@@ -20,7 +21,6 @@ def reference_state(starts, durs, sizes, constructor=CONSTRUCTORS[DEFAULT_CONSTR
     flows = sorted(zip(starts, durs, sizes), key=lambda flow: flow[0])
     return ''.join(row.piece for row in flow_letters(*zip(*flows), constructor)) \
         if flows else ''
-from tests.test_flowtable import make_block
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent.parent.parent / 'shared' / 'data'
@@ -114,7 +114,8 @@ def test_constructors_are_the_spec_table():
 
 
 def test_an_unknown_constructor_names_the_valid_ones():
-    with pytest.raises(UserError, match=r'there is no model constructor 7; choose one of 0 \(Model 0\)'):
+    with pytest.raises(UserError,
+                       match=r'there is no model constructor 7; choose one of 0 \(Model 0\)'):
         letters.get_constructor(7)
 
 

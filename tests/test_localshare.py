@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import ROOT, error, ok
+from tests.conftest import ROOT, ok
 
 
 def console(path):

@@ -1,6 +1,6 @@
 """notes: list, show, edit, delete, search, and where each note belongs."""
 from tests.conftest import error, ok
-from tests.test_labels import CC, models  # noqa: F401  (the fixture)
+from tests.test_labels import CC
 
 
 def test_notes_of_datasets_models_and_labels(models, monkeypatch, tmp_path):

@@ -297,7 +297,8 @@ def test_server_killed_during_a_long_import(killable_server, tmp_path, delay):
         models = app.root['models'].values()
         if groups:  # saved whole
             (group,) = groups
-            assert (group.connection_count, group.flow_count, len(group.index)) == (20000, 200000, 20000)
+            assert (group.connection_count, group.flow_count, len(group.index)) == (
+                20000, 200000, 20000)
         else:
             assert 'connections: the database server' in errors
         for model_group in models:

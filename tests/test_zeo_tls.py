@@ -127,7 +127,7 @@ def stf(tmp_path, *args, stdin=None):
 
 def refused(port, tls, host='127.0.0.1'):
     """The one-line message of a client that the handshake refuses."""
-    from stf.db import database, storages
+    from stf.db import storages
     from stf.core.errors import UserError
     with pytest.raises(UserError) as caught:
         storages.open_zeo(f'{host}:{port}', wait_timeout=WAIT, tls=tls)
@@ -161,7 +161,7 @@ def test_plain_client_is_told_the_server_wants_tls(server, tmp_path):
         f'cannot reach the ZEO server at 127.0.0.1:{server}: the server there requires TLS '
         'with client certificates; connect with --tls-cert, --tls-key and --tls-ca (see '
         'docs/zeo-tls.md)')
-    from stf.db import database, storages
+    from stf.db import storages
     from stf.core.errors import UserError
     conf = tmp_path / 'plain-client.conf'
     conf.write_text(f'%import ZEO\n<zodb>\n  <clientstorage>\n    server localhost:{server}\n'
@@ -395,7 +395,7 @@ def client_file(tmp_path, port, cert, key, ca, host='localhost'):
 
 
 def test_client_file_checks_the_files_before_connecting(certs, tmp_path):
-    from stf.db import database, storages
+    from stf.db import storages
     from stf.core.errors import UserError
     cert, ca = certs / 'expired.pem', certs / 'ca.pem'
     conf = client_file(tmp_path, 1, cert, certs / 'alice.key', ca)
@@ -417,7 +417,7 @@ def test_client_file_checks_the_files_before_connecting(certs, tmp_path):
 
 
 def test_client_file_with_a_certificate_of_another_ca_is_told_why(server, certs, tmp_path):
-    from stf.db import database, storages
+    from stf.db import storages
     from stf.core.errors import UserError
     conf = client_file(tmp_path, server, *files(certs, 'mallory'))
     with pytest.raises(UserError) as caught:
@@ -445,7 +445,7 @@ def test_client_file_with_a_valid_certificate_commits_and_waits_bounded(server, 
 
 
 def test_client_file_paths_are_taken_as_written(certs, tmp_path, monkeypatch):
-    from stf.db import database, storages
+    from stf.db import storages
     from stf.core.errors import UserError
     cert, key, ca = files(certs, 'alice')
     monkeypatch.setenv('HOME', str(tmp_path / 'home'))

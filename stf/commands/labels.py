@@ -194,7 +194,8 @@ def delete(app, args):
         raise UserError(f"there is no label {args.delete}; list them with 'labels -l'")
     for label in labels:
         forget(app, label)
-    return [ok(f'{len(labels):,} labels deleted: ' + ', '.join(l.name for l in labels))]
+    return [ok(f'{len(labels):,} labels deleted: '
+               + ', '.join(label.name for label in labels))]
 
 
 def id_range(text):

@@ -125,7 +125,8 @@ def list_models(app, args):
         raise UserError(f'-a must be 1 or more letters, not {limit}')
     rows = [('*' if conn in group.notes else '', label or '', conn, f'{flows:,}',
              state if limit is None or len(state) <= limit else state[:limit] + '…')
-            for conn, flows, state, label in selected(group, conditions, app.root['labels'].names())]
+            for conn, flows, state, label in selected(group, conditions,
+                                                      app.root['labels'].names())]
     return [Table(['note', 'label', 'model', 'flows', 'state'], rows,
                   title=f'models of group {group.id}', footer=f'{len(rows):,} models',
                   letters_column=4)]
@@ -154,7 +155,8 @@ def delete_models(app, args):
             raise UserError(f"group {group.id} has no model '{args.id}'")
         doomed = [args.id]
     elif args.filter:
-        doomed = [conn for conn, *_ in selected(group, filters.parse('models', args.filter), app.root['labels'].names())]
+        conditions = filters.parse('models', args.filter)
+        doomed = [conn for conn, *_ in selected(group, conditions, app.root['labels'].names())]
     else:
         raise UserError('models -D: say which: -i ID or -f FILTER ...')
     deleted = deletions.delete_models(app.root, group, doomed)

@@ -52,7 +52,8 @@ def check_files(cert, key, ca, server=False, options=OPTIONS):
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(ca)
     except ssl.SSLError as error:
         raise UserError(f'TLS CA file {ca} holds no usable certificate ({_reason(error)}); '
-                        f"give the CA certificate (ca.pem) with {options['CA certificate']}") from None
+                        'give the CA certificate (ca.pem) with '
+                        f"{options['CA certificate']}") from None
 
 
 def config_options(conf_path):
