@@ -691,11 +691,14 @@ ID_CHARS = 'abcdefxyz0123456789.:-_/ "\'\\#=()[]{}<>;|äé✓\u00a0'
 
 
 def gen_letters(rng):
-    """(conn, flows, label, state) rows as models -e writes them; ids repeat."""
+    """(conn, flows, label, state) rows as models -e writes them; ids repeat,
+    and some look like the name a repeat is given ('ID#2')."""
     rows = []
     for _ in range(rng.randrange(30)):
         if rows and rng.random() < 0.1:
             conn = rng.choice(rows)[0]
+        elif rows and rng.random() < 0.05:
+            conn = f'{rng.choice(rows)[0]}#{rng.randrange(2, 4)}'
         elif rng.random() < 0.7:
             proto = rng.choice(PROTOS)
             conn = (f'{address(rng, proto)}-{address(rng, proto)}-{port(rng, proto)}-'
@@ -710,10 +713,16 @@ def gen_letters(rng):
 
 
 def expected_letters(rows):
+    """What letterstsv.read gives for rows: every model under a name of its own,
+    a repeated id ID#2, ID#3, ... (the first not taken)."""
     models, labels, seen = [], {}, {}
     for conn, flows, label, state in rows:
-        seen[conn] = seen.get(conn, 0) + 1
-        name = conn if seen[conn] == 1 else f'{conn}#{seen[conn]}'
+        taken = {model[0] for model in models}
+        repeat = seen.get(conn, 0) + 1
+        while (conn if repeat == 1 else f'{conn}#{repeat}') in taken:
+            repeat += 1
+        seen[conn] = repeat
+        name = conn if repeat == 1 else f'{conn}#{repeat}'
         models.append((name, flows, state))
         if label:
             labels[name] = label
@@ -1307,6 +1316,17 @@ def test_letters_ids_and_labels_with_quotes_come_back_as_written(tmp_path):
     path = tmp_path / 'models.tsv'
     path.write_text(text.getvalue())
     assert letterstsv.read(path) == expected_letters(rows)
+
+
+def test_letters_repeated_ids_never_take_the_name_of_another_row(tmp_path):
+    # 'a', 'a#2', 'a': the second 'a' became 'a#2' too, and the label of the
+    # first 'a#2' was lost.
+    path = tmp_path / 'models.tsv'
+    path.write_text('tuple_id\tflows\tlabel\tstate\na\t1\tL1\tx\na#2\t2\tL2\ty\n'
+                    'a\t3\tL3\tz\na#2\t4\t\tw\n')
+    assert letterstsv.read(path) == (
+        [('a', 1, 'x'), ('a#2', 2, 'y'), ('a#3', 3, 'z'), ('a#2#2', 4, 'w')],
+        {'a': 'L1', 'a#2': 'L2', 'a#3': 'L3'})
 
 
 @pytest.mark.parametrize('row', [('a\tb', 1, '', 'x'), ('a', 1, 'l\nm', 'x'),

@@ -10,9 +10,10 @@ def read(path):
     """(conn, flows, state) rows and conn -> label of a letters TSV.
 
     Files that gather models of several captures repeat tuple ids; a repeated
-    id gets '#2', '#3', ... so that no model is lost.
+    id gets '#2', '#3', ... (the first of them no other row has: a file may
+    hold 'a', 'a#2' and 'a' again) so that no model is lost.
     """
-    rows, labels, seen = [], {}, {}
+    rows, labels, seen, names = [], {}, {}, set()
     with open(path, encoding='utf-8', errors='replace', newline='') as handle:
         for number, line in enumerate(handle, 1):
             fields = line.rstrip('\r\n').split('\t')
@@ -22,8 +23,14 @@ def read(path):
                 raise UserError(f'{path}: line {number} is not tuple_id<TAB>flows<TAB>label'
                                 '<TAB>state (flows a whole number); fix the file')
             conn, flows, label, state = fields
-            seen[conn] = seen.get(conn, 0) + 1
-            conn = conn if seen[conn] == 1 else f'{conn}#{seen[conn]}'
+            repeat = seen.get(conn, 0) + 1
+            name = conn if repeat == 1 else f'{conn}#{repeat}'
+            while name in names:
+                repeat += 1
+                name = f'{conn}#{repeat}'
+            seen[conn] = repeat
+            names.add(name)
+            conn = name
             rows.append((conn, int(flows), state))
             if label:
                 labels[conn] = label
