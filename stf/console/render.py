@@ -5,8 +5,10 @@ or wider than the screen through a pager (less -R -F -X -S). In batch mode:
 the same tables, plain text, no colors, no pager; errors go to stderr.
 """
 import os
+import re
 import shutil
 import subprocess
+import unicodedata
 
 from stf.commands.results import ClearScreen, Fields, Message, Table, Text
 
@@ -77,6 +79,17 @@ def message_text(item, color):
     return text
 
 
+ANSI_CODE = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+
+
+def display_width(line):
+    """Columns a line takes on the screen: color codes take none, wide
+    (East Asian) characters two."""
+    visible = ANSI_CODE.sub('', line)
+    return len(visible) + sum(unicodedata.east_asian_width(char) in 'WF' for char in visible
+                              if ord(char) > 0x1100)
+
+
 FORMATTERS = {Table: table_text, Fields: fields_text, Text: lambda item: item.text}
 
 
@@ -123,7 +136,7 @@ class Renderer:
     def too_big(self, text):
         columns, rows = shutil.get_terminal_size()
         lines = text.splitlines()
-        return len(lines) > rows - 1 or max(map(len, lines), default=0) > columns
+        return len(lines) > rows - 1 or max(map(display_width, lines), default=0) > columns
 
     def page(self, text):
         """Show text through the pager; False if there is none."""
