@@ -226,3 +226,16 @@ def test_real_biargus_file_starts_with_the_argus_magic(shared_data, tmp_path):
                     '-w', str(path)], check=True, capture_output=True, timeout=60)
     assert path.read_bytes()[:16] == ARGUS_START
     assert detect_type(path) == 'biargus'
+
+
+def test_the_capture_formats_numbers_have_one_home():
+    """Magics, block types and link types of pcap and pcapng are written in
+    stf/core/captures/pcapformat.py only."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / 'stf'
+    spellings = (r"b'\xa1\xb2", r"b'\xd4\xc3", r"b'\x0a\x0d\x0d\x0a", r"b'\n\r\r\n",
+                 'LINKTYPES = {', '0x0A0D0D0A', r"b'\x1a\x2b")
+    found = {(path.name, spelling) for path in root.rglob('*.py')
+             if path.name != 'pcapformat.py' for spelling in spellings
+             if spelling in path.read_text()}
+    assert found == set()

@@ -16,6 +16,11 @@ import time
 from collections import Counter
 
 from stf.core.captures import filetypes
+from stf.core.captures.pcapformat import (
+    EPB, IDB, LINKTYPES, OPT_TSOFFSET, OPT_TSRESOL, PB, PCAP_MAGICS, PCAPNG_BYTE_ORDERS,
+    PCAPNG_SECTION_MAGIC, SHB, SPB, PCAP_LINKTYPE_OFFSET)
+from stf.core.captures.pcapformat import PCAP_HEADER_BYTES as HEADER
+from stf.core.captures.pcapformat import PCAP_RECORD_HEADER_BYTES as RECORD_HEADER
 from stf.core.errors import UserError
 
 # Big enough that a hash thread digests for longer (md5: 7 ms) than the 5 ms it
@@ -34,26 +39,6 @@ MAX_BINS = 100_000
 CAPINFOS_FLAGS = ['-t', '-E', '-F', '-l', '-c', '-s', '-d', '-u', '-a', '-e', '-o',
                   '-y', '-i', '-z', '-x', '-k']   # all but -H: we hash ourselves
 
-LINKTYPES = {
-    0: 'NULL (BSD loopback)',
-    1: 'EN10MB (Ethernet)',
-    6: 'IEEE802_5 (Token Ring)',
-    9: 'PPP',
-    10: 'FDDI',
-    12: 'RAW (raw IP)',
-    101: 'RAW (raw IP)',
-    104: 'C_HDLC (Cisco HDLC)',
-    105: 'IEEE802_11 (802.11 wireless)',
-    108: 'LOOP (OpenBSD loopback)',
-    113: 'LINUX_SLL (Linux cooked)',
-    119: 'PRISM (802.11 with Prism header)',
-    127: 'IEEE802_11_RADIOTAP (802.11 with radiotap)',
-    192: 'PPI (802.11 with PPI header)',
-    220: 'USB_LINUX_MMAPPED (Linux USB)',
-    228: 'IPV4 (raw IPv4)',
-    229: 'IPV6 (raw IPv6)',
-    276: 'LINUX_SLL2 (Linux cooked v2)',
-}
 
 
 def scan_file(path, kind, bin_seconds=300, progress=None):
@@ -302,30 +287,26 @@ class CaptureParser:
 class PcapParser(CaptureParser):
     """pcap: a 24-byte file header, then 16-byte record headers and data."""
 
-    # magic -> (byte order, divisor from the fraction field to µs)
-    MAGICS = {b'\xa1\xb2\xc3\xd4': ('>', 1), b'\xd4\xc3\xb2\xa1': ('<', 1),
-              b'\xa1\xb2\x3c\x4d': ('>', 1000), b'\x4d\x3c\xb2\xa1': ('<', 1000)}
-
     def __init__(self, path, bin_us):
         super().__init__(path, bin_us)
         self.record = None   # set by the file header
 
     def parse(self, buf):
         if self.record is None:
-            if len(buf) < 24:
+            if len(buf) < HEADER:
                 return 0
             self.file_header(buf)
-            return self.records(buf, 24)
+            return self.records(buf, HEADER)
         return self.records(buf, 0)
 
     def file_header(self, buf):
-        if buf[:4] not in self.MAGICS:
+        if buf[:4] not in PCAP_MAGICS:
             raise UserError(f'{self.path} no longer starts like a pcap; add it to '
                             'the dataset again')
-        order, self.divisor = self.MAGICS[buf[:4]]
+        order, self.divisor = PCAP_MAGICS[buf[:4]]
         self.record = struct.Struct(order + 'III').unpack_from
         # The top bits of the link-type field carry the FCS length.
-        self.saw_linktype(struct.unpack_from(order + 'I', buf, 20)[0] & 0xFFFF)
+        self.saw_linktype(struct.unpack_from(order + 'I', buf, PCAP_LINKTYPE_OFFSET)[0] & 0xFFFF)
 
     def records(self, buf, offset):
         """Count the complete records from offset on; return where parsing stopped.
@@ -337,9 +318,9 @@ class PcapParser(CaptureParser):
         size = len(buf)
         last, bin_end = timeline.fast_bounds()
         pending = 0
-        while offset + 16 <= size:
+        while offset + RECORD_HEADER <= size:
             seconds, fraction, length = record(buf, offset)
-            end = offset + 16 + length
+            end = offset + RECORD_HEADER + length
             if end > size:
                 break
             t = seconds * 1000000 + fraction // divisor
@@ -356,7 +337,7 @@ class PcapParser(CaptureParser):
 
     def check_stop(self, buf, offset):
         """Tell a record cut by the chunk boundary from a damaged one."""
-        if offset + 16 <= len(buf):
+        if offset + RECORD_HEADER <= len(buf):
             length = self.record(buf, offset)[2]
             if length > MAX_RECORD:
                 self.damaged(f'packet record {self.timeline.packets() + 1:,} claims '
@@ -368,12 +349,7 @@ class PcapParser(CaptureParser):
         return super().cut_message(packets)
 
 
-# pcapng block types
-SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
-SECTION_MAGIC = b'\n\r\r\n'
-BYTE_ORDERS = {b'\x1a\x2b\x3c\x4d': '>', b'\x4d\x3c\x2b\x1a': '<'}
 MICROSECONDS = (1, 1, 0)   # (multiplier, divisor, offset µs): default if_tsresol 10^-6
-OPT_TSRESOL, OPT_TSOFFSET = 9, 14
 
 
 class PcapngParser(CaptureParser):
@@ -393,7 +369,7 @@ class PcapngParser(CaptureParser):
         if self.order is None:
             if len(buf) < 12:
                 return 0
-            if buf[:4] != SECTION_MAGIC or not self.set_order(buf, 0):
+            if buf[:4] != PCAPNG_SECTION_MAGIC or not self.set_order(buf, 0):
                 raise UserError(f'{self.path} no longer starts like a pcapng; add it '
                                 'to the dataset again')
         start = self.offset_in_file
@@ -403,7 +379,7 @@ class PcapngParser(CaptureParser):
 
     def set_order(self, buf, offset):
         """Read a section header's byte order; False if it has none."""
-        order = BYTE_ORDERS.get(bytes(buf[offset + 8:offset + 12]))
+        order = PCAPNG_BYTE_ORDERS.get(bytes(buf[offset + 8:offset + 12]))
         if order is None:
             return False
         self.order = order

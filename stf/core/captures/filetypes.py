@@ -9,6 +9,7 @@ import re
 import stat
 import struct
 
+from stf.core.captures import pcapformat
 from stf.core.errors import UserError
 from stf.core.flows import letterstsv
 
@@ -28,10 +29,6 @@ ACCEPTED_TYPES = {
 # fields stay well under it.
 HEAD_BYTES = 8192
 
-PCAP_MAGICS = {b'\xa1\xb2\xc3\xd4', b'\xd4\xc3\xb2\xa1',   # microseconds
-               b'\xa1\xb2\x3c\x4d', b'\x4d\x3c\xb2\xa1'}   # nanoseconds
-PCAPNG_SECTION = b'\x0a\x0d\x0d\x0a'
-PCAPNG_BYTE_ORDERS = {b'\x1a\x2b\x3c\x4d', b'\x4d\x3c\x2b\x1a'}
 # An argus stream opens with a management record (type byte 0x80 | version)
 # whose argusid field, at offset 8, holds the version's cookie (argus_def.h).
 ARGUS_COOKIES = {0xE5712DCB, 0xE57150CB, 0xE5617ACB}   # v3, v5, v2
@@ -104,11 +101,12 @@ def open_error(path, error):
 # -- binary formats
 
 def is_pcap(head):
-    return len(head) >= 24 and head[:4] in PCAP_MAGICS
+    return len(head) >= pcapformat.PCAP_HEADER_BYTES and head[:4] in pcapformat.PCAP_MAGICS
 
 
 def is_pcapng(head):
-    return head[:4] == PCAPNG_SECTION and head[8:12] in PCAPNG_BYTE_ORDERS
+    return (head[:4] == pcapformat.PCAPNG_SECTION_MAGIC
+            and head[8:12] in pcapformat.PCAPNG_BYTE_ORDERS)
 
 
 def is_biargus(head):

@@ -40,6 +40,7 @@ from typing import NamedTuple
 import dpkt
 
 from stf.core.flows import flowfile
+from stf.core.captures import pcapformat
 from stf.core.errors import UserError
 
 # ---- argus' user-data fields ------------------------------------------------
@@ -381,7 +382,6 @@ def _service(proto, port):
 
 # ---- payloads from the pcap -------------------------------------------------
 
-PCAPNG_MAGIC = b'\x0a\x0d\x0d\x0a'
 READ_BUFFER = 1 << 20
 # No pcap record or pcapng block is near this size; a larger length field is
 # corruption, and dpkt would read that much (or, if negative, the whole rest).
@@ -485,7 +485,8 @@ def _capture(path):
 
 
 def _reader(path, stream):
-    kind = dpkt.pcapng.Reader if stream.peek(4)[:4] == PCAPNG_MAGIC else dpkt.pcap.Reader
+    pcapng = stream.peek(4)[:4] == pcapformat.PCAPNG_SECTION_MAGIC
+    kind = dpkt.pcapng.Reader if pcapng else dpkt.pcap.Reader
     try:
         return kind(_BoundedReads(stream))
     except (ValueError, dpkt.UnpackError, struct.error):
