@@ -8,8 +8,9 @@ import pytest
 
 from stf.core.flows import flowfile
 from stf.core.errors import UserError
-from stf.core.flows.flowfile import (ReadStats, iter_blocks, iter_flows, line_at, parse_duration_us,
-                               parse_int, parse_time_us, sniff_format, summarize)
+from stf.core.flows.flowfile import (ReadStats, iter_blocks, line_at, parse_duration_us,
+                                     parse_int, parse_time_us, sniff_format, summarize)
+from tests.flowreading import iter_flows
 
 DATA = Path(__file__).resolve().parent.parent.parent / 'shared' / 'data'
 FLOW_FILES = ('binetflow/edges-epoch.binetflow', 'binetflow/edges.binetflow',

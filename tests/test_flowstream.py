@@ -13,8 +13,8 @@ import pytest
 
 from stf.core.errors import UserError
 from stf.core.flows import flowfile
-from stf.core.flows.flowfile import (ReadStats, iter_flows, iter_stream_blocks,
-                                     iter_stream_flows)
+from stf.core.flows.flowfile import ReadStats, iter_stream_blocks
+from tests.flowreading import iter_flows, iter_stream_flows
 from tests.test_flowfile import HEADER, T0, ZEEK_HEADER, flow, zeek_line
 
 TAB_HEADER = HEADER.replace(',', '\t')

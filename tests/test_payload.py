@@ -13,6 +13,8 @@ from pathlib import Path
 import dpkt
 import pytest
 
+from tests import flowreading
+
 from stf.core.captures import argus, payload
 from stf.core.flows import flowfile
 from stf.core.errors import UserError
@@ -223,7 +225,7 @@ def flow_file(path, *udata, separator=','):
 
 
 def offsets(path):
-    return [flow[1] for flow in flowfile.iter_flows(path)]
+    return [flow[1] for flow in flowreading.iter_flows(path)]
 
 
 def test_flow_payloads_of_every_flow(tmp_path):
@@ -550,7 +552,7 @@ def test_http_through_argus(ether_pcap, tmp_path):
     biargus = argus.generate_biargus(ether_pcap, tmp_path / 'c.biargus', ARGUS_CONF)
     flows_path = argus.generate_binetflow(biargus, tmp_path / 'c.binetflow', RA_CONF)
     fmt = flowfile.sniff_format(flows_path)
-    (offset,) = [flow[1] for flow in flowfile.iter_flows(flows_path, fmt)
+    (offset,) = [flow[1] for flow in flowreading.iter_flows(flows_path, fmt)
                  if (flow[6], flow[8], flow[9]) == (CLIENT, SERVER, '80')]
     (pair,) = flow_payloads(flows_path, fmt, [offset])
     assert pair == (GET, REPLY)
@@ -579,12 +581,12 @@ def test7(tmp_path_factory):
 
 
 def flow_offsets(path):
-    return [flow[1] for flow in flowfile.iter_flows(path)]
+    return [flow[1] for flow in flowreading.iter_flows(path)]
 
 
 def flow_at(path, sport, dport):
     """The byte offset of the one flow from sport to dport."""
-    (offset,) = [flow[1] for flow in flowfile.iter_flows(path)
+    (offset,) = [flow[1] for flow in flowreading.iter_flows(path)
                  if (flow[7], flow[9]) == (sport, dport)]
     return offset
 

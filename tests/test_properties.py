@@ -34,6 +34,8 @@ from pathlib import Path
 
 import dpkt
 import pytest
+
+from tests import flowreading
 from hypothesis import HealthCheck, Phase, given, note, settings, strategies as st
 
 from stf.core.captures import filescan, filetypes, payload, peinfo
@@ -557,7 +559,7 @@ class Trickle:
 def read_file(path):
     """(flows, stats) of iter_flows, or the UserError."""
     stats = ReadStats()
-    outcome = settle(lambda: list(flowfile.iter_flows(path, stats=stats)))
+    outcome = settle(lambda: list(flowreading.iter_flows(path, stats=stats)))
     return outcome if failed(outcome) else (outcome, stats)
 
 
@@ -1299,7 +1301,7 @@ def flow_line(dur='1.000000', start='2021/03/28 00:30:00.000000'):
 
 def flows_and_stats(path):
     stats = ReadStats()
-    return [flow[2:5] for flow in flowfile.iter_flows(path, stats=stats)], stats
+    return [flow[2:5] for flow in flowreading.iter_flows(path, stats=stats)], stats
 
 
 def stream_flows(data, max_lines):

@@ -5,8 +5,7 @@ blocks of about 1 MB and parses every block column by column with C-level calls
 (str.split, map, itemgetter, int), never one Python call per field; a block that is
 irregular anywhere (spaces around fields, '-' values, bad lines) falls back to a
 slower path for that column only. `iter_blocks` gives the columns of each block (for
-building per-connection arrays); `iter_flows` gives one tuple per flow.
-`iter_stream_blocks` and `iter_stream_flows` do the same for an unbounded stream
+building per-connection arrays). `iter_stream_blocks` does the same for an unbounded stream
 (stdin, a pipe from `ra -S`), handing on flows as their lines arrive.
 
 Logical column names, shared by both kinds (`FlowFormat.columns` maps them to the
@@ -131,7 +130,7 @@ class FlowFormat:
 
 @dataclass
 class ReadStats:
-    """What a read skipped or noticed, filled in while iter_flows runs.
+    """What a read skipped or noticed, filled in while the blocks are read.
 
     lines: lines read. flows: valid flows given. malformed: lines skipped as
     unreadable; first_malformed: the first FIRST_MALFORMED of their line numbers.
@@ -369,17 +368,6 @@ def _split(line, separator, extra=''):
 
 
 # ---- reading ---------------------------------------------------------------
-
-def iter_flows(path, fmt=None, stats=None):
-    """Yield (line_no, byte_offset, start_us, dur_us, bytes, proto, src, sport, dst,
-    dport, label) for every valid flow, in file order.
-
-    line_no counts from 1; byte_offset is where the line starts in the file. Skipped
-    lines are counted in `stats` (a ReadStats) when one is given.
-    """
-    for block in iter_blocks(path, fmt, stats):
-        yield from zip(*block)
-
 
 def iter_blocks(path, fmt=None, stats=None, begin=0, end=None, first_line=1):
     """Yield a FlowBlock (parallel column lists) for every ~1 MB of the file.
@@ -800,13 +788,6 @@ def _zeek_label(label, detailed):
 # The most complete lines a stream block holds (it also holds at most about
 # READ_SIZE bytes of them).
 STREAM_LINES = 10_000
-
-
-def iter_stream_flows(stream, fmt=None, stats=None, max_lines=STREAM_LINES, max_wait=0.0):
-    """iter_flows for a stream: one tuple per flow, as the flows arrive (see
-    iter_stream_blocks)."""
-    for block in iter_stream_blocks(stream, fmt, stats, max_lines, max_wait):
-        yield from zip(*block)
 
 
 def iter_stream_blocks(stream, fmt=None, stats=None, max_lines=STREAM_LINES, max_wait=0.0):
