@@ -1,4 +1,4 @@
-# stf: `make run` starts the console, `make test` runs the tests. Both set up
+# stf: `make run` starts the console, `make test` runs the linter and the tests. Both set up
 # first: a virtual environment in .venv with dependencies.txt installed (again
 # only when dependencies.txt changes), and the external tools argus, ra and
 # capinfos (installed with apt-get as root; otherwise the sudo command is shown).
@@ -18,6 +18,7 @@ run: setup
 	./$(VENV)/bin/python stf.py $(ARGS)
 
 test: setup
+	./$(VENV)/bin/ruff check .
 	./$(VENV)/bin/python -m pytest -q tests
 
 tools:
