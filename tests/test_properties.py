@@ -34,14 +34,13 @@ from pathlib import Path
 
 import dpkt
 import pytest
-
-from tests import flowreading
 from hypothesis import HealthCheck, Phase, given, note, settings, strategies as st
 
 from stf.core.captures import filescan, filetypes, payload, peinfo
 from stf.core.errors import UserError
 from stf.core.flows import flowfile, letterstsv
 from stf.core.flows.flowfile import ReadStats
+from tests import flowreading
 
 # ---- limits of one case ------------------------------------------------------
 
@@ -557,7 +556,7 @@ class Trickle:
 
 
 def read_file(path):
-    """(flows, stats) of iter_flows, or the UserError."""
+    """(flows, stats) of the file read one tuple per flow, or the UserError."""
     stats = ReadStats()
     outcome = settle(lambda: list(flowreading.iter_flows(path, stats=stats)))
     return outcome if failed(outcome) else (outcome, stats)
