@@ -297,3 +297,20 @@ def test_payloads_need_payload_columns(app, beacons):
         "pcap with 'datasets -g'")
     assert error(app, 'connections -P 10.0.0.1-10.0.0.2-80-tcp --pcap') == (
         "dataset 0 has no pcap; add it with 'datasets -a PATH'")
+
+
+def test_an_export_refused_part_way_leaves_no_file(app, tmp_path):
+    """A model whose state holds a TAB cannot be written as a letters TSV: the
+    export stops with one line and leaves neither a half file nor a partial one."""
+    ok(app, f'datasets -c {beacons_file(tmp_path)}')
+    ok(app, 'connections -g')
+    ok(app, 'models -g')
+    group = app.root['models'].get('0-1')
+    (conn,) = group.states.keys()
+    group.set_states([(conn, 3, 'bad\tstate')])
+    app.database.tm.commit()
+    out = tmp_path / 'out.tsv'
+    assert error(app, f'models -e 0-1 -o {out}') == (
+        f"model '{conn}' has a TAB or line break in its id, label or state, which a letters "
+        'TSV cannot hold; delete that model (models -D) and export again')
+    assert sorted(path.name for path in tmp_path.iterdir() if 'out' in path.name) == []

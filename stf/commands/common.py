@@ -1,4 +1,5 @@
 """Look-ups and small pieces several commands share."""
+import os
 from dataclasses import dataclass
 
 from stf.core.errors import UserError
@@ -56,6 +57,21 @@ def moved_message(dataset_id, path, what='file', why=''):
     """The one message for a file of a dataset that is not where it was."""
     return (f"{what} {path} is not there any more{why}; if the dataset's files were moved, "
             f"run 'datasets -o {dataset_id} NEW_FOLDER'")
+
+
+def write_whole(path, write):
+    """write(handle) into a file beside path, renamed to path once complete:
+    a write refused part-way (or Ctrl-C) leaves no half file."""
+    partial = path.with_name(f'.{path.name}.partial')
+    try:
+        with open(partial, 'w', newline='') as handle:
+            write(handle)
+        os.replace(partial, path)
+    except OSError as error:
+        raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
+    finally:
+        if partial.exists():
+            partial.unlink()
 
 
 def confirmed(app, args, question):

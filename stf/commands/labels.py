@@ -244,17 +244,17 @@ def export(app, args):
     path = Path(args.export).expanduser()
     records = [{'group': group_id, 'connection': conn, 'label': label.name}
                for label in store(app).values() for group_id, conn in label.connections()]
-    try:
-        with open(path, 'w', newline='') as handle:
-            if path.suffix.lower() == '.json':
-                json.dump(records, handle, indent=1)
-            else:
-                writer = csv.DictWriter(handle, EXPORT_FIELDS, lineterminator='\n')
-                writer.writeheader()
-                writer.writerows(records)
-    except OSError as error:
-        raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
+    common.write_whole(path, lambda handle: write_records(handle, records, path.suffix))
     return [ok(f'{len(records):,} labeled connections written to {path}')]
+
+
+def write_records(handle, records, suffix):
+    if suffix.lower() == '.json':
+        json.dump(records, handle, indent=1)
+        return
+    writer = csv.DictWriter(handle, EXPORT_FIELDS, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(records)
 
 
 def read_import(app, args):

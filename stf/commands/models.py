@@ -207,13 +207,10 @@ def export(app, args):
         if any(item.path == str(path.resolve()) for item in dataset.files.values()):
             raise UserError(f"{path} is a file of dataset {dataset.id} '{dataset.name}'; "
                             'write the models to another file')
-    try:
-        with open(path, 'w', newline='') as handle:
-            names = app.root['labels'].names()
-            letterstsv.write(handle, ((conn, flows, names.get(group.labels.get(conn), ''), state)
-                                      for conn, (flows, state) in group.states.items()))
-    except OSError as error:
-        raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
+    names = app.root['labels'].names()
+    rows = ((conn, flows, names.get(group.labels.get(conn), ''), state)
+            for conn, (flows, state) in group.states.items())
+    common.write_whole(path, lambda handle: letterstsv.write(handle, rows))
     return [ok(f'{len(group):,} models of group {group.id} written to {path}')]
 
 
