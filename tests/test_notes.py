@@ -42,3 +42,27 @@ def test_edit_and_delete(models, monkeypatch, editor):
         '--to label:9: write dataset:ID, label:ID or model:GROUP/CONN_ID of something that exists')
     assert error(models, 'notes -l -f body=x') == ("unknown filter key 'body' for notes; "
                                                    'valid keys: text')
+
+
+def test_emptying_a_structure_goes_through_the_cascades(models):
+    """database -d notes leaves nothing pointing at a note that went, and a
+    new note never takes the id of one that went."""
+    ok(models, 'datasets -n 0 --text "dataset words"')
+    ok(models, f'models -n 0-1 -i {CC} --text "model words"')
+    assert sorted(models.notes.items.keys()) == [0, 1]
+    ok(models, 'database -d notes --yes')
+    assert (models.datasets.get(0).note_id, dict(models.root['models'].get('0-1').notes)) == (
+        None, {})
+    assert ok(models, 'notes -c --text "someone else"')[0].text == (
+        'note 2 saved (free-standing)')
+    assert ok(models, 'datasets -n 0 --text "again"')[0].text == (
+        "note 3 of dataset 0 'lab' saved")
+    assert models.notes.get(2).text == 'someone else'
+
+
+def test_a_label_emptied_by_deleting_its_group_goes_with_its_note(models):
+    ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP-CC-1')
+    ok(models, 'notes -c --to label:0 --text "about the label"')
+    ok(models, 'models -d 0-1')
+    assert len(models.root['labels']) == 0
+    assert [note.owner for note in models.notes.values()] == [('dataset', 0)]

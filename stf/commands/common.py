@@ -94,6 +94,7 @@ def gather_note(app, note_id, text_argument):
     in a terminal."""
     note = app.notes.get(note_id) if note_id is not None else None
     base = note.text if note else ''
+    note_id = note.id if note else None  # an id that points at nothing: a new note
     if text_argument is not None:
         text = text_argument.replace('\\n', '\n')
     elif app.interactive:

@@ -281,12 +281,9 @@ def delete_connections(app, args):
 
 def delete_group(app, args):
     group = common.connection_group(app, args.delete)
-    models = app.root['models'].of_connections(group.id)
-    for model_group in models:
-        deletions.delete_model_group(app.root, model_group)
-    app.root['connections'].remove(group.id)
+    models = deletions.delete_connection_group(app.root, group)
     common.dataset_note(app, group.dataset_id, f'deleted group of connections {group.id}')
-    extra = f' and its groups of models {", ".join(m.id for m in models)}' if models else ''
+    extra = f' and its groups of models {", ".join(models)}' if models else ''
     return [ok(f'group of connections {group.id} deleted{extra}')]
 
 

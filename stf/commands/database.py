@@ -4,6 +4,7 @@ from stf.commands.registry import Action, Command, Flag
 from stf.core.errors import UserError
 from stf.commands.results import Fields, Table, ok
 from stf.models import STRUCTURES
+from stf.ops import deletions
 
 
 def info(app, args):
@@ -55,12 +56,14 @@ def delete(app, args, confirmed):
     structure(app, name)
     if not confirmed:
         return [ok('nothing was deleted')]
-    del app.root[name]
     if name in STRUCTURES:
-        app.root[name] = STRUCTURES[name]()  # stf needs it: start it empty
+        # stf needs it: emptied through the cascades, so that nothing points at
+        # what went, and its ids are not given again
+        deletions.empty_structure(app.root, name)
         if name == 'datasets':
             app.current_id = None
         return [ok(f"deleted everything in '{name}'; it starts empty")]
+    del app.root[name]
     return [ok(f"deleted '{name}'")]
 
 

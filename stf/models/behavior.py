@@ -77,9 +77,3 @@ class ModelGroups(Persistent):
 
     def __len__(self):
         return len(self.items)
-
-    def forget_dataset(self, dataset_id):
-        doomed = [group.id for group in self.items.values() if group.dataset_id == dataset_id]
-        for key in doomed:
-            del self.items[key]
-        return len(doomed)

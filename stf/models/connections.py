@@ -196,9 +196,3 @@ class ConnectionGroups(Store):
 
     def of_dataset(self, dataset_id):
         return [group for group in self.items.values() if group.dataset_id == dataset_id]
-
-    def forget_dataset(self, dataset_id):
-        doomed = [group.id for group in self.of_dataset(dataset_id)]
-        for group_id in doomed:
-            self.remove(group_id)
-        return len(doomed)

@@ -79,20 +79,3 @@ class Labels(Store):
     def names_starting(self, prefix):
         """Names of labels that start with prefix, in order."""
         return list(self.index().keys(min=prefix, max=prefix + '\U0010ffff'))
-
-    def forget_group(self, group_id):
-        """Drop every membership in a group of models; labels left empty go."""
-        for label in self.values():
-            if group_id in label.members:
-                del label.members[group_id]
-                label.datasets.pop(group_id, None)
-                if not len(label.members):
-                    self.remove(label.id)
-
-    def forget_dataset(self, dataset_id):
-        groups = {group_id for label in self.items.values()
-                  for group_id, owner in label.datasets.items() if owner == dataset_id}
-        before = len(self.items)
-        for group_id in groups:
-            self.forget_group(group_id)
-        return before - len(self.items)

@@ -43,9 +43,3 @@ class Notes(Store):
 
     def for_owner(self, kind, owner_id):
         return [note for note in self.items.values() if note.owner == (kind, owner_id)]
-
-    def forget_dataset(self, dataset_id):
-        doomed = [note.id for note in self.for_owner('dataset', dataset_id)]
-        for note_id in doomed:
-            self.remove(note_id)
-        return len(doomed)

@@ -99,7 +99,3 @@ class Store(Persistent):
 
     def __contains__(self, item_id):
         return item_id in self.items
-
-    def forget_dataset(self, dataset_id):
-        """Delete what was made from a dataset; stores that hold such data override."""
-        return 0

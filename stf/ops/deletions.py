@@ -1,6 +1,5 @@
 """One cascade for each kind of deletion: what goes with a model, a group of
 models, a label, a note, a dataset. `root` is the database root."""
-from stf.models import STRUCTURES
 
 
 def delete_models(root, group, conns):
@@ -21,11 +20,26 @@ def forget_connections(root, group, conns):
 
 
 def delete_model_group(root, group):
-    """A group of models with its labels' hold on it (labels left empty go)
-    and its models' notes."""
+    """A group of models with its labels' hold on it (labels left empty go,
+    with their notes) and its models' notes."""
     root['models'].remove(group.id)
-    root['labels'].forget_group(group.id)
+    for label in root['labels'].values():
+        if group.id in label.members:
+            del label.members[group.id]
+            label.datasets.pop(group.id, None)
+            if not len(label.members):
+                delete_label(root, label)
     delete_notes(root, list(group.notes.values()))
+
+
+def delete_connection_group(root, group):
+    """A group of connections with the groups of models made from it; those
+    groups' ids."""
+    models = root['models'].of_connections(group.id)
+    for model_group in models:
+        delete_model_group(root, model_group)
+    root['connections'].remove(group.id)
+    return [model_group.id for model_group in models]
 
 
 def delete_notes(root, note_ids):
@@ -64,11 +78,36 @@ def delete_label(root, label, noted=None):
 
 def delete_dataset(root, dataset_id):
     """A dataset and everything made from it; {what: how many} went with it."""
-    groups = [group for group in root['models'].values() if group.dataset_id == dataset_id]
-    for group in groups:
+    before = {name: len(root[name]) for name in COUNTED}
+    for group in root['connections'].of_dataset(dataset_id):
+        delete_connection_group(root, group)
+    for group in [group for group in root['models'].values()
+                  if group.dataset_id == dataset_id]:  # imported, without connections
         delete_model_group(root, group)
-    removed = {name: root[name].forget_dataset(dataset_id) for name in STRUCTURES
-               if name != 'datasets' and name in root}
-    removed['groups of models'] = len(groups)
+    for note in root['notes'].for_owner('dataset', dataset_id):
+        delete_note(root, note)
     root['datasets'].remove(dataset_id)
-    return removed
+    return {COUNTED[name]: before[name] - len(root[name]) for name in COUNTED}
+
+
+# What delete_dataset counts, by root key.
+COUNTED = {'connections': 'groups of connections', 'models': 'groups of models',
+           'labels': 'labels', 'notes': 'notes'}
+
+# How everything of one top-level structure goes (database -d): item by item
+# through the cascades, so that nothing points at what went and ids are not
+# given again.
+EMPTYING = {
+    'datasets': lambda root, item: delete_dataset(root, item.id),
+    'connections': delete_connection_group,
+    'models': delete_model_group,
+    'labels': delete_label,
+    'notes': delete_note,
+}
+
+
+def empty_structure(root, name):
+    """Delete every item of one of stf's top-level structures."""
+    for item in list(root[name].values()):
+        if item is not None and (name != 'labels' or item.id in root['labels']):
+            EMPTYING[name](root, item)
