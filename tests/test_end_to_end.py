@@ -141,3 +141,25 @@ def test_a_command_file_and_a_configuration_with_a_byte_order_mark(tmp_path):
     result = stf(tmp_path, script, '--conf', str(conf))
     assert (result.returncode, result.stderr) == (0, '')
     assert result.stdout.splitlines()[0] == 'note 0 saved (free-standing)'
+
+
+def test_ctrl_c_right_after_answering_a_question_stops_the_command(tmp_path):
+    pexpect = pytest.importorskip('pexpect')
+    capture = write_pcap(tmp_path / 'c.pcap', [1.0, 2.0])
+    env = dict(os.environ, STF_HOME=str(tmp_path / 'home'), TERM='xterm', COLUMNS='120')
+    child = pexpect.spawn(sys.executable, [str(ROOT / 'stf.py'), '--db',
+                                           str(tmp_path / 'db' / 'stf.db')],
+                          env=env, encoding='utf-8', timeout=15, dimensions=(40, 200))
+    child.expect('stf >')
+    child.send(f'datasets -c {capture}\r')
+    child.expect('Name of the dataset')
+    child.send('not wanted\r')
+    time.sleep(0.2)
+    child.sendintr()
+    child.expect('datasets: interrupted; nothing was changed')
+    child.send('exit\r')
+    child.expect(pexpect.EOF)
+    listing = subprocess.run([sys.executable, str(ROOT / 'stf.py'), '--db',
+                              str(tmp_path / 'db' / 'stf.db'), '-c', 'datasets -l'],
+                             capture_output=True, text=True, env=env)
+    assert 'not wanted' not in listing.stdout and '(none)' in listing.stdout

@@ -99,7 +99,7 @@ CASES = [
     (SETUP['models'], f'labels -a -c {BEACON} -g 0-1',
      {'Decision': 'Botnet', 'Details': 'Beacon'}),
     (SETUP['models'], 'labels --import WORLD/labels.csv', None),
-    (SETUP['models'], 'database -d notes', {}),
+    (SETUP['note'], 'database -d notes', {}),
 ]
 
 
@@ -218,5 +218,59 @@ def test_a_copy_is_not_a_move(tmp_path):
         assert analyst.texts(analyst.run('datasets -o 0 WORLD/moved')) == [
             f"{analyst.world}/moved/flows.binetflow exists already; nothing was moved"
             .replace(str(analyst.world), 'WORLD')]
+    finally:
+        analyst.app.close()
+
+
+def interrupted_once(monkeypatch, owner, name):
+    """Ctrl-C (a real SIGINT) the first time owner.name runs: inside the
+    command's transaction, before it is saved."""
+    import os
+    import signal
+    original = getattr(owner, name)
+    calls = []
+
+    def interrupting(*arguments, **options):
+        if not calls:
+            calls.append(1)
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*arguments, **options)
+    monkeypatch.setattr(owner, name, interrupting)
+
+
+def test_files_moved_for_a_command_not_saved_go_back(tmp_path, monkeypatch):
+    from stf.models.datasets import DatasetFile
+    analyst = Analyst(tmp_path)
+    try:
+        ok(analyst.app, f'datasets -c {analyst.world}/flows.binetflow --name flows')
+        interrupted_once(monkeypatch, DatasetFile, 'refresh_stat')
+        assert analyst.texts(analyst.run('datasets -o 0 WORLD/moved')) == [
+            'datasets: interrupted; nothing was changed']
+        assert (analyst.world / 'flows.binetflow').exists()
+        assert list((analyst.world / 'moved').iterdir()) == []
+        monkeypatch.undo()
+        assert analyst.texts(analyst.run('datasets -o 0 WORLD/moved')) == [
+            "dataset 0 'flows' now lives in WORLD/moved: 1 files moved, 0 found there"]
+    finally:
+        analyst.app.close()
+
+
+def test_flows_made_for_a_command_not_saved_are_removed(tmp_path, monkeypatch):
+    from stf.commands import datasets
+    from stf.core.captures import argus
+    if not (argus.find_tool('argus') and argus.find_tool('ra')):
+        pytest.skip('argus and ra are not installed (make setup installs them)')
+    analyst = Analyst(tmp_path)
+    try:
+        ok(analyst.app, f'datasets -c {analyst.world}/capture.pcap --name capture')
+        interrupted_once(monkeypatch, datasets, 'record_output')
+        assert analyst.texts(analyst.run('datasets -g')) == [
+            'datasets: interrupted; nothing was changed']
+        assert sorted(path.name for path in analyst.world.iterdir()
+                      if path.name.startswith('capture.')) == ['capture.pcap']
+        monkeypatch.undo()
+        assert analyst.texts(analyst.run('datasets -g')) == [
+            'capture.biargus generated and added as file 1',
+            'capture.binetflow generated and added as file 2']
     finally:
         analyst.app.close()

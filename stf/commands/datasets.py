@@ -247,19 +247,34 @@ def move_files(app, args):
     plan = [(item, folder / item.name) for item in dataset.files.values()]
     for item, target in plan:
         check_relocation(item, target)
-    return folder, {item.id: (target, relocate(item, target)) for item, target in plan}
+    files = {}
+    try:
+        for item, target in plan:
+            files[item.id] = (target, relocate(item, target), item.path)
+    except BaseException:
+        unmove_files(app, args, (folder, files))  # interrupted: the files go back
+        raise
+    return folder, files
+
+
+def unmove_files(app, args, gathered):
+    """Put moved files back where they were (the command was not saved); a
+    copy cut short by Ctrl-C across file systems is removed."""
+    for target, moved, origin in gathered[1].values():
+        if moved:
+            shutil.move(target, origin)
 
 
 def change_folder(app, args, gathered):
     dataset = folder_dataset(app, args)
     folder, files = gathered
-    for file_id, (target, _) in files.items():
+    for file_id, (target, _, _) in files.items():
         item = dataset.files.get(file_id)
         if item is not None:
             item.path = str(target)
             item.refresh_stat()
     dataset.folder = str(folder)
-    moved = sum(was_moved for _, was_moved in files.values())
+    moved = sum(was_moved for _, was_moved, _ in files.values())
     return [ok(f"dataset {dataset.id} '{dataset.name}' now lives in {folder}: "
                f'{moved} files moved, {len(files) - moved} found there')]
 
@@ -287,38 +302,61 @@ def relocate(item, target):
         return 0
     moved = item.exists()
     if moved:
-        shutil.move(item.path, target)
+        try:
+            shutil.move(item.path, target)
+        except BaseException:
+            if item.exists() and target.exists():
+                target.unlink()  # a copy to another file system cut short
+            raise
     return int(moved)
 
 
 def run_tools(app, args):
-    """Run argus and ra (before the transaction); [(path, kind)] they made."""
+    """Run argus and ra (before the transaction); [(path, kind, new)] they
+    made, new when the file was not there before."""
+    made = []
+    try:
+        return generate_files(app, args, made)
+    except BaseException:
+        remove_new_files(app, args, made)  # interrupted: no file the dataset lacks
+        raise
+
+
+def remove_new_files(app, args, made):
+    """The command was not saved: files argus and ra made anew go again (a
+    later run would find them in its way)."""
+    for path, _, new in made:
+        if new and path.exists():
+            path.unlink()
+
+
+def generate_files(app, args, made):
     dataset = app.require_current()
     source = generation_source(dataset, args.id)
     out = Path(args.out).expanduser().resolve() if args.out else Path(dataset.folder)
     if args.out and not out.exists() and out.parent.is_dir():
         out.mkdir()
     check_writable_folder(out)
-    made = []
     if source.kind in ('pcap', 'pcapng'):
         biargus = out / (Path(source.name).stem + '.biargus')
         check_target(dataset, biargus, args.force)
         step(app, f'argus: {source.name} -> {biargus.name}')
+        made.append((biargus, 'biargus', not biargus.exists()))
         argus.generate_biargus(source.path, biargus, app.config.argus_conf)
-        made.append((biargus, 'biargus'))
         source_path = biargus
     else:
         source_path = Path(source.path)
     binetflow = out / (source_path.stem + '.binetflow')
     check_target(dataset, binetflow, args.force)
     step(app, f'ra: {source_path.name} -> {binetflow.name}')
+    made.append((binetflow, 'binetflow', not binetflow.exists()))
     argus.generate_binetflow(source_path, binetflow, app.config.ra_conf)
-    return made + [(binetflow, 'binetflow')]
+    return made
 
 
 def generate(app, args, made):
     dataset = app.require_current()
-    return [record_output(dataset, path, kind) for path, kind in made]
+    return [record_output(dataset, path, kind) for path, kind, _ in made]
 
 
 def step(app, label):
@@ -394,13 +432,13 @@ COMMANDS = [Command(
         Action(('-o', '--folder'), "change a dataset's folder: its files are moved there, "
                'or found there if they were moved already', nargs=2,
                metavar=('ID', 'FOLDER'), complete=('dataset_id', 'path'), gather=move_files,
-               apply=change_folder),
+               apply=change_folder, undo=unmove_files),
         Action(('-n', '--note'), "edit a dataset's note in $EDITOR (or give --text)",
                metavar='ID', type=int, complete='dataset_id', gather=gather_note,
                apply=edit_note),
         Action(('-g', '--generate'), 'make <pcap>.biargus with argus and <pcap>.binetflow '
                "with ra from the current dataset's pcap (or biargus)", gather=run_tools,
-               apply=generate),
+               apply=generate, undo=remove_new_files),
     ),
     options=(
         Flag(('--name',), "name of the new dataset (-c); default: the file's folder name",

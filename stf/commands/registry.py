@@ -111,9 +111,13 @@ class Action(Flag):
     apply(app, args) or, when the action gathers, apply(app, args, gathered):
     the transaction, which only applies; a conflict or a take-over of the
     shared file runs it again, never gather. Without apply, what gather
-    returns is the result (actions that change nothing in the database)."""
+    returns is the result (actions that change nothing in the database).
+    undo(app, args, gathered): takes back what gather did outside when the
+    transaction was not saved (files made or moved), so that nothing is left
+    that the database does not know."""
     apply: Callable = None
     gather: Callable = None
+    undo: Callable = None
 
 
 @dataclass

@@ -270,7 +270,12 @@ class App:
         gathered = self.database.read(lambda: action.gather(self, args))
         if action.apply is None:
             return gathered
-        return self._applied(lambda: action.apply(self, args, gathered))
+        try:
+            return self._applied(lambda: action.apply(self, args, gathered))
+        except BaseException as error:
+            if action.undo and not getattr(error, 'while_saving', False):
+                action.undo(self, args, gathered)
+            raise
 
     def _applied(self, work):
         items = list(self.database.run(work) or [])

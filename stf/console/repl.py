@@ -99,6 +99,8 @@ def asker(session):
             answer = session.prompt(f'{question}{shown}: ').strip()
         except EOFError:
             raise KeyboardInterrupt from None  # Ctrl-D cancels, as Ctrl-C does
+        if interrupted_at_enter(session):
+            raise KeyboardInterrupt
         return answer or default
     return ask
 
@@ -115,6 +117,8 @@ def chooser(session):
                                         complete_while_typing=True).strip() or default
             except EOFError:
                 raise KeyboardInterrupt from None
+            if interrupted_at_enter(session):
+                raise KeyboardInterrupt
             match = next((value for value in choices if value.lower() == answer.lower()), None)
             if not choices or match:
                 return match or answer

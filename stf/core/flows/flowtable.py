@@ -10,6 +10,7 @@ blocks of flowfile.iter_blocks (or made by hand, as the tests do). Letters
 (stf.core.flows.letters) are computed from the table's columns.
 """
 import multiprocessing
+import signal
 import os
 from array import array
 from collections import defaultdict
@@ -91,19 +92,33 @@ def _read_in_parts(path, size, workers, progress):
     ranges = [(begin, end, first) for (begin, first), (end, _) in
               zip(cuts, cuts[1:] + [(size, None)])]
     context = multiprocessing.get_context('fork')
-    with ProcessPoolExecutor(len(ranges) - 1, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(len(ranges) - 1, mp_context=context, initializer=_deaf_to_ctrl_c)
+    try:
         futures = [pool.submit(_read_part, path, fmt, *part) for part in ranges[1:]]
-        try:
-            parts = [_read_part(path, fmt, *ranges[0], progress=progress, size=size,
-                                count=len(ranges))]
-            parts += [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+        parts = [_read_part(path, fmt, *ranges[0], progress=progress, size=size,
+                            count=len(ranges))]
+        parts += [future.result() for future in futures]
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown()
     if any(part.stats.headers_skipped for part in parts):
         return None
     return _joined(parts)
+
+
+def _deaf_to_ctrl_c():
+    """Readers of parts leave Ctrl-C to the console's process, which stops
+    them: one killed by it halfway through sending its part would leave the
+    console waiting for the rest forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(pool):
+    """Stop the readers of parts at once (the command was interrupted)."""
+    for process in list((getattr(pool, '_processes', None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
