@@ -1,11 +1,12 @@
-"""How fast iter_flows reads a binetflow, against csv.reader merely splitting it.
+"""How fast flowfile.iter_blocks reads a binetflow (a tuple per flow), against
+csv.reader merely splitting it.
 
     python bench/bench_flowread.py [lines]     (default 1,000,000)
 
 Writes /tmp/stf-bench-<lines>.binetflow once (reused when it exists), then times
 both readers over it, best of three, and prints the ratio. The goal is a ratio of
 at most 2: parsing times and numbers must not cost much more than splitting.
-The same file piped through cat into iter_stream_flows (as the IPS reads ra's
+The same file piped through cat into iter_stream_blocks (as the IPS reads ra's
 output) is timed too, with its ratio to csv.reader.
 """
 import csv

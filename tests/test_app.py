@@ -149,8 +149,8 @@ def test_revert_sees_commits_of_another_connection(app):
 def test_shipped_configuration_creates_its_database_folder(tmp_path):
     from stf.console import config
     from stf.db import database, storages
-    shipped = config.load(config.DEFAULT_CONF)  # the one confs/stf.conf names
-    db = database.Database(storages.open_config(shipped.zodb_conf, tmp_path / 'fresh'))
+    shipped = config.ROOT / 'confs' / 'zodb.conf'
+    db = database.Database(storages.open_config(shipped, tmp_path / 'fresh'))
     assert (tmp_path / 'fresh' / 'database' / 'stf.db').is_file()
     assert db.describe() == ('FileStorage', str(tmp_path / 'fresh' / 'database' / 'stf.db'))
     db.close()
@@ -230,3 +230,4 @@ def test_help_shows_the_flag_letters(app):
     assert letters.title == 'flag letters'
     assert letters.rows[0] == ('-l', '--list', 'list')
     assert ('--yes', '--yes', 'confirm without being asked') in letters.rows
+    assert letters.footer.startswith('older meanings kept: database -c --commit, ')

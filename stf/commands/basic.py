@@ -2,7 +2,7 @@
 import platform
 
 import stf
-from stf.commands.registry import FLAG_MEANINGS, Command, ExitRequested, Flag
+from stf.commands.registry import FLAG_MEANINGS, KEPT_MEANINGS, Command, ExitRequested, Flag
 from stf.core.errors import UserError
 from stf.commands.results import ClearScreen, Fields, Table, Text
 
@@ -19,7 +19,10 @@ def run_help(app, args):
     letters = [(letter, ', '.join(names), meaning) for letter, names, meaning in FLAG_MEANINGS]
     return [Table(['command', 'aliases', 'what it does'], rows,
                   footer="Every command has -h. Ctrl-R searches the history."),
-            Table(['flag', 'long', 'means in every command'], letters, title='flag letters')]
+            Table(['flag', 'long', 'means in every command'], letters, title='flag letters',
+                  footer='older meanings kept: ' + ', '.join(
+                      f'{name} {letter} {long}' for (name, letter), long in
+                      sorted(KEPT_MEANINGS.items())))]
 
 
 def run_info(app, args):

@@ -336,7 +336,7 @@ COMMANDS = [Command(
     ),
     options=(
         Action(('-g', '--generate'), "alone: make a group of connections from the current "
-               "dataset's flow file; with -F or -H: the group", nargs='?', const=True,
+               "dataset's flow file; with -F, -H or -P: the group", nargs='?', const=True,
                **GROUP, gather=read_flows, apply=generate),
         Flag(('-i', '--id'), '-g: the flow file id; -D: the connection id', metavar='ID',
              complete='connection_id'),
