@@ -374,3 +374,21 @@ def test_a_command_run_again_after_a_conflict_does_not_ask_again(app, capture,
     assert len(app.datasets) == 0
     assert questions == [
         "Delete dataset 0 'once' and everything generated from it? [y/N]"]
+
+
+def test_a_dataset_created_by_a_command_not_saved_is_not_selected(app, capture, monkeypatch):
+    import os
+    import signal
+    from stf.models.datasets import Dataset
+    ok(app, f'datasets -c "{capture}" --name first')
+    add_file = Dataset.add_file
+
+    def interrupted(self, *arguments):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C before the save
+        return add_file(self, *arguments)
+    monkeypatch.setattr(Dataset, 'add_file', interrupted)
+    assert error(app, f'datasets -c "{capture}" --name second') == (
+        'datasets: interrupted; nothing was changed')
+    monkeypatch.undo()
+    assert app.current_id == 0
+    assert ok(app, 'datasets -f')[0].title == "files of dataset 0 'first'"

@@ -74,7 +74,7 @@ def test_one_table_of_decision_words(tmp_path, text, decision, verdict):
 
 def test_text_without_a_decision_word():
     assert labelnames.decision_of('flow=From-V42-Unknown') is None
-    assert labelnames.verdict_of('x', 'background') == 'background'
+    assert labelnames.verdict_of('x') == 'background'
 
 
 @pytest.mark.parametrize('text, fields', [

@@ -516,8 +516,9 @@ def test_unsupported_link_type(tmp_path):
     path = write_pcap(tmp_path / 'wifi.pcap', [(T, b'\0' * 40)],
                       linktype=dpkt.pcap.DLT_IEEE802_11)
     message = user_error(pcap_payloads, path, CLIENT, SERVER, 80, 'tcp')
-    assert message.startswith(f'{path} has link type 105 (DLT_IEEE802_11); stf reads packets '
-                              'of Ethernet, Linux cooked (SLL),')
+    # The names are those datasets -F shows (one table of link types).
+    assert message.startswith(f'{path} has link type 105 (IEEE802_11 (802.11 wireless)); stf '
+                              'reads packets of EN10MB (Ethernet), LINUX_SLL (Linux cooked), ')
     assert "'connections -P CONN_ID' without --pcap" in message
 
 

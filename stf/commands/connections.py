@@ -1,5 +1,7 @@
 """connections: split a dataset's flows into connections (4-tuples without
 the source port) and inspect them."""
+from pathlib import Path
+
 import numpy as np
 
 from stf.commands import common
@@ -223,6 +225,8 @@ def payloads(app, args):
     chunk, position = group.locate(conn)
     flows = chunk.flows(position)
     offsets = [int(offset) for offset in flows['offset'][:limit]]
+    if not Path(group.file_path).is_file():
+        raise UserError(common.moved_message(group.dataset_id, group.file_path))
     fmt = flowfile.sniff_format(group.file_path)
     pairs = payload.flow_payloads(group.file_path, fmt, offsets)
     lines = [f'payloads of the first {len(pairs)} flows of {conn} (group {group.id}), '

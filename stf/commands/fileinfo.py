@@ -107,18 +107,19 @@ def letters_details(item, scan, bin_seconds):
         for line in handle:
             fields = line.rstrip('\n').split('\t')
             if len(fields) == 4:
-                labels[fields[2] or '(no label)'] += 1
+                labels[fields[2] or NO_LABEL] += 1
     decisions = Counter()
     for label, count in labels.items():
-        decisions[labelnames.verdict_of(label, UNDECIDED)] += count
+        decisions[labelnames.verdict_of(label) if label != NO_LABEL else UNLABELED] += count
     pairs = [('models', f'{sum(labels.values()):,}'), ('labels', f'{len(labels):,}')]
     pairs += [(f'{kind} models', f'{decisions[kind]:,}') for kind in DECISIONS if decisions[kind]]
     return [Fields(pairs, title='behavioral models'),
             Table(['label', 'models'], thousands(labels), title='models per label')]
 
 
-UNDECIDED = 'unlabeled or other'
-DECISIONS = (*labelnames.VERDICTS, UNDECIDED)
+NO_LABEL = '(no label)'
+UNLABELED = 'unlabeled'
+DECISIONS = (*labelnames.VERDICTS, UNLABELED)
 
 
 def no_details(item, scan, bin_seconds):

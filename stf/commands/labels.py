@@ -183,7 +183,7 @@ def verdict(name):
     try:
         return labelnames.parse(name).verdict
     except UserError:
-        return labelnames.verdict_of(name, 'background')
+        return labelnames.verdict_of(name)
 
 
 def delete(app, args):
@@ -336,7 +336,7 @@ def from_flows(app, args):
 
 def label_for_flows(app, conn, text):
     """The stf label for a ground-truth text; the same text gives the same label."""
-    decision = (labelnames.decision_of(text) or ('Background',))[0]
+    decision = (labelnames.decision_of(text) or labelnames.UNDECIDED)[0]
     direction = 'To' if text.replace('flow=', '').startswith('To') else 'From'
     proto3, proto4 = labelnames.guess(conn)
     details = ''.join(char for char in text.replace('flow=', '') if char.isalnum())[:30]

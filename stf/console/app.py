@@ -207,8 +207,11 @@ class App:
 
     def _run(self, command, argv):
         self.typed = None
+        selected = self.current_id
         try:
             reply = self._reply(command, argv)
+            if not reply.ok and self.current_id is not None:
+                self.current_id = selected  # a dataset a command not saved selected
         finally:
             self._remember_current()
             # help, info, exit change nothing: no database read after them.

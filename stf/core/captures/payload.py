@@ -397,18 +397,17 @@ def _inner(layer):
     return lambda frame: layer(frame).data
 
 
-# pcap link type -> (its name, frame -> the IP or IPv6 packet it carries).
-LINK_TYPES = {
-    1: ('Ethernet', _inner(dpkt.ethernet.Ethernet)),
-    113: ('Linux cooked (SLL)', _inner(dpkt.sll.SLL)),
-    276: ('Linux cooked v2 (SLL2)', _inner(dpkt.sll2.SLL2)),
-    101: ('raw IP', _raw_ip), 12: ('raw IP', _raw_ip), 14: ('raw IP', _raw_ip),
-    228: ('raw IPv4', dpkt.ip.IP), 229: ('raw IPv6', dpkt.ip6.IP6),
-    0: ('BSD loopback', _inner(dpkt.loopback.Loopback)),
-    108: ('OpenBSD loopback', _inner(dpkt.loopback.Loopback)),
+# pcap link type (pcapformat.LINKTYPES names them) -> frame -> the IP or
+# IPv6 packet it carries.
+LINK_DECODERS = {
+    1: _inner(dpkt.ethernet.Ethernet),
+    113: _inner(dpkt.sll.SLL),
+    276: _inner(dpkt.sll2.SLL2),
+    101: _raw_ip, 12: _raw_ip, 14: _raw_ip,
+    228: dpkt.ip.IP, 229: dpkt.ip6.IP6,
+    0: _inner(dpkt.loopback.Loopback),
+    108: _inner(dpkt.loopback.Loopback),
 }
-LINK_NAMES = {number: name for name, number in vars(dpkt.pcap).items()
-              if name.startswith('DLT_')}
 
 
 class Conversation:
@@ -495,12 +494,13 @@ def _reader(path, stream):
 
 
 def _link(path, number):
-    if number not in LINK_TYPES:
-        known = ', '.join(dict.fromkeys(name for name, _ in LINK_TYPES.values()))
-        raise UserError(f'{path} has link type {number} ({LINK_NAMES.get(number, "unknown")}); '
-                        f'stf reads packets of {known} captures; show the flows\' '
-                        "srcUdata/dstUdata instead ('connections -P CONN_ID' without --pcap)")
-    return LINK_TYPES[number][1]
+    if number not in LINK_DECODERS:
+        known = ', '.join(dict.fromkeys(pcapformat.LINKTYPES[known] for known in LINK_DECODERS))
+        name = pcapformat.LINKTYPES.get(number, 'unknown')
+        raise UserError(f'{path} has link type {number} ({name}); stf reads packets of '
+                        f"{known} captures; show the flows' srcUdata/dstUdata instead "
+                        "('connections -P CONN_ID' without --pcap)")
+    return LINK_DECODERS[number]
 
 
 def _records(reader):

@@ -106,10 +106,14 @@ def decision_of(text):
                  if word in DECISION_WORDS), None)
 
 
-def verdict_of(text, default=None):
-    """The verdict of any label text (see decision_of), or default."""
-    found = decision_of(text)
-    return found[1] if found else default
+# What a label without a decision word is taken for: unknown, as Background is.
+UNDECIDED = ('Background', 'background')
+
+
+def verdict_of(text):
+    """The verdict of any label text (see decision_of); 'background' when
+    it has no decision word."""
+    return (decision_of(text) or UNDECIDED)[1]
 
 
 def guess(conn_id):
