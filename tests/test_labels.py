@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from stf.core.errors import UserError
+
 from tests.conftest import error, ok
 from tests.test_connections_models import HEADER, flow_line
 
@@ -87,12 +89,21 @@ def test_batch_needs_every_part(models):
 def test_wizard_asks_with_defaults_from_the_connection(models):
     asked = []
 
-    def choose(question, choices, default):
+    refused = []
+
+    def choose(question, choices, default, check):
         asked.append((question, default))
+        if question.startswith('Details'):
+            # The answer is checked as it is given, so the wizard can ask again.
+            with pytest.raises(UserError) as wrong:
+                check('Brute-force')
+            refused.append(str(wrong.value))
         return {'Decision': 'Botnet', 'Details (up to 30 characters, no - or spaces)': 'CC'}.get(
             question, default)
     models.choose = choose
     ok(models, f'labels -a -c {DNS} -g 0-1')
+    assert refused == ["label details 'Brute-force' must be at most 30 characters without '-' "
+                       'or spaces']
     assert asked == [('Direction', 'From'), ('Decision', ''), ('Layer-3 protocol', 'UDP'),
                      ('Main layer-4 protocol', 'DNS'),
                      ('Details (up to 30 characters, no - or spaces)', '')]
@@ -219,3 +230,12 @@ def test_import_with_a_byte_order_mark(models, tmp_path, suffix):
     assert ok(models, f'labels --import {path}')[0].text == (
         f'1 labeled connections imported from {path}')
     assert label_of(models, DNS) == 'From-Normal-UDP-DNS--1'
+
+
+def test_export_is_written_output_with_o(models, tmp_path):
+    ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP-CC12-1')
+    for spelling in ('-o', '--output', '--export'):
+        out = tmp_path / f'labels{spelling}.csv'
+        assert ok(models, f'labels {spelling} {out}')[0].text == (
+            f'1 labeled connections written to {out}')
+        assert out.read_text() == f'group,connection,label\n0-1,{CC},From-Botnet-TCP-HTTP-CC12-1\n'

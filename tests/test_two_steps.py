@@ -49,7 +49,7 @@ class Analyst:
         return self.app.execute(line.replace('WORLD', str(self.world)))
 
     def interactive(self, answers=None, text='typed in the editor\n'):
-        def answer(question, *rest):
+        def answer(question, *rest, **options):
             """ask(question, default) or choose(question, choices, default)."""
             self.asked.append(question)
             default = 'y' if question.endswith('[y/N]') else rest[-1]

@@ -109,7 +109,8 @@ def label_parts(app, args, conn):
     for part, question in WIZARD:
         if parts[part] is None:
             choices = labelnames.VALUES.get(part, ())
-            parts[part] = app.choose(question, choices, defaults[part] or '')
+            parts[part] = app.choose(question, choices, defaults[part] or '',
+                                     check=lambda answer, part=part: labelnames.check(part, answer))
     return parts
 
 
@@ -358,8 +359,9 @@ COMMANDS = [Command(
                apply=delete_filtered),
         Action(('-D', '--remove'), "remove a connection's label in -g GROUP",
                metavar='CONN_ID', complete='connection_id', apply=remove),
-        Action(('--export',), 'write group, connection, label rows (.json for JSON, else '
-               'CSV)', metavar='FILE', complete='path', gather=export),
+        Action(('-o', '--output', '--export'), 'write group, connection, label rows to FILE '
+               '(.json for JSON, else CSV)', metavar='FILE', complete='path',
+               attribute='export', gather=export),
         Action(('--import',), 'read rows written by --export', metavar='FILE',
                complete='path', attribute='import_file', gather=read_import,
                apply=import_labels),

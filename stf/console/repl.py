@@ -18,6 +18,7 @@ from stf.commands.registry import ExitRequested
 from stf.commands.results import Message
 from stf.console.config import stf_home
 from stf.console.render import Renderer
+from stf.core.errors import UserError
 
 STYLE = Style.from_dict({'bottom-toolbar': 'noreverse bg:#333333 #dddddd',
                          'prompt.dataset': 'ansicyan bold'})
@@ -106,8 +107,10 @@ def asker(session):
 
 
 def chooser(session):
-    """Ask for one of a few values, with completion; empty takes the default."""
-    def choose(question, choices, default):
+    """Ask for one of a few values, with completion; empty takes the default.
+    check(answer) raises a UserError for an answer to ask again (its message
+    says why)."""
+    def choose(question, choices, default, check=None):
         completer = WordCompleter(list(choices), ignore_case=True) if choices else None
         shown = f' [{default}]' if default else ''
         hint = f" ({' | '.join(choices)})" if choices else ''
@@ -120,9 +123,16 @@ def chooser(session):
             if interrupted_at_enter(session):
                 raise KeyboardInterrupt
             match = next((value for value in choices if value.lower() == answer.lower()), None)
-            if not choices or match:
-                return match or answer
-            print(f"'{answer}' is not one of {', '.join(choices)}")
+            if choices and not match:
+                print(f"'{answer}' is not one of {', '.join(choices)}")
+                continue
+            try:
+                if check:
+                    check(match or answer)
+            except UserError as error:
+                print(error)
+                continue
+            return match or answer
     return choose
 
 
