@@ -6,7 +6,7 @@ from pathlib import Path
 
 from stf.commands import common
 from stf.commands.registry import Action, Command, Flag
-from stf.core.flows import filters, labelnames
+from stf.core.flows import connid, filters, labelnames
 from stf.core.errors import UserError
 from stf.commands.results import Table, ok, warning
 from stf.ops import deletions
@@ -55,7 +55,7 @@ def targets(app, group, args):
         raise UserError('labels -a: give -c or -f, not both')
     if args.connection:
         value = args.connection
-        if '-' in value:  # connection ids hold '-', addresses do not
+        if is_connection_id(value) or value in group.states:
             if value not in group.states:
                 raise UserError(f"group {group.id} has no connection '{value}'; list them "
                                 f"with 'models -L {group.id}'")
@@ -73,6 +73,15 @@ def targets(app, group, args):
             raise UserError(f'no connection of group {group.id} matches the filter')
         return found
     raise UserError('labels -a: say which connections: -c CONN_ID, -c IP or -f connid=...')
+
+
+def is_connection_id(text):
+    """A connection id, not a source address (labels -a -c takes both)."""
+    try:
+        connid.parse(text)
+    except UserError:
+        return False
+    return True
 
 
 def member_values(group, conn, names):
