@@ -73,13 +73,19 @@ def test_bad_database_path_is_one_line(tmp_path):
                              f"database file, e.g. {tmp_path / 'adir' / 'stf.db'}\n")
 
 
-def test_terminal_completion_prompt_and_history(tmp_path):
-    pexpect = pytest.importorskip('pexpect')
-    capture = write_pcap(tmp_path / 'c.pcap', [1.0, 2.0])
+def terminal(pexpect, tmp_path):
+    """stf in a pseudo-terminal on a database of the test's, and its environment."""
     env = dict(os.environ, STF_HOME=str(tmp_path / 'home'), TERM='xterm', COLUMNS='120')
     child = pexpect.spawn(sys.executable, [str(ROOT / 'stf.py'), '--db',
                                            str(tmp_path / 'db' / 'stf.db')],
                           env=env, encoding='utf-8', timeout=15, dimensions=(40, 200))
+    return child, env
+
+
+def test_terminal_completion_prompt_and_history(tmp_path):
+    pexpect = pytest.importorskip('pexpect')
+    capture = write_pcap(tmp_path / 'c.pcap', [1.0, 2.0])
+    child, env = terminal(pexpect, tmp_path)
     child.expect('stf >')
     child.send('datase')
     child.expect('create, select, list')  # the completion menu is up
@@ -113,10 +119,7 @@ def test_ctrl_c_right_after_enter_stops_the_command(tmp_path):
     second after Enter: a Ctrl-C then used to be kept for the next prompt,
     and the command ran and committed. It is now taken as interrupting it."""
     pexpect = pytest.importorskip('pexpect')
-    env = dict(os.environ, STF_HOME=str(tmp_path / 'home'), TERM='xterm', COLUMNS='120')
-    child = pexpect.spawn(sys.executable, [str(ROOT / 'stf.py'), '--db',
-                                           str(tmp_path / 'db' / 'stf.db')],
-                          env=env, encoding='utf-8', timeout=15, dimensions=(40, 200))
+    child, env = terminal(pexpect, tmp_path)
     child.expect('stf >')
     child.send('notes -c --text "not wanted"\r')
     time.sleep(0.2)
@@ -146,10 +149,7 @@ def test_a_command_file_and_a_configuration_with_a_byte_order_mark(tmp_path):
 def test_ctrl_c_right_after_answering_a_question_stops_the_command(tmp_path):
     pexpect = pytest.importorskip('pexpect')
     capture = write_pcap(tmp_path / 'c.pcap', [1.0, 2.0])
-    env = dict(os.environ, STF_HOME=str(tmp_path / 'home'), TERM='xterm', COLUMNS='120')
-    child = pexpect.spawn(sys.executable, [str(ROOT / 'stf.py'), '--db',
-                                           str(tmp_path / 'db' / 'stf.db')],
-                          env=env, encoding='utf-8', timeout=15, dimensions=(40, 200))
+    child, env = terminal(pexpect, tmp_path)
     child.expect('stf >')
     child.send(f'datasets -c {capture}\r')
     child.expect('Name of the dataset')

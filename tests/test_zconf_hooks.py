@@ -240,20 +240,25 @@ def test_a_local_server_without_the_parts_of_the_hand_over_is_refused(tmp_path):
         server.close()
 
 
-@pytest.mark.parametrize('section', ['clientstorage', 'zeoclient'])
-def test_both_kinds_of_client_section_get_the_hooks(tmp_path, section):
+def assert_hooked(conf):
+    """The client a configuration opens has stf's hooks."""
     from stf.console.config import ROOT
     from stf.db import storages
+    db = storages.open_config(conf, ROOT)
+    assert db.storage.notify_connected.__name__ == 'forget_and_notify'
+    assert db.storage._server.io_call.__name__ == 'bounded_io_call'
+    db.close()
+
+
+@pytest.mark.parametrize('section', ['clientstorage', 'zeoclient'])
+def test_both_kinds_of_client_section_get_the_hooks(tmp_path, section):
     address, stop = ZEO.server(path=str(tmp_path / 'served.fs'))
     conf = tmp_path / 'client.conf'
     wait = '    wait-timeout 5\n' if section == 'clientstorage' else ''  # ZODB's lacks it
     conf.write_text(f'%import ZEO\n<zodb>\n  <{section}>\n    server {address[0]}:{address[1]}\n'
                     f'{wait}  </{section}>\n</zodb>\n')
     try:
-        db = storages.open_config(conf, ROOT)
-        assert db.storage.notify_connected.__name__ == 'forget_and_notify'
-        assert db.storage._server.io_call.__name__ == 'bounded_io_call'
-        db.close()
+        assert_hooked(conf)
     finally:
         stop()
 
@@ -314,8 +319,6 @@ def test_a_byte_order_mark_and_an_include_are_read(tmp_path):
 
 
 def test_an_included_client_gets_the_hooks(tmp_path):
-    from stf.console.config import ROOT
-    from stf.db import storages
     address, stop = ZEO.server(path=str(tmp_path / 'served.fs'))
     (tmp_path / 'client.conf').write_text(
         f'%import ZEO\n<zodb>\n  <clientstorage>\n    server {address[0]}:{address[1]}\n'
@@ -323,10 +326,7 @@ def test_an_included_client_gets_the_hooks(tmp_path):
     conf = tmp_path / 'zodb.conf'
     conf.write_text(f'%include {tmp_path}/client.conf\n')
     try:
-        db = storages.open_config(conf, ROOT)
-        assert db.storage.notify_connected.__name__ == 'forget_and_notify'
-        assert db.storage._server.io_call.__name__ == 'bounded_io_call'
-        db.close()
+        assert_hooked(conf)
     finally:
         stop()
 
