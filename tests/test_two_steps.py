@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from tests.conftest import ok, write_pcap
+from tests.test_argus import needs_tools
 from tests.test_connections_models import HEADER, flow_line
 
 BEACON = '10.0.0.1-10.0.0.2-80-tcp'
@@ -136,12 +137,10 @@ def test_a_conflict_gives_what_a_run_without_gives(tmp_path, conflict_once, setu
         racing.app.close()
 
 
+@needs_tools
 def test_generating_flows_after_a_conflict_records_them(tmp_path, conflict_once):
     """argus and ra run once; the transaction run again only records their
     files (it used to find its own output in the way)."""
-    from stf.core.captures import argus
-    if not (argus.find_tool('argus') and argus.find_tool('ra')):
-        pytest.skip('argus and ra are not installed (make setup installs them)')
     analyst = Analyst(tmp_path)
     try:
         ok(analyst.app, f'datasets -c {analyst.world}/capture.pcap --name capture')
@@ -255,11 +254,9 @@ def test_files_moved_for_a_command_not_saved_go_back(tmp_path, monkeypatch):
         analyst.app.close()
 
 
+@needs_tools
 def test_flows_made_for_a_command_not_saved_are_removed(tmp_path, monkeypatch):
     from stf.commands import datasets
-    from stf.core.captures import argus
-    if not (argus.find_tool('argus') and argus.find_tool('ra')):
-        pytest.skip('argus and ra are not installed (make setup installs them)')
     analyst = Analyst(tmp_path)
     try:
         ok(analyst.app, f'datasets -c {analyst.world}/capture.pcap --name capture')

@@ -104,10 +104,13 @@ def open_config(conf_path, root_dir):
             raise UserError(refused)
     make_storage_folders(top)
     config = zconf.load(text, root_dir, conf_path)
-    if zconf.opens_a_client(config):  # also through %include, which the first reading skips
+    # Clients are found in what ZODB reads: also through %include, which the
+    # first reading skips, and inside other storages.
+    shares = zconf.opens_a_client(config)
+    if shares:
         zeohooks.check_classes()
     db = _open_configured(config, conf_path, server, tls)
-    if zconf.opens_a_client(config):
+    if shares:
         _harden(db, conf_path, zconf.wait_timeout(config))
     return db
 
