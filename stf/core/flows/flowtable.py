@@ -9,9 +9,13 @@ This is the one place that groups flows: `read` for a file, `from_blocks` for
 blocks of flowfile.iter_blocks (or made by hand, as the tests do). Letters
 (stf.core.flows.letters) are computed from the table's columns.
 """
+import ctypes
 import multiprocessing
-import signal
 import os
+import signal
+import sys
+import threading
+import time
 from array import array
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -92,7 +96,8 @@ def _read_in_parts(path, size, workers, progress):
     ranges = [(begin, end, first) for (begin, first), (end, _) in
               zip(cuts, cuts[1:] + [(size, None)])]
     context = multiprocessing.get_context('fork')
-    pool = ProcessPoolExecutor(len(ranges) - 1, mp_context=context, initializer=_deaf_to_ctrl_c)
+    pool = ProcessPoolExecutor(len(ranges) - 1, mp_context=context, initializer=_start_reader,
+                               initargs=(os.getpid(),))
     try:
         futures = [pool.submit(_read_part, path, fmt, *part) for part in ranges[1:]]
         parts = [_read_part(path, fmt, *ranges[0], progress=progress, size=size,
@@ -107,11 +112,45 @@ def _read_in_parts(path, size, workers, progress):
     return _joined(parts)
 
 
-def _deaf_to_ctrl_c():
-    """Readers of parts leave Ctrl-C to the console's process, which stops
-    them: one killed by it halfway through sending its part would leave the
-    console waiting for the rest forever."""
+def _start_reader(parent_pid):
+    """Set up a reader of parts: deaf to Ctrl-C, and ending with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent(parent_pid)
+
+
+def _end_with_parent(parent_pid):
+    """A reader whose console was killed (kill -9) would otherwise finish its
+    part and wait forever to hand it over, holding the console's stdout open:
+    the kernel ends it with its parent (Linux), and a thread checks every
+    PARENT_CHECK_SECONDS that the parent is still there (everywhere)."""
+    _ask_kernel_to_end_us()
+    if os.getppid() != parent_pid:   # the parent died before the request
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name='parent watch').start()
+
+
+PARENT_CHECK_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1
+
+
+def _ask_kernel_to_end_us():
+    """Linux: SIGKILL this process when the thread that started it ends
+    (the pool starts its processes in the thread that submits the parts,
+    which waits in read() until every part is in)."""
+    if not sys.platform.startswith('linux'):
+        return False
+    try:   # the program's own symbols hold libc's
+        return ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid):
+    """End this process once its parent is gone (it is given another parent)."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _stop(pool):
