@@ -1,5 +1,5 @@
 """How values are written for people: times, durations, sizes."""
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 UNITS = ((1 << 40, 'TB'), (1 << 30, 'GB'), (1 << 20, 'MB'), (1 << 10, 'KB'))
 
@@ -9,13 +9,23 @@ def when(moment):
     return moment.strftime('%Y-%m-%d %H:%M:%S') if moment else '-'
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def from_us(microseconds):
-    """Integer microseconds since the epoch as 'YYYY/MM/DD HH:MM:SS.ffffff' UTC."""
+    """Integer microseconds since the epoch as 'YYYY/MM/DD HH:MM:SS.ffffff' UTC;
+    a time outside years 1-9999 (a broken clock, a forged record) as its
+    epoch seconds, '253402300800.000000 (epoch seconds)'."""
     if microseconds is None:
         return '-'
-    seconds, micro = divmod(microseconds, 1_000_000)
-    stamp = datetime.fromtimestamp(seconds, timezone.utc)
-    return f'{stamp:%Y/%m/%d %H:%M:%S}.{micro:06d}'
+    microseconds = int(microseconds)
+    try:
+        stamp = EPOCH + timedelta(microseconds=microseconds)
+    except OverflowError:
+        sign = '-' if microseconds < 0 else ''
+        seconds, micro = divmod(abs(microseconds), 1_000_000)
+        return f'{sign}{seconds}.{micro:06d} (epoch seconds)'
+    return f'{stamp.year:04d}/{stamp:%m/%d %H:%M:%S}.{stamp.microsecond:06d}'
 
 
 def duration_us(microseconds):
