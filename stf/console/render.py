@@ -32,8 +32,8 @@ def colored_letters(state):
 def table_text(item, color=False):
     """A bordered table, like prettytable's but built in one pass: listings of
     tens of thousands of models must print in a fraction of a second."""
-    rows = [['' if value is None else str(value) for value in row] for row in item.rows]
-    headers = [str(header) for header in item.headers]
+    rows = visible_rows(item.rows)
+    headers = [visible(str(header)) for header in item.headers]
     widths = [max([len(header)] + [len(row[index]) for row in rows])
               for index, header in enumerate(headers)]
     # The last column (often letters, up to tens of thousands) is not padded:
@@ -41,7 +41,7 @@ def table_text(item, color=False):
     widths[-1] = min(widths[-1], max(len(headers[-1]), LAST_COLUMN_RULE))
     column = item.letters_column if color else None
     rule = '+' + '+'.join('-' * (width + 2) for width in widths) + '+'
-    lines = [item.title] if item.title else []
+    lines = [visible(item.title)] if item.title else []
     if rows:
         lines += [rule, table_line(headers, widths), rule]
         lines += [table_line(row, widths, column) for row in rows]
@@ -49,7 +49,7 @@ def table_text(item, color=False):
     else:
         lines.append('(none)')
     if item.footer:
-        lines.append(item.footer)
+        lines.append(visible(item.footer))
     return '\n'.join(lines)
 
 
@@ -66,17 +66,50 @@ def table_line(cells, widths, letters_column=None):
 
 
 def fields_text(item):
-    width = max((len(str(key)) for key, _ in item.pairs), default=0)
-    lines = [item.title] if item.title else []
-    lines += [f'  {str(key):<{width}} : {value}' for key, value in item.pairs]
+    pairs = [(visible(str(key)), visible(str(value))) for key, value in item.pairs]
+    width = max((len(key) for key, _ in pairs), default=0)
+    lines = [visible(item.title)] if item.title else []
+    lines += [f'  {key:<{width}} : {value}' for key, value in pairs]
     return '\n'.join(lines)
 
 
 def message_text(item, color):
-    text = PREFIX[item.level] + item.text
+    text = PREFIX[item.level] + visible(item.text)
     if color and COLORS[item.level]:
         return f'{COLORS[item.level]}{text}{RESET}'
     return text
+
+
+# Control characters (C0, DEL, C1) in names, labels and notes would drive the
+# terminal (an ESC sequence recolors or clears the screen, a newline breaks a
+# table): they are shown escaped. Files written and JSON keep them as they are.
+CONTROLS = re.compile('[\x00-\x1f\x7f-\x9f]')
+IN_TEXT = re.compile('[\x00-\x08\x0b-\x1f\x7f-\x9f]')   # keeps TAB and newline
+NAMED_ESCAPES = {'\n': '\\n', '\r': '\\r', '\t': '\\t'}
+
+
+def escaped(match):
+    char = match[0]
+    return NAMED_ESCAPES.get(char) or f'\\x{ord(char):02x}'
+
+
+def visible(text):
+    """text with every control character escaped ('\\x1b', '\\n', '\\x00')."""
+    return CONTROLS.sub(escaped, text)
+
+
+def visible_text(text):
+    """A block of text: newlines and TABs kept, other controls escaped."""
+    return IN_TEXT.sub(escaped, text)
+
+
+def visible_rows(rows):
+    """The rows as lists of strings, escaped; one search of all cells finds
+    whether there is anything to escape (nearly never)."""
+    rows = [['' if value is None else str(value) for value in row] for row in rows]
+    if CONTROLS.search(''.join(map(''.join, rows))):
+        rows = [list(map(visible, row)) for row in rows]
+    return rows
 
 
 ANSI_CODE = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
@@ -90,7 +123,8 @@ def display_width(line):
                               if ord(char) > 0x1100)
 
 
-FORMATTERS = {Table: table_text, Fields: fields_text, Text: lambda item: item.text}
+FORMATTERS = {Table: table_text, Fields: fields_text,
+              Text: lambda item: visible_text(item.text)}
 
 
 class Renderer:
