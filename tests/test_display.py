@@ -1,6 +1,9 @@
-"""What reaches the screen: control characters escaped."""
+"""What reaches the screen: control characters escaped, tables that fit the
+terminal (widths measured as the terminal shows them)."""
 import io
 import re
+
+import pytest
 
 from stf.commands.results import Fields, Message, Table, Text
 from stf.console.render import Renderer, display_width
@@ -66,3 +69,83 @@ def test_messages_fields_and_titles_are_escaped():
                  Table(['x'], [('y',)], title='t\x1b[1m', footer='\x0c'), Text('a\tb\x1bc\n')])
     assert out == ('f\\x1b\n  name : a\\nb\\x00\nt\\x1b[1m\n+---+\n| x |\n+---+\n| y |\n'
                    '+---+\n\\x0c\na\tb\\x1bc\n\n\x1b[31merror: bad\\x1b[2J\\r\x1b[0m\n')
+
+
+# -- widths
+
+@pytest.fixture
+def pager(tmp_path):
+    """A pager program that keeps what it is given."""
+    seen = tmp_path / 'paged.txt'
+    script = tmp_path / 'pager.sh'
+    script.write_text(f'#!/bin/sh\ncat > "{seen}"\n')
+    script.chmod(0o755)
+    return str(script), seen
+
+
+def test_a_75_column_colored_row_measures_75_and_is_not_paged(monkeypatch, pager):
+    from stf.console.render import colored_letters
+    state = '88,h,h,' * 8 + '88,h'
+    row = '| 0-1      | ' + colored_letters(state) + ' |'
+    assert display_width(row) == 75 and len(row) > 200
+    screen(monkeypatch, 80, 24)
+    table = Table(['model id', 'state'], [('0-1', state), ('0-2', 'a')], letters_column=1)
+    out = shown([table], pager=pager[0])
+    assert not pager[1].exists()
+    assert [display_width(line) for line in out.splitlines()] == [75] * 6
+
+
+def test_wide_and_combining_characters_keep_the_border_straight(monkeypatch):
+    screen(monkeypatch, 200)
+    table = Table(['name', 'n'], [('漢字', 1), ('e\u0301te\u0301', 2), ('ascii', 3)])
+    lines = shown([table]).splitlines()
+    assert display_width('e\u0301te\u0301') == 3
+    assert {display_width(line) for line in lines} == {13}
+    assert lines[3] == '| 漢字  | 1 |'
+
+
+NOTE = ('Capture of the honeypot lab during the second week of the campaign, with the '
+        'operators of the botnet talking to their servers')
+
+
+def test_the_note_of_a_dataset_is_shortened_to_fit(app, tmp_path, monkeypatch):
+    screen(monkeypatch, 160)
+    capture = write_pcap(tmp_path / 'capture.pcap', [1.0])
+    ok(app, f'datasets -c {capture} --name honeypot')
+    ok(app, f'datasets -n 0 --text "{NOTE}"')
+    lines = shown(ok(app, 'datasets -l')).splitlines()
+    assert max(map(display_width, lines)) == 160
+    (row,) = [line for line in lines if 'honeypot' in line]
+    assert row.endswith('| Capture of the honeypot… |'), row
+    assert all(line[-1] in '+|' for line in lines[1:])
+
+
+def bordered(lines, columns):
+    """Every line of the table inside the screen and closed by its border."""
+    table = [line for line in lines if line[:1] in '+|']
+    return table and all(display_width(line) <= columns and line[-1] in '+|'
+                         for line in table) and len({display_width(line) for line in table}) == 1
+
+
+def test_long_lines_found_in_notes_are_wrapped_inside_the_table(app, monkeypatch):
+    screen(monkeypatch, 60)
+    ok(app, f'notes -c --text "first line\\n{NOTE}"')
+    lines = shown(ok(app, 'notes -S operators')).splitlines()
+    assert bordered(lines, 60), lines
+    words = ' '.join(line.split('|')[3].strip() for line in lines if line.startswith('| '))
+    assert words.split() == ['line'] + NOTE.split()
+
+
+def test_long_labels_of_connections_are_wrapped_inside_the_table(app, tmp_path, monkeypatch):
+    screen(monkeypatch, 60)
+    path = tmp_path / 'labels.binetflow'
+    labels = [f'flow=From-Botnet-V{number}-TCP-Established-HTTP' for number in range(4)]
+    path.write_text(HEADER + ''.join(
+        f'16000000{number}0.0,1,tcp,10.0.0.1,1,->,10.0.0.2,80,S,1,60,{label}\n'
+        for number, label in enumerate(labels)))
+    ok(app, f'datasets -c {path}')
+    ok(app, 'connections -g')
+    lines = shown(ok(app, 'connections -L 0')).splitlines()
+    assert bordered(lines, 60), lines
+    cells = ''.join(line.split('|')[3] for line in lines if line.startswith('| '))
+    assert cells.replace(' ', '') == 'labelsintheflows' + ','.join(labels)

@@ -84,7 +84,7 @@ def check_unused(app, name):
 def list_datasets(app, args):
     rows = [dataset_row(app, dataset) for dataset in app.datasets.values()]
     return [Table(['id', 'name', 'added', 'main file', 'file time', 'folder',
-                   'current', 'note'], rows, title='datasets')]
+                   'current', 'note'], rows, title='datasets', shorten=(7,))]
 
 
 def dataset_row(app, dataset):

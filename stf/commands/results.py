@@ -15,6 +15,7 @@ class Table:
     title: str = ''
     footer: str = ''
     letters_column: int = None  # a column of behavioral-model letters, colored on a terminal
+    shorten: tuple = ()  # columns cut with an ellipsis, not wrapped, to fit the screen
 
 
 @dataclass

@@ -29,22 +29,34 @@ def colored_letters(state):
     return ''.join(COLORED_LETTERS.get(char, char) for char in state)
 
 
-def table_text(item, color=False):
+def table_text(item, color=False, columns=None):
     """A bordered table, like prettytable's but built in one pass: listings of
-    tens of thousands of models must print in a fraction of a second."""
-    rows = visible_rows(item.rows)
+    tens of thousands of models must print in a fraction of a second.
+
+    columns: the screen's width, on a terminal. A table wider than that has
+    its widest columns narrowed to fit, their cells wrapped (or shortened with
+    an ellipsis, for the columns in item.shorten); a table with a letters
+    column is not: its states go whole to the pager, which scrolls sideways.
+    """
     headers = [visible(str(header)) for header in item.headers]
-    widths = [max([len(header)] + [len(row[index]) for row in rows])
+    rows, ascii_only = visible_rows(item.rows)
+    measure = len if ascii_only and ''.join(headers).isascii() else display_width
+    widths = [max([measure(header)] + [measure(row[index]) for row in rows])
               for index, header in enumerate(headers)]
-    # The last column (often letters, up to tens of thousands) is not padded:
-    # padding every row to the longest state would multiply the output.
-    widths[-1] = min(widths[-1], max(len(headers[-1]), LAST_COLUMN_RULE))
-    column = item.letters_column if color else None
+    column = item.letters_column
+    if columns and rows and column is None:
+        widths = fitted(widths, [measure(header) for header in headers], columns, item.shorten)
+        rows = wrapped_rows(rows, widths, measure, item.shorten)
+    else:
+        # The last column (often letters, up to tens of thousands) is not padded:
+        # padding every row to the longest state would multiply the output.
+        widths[-1] = min(widths[-1], max(measure(headers[-1]), LAST_COLUMN_RULE))
     rule = '+' + '+'.join('-' * (width + 2) for width in widths) + '+'
     lines = [visible(item.title)] if item.title else []
     if rows:
-        lines += [rule, table_line(headers, widths), rule]
-        lines += [table_line(row, widths, column) for row in rows]
+        colored = column if color else None
+        lines += [rule, table_line(headers, widths, measure), rule]
+        lines += [table_line(row, widths, measure, colored) for row in rows]
         lines.append(rule)
     else:
         lines.append('(none)')
@@ -54,22 +66,103 @@ def table_text(item, color=False):
 
 
 LAST_COLUMN_RULE = 60
+# A column narrowed to fit the screen keeps at least its header or this many columns.
+NARROWEST = 8
+# A column that is shortened keeps this many columns while others can give room.
+SHORTENED = 24
 
 
-def table_line(cells, widths, letters_column=None):
-    padded = [cell.ljust(width) for cell, width in zip(cells, widths)]
+def table_line(cells, widths, measure=len, letters_column=None):
+    if measure is len:
+        padded = [cell.ljust(width) for cell, width in zip(cells, widths)]
+    else:
+        padded = [cell + ' ' * (width - measure(cell)) for cell, width in zip(cells, widths)]
     if letters_column is not None:
         # Pad first: the color codes take no room on the screen.
         padded[letters_column] = colored_letters(padded[letters_column])
-    end = ' |' if len(cells[-1]) <= widths[-1] else ''
+    end = ' |' if measure(cells[-1]) <= widths[-1] else ''
     return '| ' + ' | '.join(padded) + end
+
+
+def fitted(widths, header_widths, columns, shorten=()):
+    """The widths narrowed until the table is `columns` wide (or every column
+    is as narrow as it may be): the columns of `shorten` first, down to
+    SHORTENED, then the widest first."""
+    widths = list(widths)
+    floors = [min(width, max(header, NARROWEST)) for width, header in zip(widths, header_widths)]
+    excess = sum(widths) + 3 * len(widths) + 1 - columns
+    for index in shorten:
+        target = max(min(widths[index], SHORTENED), widths[index] - excess)
+        excess -= widths[index] - target
+        widths[index] = target
+    while excess > 0:
+        narrowable = [index for index, width in enumerate(widths) if width > floors[index]]
+        if not narrowable:
+            break
+        widest = max(narrowable, key=widths.__getitem__)
+        others = [widths[index] for index in narrowable if widths[index] < widths[widest]]
+        target = max(max(others, default=0), widths[widest] - excess, floors[widest])
+        excess -= widths[widest] - target
+        widths[widest] = target
+    return widths
+
+
+def wrapped_rows(rows, widths, measure, shorten):
+    """Rows whose cells fit their widths: a longer cell is wrapped onto the
+    lines below (or shortened, in the columns of `shorten`)."""
+    lines = []
+    for row in rows:
+        if all(measure(cell) <= width for cell, width in zip(row, widths)):
+            lines.append(row)
+            continue
+        pieces = [shortened(cell, width, measure) if index in shorten else
+                  wrapped(cell, width, measure)
+                  for index, (cell, width) in enumerate(zip(row, widths))]
+        height = max(map(len, pieces))
+        lines += [[piece[line] if line < len(piece) else '' for piece in pieces]
+                  for line in range(height)]
+    return lines
+
+
+def wrapped(text, width, measure=len):
+    """text in lines of at most width columns, broken after a space if one is
+    near enough, else inside a word."""
+    lines = []
+    while measure(text) > width:
+        cut = fitting(text, width, measure)
+        space = text.rfind(' ', 0, cut + 1)
+        if space > cut // 2:
+            lines.append(text[:space])
+            text = text[space + 1:]
+        else:
+            lines.append(text[:cut])
+            text = text[cut:]
+    return lines + [text]
+
+
+def shortened(text, width, measure=len):
+    if measure(text) <= width:
+        return [text]
+    return [text[:fitting(text, width - 1, measure)] + '…']
+
+
+def fitting(text, width, measure):
+    """How many characters of text take at most width columns (at least one)."""
+    if measure is len:
+        return max(width, 1)
+    taken = 0
+    for index, char in enumerate(text):
+        taken += char_width(char)
+        if taken > width:
+            return max(index, 1)
+    return len(text)
 
 
 def fields_text(item):
     pairs = [(visible(str(key)), visible(str(value))) for key, value in item.pairs]
-    width = max((len(key) for key, _ in pairs), default=0)
+    width = max((display_width(key) for key, _ in pairs), default=0)
     lines = [visible(item.title)] if item.title else []
-    lines += [f'  {key:<{width}} : {value}' for key, value in pairs]
+    lines += [f'  {key}{" " * (width - display_width(key))} : {value}' for key, value in pairs]
     return '\n'.join(lines)
 
 
@@ -104,12 +197,14 @@ def visible_text(text):
 
 
 def visible_rows(rows):
-    """The rows as lists of strings, escaped; one search of all cells finds
-    whether there is anything to escape (nearly never)."""
+    """(the rows as lists of strings, escaped; whether they are all ASCII).
+    One search of all cells finds whether there is anything to escape (nearly
+    never) and one test whether len() measures them."""
     rows = [['' if value is None else str(value) for value in row] for row in rows]
-    if CONTROLS.search(''.join(map(''.join, rows))):
+    text = ''.join(map(''.join, rows))
+    if CONTROLS.search(text):
         rows = [list(map(visible, row)) for row in rows]
-    return rows
+    return rows, text.isascii()
 
 
 ANSI_CODE = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
@@ -117,10 +212,19 @@ ANSI_CODE = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
 def display_width(line):
     """Columns a line takes on the screen: color codes take none, wide
-    (East Asian) characters two."""
-    visible = ANSI_CODE.sub('', line)
-    return len(visible) + sum(unicodedata.east_asian_width(char) in 'WF' for char in visible
-                              if ord(char) > 0x1100)
+    (East Asian) characters two, combining marks none."""
+    visible_part = ANSI_CODE.sub('', line)
+    if visible_part.isascii():
+        return len(visible_part)
+    return sum(map(char_width, visible_part))
+
+
+def char_width(char):
+    if char.isascii():
+        return 1
+    if unicodedata.combining(char) or unicodedata.category(char) in ('Mn', 'Me', 'Cf'):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in 'WF' else 1
 
 
 FORMATTERS = {Table: table_text, Fields: fields_text,
@@ -142,6 +246,7 @@ class Renderer:
 
     def show(self, items):
         blocks = []
+        columns = shutil.get_terminal_size().columns if self.terminal else None
         for item in items:
             if isinstance(item, ClearScreen):
                 self.clear()
@@ -152,7 +257,7 @@ class Renderer:
             elif isinstance(item, Message):
                 blocks.append(message_text(item, self.terminal))
             elif isinstance(item, Table):
-                blocks.append(table_text(item, self.terminal))
+                blocks.append(table_text(item, self.terminal, columns))
             else:
                 blocks.append(FORMATTERS[type(item)](item))
         self.flush(blocks)
