@@ -1,13 +1,17 @@
 """What reaches the screen: control characters escaped, tables that fit the
 terminal (widths measured as the terminal shows them)."""
 import io
+import os
 import re
 
 import pytest
 
 from stf.commands.results import Fields, Message, Table, Text
 from stf.console.render import Renderer, display_width
+from stf.core import formats
+from stf.core.captures import argus
 from tests.conftest import ok, write_pcap
+from tests.test_argus import needs_tools
 
 # The renderer's own color codes: the only escape sequences it may write.
 OWN_CODES = re.compile(r'\x1b\[(?:3[0-7]|2|0)m')
@@ -149,3 +153,52 @@ def test_long_labels_of_connections_are_wrapped_inside_the_table(app, tmp_path, 
     assert bordered(lines, 60), lines
     cells = ''.join(line.split('|')[3] for line in lines if line.startswith('| '))
     assert cells.replace(' ', '') == 'labelsintheflows' + ','.join(labels)
+
+
+# -- datasets -F
+
+@needs_tools
+def test_the_details_of_an_argus_file_show_its_flows(app, tmp_path):
+    from tests.test_argus import small_packets, write_pcap as write_packets
+    capture = tmp_path / 'small.pcap'
+    write_packets(capture, small_packets())
+    biargus = argus.generate_biargus(capture, tmp_path / 'small.biargus',
+                                     app.config.argus_conf)
+    ok(app, f'datasets -c {biargus}')
+    details = ok(app, 'datasets -F 0')
+    assert [item.title for item in details] == ['file 0', 'flows', 'flows per protocol']
+    flows = dict(details[1].pairs)
+    assert (flows['flows'], flows['first flow'], flows['last flow']) == (
+        '2', '2020/09/13 12:26:40.000000', '2020/09/13 12:26:41.000000')
+    assert details[2].rows == [('tcp', '1'), ('udp', '1')]
+    # Kept with the file: ra does not run again while the file is unchanged.
+    assert ok(app, 'datasets -F 0') == details
+    assert app.current().files[0].scan['flows']['flows'] == 2
+
+
+def test_a_touched_file_is_hashed_once_and_is_unchanged(app, tmp_path, monkeypatch):
+    from stf.core.captures import filescan
+    capture = write_pcap(tmp_path / 'capture.pcap', [1.0, 2.0])
+    ok(app, f'datasets -c {capture}')
+    ok(app, 'datasets -F 0')
+    added = formats.when(app.current().files[0].mtime)
+    later = capture.stat().st_mtime + 3600
+    os.utime(capture, (later, later))
+    assert ok(app, 'datasets -f')[0].rows[0][5] == 'changed'
+    scans = []
+    real_scan = filescan.scan_file
+    monkeypatch.setattr(filescan, 'scan_file', lambda *args, **kw: scans.append(args) or
+                        real_scan(*args, **kw))
+    first = ok(app, 'datasets -F 0')
+    assert first[0].text == ('capture.pcap: unchanged content (the same sha256); only its '
+                             f'file time changed since it was added ({added}); the new time '
+                             'is recorded')
+    assert ok(app, 'datasets -f')[0].rows[0][5] == ''
+    assert ok(app, 'datasets -F 0')[0].title == 'file 0'   # no notice any more
+    assert len(scans) == 1
+    # A change of content is still one.
+    with open(capture, 'ab') as handle:
+        handle.write(b'\0')
+    os.utime(capture, (later + 60, later + 60))
+    assert ok(app, 'datasets -F 0')[0].text.startswith('capture.pcap changed since it was added')
+    assert ok(app, 'datasets -f')[0].rows[0][5] == 'changed'

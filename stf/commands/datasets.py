@@ -10,7 +10,7 @@ from stf.commands.registry import Action, Command, Flag
 from stf.core.captures import argus, filetypes
 from stf.core import formats
 from stf.core.errors import UserError
-from stf.commands.fileinfo import file_details, new_scan
+from stf.commands.fileinfo import file_details, new_scan, same_content
 from stf.core.flows import letterstsv
 from stf.commands.results import Table, ok, warning
 from stf.ops import deletions
@@ -183,18 +183,34 @@ def gather_file_info(app, args):
     bin_seconds = app.config.bin_seconds if args.bin is None else args.bin
     if bin_seconds <= 0:
         raise UserError(f'--bin must be a positive number of seconds, not {bin_seconds}')
-    changed = ([warning(f'{item.name} changed since it was added ({formats.when(item.mtime)}, '
+    scan = new_scan(item, bin_seconds, app.progress, app.config.ra_conf)
+    retimed = item.changed() and same_content(item, item.scan, scan)
+    return (scan, retimed), (change_notice(item, retimed)
+                             + file_details(item, scan or item.scan, bin_seconds))
+
+
+def change_notice(item, retimed):
+    """A file whose time changed (touched, copied back) but whose hash did not
+    is the same file: its new time is recorded and it is not 'changed'."""
+    if retimed:
+        return [ok(f'{item.name}: unchanged content (the same sha256); only its file time '
+                   f'changed since it was added ({formats.when(item.mtime)}); the new time '
+                   'is recorded')]
+    if item.changed():
+        return [warning(f'{item.name} changed since it was added ({formats.when(item.mtime)}, '
                         f'{item.size:,} bytes); the details below are of the file as it is '
-                        'now')] if item.changed() else [])
-    scan = new_scan(item, bin_seconds, app.progress)
-    return scan, changed + file_details(item, scan or item.scan, bin_seconds)
+                        'now')]
+    return []
 
 
 def file_info(app, args, gathered):
-    """Keep a new scan with the file."""
-    scan, items = gathered
+    """Keep a new scan with the file, and its new time when only that changed."""
+    (scan, retimed), items = gathered
+    item = find_file(app, args.file)[1]
+    if retimed:
+        item.refresh_stat()
     if scan is not None:
-        find_file(app, args.file)[1].store_scan(scan)
+        item.store_scan(scan)
     return items
 
 

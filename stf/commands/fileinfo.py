@@ -1,16 +1,20 @@
 """The details `datasets -F` shows for a file, by type.
 
-The scan (hashes and, for captures, packet statistics) is one pass over the
-file; its result is kept with the file and reused while the file on disk is
-unchanged.
+The scan (hashes and, for captures, packet statistics; for an argus file
+its flows as ra prints them) is one pass over the file; its result is kept
+with the file and reused while the file on disk is unchanged.
 """
+import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
 
-from stf.core.captures import filescan
+from stf.core.captures import argus, filescan
 from stf.core.flows import flowfile, labelnames
 from stf.core import formats
 from stf.commands.results import Fields, Table
+from stf.core.errors import UserError
 
 
 def file_details(item, scan, bin_seconds):
@@ -25,10 +29,13 @@ def file_details(item, scan, bin_seconds):
     return items
 
 
-def new_scan(item, bin_seconds, progress):
-    """A scan of the file, or None when the one kept with it still holds."""
+def new_scan(item, bin_seconds, progress, ra_conf=None):
+    """A scan of the file, or None when the one kept with it still holds.
+
+    ra_conf: the ra configuration that prints an argus file's flows."""
     scan = item.cached_scan()
-    if scan is not None and scan.get('bin_seconds') in (None, bin_seconds):
+    if (scan is not None and scan.get('bin_seconds') in (None, bin_seconds)
+            and (item.kind != 'biargus' or 'error' not in scan.get('flows', {'error': ''}))):
         return None
     # capinfos reads the capture on the other core while we scan it.
     with ThreadPoolExecutor(1) as pool:
@@ -38,7 +45,37 @@ def new_scan(item, bin_seconds, progress):
                                     progress=progress(f'scanning {item.name}'))
         result['capinfos'] = summary.result() if summary else None
     result['bin_seconds'] = bin_seconds if item.kind in CAPTURES else None
+    if item.kind == 'biargus':
+        result['flows'] = argus_flows(item.path, ra_conf, progress(f'ra: {item.name}'))
     return result
+
+
+def argus_flows(path, ra_conf, progress=None):
+    """What flow_details shows of the flows ra prints from an argus file,
+    or {'error': why} when ra cannot print them."""
+    if progress:
+        progress(0, None)
+    with tempfile.TemporaryDirectory(prefix='stf-ra-') as folder:
+        printed = Path(folder) / 'flows.binetflow'
+        try:
+            argus.generate_binetflow(path, printed, ra_conf)
+        except UserError as error:
+            return {'error': str(error)}
+        summary = flowfile.summarize(printed)
+    return {key: summary[key] for key in ('flows', 'first_us', 'last_us', 'malformed',
+                                          'first_malformed', 'out_of_order')} | {
+        'protocols': dict(summary['protocols']), 'labels': dict(summary['labels'])}
+
+
+def same_content(item, earlier, scan):
+    """True when the file changed only in time: the earlier scan was of the
+    file as it was added (its size and time) and has the new scan's hash."""
+    if not earlier or not scan or 'stat' not in earlier:
+        return False
+    size, mtime_ns = earlier['stat']
+    when = datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc).replace(microsecond=0)
+    return ((size, when) == (item.size, item.mtime)
+            and earlier.get('sha256') == scan['sha256'] and scan['size'] == size)
 
 
 def capture_details(item, scan, bin_seconds):
@@ -60,7 +97,19 @@ def capture_details(item, scan, bin_seconds):
 
 
 def flow_details(item, scan, bin_seconds):
-    summary = flowfile.summarize(item.path)
+    return flow_summary_items(flowfile.summarize(item.path))
+
+
+def argus_details(item, scan, bin_seconds):
+    """The flows of an argus file, as ra prints them (kept in the scan)."""
+    summary = scan.get('flows') or {'error': 'the flows were not read'}
+    if 'error' in summary:
+        return [Fields([('flows', f"cannot be shown: {summary['error']}")], title='flows')]
+    return flow_summary_items({**summary, 'protocols': Counter(summary['protocols']),
+                               'labels': Counter(summary['labels'])})
+
+
+def flow_summary_items(summary):
     pairs = [('flows', f"{summary['flows']:,}"),
              ('first flow', formats.from_us(summary['first_us'])),
              ('last flow', formats.from_us(summary['last_us'])),
@@ -128,5 +177,6 @@ def no_details(item, scan, bin_seconds):
 
 CAPTURES = ('pcap', 'pcapng')
 DETAILS = {'pcap': capture_details, 'pcapng': capture_details,
-           'binetflow': flow_details, 'zeek': flow_details, 'pe': pe_details,
+           'binetflow': flow_details, 'zeek': flow_details, 'biargus': argus_details,
+           'pe': pe_details,
            'letters': letters_details}
