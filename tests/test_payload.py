@@ -14,6 +14,7 @@ import dpkt
 import pytest
 
 from tests import flowreading
+from tests.conftest import ok
 
 from stf.core.captures import argus, payload
 from stf.core.flows import flowfile
@@ -414,12 +415,12 @@ def test_payload_lines():
     assert payload_lines(query, 'udp', '53') == [summary] + hexdump(query)
     assert payload_lines(GET, 'tcp', '80') == [
         'GET /index.html HTTP/1.1', 'Host: example.com', '']
-    # A text head with a binary body reads as text on a text service only.
+    # A text head with a binary body reads as text, on any port.
     gzip_reply = (b'HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n'
                   b'\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03')
     assert payload_lines(gzip_reply, 'tcp', 80)[3] == (
         '\\x1f\\x8b\\x08\\x00\\x00\\x00\\x00\\x00\\x00\\x03')
-    assert payload_lines(gzip_reply, 'tcp', 4444) == hexdump(gzip_reply)
+    assert payload_lines(gzip_reply, 'tcp', 4444) == payload_lines(gzip_reply, 'tcp', 80)
     assert payload_lines(b'', 'tcp', 80) == []
 
 
@@ -644,3 +645,48 @@ def test_test7_pcap_matches_the_binetflow(test7):
         assert b''.join(data for _, way, data in hits if way == direction)[:480] == udata
     assert pcap_payloads(pcap, '192.168.2.16', '8.8.8.8', '53', 'udp', limit=2) == [
         (1520628588154291, '->', query), (1520628588556810, '<-', answer)]
+
+
+# ---- text or hex by content -------------------------------------------------
+
+SSH_BANNER = b'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n'
+
+
+def kexinit():
+    """An SSH binary packet: length, padding length, SSH_MSG_KEXINIT (20), a
+    cookie, then name lists that are mostly ASCII."""
+    ciphers = (b'chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,'
+               b'aes128-gcm@openssh.com,aes256-gcm@openssh.com')
+    macs = (b'umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,'
+            b'hmac-sha2-512-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com,'
+            b'umac-128@openssh.com,hmac-sha2-256,hmac-sha2-512,hmac-sha1')
+    lists = [b'sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.'
+             b'org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-'
+             b'group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-'
+             b'sha512,diffie-hellman-group14-sha256,ext-info-c',
+             b'ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,'
+             b'rsa-sha2-512-cert-v01@openssh.com,ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512',
+             ciphers, ciphers, macs, macs, b'none,zlib@openssh.com', b'none,zlib@openssh.com',
+             b'', b'']
+    body = bytes([20]) + bytes(range(16)) + b''.join(
+        struct.pack('>I', len(names)) + names for names in lists) + b'\0' + bytes(4)
+    padding = 8 - (len(body) + 5) % 8 + 4
+    return struct.pack('>IB', len(body) + padding + 1, padding) + body + bytes(padding)
+
+
+def test_an_ssh_banner_is_text_and_its_kexinit_hex(app, tmp_path):
+    assert as_text(kexinit()) is not None   # mostly text bytes: a share alone says text
+    frames = [(T, ether(ip4(CLIENT, SERVER, tcp(40022, 22, SSH_BANNER)))),
+              (T + 0.1, ether(ip4(CLIENT, SERVER, tcp(40022, 22, kexinit(), seq=33))))]
+    capture = write_pcap(tmp_path / 'ssh.pcap', frames)
+    flows = tmp_path / 'ssh.binetflow'
+    flows.write_text(f"{HEADER}\n{FLOW.format(0, 0).replace(',80,', ',22,')},\n")
+    ok(app, f'datasets -c {capture}')
+    ok(app, f'datasets -a {flows}')
+    ok(app, 'connections -g')
+    (text,) = ok(app, f'connections -P {CLIENT}-{SERVER}-22-tcp --pcap')
+    lines = text.text.splitlines()
+    assert lines[1:3] == ['2020/09/13 12:26:40.000000  -> 32 bytes',
+                          '      SSH-2.0-OpenSSH_9.2p1 Debian-2']
+    assert lines[3] == f'2020/09/13 12:26:40.100000  -> {len(kexinit())} bytes'
+    assert lines[4:] == ['      ' + line for line in hexdump(kexinit())]

@@ -103,7 +103,9 @@ class App:
     (question, default) -> answer, or None in batch), choose (callable
     (question, choices, default) -> one of choices, or None in batch), progress (factory
     (label) -> update(done, total) or None), completion (cached database values),
-    typed (the text typed in the editor by the running command, or None)."""
+    typed (the text typed in the editor by the running command, or None),
+    structures_ready (False while the server that went away as stf started
+    has not been reached since)."""
 
     def __init__(self, config, database, interactive=False):
         self.config = config
@@ -122,9 +124,24 @@ class App:
         self._refreshing = None  # the thread reading completion values apart
         self._completion_generation = 0  # console reads: a read apart is older after one
         log_to_home()
-        self.database.run(lambda: ensure_structures(self.database.root))
+        self.structures_ready = False  # stf's structures are known to be in the database
+        try:
+            self._ensure_structures()
+        except ServerAway:
+            # The server went away as stf started: a console starts anyway,
+            # showing it away; its first command that reaches the server
+            # creates what a new database lacks.
+            log.info('the database server went away as stf started')
         if interactive:
             self.refresh_completion()
+
+    def _ensure_structures(self):
+        """Create the structures a new database lacks, once (ServerAway while
+        the server is away)."""
+        if self.structures_ready:
+            return
+        self.database.run(lambda: ensure_structures(self.database.root))
+        self.structures_ready = True
 
     # -- what the commands get from the console
     @staticmethod
@@ -265,6 +282,7 @@ class App:
         gathering)."""
         if not command.uses_database:
             return command.run(self, args)
+        self._ensure_structures()  # not yet when the server went away as stf started
         if command.run is not None:
             return self.database.run(lambda: command.run(self, args))
         action = command.chosen(args)
@@ -369,6 +387,7 @@ class App:
         self._completion_state = self._state()
         self._completion_generation += 1
         try:
+            self._ensure_structures()
             self._completion = self.database.run(self._completion_values)
         except ServerAway:
             self._keep_completion()

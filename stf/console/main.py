@@ -4,6 +4,7 @@ import sys
 
 from stf.console import config as config_module
 from stf.core.errors import UserError
+from stf.db.errors import ClientDisconnected
 
 
 def parse_arguments(argv):
@@ -70,14 +71,31 @@ def open_database(config, args):
 
 def banner(app):
     import stf
+    from stf.db.errors import ServerAway
     kind, location = app.database.describe()
-    datasets = app.datasets.values()
-    files = sum(len(dataset.files) for dataset in datasets)
+    contents = ('The server is away: commands that need the database say so until it is '
+                'back (the console reconnects). ')
+    if app.structures_ready:
+        try:
+            contents = f'{app.database.read(lambda: database_contents(app))}. '
+        except ServerAway:
+            pass
     return (f'stf {stf.__version__}, a research console for network-security analysts\n'
             f'database: {kind} {location}\n'
-            f'{counted(len(datasets), "dataset")}, {counted(files, "file")}, '
-            f'{counted(len(app.notes), "note")}. '
-            "Type 'help' for the commands.")
+            f"{contents}Type 'help' for the commands.")
+
+
+def database_contents(app):
+    datasets = app.datasets.values()
+    files = sum(len(dataset.files) for dataset in datasets)
+    return (f'{counted(len(datasets), "dataset")}, {counted(files, "file")}, '
+            f'{counted(len(app.notes), "note")}')
+
+
+def went_away(where):
+    """The one line for a database server that went away as stf started."""
+    return (f'the database server {where} went away while stf was starting; no command was '
+            'run; start stf again once the server is back')
 
 
 def serve(config, args):
@@ -135,9 +153,18 @@ def main(argv=None):
     except UserError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
+    except ClientDisconnected:
+        # The server went away between answering and giving its database.
+        where = args.zeo or f'of {config.zodb_conf}'
+        print(f'error: {went_away(where)}', file=sys.stderr)
+        return 1
     from stf.console.app import App
     try:
-        app = App(config, database)
+        try:
+            app = App(config, database)
+        except UserError as error:  # a root that names a class stf does not store
+            print(f'error: {error}', file=sys.stderr)
+            return 2
         return run(app, args)
     finally:
         database.close()
@@ -146,6 +173,12 @@ def main(argv=None):
 def run(app, args):
     from stf.console.batch import run_batch
     from stf.console.render import Renderer
+    console = not args.command and sys.stdin.isatty() and sys.stdout.isatty()
+    if not console and not app.structures_ready:
+        # A script's commands all need the database (or come after one that
+        # does): one line rather than one failure per command.
+        print(f'error: {went_away(app.database.server_location())}', file=sys.stderr)
+        return 1
     if args.command:
         renderer = Renderer(sys.stdout, sys.stderr, terminal=False)
         return run_batch(app, args.command, renderer, args.stop_on_error)

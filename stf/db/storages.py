@@ -237,4 +237,8 @@ def open_zeo(text, wait_timeout=10, tls=None):
         # A refused TLS handshake shows only as a timeout: the message says why.
         raise UserError(zeotls.unreachable(text, address, error, tls)) from None
     zeohooks.install(storage, wait_timeout)
-    return database_of(storage)
+    try:
+        return database_of(storage)
+    except ClientDisconnected:
+        storage.close()  # its server went away as it started: nothing left reconnecting
+        raise

@@ -194,12 +194,15 @@ def _clip(text, size=40):
 
 # The bytes text protocols are made of (HTTP, SMTP, FTP, IRC, banners).
 TEXT_BYTES = bytes(range(0x20, 0x7f)) + b'\t\n\r'
-# Share of text bytes from which a payload reads as text: an SSH banner with its
-# key-exchange lists passes, a DNS message or TLS never does.
+# Share of text bytes from which as_text reads a payload as text by default.
 TEXT_RATIO = 0.9
-# For services that speak text, a text head with a binary body (HTTP and gzip, a
-# mail attachment) reads better as escaped text than as a hex dump.
-TEXT_SERVICE_RATIO = 0.5
+# A payload is shown as text when its head (its first line, at most TEXT_HEAD
+# bytes) is all text bytes and at least TEXT_SHARE of it is: an SSH banner, an
+# HTTP head with a gzip body, a mail with an attachment read better as escaped
+# text; an SSH binary packet (KEXINIT's name lists are mostly ASCII), TLS or DNS
+# start with binary bytes and are dumped in hex, whatever the port.
+TEXT_HEAD = 64
+TEXT_SHARE = 0.5
 TAB_SIZE = 8
 # How each byte is shown in text: printable ASCII as itself, LF and TAB kept (TAB
 # is expanded later), every other byte as \xNN.
@@ -351,9 +354,6 @@ DECODERS = {
     ('udp', 5353): dns_summary,   # mDNS
     ('udp', 5355): dns_summary,   # LLMNR
 }
-# Services that speak text (see TEXT_SERVICE_RATIO).
-TEXT_SERVICES = {('tcp', 21), ('tcp', 23), ('tcp', 25), ('tcp', 80), ('tcp', 110),
-                 ('tcp', 143), ('tcp', 587), ('tcp', 6667), ('tcp', 8080)}
 
 
 def service_summary(data, proto, port):
@@ -366,11 +366,18 @@ def service_summary(data, proto, port):
 def payload_lines(data, proto, port, width=16):
     """How to show one direction's payload: the service's summary line when it has
     one, then the payload as text when it reads as text, else its hex dump."""
-    service = _service(proto, port)
     summary = service_summary(data, proto, port)
-    text = as_text(data, TEXT_SERVICE_RATIO if service in TEXT_SERVICES else TEXT_RATIO)
+    text = as_text(data, TEXT_SHARE) if starts_as_text(data) else None
     body = text.splitlines() if text is not None else hexdump(data, width)
     return [summary] * (summary is not None) + body
+
+
+def starts_as_text(data):
+    """True when the first line of data (at most TEXT_HEAD bytes) is text."""
+    head = data[:TEXT_HEAD]
+    end = head.find(b'\n')
+    return bool(head) and not head[:end + 1 if end >= 0 else len(head)].translate(
+        None, TEXT_BYTES)
 
 
 def _service(proto, port):

@@ -1,0 +1,217 @@
+"""A ZEO server that fails at awkward moments: it dies as a client starts,
+it is stopped with SIGTERM. Real `stf.py --serve` processes on loopback."""
+import io
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.conftest import ROOT, error, free_port, ok
+from tests.test_zeo import stf_server
+
+ZEO = pytest.importorskip('ZEO')
+
+
+class Relay:
+    """A TCP relay on a port of its own to a ZEO server's port, that kills the
+    server (kill -9) just before relaying the client's first request after
+    one naming `after`, or the first naming `at`, and then stops listening:
+    the server dies at a known step of the client's start."""
+
+    def __init__(self, server_port, server, at=None, after=None):
+        self.server_port, self.server = server_port, server
+        self.at, self.after = at, after
+        self.killed = threading.Event()
+        self.port = None
+        self.links = []
+        self.listen()
+
+    def listen(self):
+        """Listen (again, on the same port once it has one)."""
+        self.listener = socket.create_server(('127.0.0.1', self.port or 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def back(self, server):
+        """Relay to a new server on the same port, killing nothing."""
+        self.server, self.at, self.after = server, None, None
+        self.listen()
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(('127.0.0.1', self.server_port))
+            except OSError:
+                client.close()
+                continue
+            self.links += [client, upstream]
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+
+    def _requests(self, client, upstream):
+        """Relay the client's messages one by one (4-byte size, then the message)."""
+        buffer, named = b'', False
+        while True:
+            try:
+                data = client.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return close_quietly(upstream)
+            buffer += data
+            while len(buffer) >= 4 and len(buffer) >= 4 + struct.unpack('>I', buffer[:4])[0]:
+                size = 4 + struct.unpack('>I', buffer[:4])[0]
+                message, buffer = buffer[:size], buffer[size:]
+                if named or (self.at and self.at in message):
+                    return self.kill()
+                named = bool(self.after and self.after in message)
+                upstream.sendall(message)
+
+    @staticmethod
+    def _answers(upstream, client):
+        while True:
+            try:
+                data = upstream.recv(65536)
+                if not data:
+                    return close_quietly(client)
+                client.sendall(data)
+            except OSError:
+                return
+
+    def kill(self):
+        self.server.kill()
+        self.server.wait()
+        self.listener.close()
+        for link in self.links:
+            close_quietly(link)
+        self.links = []
+        self.killed.set()
+
+
+def close_quietly(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+@pytest.fixture
+def dying_server(tmp_path):
+    """dying(at=..., after=...): a database with one note, served by a real
+    `stf.py --serve` reached through a Relay that kills it there; returns
+    (relay, start) where start() runs a new server on the same file and port."""
+    path, port, started = tmp_path / 'shared.fs', free_port(), []
+    made = run_stf(tmp_path, '--db', str(path), '-c', 'notes -c --text before')
+    assert made.returncode == 0, made.stderr
+
+    def start():
+        started.append(stf_server(path, port, tmp_path))
+        return started[-1]
+
+    def dying(**where):
+        return Relay(port, start(), **where), start
+    yield dying
+    for server in started:
+        server.kill()
+        server.wait()
+
+
+def run_stf(tmp_path, *args, stdin=None):
+    return subprocess.run([sys.executable, str(ROOT / 'stf.py'), *args], input=stdin,
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, STF_HOME=str(tmp_path / 'home')))
+
+
+def went_away(port):
+    return (f'error: the database server 127.0.0.1:{port} went away while stf was starting; '
+            'no command was run; start stf again once the server is back\n')
+
+
+def not_reachable(name, port):
+    return (f'{name}: the database server 127.0.0.1:{port} is not reachable; nothing was '
+            'changed (the console goes on and reconnects when the server is back)')
+
+
+# -- a server that dies as a client starts
+
+
+@pytest.mark.parametrize('where', [
+    # After giving the database (the root), before stf's first transaction.
+    {'after': b'loadBefore'},
+    # While giving the database: no database can be opened at all.
+    {'at': b'loadBefore'},
+])
+def test_server_dying_as_a_batch_starts_is_one_line(dying_server, tmp_path, where):
+    relay, _ = dying_server(**where)
+    result = run_stf(tmp_path, '--zeo', f'127.0.0.1:{relay.port}', '-c', 'notes -l',
+                     '-c', 'help')
+    assert relay.killed.wait(10)
+    assert (result.returncode, result.stdout, result.stderr) == (1, '', went_away(relay.port))
+
+
+def test_server_dying_as_a_piped_batch_starts_is_one_line(dying_server, tmp_path):
+    relay, _ = dying_server(after=b'loadBefore')
+    result = run_stf(tmp_path, '--zeo', f'127.0.0.1:{relay.port}', stdin='notes -l\ninfo\n')
+    assert relay.killed.wait(10)
+    assert (result.returncode, result.stdout, result.stderr) == (1, '', went_away(relay.port))
+
+
+def test_app_started_as_its_server_died_goes_on_when_it_is_back(dying_server):
+    from stf.console import config
+    from stf.console.app import App
+    from stf.db import database, storages
+    relay, start = dying_server(after=b'loadBefore')
+    db = database.Database(storages.open_zeo(f'127.0.0.1:{relay.port}'))
+    app = App(config.load(), db)
+    try:
+        assert relay.killed.wait(10)
+        assert not app.structures_ready
+        assert error(app, 'notes -l') == not_reachable('notes', relay.port)
+        ok(app, 'help')  # what needs no database works meanwhile
+        relay.back(start())
+        ok(app, 'notes -c --text after')
+        assert app.structures_ready
+        assert sorted(note.text for note in app.notes.values()) == ['after', 'before']
+    finally:
+        app.close()
+
+
+def test_console_started_as_its_server_died_shows_it_away(dying_server, tmp_path):
+    pexpect = pytest.importorskip('pexpect')
+    relay, start = dying_server(after=b'loadBefore')
+    env = dict(os.environ, STF_HOME=str(tmp_path / 'home'), TERM='xterm', COLUMNS='200')
+    child = pexpect.spawn(sys.executable, [str(ROOT / 'stf.py'), '--zeo',
+                                           f'127.0.0.1:{relay.port}'],
+                          env=env, encoding='utf-8', timeout=20, dimensions=(40, 200))
+    child.logfile_read = shown = io.StringIO()
+    try:
+        child.expect('The server is away: commands that need the database say so until it '
+                     r'is back \(the console reconnects\)\. ')
+        # A terminal that answers where its cursor is gets the toolbar.
+        child.expect(r'\x1b\[6n')
+        child.send('\x1b[5;1R')
+        child.expect(f'database: ClientStorage 127.0.0.1:{relay.port} ' + r'\(server away\)')
+        child.send('notes -l\r')
+        child.expect(not_reachable('notes', relay.port).replace('(', r'\(').replace(')', r'\)'))
+        relay.back(start())
+        child.send('notes -l\r')
+        deadline = time.monotonic() + 20
+        while child.expect([r'\| before', 'not reachable']) == 1:
+            assert time.monotonic() < deadline, 'the console did not reconnect'
+            time.sleep(0.5)
+            child.send('notes -l\r')
+        child.send('exit\r')
+        child.expect(pexpect.EOF)
+        assert 'Traceback' not in shown.getvalue()
+    finally:
+        child.close(force=True)
