@@ -215,3 +215,76 @@ def test_console_started_as_its_server_died_shows_it_away(dying_server, tmp_path
         assert 'Traceback' not in shown.getvalue()
     finally:
         child.close(force=True)
+
+
+# -- stopping a server with SIGTERM
+
+
+def serve(path, port, tmp_path, log):
+    """`stf.py --db path --serve 127.0.0.1:port`, its output in the file log.
+
+    It shows ResourceWarnings (as Python's development mode does): an event
+    loop or a socket left open then shows at every exit, whereas the
+    "Exception ignored ... Invalid file descriptor" of the loop left open
+    shows only when the garbage collector happens to close the loop's
+    sockets before the loop."""
+    with open(log, 'w') as output:
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / 'stf.py'), '--db', str(path), '--serve',
+             f'127.0.0.1:{port}'], stdout=output, stderr=subprocess.STDOUT,
+            env=dict(os.environ, STF_HOME=str(tmp_path / 'server-home'),
+                     PYTHONWARNINGS='always::ResourceWarning'))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(('127.0.0.1', port), 0.2).close()
+            return server
+        except OSError:
+            assert server.poll() is None, log.read_text()
+            time.sleep(0.05)
+    server.kill()
+    raise AssertionError('the server did not listen within 30 s')
+
+
+def terminated(server, log):
+    """SIGTERM: the exit status and the lines logged, once it has stopped."""
+    server.terminate()
+    status = server.wait(timeout=30)
+    return status, log.read_text().splitlines()
+
+
+def left_open(lines, port):
+    """What a server's log says it left open or could not close."""
+    signs = ('unclosed event loop', f"laddr=('127.0.0.1', {port})", 'Exception ignored',
+             'Invalid file descriptor', 'Traceback')
+    return [line for line in lines if any(sign in line for sign in signs)]
+
+
+def stopped_by_sigterm(lines, pid):
+    """The last two lines of a server stopped by SIGTERM, without their times."""
+    return [line.split(' ', 1)[1] for line in lines[-2:]] == [
+        f'INFO ZEO.runzeo ({pid}) terminated by SIGTERM',
+        "INFO ZEO.StorageServer closing storage '1'"]
+
+
+def test_sigterm_stops_a_new_and_a_restarted_server_cleanly(tmp_path):
+    from stf.console import config
+    from stf.console.app import App
+    from stf.db import database, storages
+    path, port = tmp_path / 'new.fs', free_port()
+    first = serve(path, port, tmp_path, tmp_path / 'first.log')
+    written = run_stf(tmp_path, '--zeo', f'127.0.0.1:{port}', '-c', 'notes -c --text one')
+    assert written.returncode == 0, written.stderr
+    status, lines = terminated(first, tmp_path / 'first.log')
+    assert (status, left_open(lines, port)) == (0, [])
+    assert stopped_by_sigterm(lines, first.pid)
+    # Restarted on the same file and port; a client is connected as it stops.
+    second = serve(path, port, tmp_path, tmp_path / 'second.log')
+    app = App(config.load(), database.Database(storages.open_zeo(f'127.0.0.1:{port}')))
+    try:
+        ok(app, 'notes -c --text two')
+        status, lines = terminated(second, tmp_path / 'second.log')
+    finally:
+        app.close()
+    assert (status, left_open(lines, port)) == (0, [])
+    assert stopped_by_sigterm(lines, second.pid)

@@ -1,4 +1,5 @@
-"""Serving a FileStorage to other analysts with ZEO's own server (runzeo).
+"""Serving a FileStorage to other analysts with ZEO's own server (runzeo),
+reading only the classes stf stores (stf.db.classes).
 
 Nothing here writes to the screen: `prepare` checks everything that can be
 told in one line before serving (the file held by another program, the
@@ -40,8 +41,11 @@ def prepare(path, address, tls=None):
     socket path). tls: (certificate, key, CA) PEM files: only clients with a
     certificate signed by the CA are accepted (docs/zeo-tls.md)."""
     import ZEO.runzeo
-    from stf.db import zeotls
+    from stf.db import classes, zeotls
     zeohooks.check_classes()  # its clients are stf's: they need the hooks
+    # Conflicts are resolved here: records name only classes stf stores, and
+    # requests no builtins (ZEO's own server lets a client name eval).
+    classes.install()
     context = None
     if tls:
         if '/' in address:
@@ -82,7 +86,12 @@ def _one_line_log_server():
 
     class OneLineLogServer(ZEO.runzeo.ZEOServer):
         """runzeo, logging one line per record (its default puts '------'
-        between records)."""
+        between records), and stopping cleanly on SIGTERM and Ctrl-C."""
+
+        def close_server(self):
+            acceptor = getattr(self.server, 'acceptor', None)
+            super().close_server()
+            close_event_loop(acceptor)
 
         def setup_default_logging(self):
             if self.options.config_logger is not None:
@@ -94,6 +103,23 @@ def _one_line_log_server():
             root.setLevel(logging.INFO)
             root.addHandler(handler)
     return OneLineLogServer
+
+
+def close_event_loop(acceptor):
+    """Finish closing a ZEO server's acceptor and close its event loop.
+
+    runzeo stops on SIGTERM and SIGINT by raising SystemExit from the signal
+    handler, out of the acceptor's event loop: the closing ZEO then schedules
+    (the listening socket, the clients' connections) never runs, and the
+    loop is left open. Python closed it only when collecting it, sometimes
+    after its own sockets ("Exception ignored in BaseEventLoop.__del__ ...
+    Invalid file descriptor"). Here that closing runs, then the loop closes.
+    """
+    loop = getattr(acceptor, 'event_loop', None)
+    if loop is None or loop.is_closed() or loop.is_running():
+        return
+    loop.run_forever()  # until the acceptor's _close stops it (a second at most)
+    loop.close()
 
 
 def check_can_serve(path, address, listen):
