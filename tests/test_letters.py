@@ -287,3 +287,19 @@ def test_states_match_the_reference_on_random_connections(monkeypatch):
     for c in CONSTRUCTORS.values():
         wanted = [reference_state(*zip(*by_connection[ident]), c) for ident in table.ids]
         assert states(table.start, table.dur, table.size, table.bounds, c) == wanted
+
+
+def test_a_gap_from_a_broken_clock_writes_at_most_ten_years_of_zeros():
+    """A flow at 10**12 s after one in 2020 would write 277 million zeros (a
+    state of 277 MB); a gap writes at most MAX_ZEROS, in both ways of
+    computing letters. Gaps under ten years keep one zero per hour."""
+    second = letters.SECOND
+    year_2020 = 1_577_836_800 * second
+    for later, zeros in ((10 ** 12 * second, letters.MAX_ZEROS), (year_2020 + 5 * 3600 * second,
+                                                                  5)):
+        start = np.array([year_2020, later], np.int64)
+        dur, size = np.array([1, 1], np.int64), np.array([100, 100], np.int64)
+        (state,) = states(start, dur, size, np.array([0, 2]))
+        assert state == '1' + '0' * zeros + '1'  # no periodicity data: digits
+        assert ''.join(row.piece for row in flow_letters(start, dur, size)) == state
+    assert letters.MAX_ZEROS == 87_660

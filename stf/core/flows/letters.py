@@ -55,6 +55,12 @@ class Constructor:
     timeout_us: int = 3600 * SECOND
     single_zero: bool = False
 
+    def zeros(self, t2):
+        """How many '0' a gap t2 (longer than the timeout) writes: one per
+        timeout, at most MAX_ZEROS (a gap of more than ten years comes from a
+        broken clock, and one flow must not make a state of megabytes)."""
+        return 1 if self.single_zero else min(t2 // self.timeout_us, MAX_ZEROS)
+
     @property
     def ratios(self):
         """(tt1, tt2, tt3) in lowest terms (smaller products to compare); each
@@ -78,6 +84,9 @@ DEFAULT_CONSTRUCTOR = 1
 LETTERS = ('123456789', 'abcdefghi', 'ABCDEFGHI', 'rstuvwxyz', 'RSTUVWXYZ')
 NO_PERIODICITY, STRONGLY_PERIODIC = 0, 1
 # (timechar, largest gap that gets it); a longer gap gets no timechar.
+# The most zeros one gap writes: ten years of hours (see Constructor.zeros).
+MAX_ZEROS = 10 * 8766
+
 TIMECHARS = (('.', 5 * SECOND), (',', 60 * SECOND), ('+', 300 * SECOND),
              ('*', 3600 * SECOND))
 
@@ -183,7 +192,7 @@ def _gap_marks(t2, has_gap, constructor):
     beyond = has_gap & (t2 > constructor.timeout_us)
     zeros = np.zeros(len(t2), np.int64)
     zeros[beyond] = 1 if constructor.single_zero else \
-        (t2[beyond] // constructor.timeout_us).astype(np.int64)
+        np.minimum(t2[beyond] // constructor.timeout_us, MAX_ZEROS).astype(np.int64)
     timechar = np.zeros(len(t2), np.int64)
     for _, limit in TIMECHARS:
         timechar += t2 > limit
@@ -236,8 +245,7 @@ def flow_piece(t1, t2, dur, size, constructor):
     if t2 is None:
         return letter
     if t2 > constructor.timeout_us:
-        zeros = 1 if constructor.single_zero else t2 // constructor.timeout_us
-        return '0' * zeros + letter
+        return '0' * constructor.zeros(t2) + letter
     return letter + next((char for char, limit in TIMECHARS if t2 <= limit), '')
 
 
