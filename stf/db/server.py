@@ -1,4 +1,5 @@
-"""Serving a FileStorage to other analysts with ZEO's own server (runzeo).
+"""Serving a FileStorage to other analysts with ZEO's own server (runzeo),
+reading only the classes stf stores (stf.db.classes).
 
 Nothing here writes to the screen: `prepare` checks everything that can be
 told in one line before serving (the file held by another program, the
@@ -40,8 +41,11 @@ def prepare(path, address, tls=None):
     socket path). tls: (certificate, key, CA) PEM files: only clients with a
     certificate signed by the CA are accepted (docs/zeo-tls.md)."""
     import ZEO.runzeo
-    from stf.db import zeotls
+    from stf.db import classes, zeotls
     zeohooks.check_classes()  # its clients are stf's: they need the hooks
+    # Conflicts are resolved here: records name only classes stf stores, and
+    # requests no builtins (ZEO's own server lets a client name eval).
+    classes.install()
     context = None
     if tls:
         if '/' in address:

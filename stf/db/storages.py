@@ -10,12 +10,12 @@ import random
 import time
 from pathlib import Path
 
-import ZODB
 import zc.lockfile
 from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
 from stf.db import zconf, zeohooks
+from stf.db.classes import GuardedDB, RefusedClass
 from stf.db.errors import ClientDisconnected
 from stf.db.holders import held_message, lock_holder
 
@@ -28,15 +28,20 @@ CACHE_OBJECTS = 20000
 
 
 def database_of(storage, cache_size=None):
-    """A ZODB.DB on storage. Analysts starting at once on a new database all
+    """A ZODB.DB on storage that reads only the classes stf stores
+    (stf.db.classes). Analysts starting at once on a new database all
     create its root: the losers of that race try again."""
     cache_size = cache_size or CACHE_OBJECTS
-    for attempt in range(ROOT_RETRIES):
-        try:
-            return ZODB.DB(storage, cache_size=cache_size)
-        except ConflictError:
-            time.sleep(random.uniform(0, 0.05))
-    return ZODB.DB(storage, cache_size=cache_size)
+    try:
+        for attempt in range(ROOT_RETRIES):
+            try:
+                return GuardedDB(storage, cache_size=cache_size)
+            except ConflictError:
+                time.sleep(random.uniform(0, 0.05))
+        return GuardedDB(storage, cache_size=cache_size)
+    except RefusedClass:  # the root names a class stf does not store
+        storage.close()
+        raise
 
 
 def open_file_storage(path):
@@ -130,9 +135,10 @@ def _harden(db, conf_path, wait_timeout):
 
 
 def _open_configured(config, conf_path, server, tls):
-    import ZODB.config
     try:
-        return ZODB.config.databaseFromConfig(config.database)
+        return _databases_from_config(config.database, conf_path)
+    except UserError:  # already one line (a refused class, a class-factory line)
+        raise
     except zc.lockfile.LockError:
         raise UserError(f'the database in {conf_path} is open in another program: an stf '
                         "(close it), or a server ('stf.py --serve' or runzeo: connect to it "
@@ -147,6 +153,42 @@ def _open_configured(config, conf_path, server, tls):
     except Exception as error:
         raise UserError(f'cannot open the database of {conf_path}: '
                         f'{type(error).__name__}: {error}') from None
+
+
+def _databases_from_config(factories, conf_path):
+    """ZODB.config.databaseFromConfig: every <zodb> section opened (in one
+    multi-database when there are several), the first returned; each one as
+    stf's GuardedDB."""
+    opened = {}
+    return [_database_of_section(factory, opened, conf_path) for factory in factories][0]
+
+
+# The settings of a <zodb> section, by ZODB.DB's names (ZODB.config's own reading).
+DB_SETTINGS = {'pool_size': 'pool_size', 'cache_size': 'cache_size',
+               'cache_size_bytes': 'cache_size_bytes',
+               'historical_pool_size': 'historical_pool_size',
+               'historical_cache_size': 'historical_cache_size',
+               'historical_cache_size_bytes': 'historical_cache_size_bytes',
+               'historical_timeout': 'historical_timeout', 'pool_timeout': 'pool_timeout',
+               'allow_implicit_cross_references': 'xrefs',
+               'large_record_size': 'large_record_size'}
+
+
+def _database_of_section(factory, databases, conf_path):
+    """ZODB.config.ZODBDatabase.open, making a GuardedDB."""
+    section = factory.config
+    if getattr(section, 'class_factory', None) is not None:
+        raise UserError(f'{conf_path}: stf decides which classes a database may name; remove '
+                        'the class-factory line')
+    storage = section.storage.open()
+    options = {name: getattr(section, setting) for setting, name in DB_SETTINGS.items()
+               if getattr(section, setting, None) is not None}
+    try:
+        return GuardedDB(storage, database_name=section.database_name or factory.name or '',
+                         databases=databases, **options)
+    except BaseException:
+        storage.close()
+        raise
 
 
 def make_storage_folders(top):
