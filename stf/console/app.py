@@ -70,6 +70,8 @@ def log_to_home():
     handler.addFilter(shorten_server_away)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    # A log the disk has no room for is lost rather than shown on the screen.
+    logging.raiseExceptions = False
     for name in LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         for old in list(library.handlers):
@@ -89,8 +91,9 @@ def shorten_server_away(record):
 
 
 # Loggers of the libraries that talk to the ZEO server (ZODB logs a failed
-# load with its traceback before the command reports it in one line).
-LIBRARY_LOGGERS = ('asyncio', 'ZEO', 'ZODB')
+# load with its traceback before the command reports it in one line), and of
+# transactions (a failed commit's abort).
+LIBRARY_LOGGERS = ('asyncio', 'ZEO', 'ZODB', 'txn')
 
 
 def no_progress(label):

@@ -14,7 +14,7 @@ import transaction
 from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
-from stf.db import zeohooks
+from stf.db import storages, zeohooks
 from stf.db.errors import ClientDisconnected, ServerAway
 from stf.models import store
 
@@ -178,7 +178,18 @@ class Database:
                 if held:  # the analyst asked to stop: no new attempt
                     raise KeyboardInterrupt from None
                 raise
+            except Exception as error:
+                # A full disk (here or on the server): nothing was saved.
+                message = storages.no_room(error, self._stored_in())
+                if message is None:
+                    raise
+                raise UserError(message) from None
         return bool(held)
+
+    def _stored_in(self):
+        """Where the database's data lies, for a message."""
+        path = self.shared.path if self.shared else getattr(self.db.storage, '_file_name', None)
+        return str(path) if path else f'the database of the server {self.describe()[1]}'
 
     def wait_for_server(self, seconds=SERVER_GRACE_SECONDS):
         """A ZEO client whose server is away: give it a moment to come back

@@ -5,12 +5,15 @@ A ZEO client gets stf's hooks (stf.db.zeohooks) and checks: its TLS files are
 checked and its server probed before connecting, so that a refused
 certificate or a server that is not there is one clear line.
 """
+import errno
 import os
 import random
 import time
 from pathlib import Path
 
 import zc.lockfile
+import ZODB.FileStorage
+from ZODB.FileStorage.FileStorage import TempFormatter
 from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
@@ -44,21 +47,102 @@ def database_of(storage, cache_size=None):
         raise
 
 
+# Writes refused for want of room: the disk is full, the analyst's quota is
+# used up, or the file reached the size limit of the process (ulimit -f).
+NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def no_room(error, where):
+    """The one line for an OSError that left the database (where: its path,
+    or 'the database of the server ...') without room to grow; None for any
+    other error."""
+    number = error_number(error)
+    if number not in NO_ROOM:
+        return None
+    if number == errno.EFBIG:
+        return (f'{where} cannot grow: it reached the largest file size stf may write '
+                '(ulimit -f); nothing was changed; raise the limit and try again')
+    full = ('is full' if number == errno.ENOSPC else
+            'has no room left in your quota')
+    return f'the disk holding {where} {full}; nothing was changed; free some space and try again'
+
+
+def error_number(error):
+    """The errno of an OSError, here or on a ZEO server (which reports it
+    to the client as ServerException('builtins.OSError', (errno, text)))."""
+    if isinstance(error, OSError):
+        return error.errno
+    try:
+        from ZEO.Exceptions import ServerException
+    except ImportError:  # without ZEO only local files open
+        return None
+    if isinstance(error, ServerException) and len(error.args) == 2:
+        name, arguments = error.args
+        if name == 'builtins.OSError' and arguments and isinstance(arguments[0], int):
+            return arguments[0]
+    return None
+
+
+class RoomyFileStorage(ZODB.FileStorage.FileStorage):
+    """ZODB's FileStorage, usable again after a write that found no room.
+
+    FileStorage writes through buffered files: a write the disk refused stays
+    in the buffer, and every later seek, abort or close tries it again and
+    fails too (tracebacks at abort and at exit, and bytes written past the
+    end of the database once room comes back). Here such a buffer is thrown
+    away and the database file cut back to its last transaction."""
+
+    def tpc_vote(self, transaction):
+        try:
+            return super().tpc_vote(transaction)
+        except OSError as error:
+            if error.errno in NO_ROOM:
+                self._drop_unwritten()
+                self._file.truncate(self._pos)  # what the failed vote wrote
+            raise
+
+    def _clear_temp(self):
+        try:
+            super()._clear_temp()
+        except OSError as error:  # a store that found no room left its data in the buffer
+            if error.errno not in NO_ROOM:
+                raise
+            self._drop_unwritten()
+            super()._clear_temp()
+
+    def _drop_unwritten(self):
+        """Open the database and its temporary file afresh; what their
+        buffers held goes to /dev/null as they close."""
+        for old in (self._file, self._tfile):
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, old.fileno())
+            finally:
+                os.close(null)
+            old.close()
+        self._file = open(self._file_name, 'r+b')
+        self._tfile = open(self._file_name + '.tmp', 'w+b')
+        self._tfmt = TempFormatter(self._tfile)
+
+
 def open_file_storage(path):
     """Open (creating if needed) the FileStorage at path."""
-    import ZODB.FileStorage
     path = Path(path).expanduser().resolve()
     if path.is_dir():
         raise UserError(f'{path} is a folder; give the path of a database file, '
                         f'e.g. {path / "stf.db"}')
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        storage = ZODB.FileStorage.FileStorage(str(path))
+        storage = RoomyFileStorage(str(path))
     except PermissionError as error:
         raise UserError(f'cannot open database {path}: permission denied '
                         f'({error.filename}); choose another path with --db') from None
     except zc.lockfile.LockError:
         raise UserError(held_message(path, lock_holder(path))) from None
+    except OSError as error:
+        if no_room(error, path):
+            raise UserError(no_room(error, path)) from None
+        raise
     return database_of(storage)
 
 
