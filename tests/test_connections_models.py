@@ -19,7 +19,7 @@ def flow_line(second, src='10.0.0.1', dst='10.0.0.2', dport='80', dur='0.5', siz
 
 def exported(app, group, tmp_path):
     out = tmp_path / 'export.tsv'
-    ok(app, f'models -e {group} -o {out}')
+    ok(app, f'models -e {group} -o {out} --force')
     lines = out.read_text().splitlines()
     assert lines[0] == 'tuple_id\tflows\tlabel\tstate'
     return [line.split('\t') for line in lines[1:]]

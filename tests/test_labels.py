@@ -135,7 +135,7 @@ def test_export_import_round_trip(models, tmp_path, suffix):
     assert ok(models, f'labels --import {out}')[0].text == (
         f'2 labeled connections imported from {out}')
     assert label_of(models, CC) == 'From-Botnet-TCP-HTTP-CC-1'
-    ok(models, f'labels --export {out}')
+    ok(models, f'labels --export {out} --force')
     assert out.read_text() == before
     if suffix == '.json':
         assert json.loads(before)[0] == {'group': '0-1', 'connection': CC,

@@ -59,12 +59,15 @@ def moved_message(dataset_id, path, what='file', why=''):
             f"run 'datasets -o {dataset_id} NEW_FOLDER'")
 
 
-def write_whole(path, write):
+def write_whole(path, write, force=False):
     """write(handle) into a file beside path, renamed to path once complete:
-    a write refused part-way (or Ctrl-C) leaves no half file."""
+    a write refused part-way (or Ctrl-C) leaves no half file. An existing
+    path is refused unless force: an export never overwrites by mistake.
+    UTF-8 whatever the locale: stf's readers read UTF-8."""
+    check_overwrite(path, force)
     partial = path.with_name(f'.{path.name}.partial')
     try:
-        with open(partial, 'w', newline='') as handle:
+        with open(partial, 'w', newline='', encoding='utf-8') as handle:
             write(handle)
         os.replace(partial, path)
     except OSError as error:
@@ -72,6 +75,13 @@ def write_whole(path, write):
     finally:
         if partial.exists():
             partial.unlink()
+
+
+def check_overwrite(path, force):
+    """Refuse a file that exists unless --force was given (also checked
+    before slow work, so that nothing runs before the refusal)."""
+    if not force and (path.exists() or path.is_symlink()):
+        raise UserError(f'{path} exists; add --force to overwrite it, or choose another file')
 
 
 def confirmed(app, args, question):

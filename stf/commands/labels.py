@@ -254,7 +254,8 @@ def export(app, args):
     path = Path(args.export).expanduser()
     records = [{'group': group_id, 'connection': conn, 'label': label.name}
                for label in store(app).values() for group_id, conn in label.connections()]
-    common.write_whole(path, lambda handle: write_records(handle, records, path.suffix))
+    common.write_whole(path, lambda handle: write_records(handle, records, path.suffix),
+                       force=args.force)
     return [ok(f'{len(records):,} labeled connections written to {path}')]
 
 
@@ -391,4 +392,5 @@ COMMANDS = [Command(
              metavar='NAME', complete='label_name'),
         Flag(('--same',), 'add the connections to this existing label', metavar='LABEL_ID',
              type=int, complete='label_id'),
+        Flag(('--force',), '-o: overwrite the file if it exists'),
     ))]

@@ -210,7 +210,7 @@ def export(app, args):
     names = app.root['labels'].names()
     rows = ((conn, flows, names.get(group.labels.get(conn), ''), state)
             for conn, (flows, state) in group.states.items())
-    common.write_whole(path, lambda handle: letterstsv.write(handle, rows))
+    common.write_whole(path, lambda handle: letterstsv.write(handle, rows), force=args.force)
     return [ok(f'{len(group):,} models of group {group.id} written to {path}')]
 
 
@@ -275,5 +275,6 @@ COMMANDS = [Command(
         Flag(('-a', '--letters'), '-L: show at most N letters of each state', metavar='N',
              type=int),
         Flag(('-o', '--output'), '-e: the file to write', metavar='FILE', complete='path'),
+        Flag(('--force',), '-e: overwrite the file if it exists'),
         Flag(('--text',), '-n: the note text, instead of $EDITOR', metavar='TEXT'),
     ))]
