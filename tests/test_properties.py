@@ -715,15 +715,16 @@ def gen_letters(rng):
 
 def expected_letters(rows):
     """What letterstsv.read gives for rows: every model under a name of its own,
-    a repeated id ID#2, ID#3, ... (the first not taken)."""
-    models, labels, seen = [], {}, {}
+    a repeated id ID#2, ID#3, ... (the first that no row of the file and no
+    other repeat has)."""
+    in_file = {conn for conn, *_ in rows}
+    models, labels = [], {}
     for conn, flows, label, state in rows:
         taken = {model[0] for model in models}
-        repeat = seen.get(conn, 0) + 1
-        while (conn if repeat == 1 else f'{conn}#{repeat}') in taken:
+        name, repeat = conn, 1
+        while name in taken or (repeat > 1 and name in in_file):
             repeat += 1
-        seen[conn] = repeat
-        name = conn if repeat == 1 else f'{conn}#{repeat}'
+            name = f'{conn}#{repeat}'
         models.append((name, flows, state))
         if label:
             labels[name] = label

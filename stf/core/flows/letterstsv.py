@@ -10,37 +10,63 @@ def read(path):
     """(conn, flows, state) rows and conn -> label of a letters TSV.
 
     Files that gather models of several captures repeat tuple ids; a repeated
-    id gets '#2', '#3', ... (the first of them no other row has: a file may
-    hold 'a', 'a#2' and 'a' again) so that no model is lost.
+    id gets '#2', '#3', ... (the first that is neither an id of the file nor
+    given to another repeat: a file may hold 'a', 'a' and 'a#2') so that no
+    model is lost.
     """
-    rows, labels, seen, names = [], {}, {}, set()
+    lines = list(_fields(path))
+    in_file = {conn for _, conn, _, _, _ in lines}
+    rows, labels, taken, repeats = [], {}, set(), {}
+    for _, conn, flows, label, state in lines:
+        name = conn
+        if name in taken:
+            name = _free_name(conn, in_file, taken, repeats)
+        taken.add(name)
+        rows.append((name, flows, state))
+        if label:
+            labels[name] = label
+    return rows, labels
+
+
+def _free_name(conn, in_file, taken, repeats):
+    """conn#N with the smallest N from the last one given to conn that no
+    row of the file and no other repeat has."""
+    number = repeats.get(conn, 1)
+    while True:
+        number += 1
+        name = f'{conn}#{number}'
+        if name not in in_file and name not in taken:
+            repeats[conn] = number
+            return name
+
+
+def _fields(path):
+    """(line number, conn, flows, label, state) of every line after the header."""
     with open(path, encoding='utf-8', errors='replace', newline='') as handle:
         for number, line in enumerate(handle, 1):
-            fields = line.rstrip('\r\n').split('\t')
             if number == 1:
                 continue  # the header, checked when the file type was found
-            if len(fields) != 4 or not _is_count(fields[1]):
+            fields = line.rstrip('\r\n').split('\t')
+            if len(fields) != 4:
                 raise UserError(f'{path}: line {number} is not tuple_id<TAB>flows<TAB>label'
-                                '<TAB>state (flows a whole number); fix the file')
+                                f'<TAB>state: it has {len(fields)} columns, not 4; fix the file')
             conn, flows, label, state = fields
-            repeat = seen.get(conn, 0) + 1
-            name = conn if repeat == 1 else f'{conn}#{repeat}'
-            while name in names:
-                repeat += 1
-                name = f'{conn}#{repeat}'
-            seen[conn] = repeat
-            names.add(name)
-            conn = name
-            rows.append((conn, int(flows), state))
-            if label:
-                labels[conn] = label
-    return rows, labels
+            if not _is_count(flows):
+                raise UserError(f'{path}: line {number} is not tuple_id<TAB>flows<TAB>label'
+                                f'<TAB>state: column 2 (flows) is {_shown(flows)}, not a whole '
+                                'number; fix the file')
+            yield number, conn, int(flows), label, state
 
 
 def _is_count(text):
     """ASCII digits, few enough for int(): '²'.isdigit() is true but int()
     refuses it, and int() refuses more than 4,300 digits."""
     return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+def _shown(text, limit=40):
+    """A cell in a message: quoted, and cut when long."""
+    return repr(text if len(text) <= limit else text[:limit] + '…')
 
 
 def write(handle, models):
