@@ -1,10 +1,8 @@
 """labels: name behaviors and attach them to connections of groups of models."""
-import csv
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from stf.commands import common
+from stf.commands import common, labelfiles
 from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import connid, filters, labelnames
 from stf.core.errors import UserError
@@ -14,7 +12,6 @@ from stf.ops import deletions
 WIZARD = (('direction', 'Direction'), ('decision', 'Decision'),
           ('proto3', 'Layer-3 protocol'), ('proto4', 'Main layer-4 protocol'),
           ('details', 'Details (up to 30 characters, no - or spaces)'))
-EXPORT_FIELDS = ('group', 'connection', 'label')
 
 
 def store(app):
@@ -254,34 +251,26 @@ def export(app, args):
     path = Path(args.export).expanduser()
     records = [{'group': group_id, 'connection': conn, 'label': label.name}
                for label in store(app).values() for group_id, conn in label.connections()]
-    common.write_whole(path, lambda handle: write_records(handle, records, path.suffix),
+    common.write_whole(path, lambda handle: labelfiles.write(handle, records, path.suffix),
                        force=args.force)
     return [ok(f'{len(records):,} labeled connections written to {path}')]
 
 
-def write_records(handle, records, suffix):
-    if suffix.lower() == '.json':
-        json.dump(records, handle, indent=1)
-        return
-    writer = csv.DictWriter(handle, EXPORT_FIELDS, lineterminator='\n')
-    writer.writeheader()
-    writer.writerows(records)
-
-
 def read_import(app, args):
-    return read_records(Path(args.import_file).expanduser())
+    """The checked rows (read before the transaction)."""
+    return labelfiles.read(Path(args.import_file).expanduser())
 
 
-def import_labels(app, args, records):
+def import_labels(app, args, rows):
     done, skipped, touched = 0, Counter(), defaultdict(Counter)
-    for number, record in enumerate(records, 1):
-        group = app.root['models'].get(record['group'])
-        if group is None or record['connection'] not in group.states:
+    for row in rows:
+        group = app.root['models'].get(row.group)
+        if group is None or row.connection not in group.states:
             skipped['no such group or connection'] += 1
             continue
-        name = imported_name(record['label'])
+        name = imported_name(row.label)
         label = store(app).by_name(name) or store(app).new(name)
-        attach(app, group, record['connection'], label, note=False)
+        attach(app, group, row.connection, label, note=False)
         touched[group.dataset_id][group.id] += 1
         done += 1
     for dataset_id, groups in touched.items():
@@ -301,24 +290,6 @@ def imported_name(name):
         return str(labelnames.parse(name))
     except UserError:
         return name
-
-
-def read_records(path):
-    try:
-        with open(path, newline='', encoding='utf-8-sig') as handle:
-            if path.suffix.lower() == '.json':
-                records = json.load(handle)
-            else:
-                records = list(csv.DictReader(handle))
-    except OSError as error:
-        raise UserError(f'cannot read {path}: {error.strerror}; check the path') from None
-    except (ValueError, csv.Error) as error:
-        raise UserError(f'{path} is not a labels file written by --export: {error}') from None
-    if not isinstance(records, list) or any(
-            not isinstance(record, dict) or set(EXPORT_FIELDS) - set(record)
-            for record in records):
-        raise UserError(f'{path} must hold rows with the fields group, connection, label')
-    return records
 
 
 def from_flows(app, args):

@@ -1,0 +1,110 @@
+"""The file `labels -o` writes and `labels --import` reads: one row per
+labeled connection, as CSV or (for a .json name) JSON.
+
+A row names the group of models, the connection and the label. Every row
+is checked as it is read: a mistake is one line naming the row and the field.
+"""
+import csv
+import json
+from dataclasses import dataclass
+
+from stf.core.errors import UserError
+
+FIELDS = ('group', 'connection', 'label')
+REQUIRED = FIELDS
+EXAMPLES = {'group': 'text like 0-1', 'connection': 'text like 10.0.0.1-10.0.0.2-80-tcp',
+            'label': 'text like From-Botnet-TCP-HTTP-CC12-1'}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row: number (the first row after a CSV header is 1), group,
+    connection, label."""
+    number: int
+    group: str
+    connection: str
+    label: str
+
+
+def write(handle, records, suffix):
+    """records: dicts of FIELDS."""
+    if suffix.lower() == '.json':
+        json.dump(records, handle, indent=1)
+        return
+    writer = csv.writer(handle, lineterminator='\n')
+    writer.writerow(FIELDS)
+    for record in records:
+        writer.writerow([record[field] for field in FIELDS])
+
+
+def read(path):
+    """The checked rows of a labels file."""
+    records = load(path)
+    return [checked(path, number, record) for number, record in enumerate(records, 1)]
+
+
+def load(path):
+    """The file's records: dicts for CSV, anything for JSON."""
+    not_export = f'{path} is not a labels file written by labels -o'
+    try:
+        with open(path, newline='', encoding='utf-8-sig') as handle:
+            if path.suffix.lower() == '.json':
+                records = json.load(handle)
+            else:
+                records = csv_records(path, handle, not_export)
+    except OSError as error:
+        raise UserError(f'cannot read {path}: {error.strerror}; check the path') from None
+    except RecursionError:
+        raise UserError(f'{not_export}: its JSON is nested too deeply') from None
+    except (ValueError, csv.Error) as error:
+        raise UserError(f'{not_export}: {error}') from None
+    if not isinstance(records, list):
+        raise UserError(f'{not_export}: it holds {kind(records)}, not a list of rows')
+    return records
+
+
+def csv_records(path, handle, not_export):
+    reader = csv.DictReader(handle)
+    missing = [field for field in REQUIRED if field not in (reader.fieldnames or ())]
+    if missing:
+        raise UserError(f'{not_export}: its header lacks {", ".join(missing)} (it needs '
+                        f'{", ".join(REQUIRED)})')
+    # A short row's missing cells (None) are left out: the row lacks them.
+    return [{key: value for key, value in record.items() if value is not None}
+            for record in reader]
+
+
+def checked(path, number, record):
+    """A Row from one record, or a UserError naming the row and the field."""
+    where = f'{path}: row {number}'
+    if not isinstance(record, dict):
+        raise UserError(f'{where} must be an object with {", ".join(REQUIRED)}, '
+                        f'not {kind(record)}')
+    if record.get(None):
+        raise UserError(f'{where} has more columns than the header names')
+    values = {}
+    for field in REQUIRED:
+        value = record.get(field)
+        if field not in record:
+            raise UserError(f"{where} has no '{field}'; each row needs "
+                            f'{", ".join(REQUIRED)}')
+        if not isinstance(value, str):
+            raise UserError(f"{where}: '{field}' must be {EXAMPLES[field]}, "
+                            f'not {kind(value)}')
+        values[field] = value
+    return Row(number, values['group'], values['connection'], values['label'])
+
+
+def kind(value):
+    """What a JSON value is, in words."""
+    if value is None:
+        return 'null'
+    if isinstance(value, bool):
+        return 'true or false'
+    if isinstance(value, (int, float)):
+        return 'a number'
+    if isinstance(value, list):
+        return 'a list'
+    if isinstance(value, dict):
+        return 'an object'
+    return 'text'
