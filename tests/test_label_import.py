@@ -1,11 +1,48 @@
-"""labels --import: a file with wrong types is refused in one line naming
-the row and the field."""
+"""labels --import: a file with wrong names or types is refused in one line
+naming the row."""
 import json
 
 import pytest
 
-from tests.conftest import error
-from tests.test_labels import CC
+from tests.conftest import error, ok
+from tests.test_labels import CC, DNS, OTHER, label_of
+
+
+# -- names (labels -a refuses the same)
+
+@pytest.mark.parametrize('name, why', [
+    ('From-Botnet-TCP-HTTP-CC 12-1', "label details 'CC 12' must be at most 30 characters "
+                                     "without '-' or spaces"),
+    ('Botnet', "label 'Botnet' does not follow Direction-Decision-Proto3-Proto4-Details-N "
+               '(e.g. From-Botnet-TCP-HTTP-CC12-1)'),
+    ('=HYPERLINK("x")', "label '=HYPERLINK(\"x\")' does not follow Direction-Decision-Proto3-"
+                        'Proto4-Details-N (e.g. From-Botnet-TCP-HTTP-CC12-1)'),
+])
+def test_names_outside_the_grammar_are_refused(models, tmp_path, name, why):
+    # They were attached as they were, spaces and all.
+    path = tmp_path / 'names.json'
+    path.write_text(json.dumps([{'group': '0-1', 'connection': CC, 'label': 'From-Botnet-'
+                                 'TCP-HTTP-CC-1'},
+                                {'group': '0-1', 'connection': DNS, 'label': name}]))
+    assert error(models, f'labels --import {path}') == f'{path}: row 2: {why}; fix the file'
+    assert len(models.root['labels']) == 0
+
+
+def test_a_name_with_a_line_break_is_refused(models, tmp_path):
+    path = tmp_path / 'names.csv'
+    path.write_text(f'group,connection,label\n0-1,{CC},"From-Botnet-TCP-HTTP-CC-1\nrm"\n')
+    assert error(models, f'labels --import {path}') == (
+        f"{path}: row 1: label 'From-Botnet-TCP-HTTP-CC-1\\nrm' is not a label name (a TAB, "
+        'line break or other control character, or more than 200 characters); fix the file')
+
+
+def test_names_of_other_tools_letters_files_still_import(models, tmp_path):
+    path = tmp_path / 'other.csv'
+    path.write_text(f'group,connection,label\n0-1,{DNS},From-Malware-Synthetic-TCP-HTTPS\n'
+                    f'0-1,{OTHER},From-Normal-TCP-Other-SSL.Imap.CVUT-1\n')
+    assert ok(models, f'labels --import {path}')[0].text == (
+        f'2 labeled connections imported from {path}')
+    assert label_of(models, DNS) == 'From-Malware-Synthetic-TCP-HTTPS'
 
 
 # -- wrong types: one line naming the row and the field

@@ -6,20 +6,28 @@ is checked as it is read: a mistake is one line naming the row and the field.
 """
 import csv
 import json
+import re
 from dataclasses import dataclass
 
 from stf.core.errors import UserError
+from stf.core.flows import labelnames
 
 FIELDS = ('group', 'connection', 'label')
 REQUIRED = FIELDS
 EXAMPLES = {'group': 'text like 0-1', 'connection': 'text like 10.0.0.1-10.0.0.2-80-tcp',
             'label': 'text like From-Botnet-TCP-HTTP-CC12-1'}
+# Names that letters files of other tools carry (From-Normal-UDP-NTP--2,
+# From-Malware-TCP-Other-CC.njRAT-1): the grammar's first two words, then
+# parts without spaces. They come into stf with those files and must travel
+# on between databases.
+OTHER_TOOLS = re.compile(r'(From|To)-(%s)(-[^\s-]*)+\Z' % '|'.join(labelnames.DECISION_WORDS))
+LONGEST_NAME = 200
 
 
 @dataclass(frozen=True)
 class Row:
     """One row: number (the first row after a CSV header is 1), group,
-    connection, label."""
+    connection, label (in the grammar's spelling)."""
     number: int
     group: str
     connection: str
@@ -92,7 +100,22 @@ def checked(path, number, record):
             raise UserError(f"{where}: '{field}' must be {EXAMPLES[field]}, "
                             f'not {kind(value)}')
         values[field] = value
-    return Row(number, values['group'], values['connection'], values['label'])
+    return Row(number, values['group'], values['connection'], label_name(where, values['label']))
+
+
+def label_name(where, name):
+    """The name in the grammar's spelling; a name other tools' letters files
+    carry is kept as it is; anything else is refused, as labels -a refuses it."""
+    if not name.isprintable() or len(name) > LONGEST_NAME:
+        raise UserError(f'{where}: label {name[:60]!r} is not a label name (a TAB, line break '
+                        f'or other control character, or more than {LONGEST_NAME} characters); '
+                        'fix the file')
+    try:
+        return str(labelnames.parse(name))
+    except UserError as error:
+        if OTHER_TOOLS.match(name):
+            return name
+        raise UserError(f'{where}: {error}; fix the file') from None
 
 
 def kind(value):

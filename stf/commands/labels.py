@@ -268,8 +268,7 @@ def import_labels(app, args, rows):
         if group is None or row.connection not in group.states:
             skipped['no such group or connection'] += 1
             continue
-        name = imported_name(row.label)
-        label = store(app).by_name(name) or store(app).new(name)
+        label = store(app).by_name(row.label) or store(app).new(row.label)
         attach(app, group, row.connection, label, note=False)
         touched[group.dataset_id][group.id] += 1
         done += 1
@@ -280,16 +279,6 @@ def import_labels(app, args, rows):
     items = [ok(f'{done:,} labeled connections imported from {args.import_file}')]
     items += [warning(f'{count:,} rows skipped: {why}') for why, count in skipped.items()]
     return items
-
-
-def imported_name(name):
-    """A label name from another database or tool: in the grammar's spelling
-    when it follows the grammar, else as it is (letters files of other tools
-    carry names such as From-Normal-UDP-NTP--2)."""
-    try:
-        return str(labelnames.parse(name))
-    except UserError:
-        return name
 
 
 def from_flows(app, args):
