@@ -139,7 +139,8 @@ def test_export_import_round_trip(models, tmp_path, suffix):
     assert out.read_text() == before
     if suffix == '.json':
         assert json.loads(before)[0] == {'group': '0-1', 'connection': CC,
-                                         'label': 'From-Botnet-TCP-HTTP-CC-1'}
+                                         'label': 'From-Botnet-TCP-HTTP-CC-1', 'constructor': 1,
+                                         'sha256': sha256_of(tmp_path / 'labels.binetflow')}
 
 
 def test_labels_from_the_flows(models):
@@ -238,4 +239,11 @@ def test_export_is_written_output_with_o(models, tmp_path):
         out = tmp_path / f'labels{spelling}.csv'
         assert ok(models, f'labels {spelling} {out}')[0].text == (
             f'1 labeled connections written to {out}')
-        assert out.read_text() == f'group,connection,label\n0-1,{CC},From-Botnet-TCP-HTTP-CC12-1\n'
+        assert out.read_text() == (
+            'group,connection,label,constructor,sha256\n'
+            f"0-1,{CC},From-Botnet-TCP-HTTP-CC12-1,1,{sha256_of(tmp_path / 'labels.binetflow')}\n")
+
+
+def sha256_of(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()

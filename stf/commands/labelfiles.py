@@ -1,8 +1,12 @@
 """The file `labels -o` writes and `labels --import` reads: one row per
 labeled connection, as CSV or (for a .json name) JSON.
 
-A row names the group of models, the connection and the label. Every row
-is checked as it is read: a mistake is one line naming the row and the field.
+A row names the group of models, the connection and the label, and — since
+labels move between databases where the same capture has another group id —
+the constructor of the group and the sha256 of the file its connections
+were made from. Files written before rows had those two still import, by
+group id. Every row is checked as it is read: a mistake is one line naming
+the row and the field.
 """
 import csv
 import json
@@ -12,10 +16,11 @@ from dataclasses import dataclass
 from stf.core.errors import UserError
 from stf.core.flows import labelnames
 
-FIELDS = ('group', 'connection', 'label')
-REQUIRED = FIELDS
+FIELDS = ('group', 'connection', 'label', 'constructor', 'sha256')
+REQUIRED = FIELDS[:3]
 EXAMPLES = {'group': 'text like 0-1', 'connection': 'text like 10.0.0.1-10.0.0.2-80-tcp',
             'label': 'text like From-Botnet-TCP-HTTP-CC12-1'}
+SHA256 = re.compile(r'[0-9a-fA-F]{64}\Z')
 # Names that letters files of other tools carry (From-Normal-UDP-NTP--2,
 # From-Malware-TCP-Other-CC.njRAT-1): the grammar's first two words, then
 # parts without spaces. They come into stf with those files and must travel
@@ -27,22 +32,26 @@ LONGEST_NAME = 200
 @dataclass(frozen=True)
 class Row:
     """One row: number (the first row after a CSV header is 1), group,
-    connection, label (in the grammar's spelling)."""
+    connection, label (in the grammar's spelling), constructor (None in
+    files written before rows had it) and sha256 ('' when unknown)."""
     number: int
     group: str
     connection: str
     label: str
+    constructor: object = None
+    sha256: str = ''
 
 
 def write(handle, records, suffix):
-    """records: dicts of FIELDS."""
+    """records: dicts of FIELDS (constructor None: an empty cell)."""
     if suffix.lower() == '.json':
         json.dump(records, handle, indent=1)
         return
     writer = csv.writer(handle, lineterminator='\n')
     writer.writerow(FIELDS)
     for record in records:
-        writer.writerow([record[field] for field in FIELDS])
+        writer.writerow(['' if record[field] is None else record[field]
+                         for field in FIELDS])
 
 
 def read(path):
@@ -100,7 +109,33 @@ def checked(path, number, record):
             raise UserError(f"{where}: '{field}' must be {EXAMPLES[field]}, "
                             f'not {kind(value)}')
         values[field] = value
-    return Row(number, values['group'], values['connection'], label_name(where, values['label']))
+    constructor = constructor_of(where, record.get('constructor'))
+    sha256 = sha256_of(where, record.get('sha256'))
+    if sha256 and constructor is None:
+        raise UserError(f"{where} has a 'sha256' but no 'constructor'; a row needs both, "
+                        'or neither')
+    return Row(number, values['group'], values['connection'], label_name(where, values['label']),
+               constructor, sha256.lower())
+
+
+def constructor_of(where, value):
+    if value is None or value == '':
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    shown = repr(value) if isinstance(value, str) else kind(value)
+    raise UserError(f"{where}: 'constructor' must be a whole number like 1, not {shown}")
+
+
+def sha256_of(where, value):
+    if value is None or value == '':
+        return ''
+    if isinstance(value, str) and SHA256.match(value):
+        return value
+    shown = repr(value[:70]) if isinstance(value, str) else kind(value)
+    raise UserError(f"{where}: 'sha256' must be 64 hexadecimal digits (or empty), not {shown}")
 
 
 def label_name(where, name):

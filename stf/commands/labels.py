@@ -1,4 +1,6 @@
 """labels: name behaviors and attach them to connections of groups of models."""
+import hashlib
+import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -6,7 +8,7 @@ from stf.commands import common, labelfiles
 from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import connid, filters, labelnames
 from stf.core.errors import UserError
-from stf.commands.results import Table, ok, warning
+from stf.commands.results import Message, Table, ok, warning
 from stf.ops import deletions
 
 WIZARD = (('direction', 'Direction'), ('decision', 'Decision'),
@@ -248,37 +250,166 @@ def remove(app, args):
 # -- moving labels between databases and tools
 
 def export(app, args):
+    """Write every labeled connection with its group's constructor and the
+    sha256 of the file the group was made from (an import into another
+    database finds the same capture by it)."""
     path = Path(args.export).expanduser()
-    records = [{'group': group_id, 'connection': conn, 'label': label.name}
-               for label in store(app).values() for group_id, conn in label.connections()]
+    common.check_overwrite(path, args.force)  # before reading every file for its hash
+    records, unread = export_records(app)
     common.write_whole(path, lambda handle: labelfiles.write(handle, records, path.suffix),
                        force=args.force)
-    return [ok(f'{len(records):,} labeled connections written to {path}')]
+    items = [ok(f'{len(records):,} labeled connections written to {path}')]
+    if unread:
+        items.append(warning(
+            f'the flow files of groups {", ".join(unread)} are not where they were, so their '
+            'rows carry no sha256 and import only into a group with the same id; if the '
+            "files were moved, run 'datasets -o' and export again"))
+    return items
+
+
+def export_records(app):
+    """(records, ids of the groups whose file could not be read)."""
+    hashes = CaptureHashes(app)
+    records = []
+    for label in store(app).values():
+        for group_id, conn in label.connections():
+            group = app.root['models'].get(group_id)
+            records.append({'group': group_id, 'connection': conn, 'label': label.name,
+                            'constructor': group.constructor_id if group else None,
+                            'sha256': hashes.of(group) if group else ''})
+    return records, hashes.unread()
+
+
+class CaptureHashes:
+    """The sha256 of the file each group of models was made from: the one
+    its kept scan (datasets -F) holds while the file is unchanged, else read
+    once per file; '' when the file is not there."""
+
+    def __init__(self, app):
+        self.app = app
+        self.by_path = {}
+        self.by_group = {}
+
+    def of(self, group):
+        if group.id not in self.by_group:
+            connections = self.app.root['connections'].get(group.connection_group_id)
+            path = connections.file_path if connections else group.source
+            if path not in self.by_path:
+                self.by_path[path] = kept_sha256(self.app, connections) or file_sha256(
+                    path, self.app.progress(f'sha256 of {Path(path).name}'))
+            self.by_group[group.id] = self.by_path[path]
+        return self.by_group[group.id]
+
+    def unread(self):
+        return sorted(group_id for group_id, sha256 in self.by_group.items() if not sha256)
+
+
+def kept_sha256(app, connections):
+    dataset = app.datasets.get(connections.dataset_id) if connections else None
+    item = dataset.files.get(connections.file_id) if dataset else None
+    if item is None or item.path != connections.file_path:
+        return ''
+    scan = item.cached_scan()
+    return scan.get('sha256', '') if scan else ''
+
+
+HASH_CHUNK = 4 << 20
+
+
+def file_sha256(path, progress=None):
+    """'' when the file cannot be read; progress(bytes done, size) on the way."""
+    digest, done = hashlib.sha256(), 0
+    try:
+        with open(path, 'rb') as handle:
+            size = os.fstat(handle.fileno()).st_size
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, size)
+    except OSError:
+        return ''
+    return digest.hexdigest()
 
 
 def read_import(app, args):
-    """The checked rows (read before the transaction)."""
-    return labelfiles.read(Path(args.import_file).expanduser())
+    """The checked rows, and the sha256 of every group's file when rows
+    carry one (read before the transaction)."""
+    rows = labelfiles.read(Path(args.import_file).expanduser())
+    hashes = CaptureHashes(app)
+    if any(row.sha256 for row in rows):
+        for group in app.root['models'].values():
+            hashes.of(group)
+    return rows, hashes.by_group
 
 
-def import_labels(app, args, rows):
-    done, skipped, touched = 0, Counter(), defaultdict(Counter)
+def import_labels(app, args, gathered):
+    """Label the models each row matches; the rows that match none are
+    listed, and the command fails (the others are saved)."""
+    rows, hashes = gathered
+    captures = defaultdict(list)
+    for group in app.root['models'].values():
+        if hashes.get(group.id):
+            captures[hashes[group.id], group.constructor_id].append(group)
+    done, unmatched, touched = 0, [], defaultdict(Counter)
     for row in rows:
-        group = app.root['models'].get(row.group)
-        if group is None or row.connection not in group.states:
-            skipped['no such group or connection'] += 1
+        groups, why = matching_groups(app, row, hashes, captures)
+        if not groups:
+            unmatched.append((row.number, row.connection, why))
             continue
         label = store(app).by_name(row.label) or store(app).new(row.label)
-        attach(app, group, row.connection, label, note=False)
-        touched[group.dataset_id][group.id] += 1
-        done += 1
+        for group in groups:
+            attach(app, group, row.connection, label, note=False)
+            touched[group.dataset_id][group.id] += 1
+            done += 1
     for dataset_id, groups in touched.items():
         common.dataset_note(app, dataset_id, 'labels imported from ' + args.import_file + ': '
                             + ', '.join(f'{count:,} in group {group_id}'
                                         for group_id, count in groups.items()))
     items = [ok(f'{done:,} labeled connections imported from {args.import_file}')]
-    items += [warning(f'{count:,} rows skipped: {why}') for why, count in skipped.items()]
+    if unmatched:
+        items += unmatched_report(rows, unmatched, hashes)
     return items
+
+
+def matching_groups(app, row, hashes, captures):
+    """([groups of models], '') the row's label goes to, or ([], why not).
+
+    A row with a sha256 goes to the group with its id when that group was
+    made from the same file with the same constructor, else to every group
+    that was; a row without (files written before rows had one) by group id."""
+    models = app.root['models']
+    if not row.sha256:
+        group = models.get(row.group)
+        if group is None:
+            return [], f'there is no group of models {row.group}'
+        found = [group]
+    else:
+        same = models.get(row.group)
+        if (same is not None and hashes.get(same.id) == row.sha256
+                and same.constructor_id == row.constructor):
+            found = [same]
+        else:
+            found = captures.get((row.sha256, row.constructor), [])
+        if not found:
+            return [], (f'no group of models here was made from its file (sha256 '
+                        f'{row.sha256[:12]}…) with constructor {row.constructor}')
+    having = [group for group in found if row.connection in group.states]
+    if not having:
+        return [], (f'group {", ".join(group.id for group in found)} has no model of this '
+                    'connection')
+    return having, ''
+
+
+def unmatched_report(rows, unmatched, hashes):
+    unread = sorted(group_id for group_id, sha256 in hashes.items() if not sha256)
+    hint = (f"; the flow files of groups {', '.join(unread)} are not where they were, so "
+            "their captures could not be told: if they were moved, run 'datasets -o'"
+            if unread else '')
+    return [Table(['row', 'connection', 'why'], unmatched,
+                  title=f'{len(unmatched):,} rows that matched no model'),
+            Message(f'{len(unmatched):,} of the {len(rows):,} rows matched no model here and '
+                    f'were not imported (listed above){hint}', 'error')]
 
 
 def from_flows(app, args):
@@ -329,10 +460,12 @@ COMMANDS = [Command(
                apply=delete_filtered),
         Action(('-D', '--remove'), "remove a connection's label in -g GROUP",
                metavar='CONN_ID', complete='connection_id', apply=remove),
-        Action(('-o', '--output', '--export'), 'write group, connection, label rows to FILE '
-               '(.json for JSON, else CSV)', metavar='FILE', complete='path',
-               attribute='export', gather=export),
-        Action(('--import',), 'read rows written by --export', metavar='FILE',
+        Action(('-o', '--output', '--export'), 'write group, connection, label, constructor, '
+               "sha256 (of the group's flow file) rows to FILE (.json for JSON, else CSV)",
+               metavar='FILE', complete='path', attribute='export', gather=export),
+        Action(('--import',), 'read rows written by -o; each goes to the models of the '
+               'same file and constructor (or, in older files, the same group id)',
+               metavar='FILE',
                complete='path', attribute='import_file', gather=read_import,
                apply=import_labels),
         Action(('--from-flows',), "label -g GROUP's connections with their flows' majority "

@@ -262,7 +262,11 @@ class App:
     def _reply(self, command, argv):
         try:
             args = command.parser().parse_args(argv)
-            return Reply(list(self._perform(command, args) or []))
+            items = list(self._perform(command, args) or [])
+            # A command saved with an error among its results (rows an import
+            # could not place) failed too: a batch run exits with status 1.
+            return Reply(items, ok=not any(isinstance(item, Message) and item.level == 'error'
+                                           for item in items))
         except HelpRequested as shown:
             return Reply([Text(shown.text.rstrip())])
         except KeyboardInterrupt:
