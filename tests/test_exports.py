@@ -1,10 +1,19 @@
 """Files stf writes for the analyst: never over an existing file without
---force; letters TSV files keep every model under a name of its own."""
+--force, safe to open in a spreadsheet, and read back exactly as written;
+letters TSV files keep every model under a name of its own."""
+import shlex
+
 import pytest
 
 from stf.core.flows import letterstsv
 from tests.conftest import error, ok
-from tests.test_labels import CC
+from tests.test_labels import CC, label_of
+from tests.test_label_import import second_database
+
+
+@pytest.fixture
+def other(tmp_path):
+    yield from second_database(tmp_path)
 
 
 # -- no file overwritten by mistake
@@ -71,3 +80,72 @@ def test_a_line_of_too_few_columns_says_how_many(app, tmp_path):
     assert error(app, f'datasets -c {path}') == (
         f'{path}: line 2 is not tuple_id<TAB>flows<TAB>label<TAB>state: it has 3 columns, '
         'not 4; fix the file')
+
+
+# -- spreadsheet formulas, and exact round trips
+
+@pytest.mark.parametrize('text, written', [
+    ('=1+2', "'=1+2"), ('+a', "'+a"), ('-x', "'-x"), ('@SUM(A1)', "'@SUM(A1)"),
+    ('\tx', "'\tx"), ("'=q", "''=q"), ("'plain", "'plain"), ('plain-=', 'plain-='), ('', '')])
+def test_a_cell_a_spreadsheet_would_run_is_written_as_text(text, written):
+    from stf.core import cells
+    assert cells.guarded(text) == written
+    assert cells.unguarded(written) == text
+
+
+ODD_MODELS = [('=HYPERLINK("http://x","y")', 3, '-1+2', '88*i*'),
+              ('-10.0.0.1-x', 1, '@cmd', 'a,b'),
+              ("'=already", 2, 'From-Botnet-TCP-HTTP-a"b=-1', '+x'),
+              ('10.0.0.1-10.0.0.2-80-tcp', 5, 'From-Normal-TCP-HTTP-=x-1', 'abc')]
+
+
+def test_models_export_guards_formulas_and_imports_back_exactly(app, other, tmp_path):
+    # A '-1+2' label ran as a formula in a spreadsheet; the file read back
+    # must give the very same ids and labels.
+    ok(app, f'datasets -c {letters_file(tmp_path, ODD_MODELS)} --name odd')
+    first = tmp_path / 'first.tsv'
+    ok(app, f'models -e 0-1 -o {first}')
+    assert first.read_text(encoding='utf-8').splitlines() == [
+        'tuple_id\tflows\tlabel\tstate',
+        "''=already\t2\tFrom-Botnet-TCP-HTTP-a\"b=-1\t'+x",
+        "'-10.0.0.1-x\t1\t'@cmd\ta,b",
+        '10.0.0.1-10.0.0.2-80-tcp\t5\tFrom-Normal-TCP-HTTP-=x-1\tabc',
+        "'=HYPERLINK(\"http://x\",\"y\")\t3\t'-1+2\t88*i*"]
+    ok(other, f'datasets -c {first} --name again')
+    assert sorted(row[1:] for row in ok(other, 'models -L 0-1')[0].rows) == sorted(
+        (label, conn, str(flows), state) for conn, flows, label, state in ODD_MODELS)
+    second = tmp_path / 'second.tsv'
+    ok(other, f'models -e 0-1 -o {second}')
+    assert second.read_bytes() == first.read_bytes()
+
+
+@pytest.mark.parametrize('suffix', ['.csv', '.json'])
+def test_labels_export_imports_into_a_fresh_database_exactly(app, other, tmp_path, suffix):
+    models = letters_file(tmp_path, [(conn, flows, '', state)
+                                     for conn, flows, _, state in ODD_MODELS])
+    for database in (app, other):
+        ok(database, f'datasets -c {models} --name odd')
+    for conn, _, label, _ in ODD_MODELS:
+        if label.startswith('From'):
+            ok(app, f'labels -a -c {shlex.quote(conn)} -g 0-1 --name {shlex.quote(label)}')
+    ok(app, f'labels -a -c {shlex.quote(ODD_MODELS[0][0])} -g 0-1 '
+            '--name From-Botnet-TCP-HTTP-=cmd-1')
+    first = tmp_path / f'first{suffix}'
+    ok(app, f'labels -o {first}')
+    assert ok(other, f'labels --import {first}')[0].text == (
+        f'3 labeled connections imported from {first}')
+    assert label_of(other, "'=already") == 'From-Botnet-TCP-HTTP-a"b=-1'
+    second = tmp_path / f'second{suffix}'
+    ok(other, f'labels -o {second}')
+    assert second.read_bytes() == first.read_bytes()
+    if suffix == '.csv':
+        assert ('\n0-1,"\'=HYPERLINK(""http://x"",""y"")",From-Botnet-TCP-HTTP-=cmd-1,1,'
+                in first.read_text())
+
+
+def test_a_guarded_cell_is_read_without_its_quote(models, tmp_path):
+    path = tmp_path / 'saved.csv'
+    path.write_text("group,connection,label\n'-1,10.0.0.1-10.0.0.2-80-tcp,"
+                    "From-Botnet-TCP-HTTP-CC-1\n")
+    reply = models.execute(f'labels --import {path}')
+    assert reply.items[1].rows == [(1, CC, 'there is no group of models -1')]

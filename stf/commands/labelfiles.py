@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from stf.core.cells import guarded, unguarded
 from stf.core.errors import UserError
 from stf.core.flows import labelnames
 
@@ -43,14 +44,15 @@ class Row:
 
 
 def write(handle, records, suffix):
-    """records: dicts of FIELDS (constructor None: an empty cell)."""
+    """records: dicts of FIELDS. CSV cells a spreadsheet would take for a
+    formula are guarded (stf.core.cells); JSON is written as it is."""
     if suffix.lower() == '.json':
         json.dump(records, handle, indent=1)
         return
     writer = csv.writer(handle, lineterminator='\n')
     writer.writerow(FIELDS)
     for record in records:
-        writer.writerow(['' if record[field] is None else record[field]
+        writer.writerow([guarded('' if record[field] is None else str(record[field]))
                          for field in FIELDS])
 
 
@@ -61,7 +63,7 @@ def read(path):
 
 
 def load(path):
-    """The file's records: dicts for CSV, anything for JSON."""
+    """The file's records: dicts for CSV (cells unguarded), anything for JSON."""
     not_export = f'{path} is not a labels file written by labels -o'
     try:
         with open(path, newline='', encoding='utf-8-sig') as handle:
@@ -87,8 +89,8 @@ def csv_records(path, handle, not_export):
         raise UserError(f'{not_export}: its header lacks {", ".join(missing)} (it needs '
                         f'{", ".join(REQUIRED)})')
     # A short row's missing cells (None) are left out: the row lacks them.
-    return [{key: value for key, value in record.items() if value is not None}
-            for record in reader]
+    return [{key: unguarded(value) if isinstance(value, str) else value
+             for key, value in record.items() if value is not None} for record in reader]
 
 
 def checked(path, number, record):

@@ -1,6 +1,10 @@
 """Letters TSV: behavioral models as text, one per line,
 `tuple_id<TAB>flows<TAB>label<TAB>state` under that header line. What
-`models -e` writes and a labeled-models dataset imports."""
+`models -e` writes and a labeled-models dataset imports.
+
+Text cells that a spreadsheet would take for a formula are written with a
+"'" before them and read back without it (stf.core.cells)."""
+from stf.core.cells import guarded, unguarded
 from stf.core.errors import UserError
 
 HEADER = ('tuple_id', 'flows', 'label', 'state')
@@ -55,7 +59,7 @@ def _fields(path):
                 raise UserError(f'{path}: line {number} is not tuple_id<TAB>flows<TAB>label'
                                 f'<TAB>state: column 2 (flows) is {_shown(flows)}, not a whole '
                                 'number; fix the file')
-            yield number, conn, int(flows), label, state
+            yield number, unguarded(conn), int(flows), unguarded(label), unguarded(state)
 
 
 def _is_count(text):
@@ -77,10 +81,11 @@ def write(handle, models):
     changed); a TAB or line break inside a field could not be read back.
     """
     handle.write('\t'.join(HEADER) + '\n')
-    for row in models:
-        line = '\t'.join(map(str, row))
+    for conn, flows, label, state in models:
+        cells = (guarded(str(conn)), str(flows), guarded(str(label)), guarded(str(state)))
+        line = '\t'.join(cells)
         if line.count('\t') != 3 or '\n' in line or '\r' in line:
-            raise UserError(f'model {str(row[0])!r} has a TAB or line break in its id, label '
+            raise UserError(f'model {str(conn)!r} has a TAB or line break in its id, label '
                             'or state, which a letters TSV cannot hold; delete that model '
                             '(models -D) and export again')
         handle.write(line + '\n')
