@@ -259,3 +259,27 @@ def test_csv_rows_of_the_wrong_length_are_refused_in_one_line(models, tmp_path, 
     path.write_text(text)
     separator = ': ' if why.startswith('row') else ' '
     assert error(models, f'labels --import {path}') == f'{path}{separator}{why}'
+
+
+# -- a failed import leaves the selection as it was
+
+def test_a_failed_import_leaves_no_deleted_dataset_selected(app, tmp_path, monkeypatch):
+    # The dataset the import made and selected went with the transaction;
+    # the next command said it was deleted meanwhile (by another analyst?).
+    from stf.commands import models as models_command
+    letters = tmp_path / 'in.tsv'
+    letters.write_text('tuple_id\tflows\tlabel\tstate\na\t1\t\tabc\n')
+
+    def refused(*arguments):
+        raise models_command.UserError('refused on the way')
+    monkeypatch.setattr(models_command, 'attach_imported_labels', refused)
+    assert error(app, f'datasets -c {letters} --name one') == 'refused on the way'
+    monkeypatch.undo()
+    assert ok(app, 'models -l')[0].rows == []
+    assert error(app, 'datasets -f') == ("no dataset is selected; select one with 'datasets -s "
+                                         "ID' (list them with 'datasets -l')")
+    ok(app, f'datasets -c {letters} --name one')
+    bad = tmp_path / 'bad.json'
+    bad.write_text('[{"group": [1], "connection": "a", "label": 3}]')
+    error(app, f'labels --import {bad}')
+    assert ok(app, 'datasets -f')[0].title == "files of dataset 0 'one'"
