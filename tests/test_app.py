@@ -11,7 +11,7 @@ def test_help_lists_every_registered_command(app):
     table, _ = ok(app, "help")
     names = [row[0] for row in table.rows]
     assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
-                     'models', 'labels', 'notes', '!CMD']
+                     'models', 'labels', 'notes', 'history', 'undo', '!CMD']
     # Each line fits the table (its last column is not wrapped).
     from stf.console.render import LAST_COLUMN_RULE, table_text
     assert max(len(row[2]) for row in table.rows) <= LAST_COLUMN_RULE
@@ -52,7 +52,11 @@ def test_database_info_and_list(app, tmp_path):
 def test_database_delete_structure(app):
     app.datasets.new('x', '/tmp')
     app.database.tm.commit()
-    assert ok(app, 'database -d datasets')[0].text == (
+    assert error(app, 'database -d datasets') == (
+        "this would delete 'datasets', the 1 items in it; nothing was changed: add --yes to "
+        'confirm (batch mode cannot ask)')
+    assert len(app.datasets) == 1
+    assert ok(app, 'database -d datasets --yes')[0].text == (
         "deleted everything in 'datasets'; it starts empty")
     assert len(app.datasets) == 0
     assert error(app, 'database -d nothing') == (
@@ -127,10 +131,11 @@ def test_pack_drops_old_revisions(app):
         app.datasets.remove(number)
         app.database.tm.commit()
     before = app.database.db.storage.getSize()
-    (message,) = ok(app, 'database -p')
+    message, undo_warning = ok(app, 'database -p')
     after = app.database.db.storage.getSize()
     assert after < before
     assert message.text == f'packed: {before:,} bytes -> {after:,} bytes'
+    assert undo_warning.text.startswith('undo cannot go back before this pack')
 
 
 def test_revert_sees_commits_of_another_connection(app):

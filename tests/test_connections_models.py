@@ -125,9 +125,9 @@ def test_deleting_connections_models_and_groups(app, beacons):
     assert ok(app, 'connections -M 0')[0].text == (
         '1 connections without models deleted from group 0')
     assert [row[0] for row in ok(app, 'connections -L 0')[0].rows] == ['10.0.0.1-10.0.0.2-80-tcp']
-    assert ok(app, 'connections -D 0 -i 10.0.0.1-10.0.0.2-80-tcp')[0].text == (
-        '1 connections deleted from group 0')
-    assert ok(app, 'connections -d 0')[0].text == (
+    assert ok(app, 'connections -D 0 -i 10.0.0.1-10.0.0.2-80-tcp --yes')[0].text == (
+        '1 connections deleted from group 0 with their 1 models')
+    assert ok(app, 'connections -d 0 --yes')[0].text == (
         'group of connections 0 deleted and its groups of models 0-1')
     assert len(app.root['models']) == 0
     assert error(app, 'models -L 0-1') == (

@@ -86,7 +86,10 @@ def test_select_unselect_delete(app, capture):
     ok(app, 'datasets -s 0')
     ok(app, 'datasets -n 0 --text "C&C over HTTP"')
     assert len(app.notes) == 1
-    assert ok(app, 'datasets -d 0')[0].text == (
+    assert error(app, 'datasets -d 0') == (
+        "this would delete dataset 0 'case one', 1 note; nothing was changed: add --yes to "
+        'confirm (batch mode cannot ask)')
+    assert ok(app, 'datasets -d 0 --yes')[0].text == (
         "dataset 0 'case one' deleted with what was made from it (notes: 1); "
         'its files stay on disk')
     assert app.current_id is None and len(app.notes) == 0
@@ -294,6 +297,7 @@ def test_interactive_name_and_delete_confirmation(app, capture):
     app.ask = lambda question, default: next(answers)
     ok(app, f'datasets -c "{capture}"')
     assert app.current().name == 'asked name'
+    ok(app, 'datasets -n 0 --text "what we know"')  # a dataset with only itself is not asked
     assert ok(app, 'datasets -d 0')[0].text == 'nothing was deleted'
     assert len(app.datasets) == 1
     ok(app, 'datasets -d 0')
@@ -362,6 +366,7 @@ def test_database_delete_asks_in_a_terminal(app, capture):
 def test_a_command_run_again_after_a_conflict_does_not_ask_again(app, capture,
                                                                conflict_once):
     ok(app, f'datasets -c "{capture}" --name once')
+    ok(app, 'datasets -n 0 --text "what we know"')
     questions = []
 
     def answer(question, default):
@@ -373,7 +378,7 @@ def test_a_command_run_again_after_a_conflict_does_not_ask_again(app, capture,
     assert app.database.conflicts == 1
     assert len(app.datasets) == 0
     assert questions == [
-        "Delete dataset 0 'once' and everything generated from it? [y/N]"]
+        "Delete dataset 0 'once', 1 note? [y/N]"]
 
 
 def test_a_dataset_created_by_a_command_not_saved_is_not_selected(app, capture, monkeypatch):

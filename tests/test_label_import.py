@@ -98,7 +98,7 @@ def test_a_group_whose_file_is_gone_exports_rows_that_import_by_group_id(models,
         "and import only into a group with the same id; if the files were moved, run "
         "'datasets -o' and export again")
     assert out.read_text().splitlines()[1] == f'0-1,{CC},From-Botnet-TCP-HTTP-CC-1,1,'
-    ok(models, f'labels -D {CC} -g 0-1')
+    ok(models, f'labels -D {CC} -g 0-1 --yes')
     assert ok(models, f'labels --import {out}')[0].text == (
         f'1 labeled connections imported from {out}')
     assert label_of(models, CC) == 'From-Botnet-TCP-HTTP-CC-1'
@@ -191,13 +191,13 @@ def test_a_name_with_a_line_break_is_refused(models, tmp_path):
         'line break or other control character, or more than 200 characters); fix the file')
 
 
-def test_names_of_other_tools_letters_files_still_import(models, tmp_path):
+def test_names_of_other_tools_are_refused_row_by_row(models, tmp_path):
+    """Outside the grammar, as labels -a --name refuses them; nothing is saved."""
     path = tmp_path / 'other.csv'
-    path.write_text(f'group,connection,label\n0-1,{DNS},From-Malware-Synthetic-TCP-HTTPS\n'
-                    f'0-1,{OTHER},From-Normal-TCP-Other-SSL.Imap.CVUT-1\n')
-    assert ok(models, f'labels --import {path}')[0].text == (
-        f'2 labeled connections imported from {path}')
-    assert label_of(models, DNS) == 'From-Malware-Synthetic-TCP-HTTPS'
+    path.write_text(f'group,connection,label\n0-1,{CC},From-Botnet-TCP-HTTP-CC-1\n'
+                    f'0-1,{DNS},From-Malware-Synthetic-TCP-HTTPS\n')
+    assert 'row 2' in error(models, f'labels --import {path}')
+    assert label_of(models, CC) is None
 
 
 # -- wrong types: one line naming the row and the field

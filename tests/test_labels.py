@@ -43,7 +43,7 @@ def test_same_description_gets_the_next_number_and_same_reuses(models):
     ok(models, f'labels -a -c {OTHER} -g 0-1 --decision Botnet --direction From '
                '--proto3 TCP --proto4 HTTP --details CC12')
     assert label_of(models, OTHER) == 'From-Botnet-TCP-HTTP-CC12-2'
-    ok(models, f'labels -a -c {DNS} -g 0-1 --same 0')
+    ok(models, f'labels -a -c {DNS} -g 0-1 --same 0 --force')  # a TCP label on UDP
     assert label_of(models, DNS) == 'From-Botnet-TCP-HTTP-CC12-1'
     (table,) = ok(models, 'labels -l')
     assert table.rows == [(0, 'From-Botnet-TCP-HTTP-CC12-1', '0-1', '2', 'malicious'),
@@ -51,7 +51,7 @@ def test_same_description_gets_the_next_number_and_same_reuses(models):
 
 
 def test_label_by_ip_and_by_filter(models):
-    ok(models, 'labels -a -c 10.0.0.1 -g 0-1 --name From-Normal-TCP-Unknown--1')
+    ok(models, 'labels -a -c 10.0.0.1 -g 0-1 --name From-Normal-TCP-Unknown--1 --force')
     assert [label_of(models, conn) for conn in (CC, DNS, OTHER)] == [
         'From-Normal-TCP-Unknown--1', 'From-Normal-TCP-Unknown--1', None]
     items = ok(models, 'labels -a -f connid=10.0.0.9 connid=-443- -g 0-1 '
@@ -112,14 +112,14 @@ def test_wizard_asks_with_defaults_from_the_connection(models):
 
 def test_delete_ranges_filters_and_one_connection(models):
     for number, conn in enumerate((CC, DNS, OTHER), 1):
-        ok(models, f'labels -a -c {conn} -g 0-1 --name From-Botnet-TCP-HTTP--{number}')
-    assert ok(models, 'labels -D ' + CC + ' -g 0-1')[0].text == (
+        ok(models, f'labels -a -c {conn} -g 0-1 --name From-Botnet-TCP-HTTP--{number} --force')
+    assert ok(models, 'labels -D ' + CC + ' -g 0-1 --yes')[0].text == (
         f'label From-Botnet-TCP-HTTP--1 removed from {CC}')
     assert label_of(models, CC) is None
-    assert ok(models, 'labels -d 0-1')[0].text == (
+    assert ok(models, 'labels -d 0-1 --yes')[0].text == (
         '2 labels deleted: From-Botnet-TCP-HTTP--1, From-Botnet-TCP-HTTP--2')
     assert label_of(models, DNS) is None
-    assert ok(models, 'labels -F -f name=HTTP--3')[0].text == '1 labels deleted'
+    assert ok(models, 'labels -F -f name=HTTP--3 --yes')[0].text == '1 labels deleted'
     assert label_of(models, OTHER) is None and len(models.root['labels']) == 0
 
 
@@ -131,7 +131,7 @@ def test_export_import_round_trip(models, tmp_path, suffix):
     assert ok(models, f'labels --export {out}')[0].text == (
         f'2 labeled connections written to {out}')
     before = out.read_text()
-    ok(models, 'labels -d 0-1')
+    ok(models, 'labels -d 0-1 --yes')
     assert ok(models, f'labels --import {out}')[0].text == (
         f'2 labeled connections imported from {out}')
     assert label_of(models, CC) == 'From-Botnet-TCP-HTTP-CC-1'
@@ -193,33 +193,36 @@ def test_deleting_takes_notes_and_labels_along(models):
     ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP--1')
     ok(models, 'notes -c --to label:0 --text "the C&C"')
     assert len(models.notes) == 2
-    ok(models, 'labels -d 0')
+    ok(models, 'labels -d 0 --yes')
     assert [note.owner for note in models.notes.values()] == [('model', f'0-1/{CC}')]
-    ok(models, 'models -d 0-1')
+    ok(models, 'models -d 0-1 --yes')
     assert [note.owner for note in models.notes.values()] == [('dataset', 0)]
     ok(models, 'models -g')
     ok(models, 'labels --from-flows -g 0-1')
     assert [note.owner for note in models.notes.values()] == [('dataset', 0)]
-    (deleted,) = ok(models, 'datasets -d 0')
+    (deleted,) = ok(models, 'datasets -d 0 --yes')
     assert 'groups of models: 1' in deleted.text
-    assert (len(models.notes), len(models.root['labels']), len(models.root['models'])) == (0, 0, 0)
+    assert (len(models.notes), len(models.root['models'])) == (0, 0)
+    # the labels, the analysts' words, stay listed with no connections
+    assert {row[3] for row in ok(models, 'labels -l')[0].rows} == {'0'}
 
 
 def test_regenerating_without_a_connection_drops_its_label(models):
     ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP--1')
-    ok(models, f'connections -D 0 -i {CC}')
+    ok(models, f'connections -D 0 -i {CC} --yes')
     ok(models, 'models -g')
     assert label_of(models, CC) is None
     assert models.root['labels'].get(0).count() == 0
 
 
-def test_import_keeps_names_from_other_tools(models, tmp_path):
+def test_import_refuses_names_outside_the_grammar(models, tmp_path):
+    """As labels -a --name: NTP is no Proto4 of the grammar."""
     path = tmp_path / 'other.csv'
     path.write_text(f'group,connection,label\n0-1,{DNS},From-Normal-UDP-NTP--2\n')
-    assert ok(models, f'labels --import {path}')[0].text == (
-        f'1 labeled connections imported from {path}')
-    assert ok(models, 'labels -l')[0].rows == [(0, 'From-Normal-UDP-NTP--2', '0-1', '1',
-                                                 'normal')]
+    assert error(models, f'labels --import {path}').endswith(
+        "'NTP' is not a valid proto4; valid: HTTP, HTTPS, FTP, SSH, DNS, SMTP, P2P, Multicast, "
+        'Unknown, None; fix the file')
+    assert ok(models, 'labels -l')[0].rows == []
 
 
 @pytest.mark.parametrize('suffix', ['.csv', '.json'])

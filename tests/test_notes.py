@@ -60,9 +60,11 @@ def test_emptying_a_structure_goes_through_the_cascades(models):
     assert models.notes.get(2).text == 'someone else'
 
 
-def test_a_label_emptied_by_deleting_its_group_goes_with_its_note(models):
+def test_a_label_emptied_by_deleting_its_group_stays_with_its_note(models):
     ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP-CC-1')
     ok(models, 'notes -c --to label:0 --text "about the label"')
-    ok(models, 'models -d 0-1')
-    assert len(models.root['labels']) == 0
-    assert [note.owner for note in models.notes.values()] == [('dataset', 0)]
+    ok(models, 'models -d 0-1 --yes')
+    assert ok(models, 'labels -l')[0].rows == [(0, 'From-Botnet-TCP-HTTP-CC-1', '-', '0',
+                                                 'malicious')]
+    assert sorted(note.owner for note in models.notes.values()) == [('dataset', 0),
+                                                                    ('label', 0)]

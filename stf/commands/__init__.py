@@ -2,8 +2,9 @@
 
 
 def build_registry():
-    from stf.commands import basic, connections, database, datasets, labels, models, notes
+    from stf.commands import (basic, connections, database, datasets, history, labels,
+                              models, notes)
     from stf.commands.registry import Registry
     return Registry([*basic.COMMANDS, *database.COMMANDS, *datasets.COMMANDS,
                      *connections.COMMANDS, *models.COMMANDS, *labels.COMMANDS,
-                     *notes.COMMANDS])
+                     *notes.COMMANDS, *history.COMMANDS])

@@ -2,6 +2,7 @@
 import os
 from dataclasses import dataclass
 
+from stf.commands.registry import Flag
 from stf.core.errors import UserError
 
 
@@ -84,10 +85,38 @@ def check_overwrite(path, force):
         raise UserError(f'{path} exists; add --force to overwrite it, or choose another file')
 
 
-def confirmed(app, args, question):
-    """Yes when --yes was given, or the analyst says so in a terminal (asked
-    before the transaction); yes without asking in batch mode."""
-    return getattr(args, 'yes', False) or app.confirm(question)
+@dataclass(frozen=True)
+class Consent:
+    """What the analyst agreed to before the transaction: the impact they
+    were told (stf.ops.deletions.Impact; None with --yes) and their answer."""
+    impact: object
+    given: bool
+
+
+def consent(app, args, impact, verb='delete'):
+    """Before the transaction: a change that takes more than its own objects
+    (labels' places, notes, models) is told in full and asked in a terminal;
+    in batch mode it needs --yes."""
+    if getattr(args, 'yes', False):
+        return Consent(None, True)
+    if not impact.beyond:
+        return Consent(impact, True)
+    if not app.ask:
+        raise UserError(f'this would {verb} {impact}; nothing was changed: add --yes to '
+                        'confirm (batch mode cannot ask)')
+    return Consent(impact, app.confirm(f'{verb.capitalize()} {impact}?'))
+
+
+def check_consent(consent_given, impact_now):
+    """In the transaction: what goes must be what the analyst agreed to."""
+    if consent_given.impact is not None and consent_given.impact != impact_now:
+        raise UserError(f'what this takes changed since you were asked (another analyst?): '
+                        f'now {impact_now}; nothing was changed; run it again')
+
+
+# Every command that deletes or replaces labels takes it.
+YES = Flag(('--yes',), 'delete or replace without asking (batch mode needs it when more '
+           'than the named objects would go)')
 
 
 @dataclass(frozen=True)

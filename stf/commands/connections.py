@@ -266,25 +266,46 @@ def pcap_payloads(app, group, conn, limit):
 
 # -- changing a group
 
-def delete_connections(app, args):
+def doomed_connections(app, args):
+    """(group, connection ids) that connections -D names."""
     group = common.connection_group(app, args.delete_connections)
     if args.id:
         if group.locate(args.id) is None:
             raise UserError(f"group {group.id} has no connection '{args.id}'")
-        doomed = [args.id]
-    elif args.filter:
+        return group, [args.id]
+    if args.filter:
         conditions = filters.parse('connections', args.filter)
-        doomed = [conn for conn, *_ in selected(app, group, conditions)]
-    else:
-        raise UserError('connections -D: say which: -i CONN_ID or -f FILTER ...')
-    deleted = group.delete(doomed)
+        return group, [conn for conn, *_ in selected(app, group, conditions)]
+    raise UserError('connections -D: say which: -i CONN_ID or -f FILTER ...')
+
+
+def confirm_delete_connections(app, args):
+    group, doomed = doomed_connections(app, args)
+    return common.consent(app, args, deletions.connections_impact(app.root, group, doomed))
+
+
+def delete_connections(app, args, consent):
+    group, doomed = doomed_connections(app, args)
+    if not consent.given:
+        return [ok('nothing was deleted')]
+    common.check_consent(consent, deletions.connections_impact(app.root, group, doomed))
+    deleted, models = deletions.delete_connections(app.root, group, doomed)
     common.dataset_note(app, group.dataset_id,
                         f'deleted {deleted:,} connections from group {group.id}')
-    return [ok(f'{deleted:,} connections deleted from group {group.id}')]
+    extra = f' with their {models:,} models' if models else ''
+    return [ok(f'{deleted:,} connections deleted from group {group.id}{extra}')]
 
 
-def delete_group(app, args):
+def confirm_delete_group(app, args):
     group = common.connection_group(app, args.delete)
+    return common.consent(app, args, deletions.connection_group_impact(app.root, group))
+
+
+def delete_group(app, args, consent):
+    group = common.connection_group(app, args.delete)
+    if not consent.given:
+        return [ok('nothing was deleted')]
+    common.check_consent(consent, deletions.connection_group_impact(app.root, group))
     models = deletions.delete_connection_group(app.root, group)
     common.dataset_note(app, group.dataset_id, f'deleted group of connections {group.id}')
     extra = f' and its groups of models {", ".join(models)}' if models else ''
@@ -326,9 +347,10 @@ COMMANDS = [Command(
                **CONNECTION, gather=show_flows),
         Action(('-C', '--count'), 'count connections (with -f)', **GROUP, apply=count),
         Action(('-D', '--delete-connections'), 'delete connections of a group: -i CONN_ID or '
-               '-f FILTER', **GROUP, apply=delete_connections),
+               '-f FILTER', **GROUP, gather=confirm_delete_connections,
+               apply=delete_connections),
         Action(('-d', '--delete'), 'delete a group of connections', **GROUP,
-               apply=delete_group),
+               gather=confirm_delete_group, apply=delete_group),
         Action(('-t', '--trim'), 'trim every connection of a group to at most -a flows',
                **GROUP, apply=trim),
         Action(('-M', '--delete-modelless'), 'delete the connections whose models were '
@@ -352,4 +374,5 @@ COMMANDS = [Command(
              '-P: flows or packets (default 10)', metavar='N', type=int),
         Flag(('--lines',), '-F: also show each flow as its line of the flow file'),
         Flag(('--pcap',), "-P: read the payloads from the dataset's pcap"),
+        common.YES,
     ))]

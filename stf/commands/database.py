@@ -1,8 +1,8 @@
 """database: information and upkeep of the object database."""
 from stf.commands import common
-from stf.commands.registry import Action, Command, Flag
+from stf.commands.registry import Action, Command
 from stf.core.errors import UserError
-from stf.commands.results import Fields, Table, ok
+from stf.commands.results import Fields, Table, ok, warning
 from stf.models import STRUCTURES
 from stf.ops import deletions
 
@@ -23,7 +23,9 @@ def revert(app, args):
 def pack(app, args):
     # Packing needs no open transaction of ours; the command's own is empty.
     before, after = app.database.pack()
-    return [ok(f'packed: {before:,} bytes -> {after:,} bytes')]
+    return [ok(f'packed: {before:,} bytes -> {after:,} bytes'),
+            warning("undo cannot go back before this pack: the transactions 'history' "
+                    'listed before it can no longer be undone')]
 
 
 def list_structures(app, args):
@@ -46,16 +48,20 @@ def structure(app, name):
     return app.root[name]
 
 
+def structure_impact(app, name):
+    # Everything in it goes: always told and asked (--yes in batch mode).
+    return deletions.Impact(f"'{name}'", (f'the {_count(structure(app, name))} items in it',))
+
+
 def confirm_delete(app, args):
-    count = _count(structure(app, args.delete))
-    return common.confirmed(app, args, f"Delete '{args.delete}' and the {count} items in it?")
+    return common.consent(app, args, structure_impact(app, args.delete))
 
 
-def delete(app, args, confirmed):
+def delete(app, args, consent):
     name = args.delete
-    structure(app, name)
-    if not confirmed:
+    if not consent.given:
         return [ok('nothing was deleted')]
+    common.check_consent(consent, structure_impact(app, name))
     if name in STRUCTURES:
         # stf needs it: emptied through the cascades, so that nothing points at
         # what went, and its ids are not given again
@@ -75,9 +81,10 @@ COMMANDS = [Command(
                apply=commit),
         Action(('-r', '--revert'), "drop what is not committed and see the others' commits",
                apply=revert),
-        Action(('-p', '--pack'), 'pack the database (drop old revisions)', apply=pack),
+        Action(('-p', '--pack'), 'pack the database (drop old revisions; ends undo before '
+               'the pack time)', apply=pack),
         Action(('-l', '--list'), 'list the top-level structures', apply=list_structures),
         Action(('-d', '--delete'), 'delete one top-level structure and everything in it',
                metavar='NAME', complete='structure', gather=confirm_delete, apply=delete),
     ),
-    options=(Flag(('--yes',), '-d: delete without asking'),))]
+    options=(common.YES,))]

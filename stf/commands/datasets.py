@@ -120,14 +120,14 @@ def unselect(app, args):
 
 def confirm_delete(app, args):
     dataset = find_dataset(app, args.delete)
-    return common.confirmed(app, args, f"Delete dataset {dataset.id} '{dataset.name}' "
-                                       'and everything generated from it?')
+    return common.consent(app, args, deletions.dataset_impact(app.root, dataset))
 
 
-def delete(app, args, confirmed):
+def delete(app, args, consent):
     dataset = find_dataset(app, args.delete)
-    if not confirmed:
+    if not consent.given:
         return [ok('nothing was deleted')]
+    common.check_consent(consent, deletions.dataset_impact(app.root, dataset))
     removed = deletions.delete_dataset(app.root, dataset.id)
     if app.current_id == dataset.id:
         app.current_id = None
@@ -448,13 +448,16 @@ COMMANDS = [Command(
         Action(('-o', '--folder'), "change a dataset's folder: its files are moved there, "
                'or found there if they were moved already', nargs=2,
                metavar=('ID', 'FOLDER'), complete=('dataset_id', 'path'), gather=move_files,
-               apply=change_folder, undo=unmove_files),
+               apply=change_folder, undo=unmove_files,
+               outside="the files moved to the new folder stay there; move them back with "
+                       "'datasets -o ID OLD_FOLDER'"),
         Action(('-n', '--note'), "edit a dataset's note in $EDITOR (or give --text)",
                metavar='ID', type=int, complete='dataset_id', gather=gather_note,
                apply=edit_note),
         Action(('-g', '--generate'), 'make <pcap>.biargus with argus and <pcap>.binetflow '
                "with ra from the current dataset's pcap (or biargus)", gather=run_tools,
-               apply=generate, undo=remove_new_files),
+               apply=generate, undo=remove_new_files,
+               outside='the .biargus and .binetflow files argus and ra wrote stay on disk'),
     ),
     options=(
         Flag(('--name',), "name of the new dataset (-c); default: the file's folder name",
@@ -467,5 +470,5 @@ COMMANDS = [Command(
         Flag(('--force',), '-g: overwrite output files stf did not make'),
         Flag(('-i', '--id'), '-g: the capture (or biargus) to use when there are several',
              metavar='FILE_ID', type=int, complete='file_id'),
-        Flag(('--yes',), '-d: delete without asking'),
+        common.YES,
     ))]

@@ -26,7 +26,6 @@ SHA256 = re.compile(r'[0-9a-fA-F]{64}\Z')
 # From-Malware-TCP-Other-CC.njRAT-1): the grammar's first two words, then
 # parts without spaces. They come into stf with those files and must travel
 # on between databases.
-OTHER_TOOLS = re.compile(r'(From|To)-(%s)(-[^\s-]*)+\Z' % '|'.join(labelnames.DECISION_WORDS))
 LONGEST_NAME = 200
 
 
@@ -141,8 +140,9 @@ def sha256_of(where, value):
 
 
 def label_name(where, name):
-    """The name in the grammar's spelling; a name other tools' letters files
-    carry is kept as it is; anything else is refused, as labels -a refuses it."""
+    """The name in the grammar's spelling; anything else is refused, as
+    labels -a --name refuses it (names of other tools come in with their
+    letters files: models -i)."""
     if not name.isprintable() or len(name) > LONGEST_NAME:
         raise UserError(f'{where}: label {name[:60]!r} is not a label name (a TAB, line break '
                         f'or other control character, or more than {LONGEST_NAME} characters); '
@@ -150,8 +150,6 @@ def label_name(where, name):
     try:
         return str(labelnames.parse(name))
     except UserError as error:
-        if OTHER_TOOLS.match(name):
-            return name
         raise UserError(f'{where}: {error}; fix the file') from None
 
 

@@ -2,6 +2,7 @@
 import hashlib
 import os
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from stf.commands import common, labelfiles
@@ -22,24 +23,79 @@ def store(app):
 
 # -- adding
 
+@dataclass(frozen=True)
+class Labeling:
+    """What labels -a gathered: the wizard's answers (None with --same or
+    --name) and the analyst's consent to replacing other labels."""
+    parts: object
+    consent: common.Consent
+
+
 def ask_parts(app, args):
     """The parts of a new label, asked in a terminal (the wizard) unless
-    --same or --name say which label."""
+    --same or --name say which label; then, when labeling by address or
+    filter replaces other labels, what is replaced, told and asked."""
     group = model_group_option(app, args)
     conns = targets(app, group, args)
-    if args.same is not None or args.name:
-        return None
-    return label_parts(app, args, conns[0])
+    parts = None
+    if args.same is None and not args.name:
+        parts = label_parts(app, args, conns[0])
+    label_id, name = planned_label(app, args, parts)
+    check_protocols(name, conns, args.force)
+    if named_one(args, group):
+        return Labeling(parts, common.Consent(None, True))
+    return Labeling(parts, common.consent(
+        app, args, deletions.relabel_impact(group, conns, label_id, name), verb='label'))
 
 
-def add(app, args, parts):
+def add(app, args, gathered):
     group = model_group_option(app, args)
     conns = targets(app, group, args)
-    label = chosen_label(app, args, parts)
+    if not gathered.consent.given:
+        return [ok('nothing was labeled')]
+    if gathered.consent.impact is not None:
+        label_id, name = planned_label(app, args, gathered.parts)
+        common.check_consent(gathered.consent,
+                             deletions.relabel_impact(group, conns, label_id, name))
+    label = chosen_label(app, args, gathered.parts)
+    check_protocols(label.name, conns, args.force)
     items = [attach(app, group, conn, label) for conn in conns]
     items.append(ok(f'{len(conns):,} connections of group {group.id} labeled '
                     f'{label.name} (label {label.id})'))
     return [item for item in items if item]
+
+
+def named_one(args, group):
+    """True when -c names one connection (not an address: all its connections)."""
+    value = args.connection
+    return bool(value) and (is_connection_id(value) or value in group.states)
+
+
+def planned_label(app, args, parts):
+    """(id, name) of the label labels -a will attach; id None for a new one."""
+    if args.same is not None:
+        label = store(app).get(args.same)
+        if label is None:
+            raise UserError(f"there is no label {args.same}; list them with 'labels -l'")
+        return label.id, label.name
+    name = str(labelnames.parse(args.name) if args.name else labelnames.make(**parts))
+    label = store(app).by_name(name) if args.name else None
+    return (label.id if label else None), name
+
+
+def check_protocols(name, conns, force):
+    """A label whose Proto3 contradicts the connections' protocol is refused
+    unless --force."""
+    if force:
+        return
+    clashes = [(conn, proto) for conn in conns
+               for proto in [labelnames.contradiction(name, conn)] if proto]
+    if clashes:
+        conn, proto = clashes[0]
+        more = f' (and {len(clashes) - 1:,} more connections)' if len(clashes) > 1 else ''
+        raise UserError(f"label {name} says {labelnames.parse(name).proto3} but connection "
+                        f"{conn} is {proto}{more}; choose the right Proto3, or add --force "
+                        'to label it anyway')
 
 
 def model_group_option(app, args):
@@ -184,8 +240,20 @@ def list_labels(app, args):
     conditions = filters.parse('labels', args.filter)
     found = [(label.id, label.name, group_id, f'{len(conns):,}', verdict(label.name))
              for label, group_id, conns in rows(app, conditions)]
+    found += [(label.id, label.name, '-', '0', verdict(label.name))
+              for label in unused(app, conditions)]
+    found.sort(key=lambda row: row[0])
     return [Table(['id', 'name', 'group of models', 'connections', 'verdict'], found,
                   title='labels', footer=f'{len({row[0] for row in found}):,} labels')]
+
+
+def unused(app, conditions):
+    """Labels on no connection (emptied by relabeling or deletions), unless
+    the filter asks about groups or connections."""
+    if any(condition.key in ('groupid', 'connid') for condition in conditions):
+        return []
+    return [label for label in store(app).values() if not len(label.members)
+            and filters.matches(conditions, {'name': label.name, 'id': label.id})]
 
 
 def verdict(name):
@@ -195,12 +263,24 @@ def verdict(name):
         return labelnames.verdict_of(name)
 
 
-def delete(app, args):
+def doomed_labels(app, args):
     ids = id_range(args.delete)
     labels = [store(app).get(label_id) for label_id in ids]
     labels = [label for label in labels if label is not None]
     if not labels:
         raise UserError(f"there is no label {args.delete}; list them with 'labels -l'")
+    return labels
+
+
+def confirm_delete(app, args):
+    return common.consent(app, args, deletions.labels_impact(doomed_labels(app, args)))
+
+
+def delete(app, args, consent):
+    labels = doomed_labels(app, args)
+    if not consent.given:
+        return [ok('nothing was deleted')]
+    common.check_consent(consent, deletions.labels_impact(labels))
     for label in labels:
         forget(app, label)
     return [ok(f'{len(labels):,} labels deleted: '
@@ -224,21 +304,57 @@ def forget(app, label):
                            lambda group, conn, line: model_note(app, group, conn, line))
 
 
-def delete_filtered(app, args):
+def filtered_labels(app, args):
     if not args.filter:
         raise UserError('labels -F needs -f FILTER ... (name, id, groupid, connid)')
     conditions = filters.parse('labels', args.filter)
-    doomed = {label.id: label for label, _, _ in rows(app, conditions)}
-    for label in doomed.values():
+    return list({label.id: label for label, _, _ in rows(app, conditions)}.values())
+
+
+def confirm_delete_filtered(app, args):
+    labels = filtered_labels(app, args)
+    if not labels:
+        return common.Consent(None, True)
+    return common.consent(app, args, deletions.labels_impact(labels))
+
+
+def delete_filtered(app, args, consent):
+    doomed = filtered_labels(app, args)
+    if not consent.given:
+        return [ok('nothing was deleted')]
+    if doomed:
+        common.check_consent(consent, deletions.labels_impact(doomed))
+    for label in doomed:
         forget(app, label)
     return [ok(f'{len(doomed):,} labels deleted')]
 
 
-def remove(app, args):
+def labeled_connection(app, args):
+    """(group, label id) of the connection labels -D names."""
     group = model_group_option(app, args)
     label_id = group.labels.get(args.remove)
     if label_id is None:
         raise UserError(f"connection '{args.remove}' has no label in group {group.id}")
+    return group, label_id
+
+
+def removal_impact(group, conn, label_id):
+    # A label taken off is an analyst's judgement lost: always told and asked.
+    return deletions.Impact(f'label {label_id} from connection {conn} of group {group.id}',
+                            asks=True)
+
+
+def confirm_remove(app, args):
+    group, label_id = labeled_connection(app, args)
+    return common.consent(app, args, removal_impact(group, args.remove, label_id),
+                          verb='remove')
+
+
+def remove(app, args, consent):
+    group, label_id = labeled_connection(app, args)
+    if not consent.given:
+        return [ok('nothing was removed')]
+    common.check_consent(consent, removal_impact(group, args.remove, label_id))
     label = store(app).get(label_id)
     del group.labels[args.remove]
     if label is not None:
@@ -455,11 +571,12 @@ COMMANDS = [Command(
                '-g GROUP', gather=ask_parts, apply=add),
         Action(('-l', '--list'), 'list the labels (-f to filter)', apply=list_labels),
         Action(('-d', '--delete'), 'delete a label, or a range: 20-30', metavar='ID',
-               complete='label_id', apply=delete),
+               complete='label_id', gather=confirm_delete, apply=delete),
         Action(('-F', '--delete-filtered'), 'delete the labels matching -f FILTER',
-               apply=delete_filtered),
+               gather=confirm_delete_filtered, apply=delete_filtered),
         Action(('-D', '--remove'), "remove a connection's label in -g GROUP",
-               metavar='CONN_ID', complete='connection_id', apply=remove),
+               metavar='CONN_ID', complete='connection_id', gather=confirm_remove,
+               apply=remove),
         Action(('-o', '--output', '--export'), 'write group, connection, label, constructor, '
                "sha256 (of the group's flow file) rows to FILE (.json for JSON, else CSV)",
                metavar='FILE', complete='path', attribute='export', gather=export),
@@ -485,5 +602,7 @@ COMMANDS = [Command(
              metavar='NAME', complete='label_name'),
         Flag(('--same',), 'add the connections to this existing label', metavar='LABEL_ID',
              type=int, complete='label_id'),
-        Flag(('--force',), '-o: overwrite the file if it exists'),
+        Flag(('--force',), "-a: label even when the label's Proto3 contradicts the "
+             "connection's protocol; -o: overwrite an existing file"),
+        common.YES,
     ))]

@@ -148,24 +148,45 @@ def histogram(app, args):
 
 # -- changing
 
-def delete_models(app, args):
+def doomed_models(app, args):
+    """(group, model ids) that models -D names."""
     group = common.model_group(app, args.delete_models)
     if args.id:
         if args.id not in group.states:
             raise UserError(f"group {group.id} has no model '{args.id}'")
-        doomed = [args.id]
-    elif args.filter:
+        return group, [args.id]
+    if args.filter:
         conditions = filters.parse('models', args.filter)
-        doomed = [conn for conn, *_ in selected(group, conditions, app.root['labels'].names())]
-    else:
-        raise UserError('models -D: say which: -i ID or -f FILTER ...')
+        return group, [conn for conn, *_ in selected(group, conditions,
+                                                      app.root['labels'].names())]
+    raise UserError('models -D: say which: -i ID or -f FILTER ...')
+
+
+def confirm_delete_models(app, args):
+    group, doomed = doomed_models(app, args)
+    return common.consent(app, args, deletions.models_impact(group, doomed))
+
+
+def delete_models(app, args, consent):
+    group, doomed = doomed_models(app, args)
+    if not consent.given:
+        return [ok('nothing was deleted')]
+    common.check_consent(consent, deletions.models_impact(group, doomed))
     deleted = deletions.delete_models(app.root, group, doomed)
     common.dataset_note(app, group.dataset_id, f'deleted {deleted:,} models from group {group.id}')
     return [ok(f'{deleted:,} models deleted from group {group.id}')]
 
 
-def delete_group(app, args):
+def confirm_delete_group(app, args):
     group = common.model_group(app, args.delete)
+    return common.consent(app, args, deletions.model_group_impact(group))
+
+
+def delete_group(app, args, consent):
+    group = common.model_group(app, args.delete)
+    if not consent.given:
+        return [ok('nothing was deleted')]
+    common.check_consent(consent, deletions.model_group_impact(group))
     deletions.delete_model_group(app.root, group)
     common.dataset_note(app, group.dataset_id, f'deleted group of models {group.id}')
     return [ok(f'group of models {group.id} deleted')]
@@ -254,9 +275,10 @@ COMMANDS = [Command(
         Action(('-C', '--count'), 'count models (with -f)', metavar='GROUP',
                complete='model_group', apply=count),
         Action(('-D', '--delete-models'), 'delete models of a group: -i ID or -f FILTER',
-               metavar='GROUP', complete='model_group', apply=delete_models),
+               metavar='GROUP', complete='model_group', gather=confirm_delete_models,
+               apply=delete_models),
         Action(('-d', '--delete'), 'delete a group of models', metavar='GROUP',
-               complete='model_group', apply=delete_group),
+               complete='model_group', gather=confirm_delete_group, apply=delete_group),
         Action(('-H', '--histogram'), 'histogram of the state lengths of a group',
                metavar='GROUP', complete='model_group', apply=histogram),
         Action(('-n', '--note'), "edit a model's note (-i ID)", metavar='GROUP',
@@ -277,4 +299,5 @@ COMMANDS = [Command(
         Flag(('-o', '--output'), '-e: the file to write', metavar='FILE', complete='path'),
         Flag(('--force',), '-e: overwrite the file if it exists'),
         Flag(('--text',), '-n: the note text, instead of $EDITOR', metavar='TEXT'),
+        common.YES,
     ))]

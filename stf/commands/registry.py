@@ -26,7 +26,9 @@ FLAG_MEANINGS = (
 # Older meanings that commands keep so that what analysts type goes on working.
 KEPT_MEANINGS = {('database', '-i'): '--info', ('database', '-c'): '--commit',
                  ('models', '-c'): '--constructor', ('labels', '-c'): '--connection',
-                 ('datasets', '-o'): '--folder', ('datasets', '-f'): '--files'}
+                 ('datasets', '-o'): '--folder', ('datasets', '-f'): '--files',
+                 # `history -n 20` counts, as the shell's and git's do
+                 ('history', '-n'): '--number'}
 
 
 class HelpRequested(Exception):
@@ -114,10 +116,13 @@ class Action(Flag):
     returns is the result (actions that change nothing in the database).
     undo(app, args, gathered): takes back what gather did outside when the
     transaction was not saved (files made or moved), so that nothing is left
-    that the database does not know."""
+    that the database does not know.
+    outside: what the action does outside the database that the `undo`
+    command cannot take back once it was saved (kept in the history)."""
     apply: Callable = None
     gather: Callable = None
     undo: Callable = None
+    outside: str = ''
 
 
 @dataclass

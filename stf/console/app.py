@@ -117,6 +117,7 @@ class App:
         self.current_id = None
         self.deleted_current = None  # the id of a selected dataset found deleted
         self.typed = None
+        self._line = ''  # the command line running, for the database's history
         self.current_name = ''  # of the current dataset, for the prompt (no database read)
         self.interactive = interactive
         self.ask = None
@@ -143,7 +144,11 @@ class App:
         the server is away)."""
         if self.structures_ready:
             return
-        self.database.run(lambda: ensure_structures(self.database.root))
+        self.database.annotation = ('stf: set up the database', '')
+        try:
+            self.database.run(lambda: ensure_structures(self.database.root))
+        finally:
+            self.database.annotation = None
         self.structures_ready = True
 
     # -- what the commands get from the console
@@ -165,9 +170,10 @@ class App:
         return edit_text(text)
 
     def confirm(self, question):
-        """A yes/no question in a terminal; yes without asking in batch mode."""
+        """A yes/no question in a terminal; no in batch mode (where commands
+        need --yes instead: stf.commands.common.consent)."""
         if not self.ask:
-            return True
+            return False
         return self.ask(f'{question} [y/N]', '').strip().lower() in ('y', 'yes')
 
     # -- data access used by the commands
@@ -223,6 +229,7 @@ class App:
         if command is None:
             return Reply([Message(f"unknown command '{words[0]}'; type 'help' "
                                   'for the list of commands', 'error')], ok=False)
+        self._line = shlex.join(words)
         return self._run(command, words[1:])
 
     def _run(self, command, argv):
@@ -233,6 +240,7 @@ class App:
             if not reply.ok and self.current_id is not None:
                 self.current_id = selected  # a dataset a command not saved selected
         finally:
+            self.database.annotation = None
             self._remember_current()
             # help, info, exit change nothing: no database read after them.
             if command.uses_database and self._completion_state != self._state():
@@ -293,6 +301,7 @@ class App:
         if command.run is not None:
             return self.database.run(lambda: command.run(self, args))
         action = command.chosen(args)
+        self.database.annotation = (self._line, action.outside)
         if action.gather is None:
             return self._applied(lambda: action.apply(self, args))
         gathered = self.database.read(lambda: action.gather(self, args))
@@ -428,12 +437,20 @@ class App:
                 'connection_id': connection_ids(groups),
                 'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
                 'note_id': dict.fromkeys(map(str, last_keys(root['notes'].items)), 'note'),
+                'transaction_id': self._transaction_ids(),
                 'label_id': {str(key): name for key, name in root['labels'].names().items()},
                 'label_name': {name: 'label' for name in root['labels'].names().values()},
                 **{f'label:{part}': dict.fromkeys(values, part)
                    for part, values in labelnames.PARTS},
                 **{f'filter:{kind}': dict.fromkeys(keys, 'filter key')
                    for kind, keys in FILTER_KEYS.items()}}
+
+    def _transaction_ids(self):
+        try:
+            return {item.short: item.command for item in self.database.transactions(20)}
+        except Exception:  # a storage without an undo log: nothing to offer
+            log.exception('reading the transactions for completion failed')
+            return {}
 
     def close(self):
         self.database.close()

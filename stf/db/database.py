@@ -14,7 +14,7 @@ import transaction
 from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
-from stf.db import storages, zeohooks
+from stf.db import history, storages, zeohooks
 from stf.db.errors import ClientDisconnected, ServerAway
 from stf.models import store
 
@@ -87,6 +87,9 @@ class Database:
             db.close()
             raise zeohooks.refusal(['invalidation notes'])
         self._apart = None  # (transaction manager, connection) of read_apart
+        # (command, what it did outside the database) written on the
+        # transactions run() commits: the database's history
+        self.annotation = None
         self._apart_lock = threading.Lock()
 
     @property
@@ -149,6 +152,8 @@ class Database:
             try:
                 self.tm.begin()  # also syncs: we see others' commits
                 self.tm.get().join(phase)
+                if self.annotation:
+                    history.mark(self.tm.get(), *self.annotation)
                 result = work()
                 self.saved_through_interrupt = self._commit()
                 return result
@@ -276,6 +281,20 @@ class Database:
             pairs.append(('last commit', time.strftime('%Y-%m-%d %H:%M:%S UTC',
                                                        time.gmtime(stamp.timeTime()))))
         return pairs
+
+    def transactions(self, count):
+        """The newest count transactions (stf.db.history.Entry), newest first."""
+        return history.entries(self.db, count)
+
+    def find_transaction(self, short):
+        return history.find(self.db, short)
+
+    def undo_blocker(self, tid):
+        return history.undo_blocker(self.db.storage, tid)
+
+    def undo(self, entry):
+        """Join the undo of entry to the running transaction (run() commits it)."""
+        self.db.undo(entry.undo_id, self.tm.get())
 
     def pack(self):
         before = self.db.storage.getSize()

@@ -116,6 +116,25 @@ def verdict_of(text):
     return (decision_of(text) or UNDECIDED)[1]
 
 
+# The protocols whose connections a label's Proto3 must agree with; a label
+# may name any Proto3 for other protocols (layer 2, GRE, ESP, ...).
+PROTOCOLS_CHECKED = ('tcp', 'udp', 'icmp', 'igmp', 'arp', 'ipv6-icmp')
+
+
+def contradiction(name, conn_id):
+    """The connection's protocol when the label name's Proto3 contradicts it,
+    else None (also for names outside the grammar and ids that are not
+    connection ids)."""
+    try:
+        proto3 = parse(name).proto3
+        proto = connid.parse(conn_id).proto.lower()
+    except UserError:
+        return None
+    if proto in PROTOCOLS_CHECKED and PROTO3_OF[proto] != proto3:
+        return proto
+    return None
+
+
 def guess(conn_id):
     """Default (proto3, proto4) for a connection id 'src-dst-dport-proto'."""
     try:
