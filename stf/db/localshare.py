@@ -45,8 +45,8 @@ class LocalServer:
 
     def __init__(self, path, address):
         from ZEO.StorageServer import StorageServer
-        from stf.db.storages import RoomyFileStorage  # usable again after a full disk
-        storage = RoomyFileStorage(str(path))  # LockError when another stf serves it
+        from stf.db.storages import FileStorage  # usable again after a full disk
+        storage = FileStorage(str(path))  # LockError when another stf serves it
         if os.path.exists(address):
             os.unlink(address)  # left by a server that died; we hold the lock now
         self.server = StorageServer(address, {'1': storage})

@@ -83,7 +83,7 @@ def error_number(error):
     return None
 
 
-class RoomyFileStorage(ZODB.FileStorage.FileStorage):
+class FileStorage(ZODB.FileStorage.FileStorage):
     """ZODB's FileStorage, usable again after a write that found no room.
 
     FileStorage writes through buffered files: a write the disk refused stays
@@ -133,7 +133,7 @@ def open_file_storage(path):
                         f'e.g. {path / "stf.db"}')
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        storage = RoomyFileStorage(str(path))
+        storage = FileStorage(str(path))
     except PermissionError as error:
         raise UserError(f'cannot open database {path}: permission denied '
                         f'({error.filename}); choose another path with --db') from None
