@@ -23,6 +23,7 @@ MAY_IMPORT = {
     'stf.console': {'stf.console', 'stf.commands', 'stf.ops', 'stf.db', 'stf.models',
                     'stf.core', 'stf'},
     'stf.ips': {'stf.ips', 'stf.core'},
+    'stf.detect': {'stf.detect', 'stf.core'},
 }
 # room -> libraries it must not import: the core knows no database and no
 # terminal; only the console knows the terminal.
@@ -36,6 +37,7 @@ MUST_NOT_IMPORT = {
 ONLY_LIBRARIES = {
     'stf.core': {'numpy', 'dpkt'},
     'stf.ips': {'numpy', 'dpkt'},
+    'stf.detect': {'numpy'},
     'stf.models': {'numpy', 'persistent', 'BTrees'},
     'stf.ops': {'numpy', 'persistent', 'BTrees'},
 }

@@ -1,0 +1,155 @@
+"""The behavioral detector: malicious or normal for a chain of letters, with a
+calibrated probability, the closest training label and the reasons.
+
+Method (docs/detector.md): two class-conditional Markov chains of order 3 with
+back-off over the characters of a state (stf.core.detect.markov) give each
+character a log-ratio; their mean over the chain, the chain's length, the
+share of each kind of letter and symbol, and the connection's protocol and
+port are combined by a logistic regression (stf.core.detect.logistic). The
+regression learns from log-ratios of chains the Markov chains had not seen
+(cross-fitting), so its probabilities are calibrated, and it also learns from
+prefixes of the chains, so a growing tuple is judged fairly. Two thresholds
+come from cross-validation on the training data: 'default' (best accuracy)
+and 'low_fpr' (at most 2% of normal chains called malicious).
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+
+from stf.core.detect import features, markov, storage, training
+from stf.core.detect.alphabet import SHOWN, encode
+from stf.core.detect.parts import Judgement, Settings, TrainingRow
+
+__all__ = ['Detector', 'Judgement', 'Settings', 'TrainingRow', 'confidence']
+
+CLASSES = ('malicious', 'normal')
+FORMAT_VERSION = 1
+# Characters after which a chain's confidence is 1 - 1/e (63%); 95% after three times as many.
+CONFIDENCE_LETTERS = 10
+DEFAULT_FOLDER = Path(__file__).resolve().parent / 'default'
+
+
+class Detector:
+    """A trained detector. Build one with Detector.train, Detector.load or
+    Detector.default."""
+
+    def __init__(self, name, settings, counts, logistic, thresholds, trained_on, neighbours):
+        self.name = name
+        self.version = FORMAT_VERSION
+        self.settings = settings
+        self.counts = counts  # [(keys, counts) of malicious, of normal]: (order+1)-grams
+        self.tables = markov.build(counts, settings.order, settings.alpha)
+        self.logistic = logistic
+        self.thresholds = thresholds
+        self.trained_on = trained_on
+        self.neighbours = neighbours
+
+    # -- building ----------------------------------------------------------
+    @classmethod
+    def train(cls, rows, name='detector', seed=0, settings=None):
+        """A detector trained on TrainingRows; rows whose label is neither
+        malicious nor normal are skipped and counted in trained_on."""
+        return training.train(cls, rows, name, seed, settings or Settings())
+
+    def save(self, folder):
+        storage.save(self, folder)
+
+    @classmethod
+    def load(cls, folder):
+        """The detector saved in folder; its manifest is checked first."""
+        return storage.load(cls, folder)
+
+    @classmethod
+    def default(cls):
+        """The detector shipped with stf (trained on the Stratosphere letters)."""
+        return cls.load(DEFAULT_FOLDER)
+
+    # -- judging -----------------------------------------------------------
+    def feature_matrix(self, states, tuple_ids=None):
+        states = list(states)
+        encoded = encode(states)
+        ratios = markov.char_ratios(self.tables, encoded)
+        return np.hstack([features.char_matrix(encoded, ratios),
+                          features.context_matrix(tuple_ids, len(states))])
+
+    def probabilities(self, states, tuple_ids=None):
+        """P(malicious) of every chain (tuple_ids: the same number of ids, or None)."""
+        return self.logistic.probabilities(self.feature_matrix(states, tuple_ids))
+
+    def prefix_probabilities(self, state, tuple_id=''):
+        """P(malicious) after each character of state (one value per character)."""
+        encoded = encode([state])
+        ratios = markov.char_ratios(self.tables, encoded)
+        chars = features.prefix_char_matrix(encoded, ratios, 0)
+        context = np.broadcast_to(features.context_vector(tuple_id),
+                                  (len(chars), len(features.CONTEXT_FEATURES)))
+        return self.logistic.probabilities(np.hstack([chars, context]))
+
+    def judge(self, state, tuple_id=''):
+        probability = float(self.probabilities([state], [tuple_id])[0])
+        malicious = probability >= self.thresholds['default']
+        label, _ = self.neighbours.closest(state, CLASSES[0] if malicious else CLASSES[1])
+        return Judgement(probability, confidence(len(state)), bool(malicious), label,
+                         self.explain(state, tuple_id))
+
+    def explain(self, state, tuple_id='', top=5):
+        """The transitions and features that moved the log-odds most, as
+        (what, weight): weight > 0 pushes towards malicious."""
+        encoded = encode([state])
+        rows, chars = markov.char_rows(self.tables, encoded)
+        ratios = markov.char_ratios(self.tables, encoded)
+        start = encoded.pad
+        x = np.hstack([features.char_matrix(encoded, ratios),
+                       features.context_matrix([tuple_id], 1)])[0]
+        parts = self.logistic.contributions(x)
+        reasons = _transition_reasons(self, rows[:len(state)], chars[:len(state)],
+                                      ratios[:len(state)], len(state))
+        reasons += _feature_reasons(x, parts, tuple_id)
+        del start
+        reasons.sort(key=lambda reason: (-abs(reason[1]), reason[0]))
+        return reasons[:top]
+
+
+def confidence(length):
+    """How much a chain of `length` characters can say: 1 - exp(-length / 10)."""
+    return 1.0 - math.exp(-length / CONFIDENCE_LETTERS)
+
+
+def _transition_reasons(detector, rows, chars, ratios, length):
+    """One reason per distinct transition (longest seen context -> character)."""
+    markov_index = features.NAMES.index('markov')
+    logistic = detector.logistic
+    per_letter = logistic.weights[markov_index] / logistic.scale[markov_index] / max(length, 1)
+    totals, times = {}, {}
+    for row, char, ratio in zip(rows.tolist(), chars.tolist(), ratios.tolist()):
+        key = (row, char)
+        totals[key] = totals.get(key, 0.0) + ratio * per_letter
+        times[key] = times.get(key, 0) + 1
+    reasons = []
+    for (row, char), weight in totals.items():
+        context = detector.tables.context_text(row)
+        reasons.append((f"transition '{context}' -> '{SHOWN[char]}' (x{times[(row, char)]})",
+                        weight))
+    return reasons
+
+
+def _feature_reasons(x, parts, tuple_id):
+    """The features' share of the log-odds (the transitions' mean apart);
+    the protocol and port are one reason."""
+    reasons = []
+    for index, name in enumerate(features.CHAR_FEATURES):
+        if name == 'markov':
+            continue
+        if name == 'log_length':
+            text = f'length {int(round(math.expm1(x[index])))} characters'
+        else:
+            text = f"share of {name[len('share_'):].replace('_', ' ')} {x[index]:.2f}"
+        reasons.append((text, float(parts[index])))
+    proto, port = features.context_of(tuple_id)
+    first = len(features.CHAR_FEATURES)
+    where = features.port_class(port)
+    service = f' ({where[len("port_"):]})' if where else ''
+    context = f'port {port or "none"}/{proto or "none"}{service}'
+    reasons.append((context, float(parts[first:].sum())))
+    return reasons

@@ -1,0 +1,182 @@
+"""A detector as a folder of versioned JSON files and manifest.json.
+
+manifest.json lists every file with its sha256; loading reads the manifest
+first, refuses a folder whose files do not match it, and only then parses the
+JSON (data only: nothing in the folder is ever run).
+"""
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from stf.core.detect.alphabet import ALPHABET, BASE, SHOWN
+from stf.core.detect.features import NAMES
+from stf.core.detect.logistic import Logistic
+from stf.core.detect.neighbours import Neighbours
+from stf.core.detect.parts import Settings
+from stf.core.errors import UserError
+
+FORMAT = 'stf-detector'
+VERSION = 1
+MANIFEST = 'manifest.json'
+FILES = ('detector.json', 'markov.json', 'examples.json')
+RETRAIN = 'train it again (python -m stf.detect train)'
+
+
+def save(detector, folder):
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        contents = {'detector.json': _detector_json(detector),
+                    'markov.json': _markov_json(detector),
+                    'examples.json': _examples_json(detector)}
+        digests = {}
+        for name, data in contents.items():
+            raw = (json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + '\n').encode()
+            (folder / name).write_bytes(raw)
+            digests[name] = hashlib.sha256(raw).hexdigest()
+        manifest = {'format': FORMAT, 'version': VERSION, 'files': digests}
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + '\n')
+    except OSError as error:
+        raise UserError(f'cannot write the detector to {folder}: {error.strerror}') from None
+
+
+def _detector_json(detector):
+    model = detector.logistic
+    return {'format': FORMAT, 'version': VERSION, 'name': detector.name,
+            'thresholds': detector.thresholds, 'trained_on': detector.trained_on,
+            'settings': detector.settings.to_json(),
+            'logistic': {'features': list(NAMES), 'mean': model.mean.tolist(),
+                         'scale': model.scale.tolist(), 'weights': model.weights.tolist(),
+                         'bias': model.bias}}
+
+
+def _markov_json(detector):
+    """(order+1)-gram counts per class, each n-gram as its characters ('^':
+    before the chain's start)."""
+    order = detector.settings.order
+    classes = {}
+    for name, (keys, counts) in zip(('malicious', 'normal'), detector.counts):
+        classes[name] = {_gram_text(int(key), order + 1): int(count)
+                         for key, count in zip(keys, counts)}
+    return {'format': FORMAT, 'version': VERSION, 'alphabet': ALPHABET, 'order': order,
+            'counts': classes}
+
+
+def _gram_text(key, size):
+    return ''.join(SHOWN[(key // BASE ** back) % BASE] for back in range(size - 1, -1, -1))
+
+
+def _examples_json(detector):
+    neighbours = detector.neighbours
+    return {'format': FORMAT, 'version': VERSION,
+            'examples': [[label, str(verdict), state] for label, verdict, state in
+                         zip(neighbours.labels, neighbours.verdicts, neighbours.states)]}
+
+
+def load(cls, folder):
+    folder = Path(folder)
+    texts = _checked_files(folder)
+    try:
+        return _detector(cls, texts, folder)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise UserError(f'{folder}: not a detector of version {VERSION} ({error}); '
+                        f'{RETRAIN}') from None
+
+
+def _checked_files(folder):
+    """file name -> parsed JSON, after every file matched the manifest."""
+    manifest_path = folder / MANIFEST
+    if not folder.is_dir():
+        raise UserError(f'{folder} is not a detector folder (no such folder)')
+    if not manifest_path.is_file():
+        raise UserError(f'{folder} is not a detector folder (it has no {MANIFEST}); '
+                        'make one with python -m stf.detect train')
+    manifest = _json(manifest_path, manifest_path.read_bytes())
+    digests = manifest.get('files') if isinstance(manifest, dict) else None
+    if (not isinstance(digests, dict) or manifest.get('format') != FORMAT
+            or any(name not in digests for name in FILES)):
+        raise UserError(f'{manifest_path}: not an stf detector manifest; {RETRAIN}')
+    if manifest.get('version') != VERSION:
+        raise UserError(f'{manifest_path}: detector format version {manifest.get("version")!r}'
+                        f', this stf reads version {VERSION}; {RETRAIN}')
+    parsed = {}
+    for name in FILES:
+        path = folder / name
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            raise UserError(f'{path}: missing; the detector folder is incomplete; '
+                            f'{RETRAIN}') from None
+        if hashlib.sha256(raw).hexdigest() != digests[name]:
+            raise UserError(f'{path}: its sha256 does not match {MANIFEST}, so the detector '
+                            f'was changed after it was saved; refused; {RETRAIN}')
+        parsed[name] = _json(path, raw)
+    return parsed
+
+
+def _json(path, raw):
+    try:
+        return json.loads(raw.decode('utf-8'), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise UserError(f'{path}: not valid JSON; {RETRAIN}') from None
+
+
+def _no_constant(name):
+    raise ValueError(f'{name} is not a number')
+
+
+def _detector(cls, texts, folder):
+    head, grams, examples = (texts[name] for name in FILES)
+    for name, data in texts.items():
+        if data.get('format') != FORMAT or data.get('version') != VERSION:
+            raise UserError(f'{folder / name}: not a detector file of version {VERSION}; '
+                            f'{RETRAIN}')
+    settings = Settings.from_json(head['settings'])
+    model = head['logistic']
+    if model['features'] != list(NAMES):
+        raise UserError(f'{folder / "detector.json"}: its features are not the ones this '
+                        f'stf computes; {RETRAIN}')
+    if grams['alphabet'] != ALPHABET or grams['order'] != settings.order:
+        raise UserError(f'{folder / "markov.json"}: another alphabet or order; {RETRAIN}')
+    arrays = [_vector(model[key], len(NAMES), folder) for key in ('mean', 'scale', 'weights')]
+    logistic = Logistic(*arrays, _number(model['bias'], folder))
+    counts = [_counts(grams['counts'][name], settings.order, folder)
+              for name in ('malicious', 'normal')]
+    labels, verdicts, states = zip(*examples['examples']) if examples['examples'] else ((),) * 3
+    thresholds = {key: _number(head['thresholds'][key], folder) for key in ('default', 'low_fpr')}
+    return cls(str(head['name']), settings, counts, logistic, thresholds,
+               dict(head['trained_on']), Neighbours(labels, verdicts, states))
+
+
+def _number(value, folder):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserError(f'{folder / "detector.json"}: {value!r} is not a number; {RETRAIN}')
+    return float(value)
+
+
+def _vector(values, size, folder):
+    if not isinstance(values, list) or len(values) != size:
+        raise UserError(f'{folder / "detector.json"}: a vector of the wrong size; {RETRAIN}')
+    return np.array([_number(value, folder) for value in values])
+
+
+def _counts(grams, order, folder):
+    """(keys, counts) sorted by key from {n-gram text: count}."""
+    codes = {char: code for code, char in enumerate(SHOWN)}
+    keys, counts = [], []
+    for text, count in grams.items():
+        if len(text) != order + 1 or any(char not in codes for char in text) \
+                or not isinstance(count, int) or count <= 0:
+            raise UserError(f'{folder / "markov.json"}: {text!r}: {count!r} is not an '
+                            f'n-gram count; {RETRAIN}')
+        key = 0
+        for char in text:
+            key = key * BASE + codes[char]
+        keys.append(key)
+        counts.append(count)
+    keys, counts = np.array(keys, dtype=np.int64), np.array(counts, dtype=np.int64)
+    order_of = np.argsort(keys)
+    return keys[order_of], counts[order_of]
