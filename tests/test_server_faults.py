@@ -2,7 +2,10 @@
 it is stopped with SIGTERM. Real `stf.py --serve` processes on loopback."""
 import io
 import os
+import select
+import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -288,3 +291,147 @@ def test_sigterm_stops_a_new_and_a_restarted_server_cleanly(tmp_path):
         app.close()
     assert (status, left_open(lines, port)) == (0, [])
     assert stopped_by_sigterm(lines, second.pid)
+
+
+# -- TLS connections that say nothing, or stall in their handshake
+
+
+@pytest.fixture(scope='module')
+def certs(tmp_path_factory):
+    """The CA, the server's and alice's certificates of tests/test_zeo_tls.py."""
+    if not shutil.which('openssl'):
+        pytest.skip('openssl is needed to make the certificates')
+    from tests.test_zeo_tls import CLIENT_EXT, SERVER_EXT, make_ca, make_cert
+    folder = tmp_path_factory.mktemp('tls')
+    make_ca(folder, 'ca')
+    make_cert(folder, 'ca', 'server', SERVER_EXT)
+    make_cert(folder, 'ca', 'alice', CLIENT_EXT)
+    return folder
+
+
+def tls_files(certs, name):
+    return [str(certs / f'{name}.pem'), str(certs / f'{name}.key'), str(certs / 'ca.pem')]
+
+
+@pytest.fixture
+def tls_server(certs, tmp_path):
+    """`stf.py --serve` with TLS on a new database; yields (port, log path)."""
+    port, log = free_port(), tmp_path / 'server.log'
+    cert, key, ca = tls_files(certs, 'server')
+    with open(log, 'w') as output:
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / 'stf.py'), '--db', str(tmp_path / 'tls.fs'), '--serve',
+             f'127.0.0.1:{port}', '--tls-cert', cert, '--tls-key', key, '--tls-ca', ca],
+            stdout=output, stderr=subprocess.STDOUT,
+            env=dict(os.environ, STF_HOME=str(tmp_path / 'server-home')))
+    try:
+        deadline = time.monotonic() + 30
+        while 'Ctrl-C stops' not in log.read_text():
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        yield port, log
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def open_sockets(port, count, first_bytes=b''):
+    """count TCP connections to the server, each sending first_bytes."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection(('127.0.0.1', port), timeout=5)
+        if first_bytes:
+            sock.sendall(first_bytes)
+        sockets.append(sock)
+    return sockets
+
+
+def client_hello(certs):
+    """The first bytes of a TLS client: its hello."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certs / 'ca.pem'))
+    hello = context.wrap_bio(ssl.MemoryBIO(), outgoing := ssl.MemoryBIO(),
+                             server_hostname='127.0.0.1')
+    with pytest.raises(ssl.SSLWantReadError):
+        hello.do_handshake()
+    return outgoing.read()
+
+
+def answered(sockets):
+    """The sockets on which the server has sent something (or hung up)."""
+    poller = select.poll()
+    for sock in sockets:
+        poller.register(sock, select.POLLIN)
+    readable = {fd for fd, _ in poller.poll(0)}
+    return [sock for sock in sockets if sock.fileno() in readable]
+
+
+def alice_writes_and_reads(certs, port, text):
+    """A real TLS client of the server: a note written, then read back."""
+    from stf.console import config
+    from stf.console.app import App
+    from stf.db import database, storages
+    began = time.monotonic()
+    db = storages.open_zeo(f'127.0.0.1:{port}', wait_timeout=30,
+                           tls=tls_files(certs, 'alice'))
+    app = App(config.load(), database.Database(db))
+    try:
+        ok(app, f'notes -c --text "{text}"')
+        assert [note.text for note in app.notes.values()] == [text]
+    finally:
+        app.close()
+    return time.monotonic() - began
+
+
+def test_connections_that_say_nothing_take_no_handshake_and_are_closed_after_10s(
+        tls_server, certs):
+    from stf.db import tlsgate
+    port, log = tls_server
+    opened = time.monotonic()
+    idle = open_sockets(port, 200)
+    try:
+        # An analyst connects and works at once meanwhile.
+        assert alice_writes_and_reads(certs, port, 'among idle sockets') < 5
+        assert answered(idle) == []  # none was answered nor closed yet
+        select.select(idle[:1], [], [], 15)  # until the first one is closed
+        assert tlsgate.HANDSHAKE_SECONDS - 0.5 < time.monotonic() - opened < 12
+        time.sleep(0.5)
+        assert answered(idle) == idle
+        assert [sock.recv(10) for sock in idle] == [b''] * 200  # closed by the server
+    finally:
+        for sock in idle:
+            sock.close()
+    assert 'Traceback' not in log.read_text()
+
+
+def test_at_most_64_handshakes_at_once_and_an_analyst_gets_through(tls_server, certs):
+    from stf.db import tlsgate
+    port, log = tls_server
+    # Clients that send their hello and never go on: each takes a handshake.
+    stalled = open_sockets(port, 200, client_hello(certs))
+    try:
+        time.sleep(2)
+        assert len(answered(stalled)) == tlsgate.HANDSHAKES == 64
+        # An analyst waits until their time is up, then connects.
+        waited = alice_writes_and_reads(certs, port, 'after the stalled ones')
+        assert waited < tlsgate.HANDSHAKE_SECONDS + 5
+        assert answered(stalled) == stalled
+        assert 'Traceback' not in log.read_text()
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_a_zeo_whose_acceptor_differs_is_not_served_with_tls(certs, tmp_path, monkeypatch,
+                                                             capsys):
+    import ZEO.asyncio.server
+    from stf.console import main
+    from stf.db import tlsgate, zeohooks
+    assert tlsgate.parts_missing() == []  # the installed ZEO has every part
+    monkeypatch.delattr(ZEO.asyncio.server.Acceptor, '_close')  # as another version might
+    cert, key, ca = tls_files(certs, 'server')
+    assert main.main(['--db', str(tmp_path / 's.fs'), '--serve', f'127.0.0.1:{free_port()}',
+                      '--tls-cert', cert, '--tls-key', key, '--tls-ca', ca]) == 2
+    assert capsys.readouterr() == ('', (
+        f'error: ZEO {zeohooks.zeo_version()} lacks what stf needs for sharing a database '
+        '(bounded TLS handshakes; stf was checked with ZEO 6.2), so stf does not share with '
+        'it: install ZEO 6.2 (make setup), or open a local file alone with --db PATH\n'))

@@ -7,6 +7,7 @@ address taken, TLS files) and returns a Server that says what it will do;
 the console prints that and runs it.
 """
 import logging
+import os
 import socket
 from pathlib import Path
 
@@ -51,6 +52,10 @@ def prepare(path, address, tls=None):
         if '/' in address:
             zeotls.tcp_only(address)
         context = zeotls.server_context(*tls)
+        from stf.db import tlsgate
+        missing = tlsgate.parts_missing()
+        if missing:
+            raise zeohooks.refusal(missing)
     path = Path(path).expanduser().resolve()
     if path.is_dir():
         raise UserError(f'{path} is a folder; give the path of a database file, '
@@ -88,6 +93,9 @@ def _one_line_log_server():
         """runzeo, logging one line per record (its default puts '------'
         between records), and stopping cleanly on SIGTERM and Ctrl-C."""
 
+        def create_server(self):
+            self.server = storage_server(self.storages, self.options)
+
         def close_server(self):
             acceptor = getattr(self.server, 'acceptor', None)
             super().close_server()
@@ -103,6 +111,24 @@ def _one_line_log_server():
             root.setLevel(logging.INFO)
             root.addHandler(handler)
     return OneLineLogServer
+
+
+def storage_server(storages, options):
+    """ZEO.runzeo.create_server's StorageServer; with TLS, its acceptor
+    bounds the handshakes (stf.db.tlsgate, checked by prepare)."""
+    from ZEO.StorageServer import StorageServer
+    acceptor = {}
+    if options.ssl is not None:
+        from stf.db import tlsgate
+        acceptor['Acceptor'] = tlsgate.acceptor_class()
+    msgpack = options.msgpack
+    return StorageServer(
+        options.address, storages, read_only=options.read_only,
+        client_conflict_resolution=options.client_conflict_resolution,
+        msgpack=msgpack if isinstance(msgpack, bool) else os.environ.get('ZEO_MSGPACK'),
+        invalidation_queue_size=options.invalidation_queue_size,
+        invalidation_age=options.invalidation_age,
+        transaction_timeout=options.transaction_timeout, ssl=options.ssl, **acceptor)
 
 
 def close_event_loop(acceptor):
