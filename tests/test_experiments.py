@@ -6,9 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from stf.core.detect import stream, truth
+from stf.core.detect import Judgement
+from stf.core.detect import stream, truth, verdict
 from stf.core.detect.slotmetrics import Tally
 from stf.core.detect.truth import BACKGROUND, MALICIOUS, NORMAL
+from stf.core.detect.verdict import Judged, SlotFacts
 from stf.core.errors import UserError
 from stf.core.flows import flowtable
 
@@ -229,3 +231,71 @@ def test_a_file_without_labels_has_no_truth(shared):
     codes, labeled = truth.flow_truth(table)
     assert set(codes.tolist()) == {BACKGROUND}
     assert truth.sources(table, labeled, 'binetflow') == ['none']
+
+
+# ---- verdict rules ------------------------------------------------------------
+
+def window():
+    """One window's judged tuples of three IPs (Judgement: probability,
+    confidence, malicious at the detector's threshold, label, reasons)."""
+    def judged(ip, probability, confidence, malicious, new_flows, port='other'):
+        return Judged(ip, Judgement(probability, confidence, malicious, 'From-Botnet-1', []),
+                      SlotFacts(new_flows, 300.0, port))
+    return [
+        # 10 flows in 300 s: 2 a minute, activity 1 -> 0.9 * 0.8 * 1 = 0.72
+        judged('10.0.0.1', 0.9, 0.8, True, 10),
+        # one flow: 0.2 a minute, activity 0.2 -> 0.6 * 0.5 * 0.2 = 0.06
+        judged('10.0.0.1', 0.6, 0.5, True, 1, 'service'),
+        # judged normal: adds nothing
+        judged('10.0.0.1', 0.3, 0.9, False, 20),
+        # 5 flows: 1 a minute, activity 1 -> 0.95 * 1.0 * 1 = 0.95
+        judged('10.0.0.2', 0.95, 1.0, True, 5),
+        judged('10.0.0.2', 0.2, 0.3, False, 3),
+        judged('10.0.0.2', 0.1, 0.9, False, 40),
+        # chatter to a broadcast address or discovery port weighs 0
+        judged('10.0.0.3', 1.0, 1.0, True, 30, 'local'),
+    ]
+
+
+def test_the_evidence_rule_sums_probability_confidence_and_slot_weight():
+    verdicts = verdict.decide(window(), 'evidence', threshold=0.8)
+    assert {ip: (flag, round(evidence, 10)) for ip, (flag, evidence) in verdicts.items()} == {
+        '10.0.0.1': (False, 0.78), '10.0.0.2': (True, 0.95), '10.0.0.3': (False, 0.0)}
+    lower = verdict.decide(window(), 'evidence', threshold=0.78)
+    assert [flag for flag, _ in lower.values()] == [True, True, False]
+
+
+def test_the_any_rule_flags_an_ip_with_one_malicious_tuple():
+    verdicts = verdict.decide(window(), 'any')
+    assert {ip: flag for ip, (flag, _) in verdicts.items()} == {
+        '10.0.0.1': True, '10.0.0.2': True, '10.0.0.3': True}
+
+
+def test_the_majority_rule_needs_more_malicious_than_normal_tuples():
+    verdicts = verdict.decide(window(), 'majority')
+    # 2 malicious against 1; 1 against 2; 1 against 0
+    assert {ip: flag for ip, (flag, _) in verdicts.items()} == {
+        '10.0.0.1': True, '10.0.0.2': False, '10.0.0.3': True}
+
+
+def test_an_unknown_rule_is_one_line():
+    with pytest.raises(UserError) as caught:
+        verdict.decide(window(), 'most')
+    assert str(caught.value) == \
+        "there is no verdict rule 'most'; choose one of evidence, any, majority"
+
+
+def test_activity_is_the_flow_rate_in_the_slot():
+    # 1 flow in 300 s: 0.2 a minute; in 60 s: 1 a minute (full); 3 in 300 s: 0.6
+    assert verdict.activity([1, 1, 3, 50], [300, 60, 300, 300]).tolist() == \
+        [0.2, 1.0, 0.6, 1.0]
+
+
+def test_port_classes():
+    assert [verdict.port_class(conn_id) for conn_id in (
+        '192.168.1.115-192.168.1.255-137-udp', '10.0.2.15-224.0.0.252-5355-udp',
+        'fe80::1-ff02::fb-5353-udp', '10.0.2.15-255.255.255.255-67-udp',
+        '10.0.0.1-8.8.8.8-53-udp', '10.0.0.1-8.8.8.8-443-tcp', '10.0.0.1-8.8.8.8-3-icmp',
+        '10.0.0.1-1.2.3.4-1177-tcp', '10.0.2.15-10.0.2.2--arp', 'not an id')] == [
+        'local', 'local', 'local', 'local', 'service', 'service', 'portless', 'other',
+        'portless', 'other']

@@ -6,9 +6,22 @@ A rule turns the judged tuples of one source IP into one verdict for the IP
 in that window; every window starts afresh.
 
 - 'evidence' (the default): each tuple judged malicious adds
-  probability x confidence x slot weight to its IP's evidence; the IP is
-  malicious when its evidence reaches the threshold. The slot weight says how
-  much the window adds to what the tuple already showed (see SlotFacts).
+
+      probability x confidence x activity x port weight
+
+  to its IP's evidence, and the IP is malicious when its evidence reaches
+  EVIDENCE_THRESHOLD. The detector judges a tuple's whole state; the two
+  factors after it say what the window itself adds (SlotFacts):
+  * activity = min(1, flows per minute in the window / FULL_RATE): a slow
+    tuple re-judged on one new flow per window (update checks, NTP, push
+    notifications) repeats the judgement of its previous window, and its one
+    flow is no new behaviour; a tuple busy in the window (a C&C channel, a
+    burst of DNS queries, a brute force) counts fully. The rate is the
+    window's new flows over its length, so a longer window asks for more flows.
+  * port weight by port class: a tuple to a broadcast or multicast address or
+    a local discovery port (DHCP, NetBIOS, mDNS, LLMNR, SSDP) is a host's own
+    chatter on its LAN, not a conversation with a remote party, and adds
+    nothing; every other tuple counts fully.
 - 'any': the original stf's: any tuple judged malicious.
 - 'majority': the original IPS's: more tuples judged malicious than normal.
 
@@ -16,6 +29,7 @@ Everything is computed on arrays (one row per judged tuple, `group` its IP's
 index), so an experiment decides all windows of a capture at once; `decide`
 does the same for a list of Judged tuples, as the IPS has them.
 """
+import ipaddress
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,73 +39,73 @@ from stf.core.flows import connid
 
 RULES = ('evidence', 'any', 'majority')
 DEFAULT_RULE = 'evidence'
-# The evidence an IP needs in a window; chosen by leave-one-capture-out
-# cross-validation on the labeled captures (docs/experiments.md).
-EVIDENCE_THRESHOLD = 1.0
-# New flows in a window at which a tuple's judgement counts half (see novelty).
-HALF_FLOWS = 2.0
-# Flows per minute at which a tuple's rate no longer lowers its weight.
+# The evidence an IP needs in a window: chosen by leave-one-capture-out
+# cross-validation on the labeled captures (docs/experiments.md,
+# bench/bench_experiment.py --cv).
+EVIDENCE_THRESHOLD = 0.8
+# Flows per minute from which a tuple's activity in a window counts fully.
 FULL_RATE = 1.0
 
-# Destination ports every host talks to on its own: name service, time, web,
-# mail, push notifications, local discovery. Periodic benign traffic lives
-# there; a malicious judgement on them is weaker evidence than on a port the
-# host's software would not use by itself.
-EVERYDAY_PORTS = frozenset({
-    '53', '123', '80', '443', '8080', '8443', '853', '67', '68', '137', '138', '5353', '5355',
-    '1900', '25', '110', '143', '465', '587', '993', '995', '5222', '5223', '5228', '3478'})
-PORT_CLASSES = ('everyday', 'other', 'portless')
+# Ports of a host's own configuration and discovery on its LAN.
+LOCAL_PORTS = frozenset({'67', '68', '137', '138', '546', '547', '1900', '3702', '5353',
+                         '5355'})
+PORT_WEIGHTS = {'local': 0.0, 'service': 1.0, 'other': 1.0, 'portless': 1.0}
+# Everyday client services (name, time, web, mail, push notifications).
+SERVICE_PORTS = frozenset({'53', '123', '80', '443', '8080', '8443', '853', '25', '110', '143',
+                           '465', '587', '993', '995', '1883', '8883', '5222', '5223', '5228'})
 PORTLESS_PROTOCOLS = frozenset({'icmp', 'ipv6-icmp', 'icmp6', 'arp', 'rarp', 'igmp', 'llc'})
 
 
 def port_class(tuple_id):
-    """'everyday', 'other' or 'portless' (ICMP, ARP, ...) of a connection id."""
+    """'local' (broadcast, multicast, LAN discovery), 'service' (everyday
+    client services), 'portless' (ICMP, ARP, ...) or 'other'."""
     try:
         conn = connid.parse(tuple_id)
     except UserError:
         return 'other'
+    if conn.dport in LOCAL_PORTS or _is_group_address(conn.dst):
+        return 'local'
     if conn.proto.lower() in PORTLESS_PROTOCOLS or not conn.dport:
         return 'portless'
-    return 'everyday' if conn.dport in EVERYDAY_PORTS else 'other'
+    return 'service' if conn.dport in SERVICE_PORTS else 'other'
+
+
+def _is_group_address(text):
+    """Broadcast (255.255.255.255, x.x.x.255) or multicast."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if address.version == 4 and (address.packed[-1] == 255 or address.is_multicast):
+        return True
+    return address.is_multicast
 
 
 @dataclass(frozen=True)
 class SlotFacts:
-    """What a window adds to a tuple, besides its state: new_flows (flows in
-    the window), slot_seconds (the window's length) and port_class."""
+    """What a window adds to a tuple, besides its state: new_flows (its flows
+    in the window), slot_seconds (the window's length) and port_class."""
     new_flows: int = 1
     slot_seconds: float = 300.0
     port_class: str = 'other'
 
 
-def novelty(new_flows):
-    """How much a window's judgement is new: a tuple re-judged on one new flow
-    is mostly the judgement of its previous window again, and slow benign
-    tuples (update checks, NTP) are judged that way window after window.
-    n / (n + HALF_FLOWS): 1/3 for one flow, 1/2 for two, 5/6 for ten."""
-    new_flows = np.asarray(new_flows, float)
-    return new_flows / (new_flows + HALF_FLOWS)
-
-
-def rate_weight(new_flows, slot_seconds):
-    """min(1, flows per minute in the window / FULL_RATE)."""
-    rate = np.asarray(new_flows, float) * 60.0 / slot_seconds
+def activity(new_flows, slot_seconds):
+    """min(1, new flows per minute / FULL_RATE) of each tuple."""
+    rate = np.asarray(new_flows, float) * 60.0 / np.asarray(slot_seconds, float)
     return np.minimum(1.0, rate / FULL_RATE)
 
 
-PORT_WEIGHTS = {'everyday': 0.5, 'other': 1.0, 'portless': 1.0}
-
-
 def slot_weight(new_flows, slot_seconds, port_classes):
-    """The weight of each judged tuple's evidence (see the module docstring)."""
+    """activity x port weight of each judged tuple (see the module docstring)."""
     ports = np.array([PORT_WEIGHTS[name] for name in port_classes], float)
-    return novelty(new_flows) * ports
+    return activity(new_flows, slot_seconds) * ports
 
 
 @dataclass
 class Verdicts:
-    """Per group (IP): malicious (bool), evidence (float, the 'evidence'
-    rule's sum; 0 under the others), malicious_tuples and normal_tuples
+    """Per group (IP): malicious (bool), evidence (float: the 'evidence'
+    rule's sum, whatever the rule), malicious_tuples and normal_tuples
     (tuples judged malicious, and not)."""
     malicious: np.ndarray
     evidence: np.ndarray
@@ -116,13 +130,13 @@ def group_verdicts(rule, group, size, malicious, probability, confidence, weight
     malicious = np.asarray(malicious, bool)
     bad = np.bincount(group, weights=malicious, minlength=size).astype(np.int64)
     good = np.bincount(group, minlength=size).astype(np.int64) - bad
-    evidence = np.zeros(size)
+    score = np.asarray(probability, float) * np.asarray(confidence, float) * \
+        np.asarray(weight, float) * malicious
+    evidence = np.bincount(group, weights=score, minlength=size)
     if rule == 'evidence':
-        score = np.asarray(probability, float) * np.asarray(confidence, float) * \
-            np.asarray(weight, float) * malicious
-        evidence = np.bincount(group, weights=score, minlength=size)
         limit = EVIDENCE_THRESHOLD if threshold is None else threshold
-        flagged = evidence >= limit - 1e-12
+        # sums of products in another order may differ in the last bit
+        flagged = evidence >= limit - 1e-9
     elif rule == 'any':
         flagged = bad > 0
     else:
@@ -146,7 +160,7 @@ def decide(judged, rule=DEFAULT_RULE, threshold=None):
     index = {ip: number for number, ip in enumerate(ips)}
     facts = [item.facts for item in judged]
     weights = slot_weight([fact.new_flows for fact in facts],
-                          np.array([fact.slot_seconds for fact in facts], float),
+                          [fact.slot_seconds for fact in facts],
                           [fact.port_class for fact in facts])
     verdicts = group_verdicts(
         rule, [index[item.ip] for item in judged], len(ips),
