@@ -113,3 +113,39 @@ def test_a_file_size_limit_is_one_line_and_the_console_goes_on(tmp_path, size):
         f'error: line 1: {database} cannot grow: it reached the largest file size stf may '
         'write (ulimit -f); nothing was changed; raise the limit and try again\n')
     assert intact(database, home) == ['first', 'second']
+
+
+def test_a_full_disk_under_stf_serve_is_one_line_and_the_file_stays_whole(small_disk,
+                                                                          tmp_path):
+    """stf.py --serve writes with stf's FileStorage too: the refused write
+    does not stay in its buffer to be written at the next commit or at the
+    end (ZODB's own FileStorage does, and fstest then finds the file broken)."""
+    import time
+    from tests.conftest import free_port
+    database, home = small_disk / 'stf.db', tmp_path / 'home'
+    address = f'127.0.0.1:{free_port()}'
+    server = subprocess.Popen([sys.executable, str(ROOT / 'stf.py'), '--db', str(database),
+                               '--serve', address], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True,
+                              env=dict(os.environ, STF_HOME=str(home)))
+    try:
+        deadline = time.monotonic() + 30
+        while 'serving' not in server.stdout.readline():
+            assert time.monotonic() < deadline
+        zeo = ['--zeo', address]
+        run = [sys.executable, str(ROOT / 'stf.py'), *zeo]
+        first = subprocess.run([*run, '-c', 'notes -c --text first'], capture_output=True,
+                               text=True, timeout=60, env=dict(os.environ, STF_HOME=str(home)))
+        assert first.returncode == 0, first.stderr
+        filler = fill(small_disk, ROOM['database file'])
+        result = subprocess.run([*run, '-c', f'notes -c --text {NOTE}', '-c', f'!rm {filler}',
+                                 '-c', 'notes -c --text second'], capture_output=True,
+                                text=True, timeout=60, env=dict(os.environ, STF_HOME=str(home)))
+        assert (result.returncode, result.stdout) == (1, 'note 1 saved (free-standing)\n')
+        assert result.stderr == (f'error: line 1: the disk holding the database of the server '
+                                 f'{address} is full; nothing was changed; free some space and '
+                                 'try again\n')
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert intact(database, home) == ['first', 'second']

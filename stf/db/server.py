@@ -93,6 +93,15 @@ def _one_line_log_server():
         """runzeo, logging one line per record (its default puts '------'
         between records), and stopping cleanly on SIGTERM and Ctrl-C."""
 
+        def open_storages(self):
+            # stf's FileStorage: a write the disk refused leaves the file whole
+            # (ZODB's own keeps the refused bytes and writes them at close).
+            from stf.db.storages import FileStorage
+            self.storages = {}
+            for opener in self.options.storages:
+                ZEO.runzeo.log(f'opening storage {opener.name!r} using stf FileStorage')
+                self.storages[opener.name] = FileStorage(opener.config.path)
+
         def create_server(self):
             self.server = storage_server(self.storages, self.options)
 
