@@ -39,7 +39,8 @@ def test_edit_and_delete(models, monkeypatch, editor):
     assert models.datasets.get(0).note_id is None
     assert error(models, 'notes -s 0') == "there is no note 0; list them with 'notes -l'"
     assert error(models, 'notes -c --to label:9 --text x') == (
-        '--to label:9: write dataset:ID, label:ID or model:GROUP/CONN_ID of something that exists')
+        '--to label:9: write dataset:ID, label:ID, experiment:ID or model:GROUP/CONN_ID of '
+        'something that exists')
     assert error(models, 'notes -l -f body=x') == ("unknown filter key 'body' for notes; "
                                                    'valid keys: text')
 

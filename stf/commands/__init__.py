@@ -2,9 +2,10 @@
 
 
 def build_registry():
-    from stf.commands import (basic, connections, database, datasets, history, labels,
-                              models, notes)
+    from stf.commands import (basic, connections, database, datasets, detectors, experiments,
+                              history, labels, models, notes)
     from stf.commands.registry import Registry
     return Registry([*basic.COMMANDS, *database.COMMANDS, *datasets.COMMANDS,
                      *connections.COMMANDS, *models.COMMANDS, *labels.COMMANDS,
-                     *notes.COMMANDS, *history.COMMANDS])
+                     *notes.COMMANDS, *detectors.COMMANDS,
+                     *experiments.COMMANDS, *history.COMMANDS])

@@ -98,17 +98,17 @@ def attachment(app, text):
     if not text:
         return None, None
     kind, _, key = text.partition(':')
-    if kind == 'dataset' and key.isdigit() and app.datasets.get(int(key)):
-        return ('dataset', int(key)), app.datasets.get(int(key))
-    if kind == 'label' and key.isdigit() and app.root['labels'].get(int(key)):
-        return ('label', int(key)), app.root['labels'].get(int(key))
+    if kind in deletions.NOTE_HOLDERS and key.isdigit():
+        holder = app.root[deletions.NOTE_HOLDERS[kind]].get(int(key))
+        if holder is not None:
+            return (kind, int(key)), holder
     if kind == 'model':
         group_id, _, conn = key.partition('/')
         group = app.root['models'].get(group_id)
         if group is not None and conn in group.states:
             return ('model', key), group
-    raise UserError(f"--to {text}: write dataset:ID, label:ID or model:GROUP/CONN_ID of "
-                    'something that exists')
+    raise UserError(f"--to {text}: write dataset:ID, label:ID, experiment:ID or "
+                    'model:GROUP/CONN_ID of something that exists')
 
 
 def holder_note(holder, owner):
@@ -145,6 +145,7 @@ COMMANDS = [Command(
         Flag(('-f', '--filter'), 'text=...', metavar='FILTER', nargs='+', extend=True,
              complete='filter:notes'),
         Flag(('--text',), 'the note text, instead of $EDITOR', metavar='TEXT'),
-        Flag(('--to',), '-c: attach to dataset:ID, label:ID or model:GROUP/CONN_ID',
+        Flag(('--to',), '-c: attach to dataset:ID, label:ID, experiment:ID or '
+             'model:GROUP/CONN_ID',
              metavar='KIND:ID'),
     ))]

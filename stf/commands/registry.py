@@ -28,7 +28,8 @@ KEPT_MEANINGS = {('database', '-i'): '--info', ('database', '-c'): '--commit',
                  ('models', '-c'): '--constructor', ('labels', '-c'): '--connection',
                  ('datasets', '-o'): '--folder', ('datasets', '-f'): '--files',
                  # `history -n 20` counts, as the shell's and git's do
-                 ('history', '-n'): '--number'}
+                 ('history', '-n'): '--number',
+                 ('experiments', '-n'): '--new'}
 
 
 class HelpRequested(Exception):

@@ -438,6 +438,10 @@ class App:
                 'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
                 'note_id': dict.fromkeys(map(str, last_keys(root['notes'].items)), 'note'),
                 'transaction_id': self._transaction_ids(),
+                'detector_name': {'default': 'shipped', **{
+                    item.name: item.source for item in root['detectors'].values()}},
+                'experiment_id': {str(item.id): item.file_name
+                                  for item in root['experiments'].values()},
                 'label_id': {str(key): name for key, name in root['labels'].names().items()},
                 'label_name': {name: 'label' for name in root['labels'].names().values()},
                 **{f'label:{part}': dict.fromkeys(values, part)

@@ -46,6 +46,7 @@ ALLOWED = {
     'stf.models.behavior': {'ModelGroup', 'ModelGroups'},
     'stf.models.connections': {'ConnectionGroup', 'ConnectionGroups', 'FlowChunk'},
     'stf.models.datasets': {'Dataset', 'DatasetFile', 'Datasets'},
+    'stf.models.detection': {'DetectorRecord', 'Detectors', 'Experiment', 'Experiments'},
     'stf.models.labels': {'Label', 'Labels'},
     'stf.models.notes': {'Note', 'Notes'},
     'persistent.mapping': {'PersistentMapping'},  # also the database's root

@@ -2,6 +2,7 @@
 from stf.models.behavior import ModelGroups
 from stf.models.connections import ConnectionGroups
 from stf.models.datasets import Datasets
+from stf.models.detection import Detectors, Experiments
 from stf.models.labels import Labels
 from stf.models.notes import Notes
 
@@ -13,6 +14,8 @@ STRUCTURES = {
     'connections': ConnectionGroups,
     'models': ModelGroups,
     'labels': Labels,
+    'detectors': Detectors,
+    'experiments': Experiments,
 }
 
 

@@ -64,11 +64,15 @@ def delete_notes(root, note_ids):
         root['notes'].remove(note_id)
 
 
+# Kinds of things a note is attached to by their integer id -> their root key.
+NOTE_HOLDERS = {'dataset': 'datasets', 'label': 'labels', 'experiment': 'experiments'}
+
+
 def delete_note(root, note):
     """A note, and its place on what it was attached to."""
     kind, key = note.owner or (None, None)
-    if kind in ('dataset', 'label'):
-        owner = root['datasets' if kind == 'dataset' else 'labels'].get(key)
+    if kind in NOTE_HOLDERS:
+        owner = root[NOTE_HOLDERS[kind]].get(key)
         if owner is not None and owner.note_id == note.id:
             owner.note_id = None
     elif kind == 'model':
@@ -120,7 +124,16 @@ EMPTYING = {
     'models': delete_model_group,
     'labels': delete_label,
     'notes': delete_note,
+    'detectors': lambda root, item: root['detectors'].remove(item.name),
+    'experiments': lambda root, item: delete_experiment(root, item),
 }
+
+
+def delete_experiment(root, experiment):
+    """An experiment with its note."""
+    if experiment.note_id is not None:
+        delete_notes(root, [experiment.note_id])
+    root['experiments'].remove(experiment.id)
 
 
 def empty_structure(root, name):

@@ -17,6 +17,7 @@ FILTER_KEYS = {
     'models': {'name': str, 'statelength': int, 'labelname': str},
     'labels': {'name': str, 'id': int, 'groupid': str, 'connid': str},
     'notes': {'text': str},
+    'experiments': {'name': str},  # the tuples an experiment judges
 }
 
 TEXT_OPERATORS = {

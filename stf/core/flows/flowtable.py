@@ -56,6 +56,18 @@ class FlowTable:
         return int(self.bounds[-1])
 
 
+    def select(self, keep):
+        """A FlowTable of the connections whose id passes keep(id)."""
+        chosen = [position for position, conn in enumerate(self.ids) if keep(conn)]
+        rows = (np.concatenate([np.arange(self.bounds[p], self.bounds[p + 1]) for p in chosen])
+                if chosen else np.zeros(0, np.int64))
+        bounds = np.zeros(len(chosen) + 1, np.int64)
+        np.cumsum(np.diff(self.bounds)[chosen], out=bounds[1:])
+        return FlowTable([self.ids[p] for p in chosen], bounds, label=self.label[rows],
+                         labels=self.labels, stats=self.stats,
+                         **{name: getattr(self, name)[rows] for name in COLUMNS})
+
+
 # Files smaller than this are read in one process: starting others costs more.
 PARALLEL_BYTES = 32 << 20
 
