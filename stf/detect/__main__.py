@@ -3,6 +3,8 @@
     python -m stf.detect train --letters TRAIN.tsv --out DIR [--name NAME]
     python -m stf.detect evaluate --models DIR --letters TEST.tsv [--json]
         [--prefix N] [--max-fpr 0.02] [--sweep]
+    python -m stf.detect experiment [--models DIR] --flows FILE [--slot 300]
+        [--rule evidence|any|majority] [--alpha 0.01] [--json]
 
 Each subcommand is a module with HELP, add_arguments(parser) and run(args)
 (returning the exit status), named in SUBCOMMANDS. Bad input is one line on
@@ -19,6 +21,7 @@ PROG = 'python -m stf.detect'
 SUBCOMMANDS = {
     'train': 'stf.detect.train_cli',
     'evaluate': 'stf.detect.evaluate_cli',
+    'experiment': 'stf.detect.experiment_cli',
 }
 
 

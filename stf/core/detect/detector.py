@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stf.core.detect import features, markov, storage, training
+from stf.core.detect import features, markov, ngrams, storage, training
 from stf.core.detect.alphabet import SHOWN, encode
 from stf.core.detect.parts import Judgement, Settings, TrainingRow
 
@@ -27,6 +27,8 @@ CLASSES = ('malicious', 'normal')
 FORMAT_VERSION = 1
 # Characters after which a chain's confidence is 1 - 1/e (63%); 95% after three times as many.
 CONFIDENCE_LETTERS = 10
+# Features that are sums over the characters: explained transition by transition.
+MEANS_OF_TRANSITIONS = ('markov', 'ngram', 'ngram_by_length')
 DEFAULT_FOLDER = Path(__file__).resolve().parent / 'default'
 
 
@@ -34,16 +36,27 @@ class Detector:
     """A trained detector. Build one with Detector.train, Detector.load or
     Detector.default."""
 
-    def __init__(self, name, settings, counts, logistic, thresholds, trained_on, neighbours):
+    def __init__(self, name, settings, counts, ngram, logistic, thresholds, trained_on,
+                 neighbours):
         self.name = name
         self.version = FORMAT_VERSION
         self.settings = settings
         self.counts = counts  # [(keys, counts) of malicious, of normal]: (order+1)-grams
-        self.tables = markov.build(counts, settings.order, settings.alpha)
+        self.ngram = ngram  # (vocabulary of n-gram ids, their weights)
+        self.tables = self.tables_of(counts, ngram, settings)
         self.logistic = logistic
         self.thresholds = thresholds
         self.trained_on = trained_on
         self.neighbours = neighbours
+
+    @staticmethod
+    def tables_of(counts, ngram, settings):
+        """The lookup tables of Markov counts and n-gram weights."""
+        tables = markov.build(counts, settings.order, settings.alpha)
+        tables.weights = ngrams.weight_table(tables, *ngram, settings.order)
+        tables.context_weights = ngrams.context_table(*ngram, settings.order,
+                                                      len(features.CONTEXTS))
+        return tables
 
     # -- building ----------------------------------------------------------
     @classmethod
@@ -66,25 +79,19 @@ class Detector:
         return cls.load(DEFAULT_FOLDER)
 
     # -- judging -----------------------------------------------------------
-    def feature_matrix(self, states, tuple_ids=None):
-        states = list(states)
-        encoded = encode(states)
-        ratios = markov.char_ratios(self.tables, encoded)
-        return np.hstack([features.char_matrix(encoded, ratios),
-                          features.context_matrix(tuple_ids, len(states))])
-
     def probabilities(self, states, tuple_ids=None):
         """P(malicious) of every chain (tuple_ids: the same number of ids, or None)."""
-        return self.logistic.probabilities(self.feature_matrix(states, tuple_ids))
+        states = list(states)
+        classes = features.context_classes(tuple_ids, len(states))
+        result = np.empty(len(states))
+        for first, last in features.batches(states):
+            matrix = features.batch_matrix(self.tables, states[first:last], classes[first:last])
+            result[first:last] = self.logistic.probabilities(matrix)
+        return result
 
     def prefix_probabilities(self, state, tuple_id=''):
         """P(malicious) after each character of state (one value per character)."""
-        encoded = encode([state])
-        ratios = markov.char_ratios(self.tables, encoded)
-        chars = features.prefix_char_matrix(encoded, ratios, 0)
-        context = np.broadcast_to(features.context_vector(tuple_id),
-                                  (len(chars), len(features.CONTEXT_FEATURES)))
-        return self.logistic.probabilities(np.hstack([chars, context]))
+        return self.logistic.probabilities(features.prefix_matrix(self.tables, state, tuple_id))
 
     def judge(self, state, tuple_id=''):
         probability = float(self.probabilities([state], [tuple_id])[0])
@@ -98,15 +105,14 @@ class Detector:
         (what, weight): weight > 0 pushes towards malicious."""
         encoded = encode([state])
         rows, chars = markov.char_rows(self.tables, encoded)
-        ratios = markov.char_ratios(self.tables, encoded)
-        start = encoded.pad
-        x = np.hstack([features.char_matrix(encoded, ratios),
-                       features.context_matrix([tuple_id], 1)])[0]
+        ratios, weights = markov.char_values(self.tables, encoded,
+                                             features.context_classes([tuple_id], 1))
+        x = features.chain_matrix(self.tables, [state], [tuple_id])[0]
         parts = self.logistic.contributions(x)
-        reasons = _transition_reasons(self, rows[:len(state)], chars[:len(state)],
-                                      ratios[:len(state)], len(state))
+        length = len(state)
+        reasons = _transition_reasons(self, rows[:length], chars[:length],
+                                      ratios[:length], weights[:length], length)
         reasons += _feature_reasons(x, parts, tuple_id)
-        del start
         reasons.sort(key=lambda reason: (-abs(reason[1]), reason[0]))
         return reasons[:top]
 
@@ -116,21 +122,26 @@ def confidence(length):
     return 1.0 - math.exp(-length / CONFIDENCE_LETTERS)
 
 
-def _transition_reasons(detector, rows, chars, ratios, length):
-    """One reason per distinct transition (longest seen context -> character)."""
-    markov_index = features.NAMES.index('markov')
-    logistic = detector.logistic
-    per_letter = logistic.weights[markov_index] / logistic.scale[markov_index] / max(length, 1)
+def _transition_reasons(detector, rows, chars, ratios, weights, length):
+    """One reason per distinct transition (longest seen context -> character):
+    what its Markov log-ratio and n-gram weight add to the log-odds through
+    the features that are means over the characters."""
+    model, names = detector.logistic, features.NAMES
+    coefficient = model.weights / model.scale / max(length, 1)
+    per_ratio = coefficient[names.index('markov')]
+    per_weight = (coefficient[names.index('ngram')]
+                  + coefficient[names.index('ngram_by_length')] * math.log1p(length))
     totals, times = {}, {}
-    for row, char, ratio in zip(rows.tolist(), chars.tolist(), ratios.tolist()):
+    for row, char, ratio, weight in zip(rows.tolist(), chars.tolist(), ratios.tolist(),
+                                        weights.tolist()):
         key = (row, char)
-        totals[key] = totals.get(key, 0.0) + ratio * per_letter
+        totals[key] = totals.get(key, 0.0) + ratio * per_ratio + weight * per_weight
         times[key] = times.get(key, 0) + 1
     reasons = []
     for (row, char), weight in totals.items():
         context = detector.tables.context_text(row)
         reasons.append((f"transition '{context}' -> '{SHOWN[char]}' (x{times[(row, char)]})",
-                        weight))
+                        float(weight)))
     return reasons
 
 
@@ -139,10 +150,12 @@ def _feature_reasons(x, parts, tuple_id):
     the protocol and port are one reason."""
     reasons = []
     for index, name in enumerate(features.CHAR_FEATURES):
-        if name == 'markov':
+        if name in MEANS_OF_TRANSITIONS:
             continue
         if name == 'log_length':
             text = f'length {int(round(math.expm1(x[index])))} characters'
+        elif name == 'markov_total':
+            text = f'sum of the Markov log-ratios {math.sinh(x[index]):.1f}'
         else:
             text = f"share of {name[len('share_'):].replace('_', ' ')} {x[index]:.2f}"
         reasons.append((text, float(parts[index])))

@@ -57,16 +57,21 @@ class Tables:
 
     rows[h] for h < BASE**order: the row of the longest context of h seen in
     training; table[row * BASE + c]: its log-ratio for character c (0 for
-    START, which only pads). contexts[row] = (k, context as a number).
+    START, which only pads). A row's context: row_order[row] codes read as
+    the number row_context[row]. weights: another table of the same shape
+    (the n-gram weights of stf.core.detect.ngrams), or None.
     """
     order: int
     alpha: float
     rows: np.ndarray
     table: np.ndarray
-    contexts: list
+    row_order: np.ndarray
+    row_context: np.ndarray
+    weights: np.ndarray = None
+    context_weights: np.ndarray = None  # [context, previous code, code], flat
 
     def context_text(self, row):
-        k, context = self.contexts[row]
+        k, context = int(self.row_order[row]), int(self.row_context[row])
         codes = [(context // BASE ** back) % BASE for back in range(k - 1, -1, -1)]
         return text_of(codes)
 
@@ -95,8 +100,10 @@ def build(counts_by_class, order, alpha):
         seen.append(contexts)
         parents.append(parent)
         blocks.append(ratios)
-    return Tables(order, alpha, _row_map(seen, order), np.concatenate(blocks).astype(
-        np.float32).ravel(), [(k, int(h)) for k, contexts in enumerate(seen) for h in contexts])
+    return Tables(order, alpha, _row_map(seen, order),
+                  np.concatenate(blocks).astype(np.float32).ravel(),
+                  np.concatenate([np.full(len(h), k) for k, h in enumerate(seen)]),
+                  np.concatenate(seen))
 
 
 def _suffix_counts(keys, counts, k):
@@ -137,10 +144,18 @@ def char_rows(tables, encoded):
     return tables.rows[context], codes[skip:]
 
 
-def char_ratios(tables, encoded):
-    """The log-ratio of every position of encoded.codes after the first pad
-    (0 at START positions): array aligned with codes[pad:]."""
+def char_values(tables, encoded, classes):
+    """(log-ratio, n-gram weight) of every position of encoded.codes after the
+    first pad (0 at START positions): arrays aligned with codes[pad:].
+    classes: the context (features.CONTEXTS) of each chain."""
     rows, chars = char_rows(tables, encoded)
     index = rows * BASE  # int32: a table has far fewer than 2**31 / BASE rows
     index += chars
-    return tables.table[index]
+    weights = tables.weights[index]
+    pair = np.repeat(classes.astype(np.int32) * BASE, encoded.lengths + encoded.pad)
+    pair = pair[encoded.pad:]
+    pair += encoded.codes[encoded.pad - 1:-1]
+    pair *= BASE
+    pair += chars
+    weights += tables.context_weights[pair]
+    return tables.table[index], weights

@@ -25,14 +25,16 @@ class Settings:
     order: int = 3
     alpha: float = 2.0
     l2: float = 1.0
+    ngram_l2: float = 0.03
     folds: int = 5
     prefix_lengths: tuple = (5, 10, 20, 40)
     prefix_weight: float = 0.25
     low_fpr: float = 0.02
-    low_fpr_margin: float = 0.5
+    low_fpr_margin: float = 1.0
 
     def to_json(self):
-        return {'order': self.order, 'alpha': self.alpha, 'l2': self.l2, 'folds': self.folds,
+        return {'order': self.order, 'alpha': self.alpha, 'l2': self.l2,
+                'ngram_l2': self.ngram_l2, 'folds': self.folds,
                 'prefix_lengths': list(self.prefix_lengths), 'prefix_weight': self.prefix_weight,
                 'low_fpr': self.low_fpr, 'low_fpr_margin': self.low_fpr_margin}
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from stf.core.detect.alphabet import ALPHABET, BASE, SHOWN
-from stf.core.detect.features import NAMES
+from stf.core.detect import ngrams
+from stf.core.detect.features import CONTEXTS, NAMES
 from stf.core.detect.logistic import Logistic
 from stf.core.detect.neighbours import Neighbours
 from stf.core.detect.parts import Settings
@@ -21,7 +22,7 @@ from stf.core.errors import UserError
 FORMAT = 'stf-detector'
 VERSION = 1
 MANIFEST = 'manifest.json'
-FILES = ('detector.json', 'markov.json', 'examples.json')
+FILES = ('detector.json', 'markov.json', 'ngrams.json', 'examples.json')
 RETRAIN = 'train it again (python -m stf.detect train)'
 
 
@@ -31,6 +32,7 @@ def save(detector, folder):
         folder.mkdir(parents=True, exist_ok=True)
         contents = {'detector.json': _detector_json(detector),
                     'markov.json': _markov_json(detector),
+                    'ngrams.json': _ngrams_json(detector),
                     'examples.json': _examples_json(detector)}
         digests = {}
         for name, data in contents.items():
@@ -63,6 +65,25 @@ def _markov_json(detector):
                          for key, count in zip(keys, counts)}
     return {'format': FORMAT, 'version': VERSION, 'alphabet': ALPHABET, 'order': order,
             'counts': classes}
+
+
+def _ngrams_json(detector):
+    """The n-gram weights: {n-gram: weight} shared by all chains, and per
+    context ('web/tcp', ...) the weights of n-grams in that context only."""
+    vocabulary, weights = detector.ngram
+    order = detector.settings.order
+    span, size = ngrams.span_of(order), BASE ** (order + 1)
+    shared, contexts = {}, {}
+    for gram, weight in zip(vocabulary.tolist(), weights.tolist()):
+        context, rest = divmod(gram, span)
+        k, key = divmod(rest, size)
+        text = _gram_text(key, k + 1)
+        if context:
+            contexts.setdefault(CONTEXTS[context - 1], {})[text] = weight
+        else:
+            shared[text] = weight
+    return {'format': FORMAT, 'version': VERSION, 'order': order, 'shared': shared,
+            'contexts': contexts}
 
 
 def _gram_text(key, size):
@@ -129,7 +150,7 @@ def _no_constant(name):
 
 
 def _detector(cls, texts, folder):
-    head, grams, examples = (texts[name] for name in FILES)
+    head, grams, weights, examples = (texts[name] for name in FILES)
     for name, data in texts.items():
         if data.get('format') != FORMAT or data.get('version') != VERSION:
             raise UserError(f'{folder / name}: not a detector file of version {VERSION}; '
@@ -145,9 +166,10 @@ def _detector(cls, texts, folder):
     logistic = Logistic(*arrays, _number(model['bias'], folder))
     counts = [_counts(grams['counts'][name], settings.order, folder)
               for name in ('malicious', 'normal')]
+    ngram = _ngram_weights(weights, settings.order, folder)
     labels, verdicts, states = zip(*examples['examples']) if examples['examples'] else ((),) * 3
     thresholds = {key: _number(head['thresholds'][key], folder) for key in ('default', 'low_fpr')}
-    return cls(str(head['name']), settings, counts, logistic, thresholds,
+    return cls(str(head['name']), settings, counts, ngram, logistic, thresholds,
                dict(head['trained_on']), Neighbours(labels, verdicts, states))
 
 
@@ -163,20 +185,49 @@ def _vector(values, size, folder):
     return np.array([_number(value, folder) for value in values])
 
 
+CODES = {char: code for code, char in enumerate(SHOWN)}
+
+
 def _counts(grams, order, folder):
     """(keys, counts) sorted by key from {n-gram text: count}."""
-    codes = {char: code for code, char in enumerate(SHOWN)}
     keys, counts = [], []
     for text, count in grams.items():
-        if len(text) != order + 1 or any(char not in codes for char in text) \
-                or not isinstance(count, int) or count <= 0:
+        if len(text) != order + 1 or not isinstance(count, int) or count <= 0:
             raise UserError(f'{folder / "markov.json"}: {text!r}: {count!r} is not an '
                             f'n-gram count; {RETRAIN}')
-        key = 0
-        for char in text:
-            key = key * BASE + codes[char]
-        keys.append(key)
+        keys.append(_gram_key(text, folder / 'markov.json'))
         counts.append(count)
-    keys, counts = np.array(keys, dtype=np.int64), np.array(counts, dtype=np.int64)
-    order_of = np.argsort(keys)
-    return keys[order_of], counts[order_of]
+    return _sorted(keys, counts, np.int64)
+
+
+def _gram_key(text, path):
+    key = 0
+    for char in text:
+        if char not in CODES:
+            raise UserError(f'{path}: {text!r} is not an n-gram of letters; {RETRAIN}')
+        key = key * BASE + CODES[char]
+    return key
+
+
+def _sorted(keys, values, kind):
+    keys, values = np.array(keys, dtype=np.int64), np.array(values, dtype=kind)
+    order_of = np.argsort(keys, kind='stable')
+    return keys[order_of], values[order_of]
+
+
+def _ngram_weights(data, order, folder):
+    """(vocabulary, weights) from ngrams.json."""
+    path = folder / 'ngrams.json'
+    if data['order'] != order:
+        raise UserError(f'{path}: another order than markov.json; {RETRAIN}')
+    span, size = ngrams.span_of(order), BASE ** (order + 1)
+    keys, values = [], []
+    groups = [(0, data['shared'])] + [(CONTEXTS.index(name) + 1, grams)
+                                      for name, grams in data['contexts'].items()]
+    for context, grams in groups:
+        for text, weight in grams.items():
+            if not 1 <= len(text) <= order + 1:
+                raise UserError(f'{path}: {text!r} is not an n-gram of letters; {RETRAIN}')
+            keys.append(context * span + (len(text) - 1) * size + _gram_key(text, path))
+            values.append(_number(weight, folder))
+    return _sorted(keys, values, float)

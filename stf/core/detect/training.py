@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stf.core.detect import features, logistic, markov
+from stf.core.detect import features, logistic, markov, ngrams
 from stf.core.detect.alphabet import encode
 from stf.core.detect.neighbours import Neighbours
 from stf.core.detect.parts import TrainingRow
@@ -80,11 +80,12 @@ def train(cls, rows, name, seed, settings):
     total = [markov.merge_counts([part[c] for part in part_counts]) for c in range(2)]
     rows_x, rows_y, rows_w, rows_fold, full = [], [], [], [], []
     for f in range(folds):
-        tables = markov.build([markov.subtract_counts(total[c], part_counts[f][c])
-                               for c in range(2)], order, settings.alpha)
+        counts = [markov.subtract_counts(total[c], part_counts[f][c]) for c in range(2)]
+        tables = cls.tables_of(counts, fit_ngrams(data.take(np.flatnonzero(fold != f)),
+                                                  settings), settings)
         members = data.take(np.flatnonzero(fold == f))
         for states, ids, truth, weight, whole in _with_prefixes(members, settings):
-            rows_x.append(_features(tables, states, ids))
+            rows_x.append(features.chain_matrix(tables, states, ids))
             rows_y.append(truth)
             rows_w.append(np.full(len(states), weight))
             rows_fold.append(np.full(len(states), f))
@@ -104,7 +105,17 @@ def train(cls, rows, name, seed, settings):
     trained_on = {'malicious': sizes[0], 'normal': sizes[1], 'skipped': data.skipped}
     neighbours = Neighbours(data.labels, [CLASSES[0] if m else CLASSES[1]
                                           for m in data.malicious], data.states)
-    return cls(name, settings, total, model, thresholds, trained_on, neighbours)
+    return cls(name, settings, total, fit_ngrams(data, settings), model, thresholds,
+               trained_on, neighbours)
+
+
+def fit_ngrams(data, settings):
+    """(vocabulary, weights) of the n-gram model of labeled chains."""
+    classes = features.context_classes(data.tuple_ids, len(data.states))
+    matrix = ngrams.design(encode(data.states), settings.order, classes)
+    weights, _ = ngrams.fit(matrix, len(data.states), data.malicious.astype(float),
+                            np.ones(len(data.states)), settings.ngram_l2)
+    return matrix[0], weights
 
 
 def _with_prefixes(members, settings):
@@ -118,13 +129,6 @@ def _with_prefixes(members, settings):
             yield ([members.states[i][:length] for i in index],
                    [members.tuple_ids[i] for i in index],
                    members.malicious[index].astype(float), settings.prefix_weight, False)
-
-
-def _features(tables, states, tuple_ids):
-    encoded = encode(states)
-    ratios = markov.char_ratios(tables, encoded)
-    return np.hstack([features.char_matrix(encoded, ratios),
-                      features.context_matrix(tuple_ids, len(states))])
 
 
 def default_threshold(scores, malicious):
@@ -146,29 +150,47 @@ def low_fpr_threshold(scores, malicious, fpr):
     return float(min(1.0, normal[allowed] + 1e-6))
 
 
-def cross_validate(rows, folds=5, seeds=(0,), settings=None, prefix=None, train=None):
-    """Held-out probabilities of each row, per seed: a list of (scores,
-    malicious, thresholds of each fold's detector per row). `train(rows, seed)`
-    makes a detector (Detector.train by default); prefix: judge only the
-    first characters."""
-    rows = list(rows)
-    data = labeled(rows)
+def cross_validate(rows, train, folds=5, seeds=(0,), prefixes=(None,)):
+    """Stratified k-fold cross-validation, once per seed: each fold is judged
+    by a detector trained on the other folds only (`train(rows, seed)`
+    returns an object with probabilities(states, tuple_ids) and thresholds).
+    Returns, per seed, (malicious, {prefix: (scores, default thresholds,
+    low-FPR thresholds)}), one value per row with a verdict; prefix None
+    judges whole chains, N their first N characters."""
     kept = [row for row in rows if verdict_of(row.label or '') in CLASSES]
+    data = labeled(kept)
     results = []
     for seed in seeds:
         fold = stratified_folds(data.malicious, folds, 1000 + seed)
-        scores = np.zeros(len(kept))
-        default = np.zeros(len(kept))
-        low = np.zeros(len(kept))
+        judged = {prefix: (np.zeros(len(kept)), np.zeros(len(kept)), np.zeros(len(kept)))
+                  for prefix in prefixes}
         for f in range(folds):
             test = np.flatnonzero(fold == f)
             detector = train([kept[i] for i in np.flatnonzero(fold != f)], seed)
-            states = [kept[i].state[:prefix] if prefix else kept[i].state for i in test]
-            scores[test] = detector.probabilities(states, [kept[i].tuple_id for i in test])
-            default[test] = detector.thresholds['default']
-            low[test] = detector.thresholds['low_fpr']
-        results.append((scores, data.malicious, default, low))
+            for prefix, (scores, default, low) in judged.items():
+                states = [kept[i].state[:prefix] if prefix else kept[i].state for i in test]
+                scores[test] = detector.probabilities(states, [kept[i].tuple_id for i in test])
+                default[test] = detector.thresholds['default']
+                low[test] = detector.thresholds['low_fpr']
+        results.append((data.malicious, judged))
     return results
+
+
+def cv_metrics(results, prefix=None):
+    """Mean over seeds of the metrics at the default and low-FPR thresholds:
+    {'default': confusion dict, 'low_fpr': confusion dict}."""
+    from stf.core.detect import metrics
+    tables = {'default': [], 'low_fpr': []}
+    for malicious, judged in results:
+        scores, default, low = judged[prefix]
+        for name, cut in (('default', default), ('low_fpr', low)):
+            tables[name].append(metrics.confusion(*metrics.counts(scores - cut, malicious, 0.0)))
+    return {name: {key: _mean([table[key] for table in found]) for key in found[0]}
+            for name, found in tables.items()}
+
+
+def _mean(values):
+    return None if any(value is None for value in values) else float(np.mean(values))
 
 
 def read_letters(path):
