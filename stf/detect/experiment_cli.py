@@ -59,10 +59,10 @@ def rate(text):
 
 
 def run(args):
-    detector = Detector.load(args.models) if args.models else Detector.default()
-    labels = letterstsv.read(args.labels)[1] if args.labels else None
     if args.threshold is not None and args.rule != 'evidence':
         raise UserError(f'--threshold is for --rule evidence; --rule {args.rule} has none')
+    detector = Detector.load(args.models) if args.models else Detector.default()
+    labels = letterstsv.read(args.labels)[1] if args.labels else None
     result = experiment.run(args.flows, detector, args.slot, args.rule, args.threshold,
                             args.alpha, labels)
     print(json.dumps(result) if args.json else summary_text(args.flows, result))
@@ -121,10 +121,12 @@ def _per_ip_line(summary):
 
 
 def _ip_lines(ips, truth, verb):
-    """The IPs of one truth, busiest first, at most SHOWN_IPS of them."""
+    """The IPs of one truth, the most often flagged first, then the busiest,
+    at most SHOWN_IPS of them."""
+    hit = 'tp' if truth == 'malicious' else 'fp'
     rows = [(ip, row) for ip, row in ips.items() if row['truth'] == truth]
-    rows.sort(key=lambda item: (-(item[1]['tp'] + item[1]['fn'] + item[1]['fp'] +
-                                  item[1]['tn']), item[0]))
+    rows.sort(key=lambda item: (-item[1][hit], -(item[1]['tp'] + item[1]['fn'] +
+                                                 item[1]['fp'] + item[1]['tn']), item[0]))
     lines = []
     for ip, row in rows[:SHOWN_IPS]:
         hits = row['tp'] if truth == 'malicious' else row['fp']

@@ -13,7 +13,9 @@ against the ground truth (stf.core.detect.truth) per (IP, slot)
 value plain JSON (None where a rate has no denominator).
 """
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
+from itertools import compress
 
 import numpy as np
 
@@ -34,15 +36,17 @@ def run(flows_path, detector, slot_seconds=stream.SLOT_SECONDS, rule=verdict.DEF
 
     detector: a Detector. rule: one of verdict.RULES; threshold: the evidence
     rule's (default verdict.EVIDENCE_THRESHOLD). tuple_labels: tuple id -> stf
-    label name, the ground truth of the tuples it names. progress: called as
-    progress(stage text) between the stages.
+    label name, the ground truth of the tuples it names. keep: keep(tuple id)
+    says which tuples take part (None: all); the others' flows are left out,
+    from the slots' clock too. progress: called as progress(stage text)
+    between the stages.
     """
     began = time.perf_counter()
     verdict.check_rule(rule)
     width = stream.slot_width_us(slot_seconds)
     kind = flowfile.sniff_format(flows_path).kind
     _say(progress, 'reading flows')
-    table = flowtable.read(flows_path)
+    table = kept(flowtable.read(flows_path), keep)
     if keep is not None:  # only the tuples whose id passes keep(id)
         table = table.select(keep)
     _say(progress, 'growing states')
@@ -58,6 +62,22 @@ def run(flows_path, detector, slot_seconds=stream.SLOT_SECONDS, rule=verdict.DEF
     summary['truth'] = truth.sources(table, labeled, kind)
     summary['seconds'] = round(time.perf_counter() - began, 3)
     return {'summary': summary, 'ips': tally.ip_rows(), 'slots': tally.slots}
+
+
+def kept(table, keep):
+    """The flowtable.FlowTable of the tuples that keep(tuple id) keeps."""
+    if keep is None:
+        return table
+    chosen = np.fromiter((bool(keep(conn)) for conn in table.ids), bool, len(table.ids))
+    if chosen.all():
+        return table
+    sizes = np.diff(table.bounds)
+    rows = np.repeat(chosen, sizes)
+    bounds = np.concatenate(([0], np.cumsum(sizes[chosen]))).astype(np.int64)
+    columns = {name: getattr(table, name)[rows]
+               for name in ('start', 'dur', 'size', 'offset', 'line', 'label')}
+    return replace(table, ids=list(compress(table.ids, chosen.tolist())), bounds=bounds,
+                   **columns)
 
 
 def _say(progress, stage):

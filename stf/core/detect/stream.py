@@ -137,6 +137,8 @@ class SlotRuns:
     def slot_bounds(self):
         """(slot number, begin, end) of each slot with flows: its runs are
         begin:end."""
+        if not len(self.slot):
+            return []
         change = np.flatnonzero(np.diff(self.slot)) + 1
         begins = np.concatenate(([0], change))
         ends = np.concatenate((change, [len(self.slot)]))
