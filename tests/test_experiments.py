@@ -463,3 +463,23 @@ def test_an_experiment_on_some_tuples_only(tmp_path):
     assert sorted(result['ips']) == ['10.0.0.1', '10.0.0.2']
     nothing = experiment.run(str(path), detector, keep=lambda conn: False)['summary']
     assert (nothing['flows'], nothing['slots'], nothing['tp'], nothing['tpr']) == (0, 0, 0, None)
+
+
+def test_stf_labels_are_the_truth_of_their_tuples(tmp_path):
+    flows = binetflow(tmp_path / 'two.binetflow', [
+        ('2020/01/01 00:00:00.000000', '10.0.0.1', '1.1.1.1', '80', 300, 'flow=Normal'),
+        ('2020/01/01 00:00:01.000000', '10.0.0.2', '1.1.1.1', '80', 300, 'flow=Normal'),
+    ])
+    letters = tmp_path / 'labels.tsv'
+    letters.write_text('tuple_id\tflows\tlabel\tstate\n'
+                       '10.0.0.2-1.1.1.1-80-tcp\t1\tFrom-Botnet-TCP-HTTP-CC-1\t5\n')
+    done = run_cli('--flows', str(flows), '--labels', str(letters), '--rule', 'any',
+                   '--json')
+    result = json.loads(done.stdout)
+    assert {ip: row['truth'] for ip, row in result['ips'].items()} == {
+        '10.0.0.1': 'normal', '10.0.0.2': 'malicious'}
+    assert result['summary']['truth'] == ['stf labels', 'Label column']
+    direct = experiment.run(str(flows), Detector.default(), rule='any',
+                            tuple_labels={'10.0.0.1-1.1.1.1-80-tcp': 'From-Attack-TCP-HTTP--1'})
+    assert {ip: row['truth'] for ip, row in direct['ips'].items()} == {
+        '10.0.0.1': 'malicious', '10.0.0.2': 'normal'}
