@@ -1,16 +1,19 @@
 """The behavioral detector: malicious or normal for a chain of letters, with a
 calibrated probability, the closest training label and the reasons.
 
-Method (docs/detector.md): two class-conditional Markov chains of order 3 with
-back-off over the characters of a state (stf.core.detect.markov) give each
-character a log-ratio; their mean over the chain, the chain's length, the
+Method (docs/detector.md): each character is looked up, with the three before
+it, in two tables: the log-ratio of two class-conditional order-3 Markov
+chains with back-off (stf.core.detect.markov) and the weight of a
+discriminative n-gram model, partly per port class and protocol
+(stf.core.detect.ngrams). Their means over the chain, the chain's length, the
 share of each kind of letter and symbol, and the connection's protocol and
 port are combined by a logistic regression (stf.core.detect.logistic). The
-regression learns from log-ratios of chains the Markov chains had not seen
-(cross-fitting), so its probabilities are calibrated, and it also learns from
-prefixes of the chains, so a growing tuple is judged fairly. Two thresholds
-come from cross-validation on the training data: 'default' (best accuracy)
-and 'low_fpr' (at most 2% of normal chains called malicious).
+regression learns from chains the Markov and n-gram models had not seen
+(cross-fitting, stf.core.detect.training), so its probabilities are
+calibrated, and from prefixes of the chains, so a growing tuple is judged
+fairly. Two thresholds come from cross-validation on the training data:
+'default' (best accuracy) and 'low_fpr' (at most 2% of normal chains called
+malicious).
 """
 import math
 from pathlib import Path
@@ -163,6 +166,7 @@ def _feature_reasons(x, parts, tuple_id):
     first = len(features.CHAR_FEATURES)
     where = features.port_class(port)
     service = f' ({where[len("port_"):]})' if where else ''
-    context = f'port {port or "none"}/{proto or "none"}{service}'
+    context = (f'port {port or "none"}/{proto}{service}' if proto
+               else 'no port or protocol (not a tuple id)')
     reasons.append((context, float(parts[first:].sum())))
     return reasons
