@@ -49,7 +49,9 @@ def test_train_list_show_export_import_delete(app, letters, tmp_path):
     assert sum(figures['default'][key] for key in ('tp', 'fp', 'tn', 'fn')) == 60
     assert [table.title for table in shown[2:]] == [
         'transitions that speak most for malicious', 'transitions that speak most for normal']
-    assert all(row[1] > 0 for row in shown[2].rows) and all(row[1] < 0 for row in shown[3].rows)
+    assert all(row[2].startswith('+') for row in shown[2].rows)
+    assert all(row[2].startswith('-') for row in shown[3].rows)
+    assert all(len(row[1]) == 1 for row in shown[2].rows + shown[3].rows)
 
     out = tmp_path / 'exported'
     ok(app, f'detectors -x beacons --output {out}')
@@ -205,3 +207,34 @@ def test_bad_experiments(app, tmp_path):
         "there is no verdict rule 'often'; choose one of evidence, any, majority")
     assert error(app, 'experiments -p 7') == (
         "there is no experiment 7; list them with 'experiments -l'")
+
+
+def test_crossvalidate_script_prints_the_figures_detectors_show(letters, tmp_path):
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    out = tmp_path / 'figures.json'
+    result = subprocess.run([sys.executable, '-m', 'stf.detect', 'crossvalidate', '--letters',
+                             str(letters), '--out', str(out)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, '', '')
+    figures = json.loads(out.read_text())
+    assert sorted(figures) == ['default', 'folds', 'low_fpr', 'prefix_20']
+    for point in ('default', 'low_fpr', 'prefix_20'):
+        counts = [figures[point][key] for key in ('tp', 'fp', 'tn', 'fn')]
+        assert sum(counts) == 60 and counts[0] + counts[3] == 30
+    bad = subprocess.run([sys.executable, '-m', 'stf.detect', 'crossvalidate', '--letters',
+                          str(tmp_path / 'none.tsv')], capture_output=True, text=True, cwd=ROOT,
+                         timeout=60)
+    assert (bad.returncode, bad.stdout) == (1, '')
+    assert bad.stderr == (f'python -m stf.detect crossvalidate: {tmp_path}/none.tsv: no such '
+                          'file\n')
+
+
+def test_the_shipped_detector_shows_its_figures(app):
+    from stf.commands.detectors import SHIPPED_FIGURES
+    shown = ok(app, 'detectors -s default')
+    assert shown[0].pairs[:2] == [('name', 'default'), ('trained from', 'shipped with stf')]
+    figures = json.loads(SHIPPED_FIGURES.read_text())
+    assert shown[1].rows[0][1] == f"{figures['default']['accuracy']:.4f}"
+    assert sum(figures['default'][key] for key in ('tp', 'fp', 'tn', 'fn')) == 1371

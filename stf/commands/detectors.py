@@ -4,6 +4,7 @@ they do, move them between databases and to the IPS.
 A detector is kept in the database as the files of its export (JSON and a
 manifest of their sha256), and read back through the same checks as a
 folder; the shipped one (`default`) lives in stf/core/detect/default."""
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from stf.core.errors import UserError
 from stf.models.detection import DetectorRecord
 
 SHIPPED = 'default'
+# The shipped detector's cross-validated figures (not part of the detector).
+SHIPPED_FIGURES = DEFAULT_FOLDER.parent / 'default-figures.json'
 
 
 def store(app):
@@ -181,9 +184,12 @@ def show(app, args):
                             for words, key in points if key in evaluation],
                            title=f"cross-validated ({evaluation.get('folds', 5)} folds)"))
     for verdict, rows in report.telling_transitions(detector).items():
-        items.append(Table(['transition', 'log-ratio', 'in malicious', 'in normal'], rows,
+        items.append(Table(['after', 'comes', 'log-ratio', 'in malicious', 'in normal'],
+                           [(gram[:-1], gram[-1], f'{ratio:+.2f}', f'{bad:,}', f'{good:,}')
+                            for gram, ratio, bad, good in rows],
                            title=f'transitions that speak most for {verdict}',
-                           footer="'^' is the start of a chain"))
+                           footer="'^' is the start of a chain; log-ratio > 0 speaks for "
+                                  'malicious'))
     return items
 
 
@@ -192,17 +198,12 @@ def shown(value):
 
 
 def shipped_evaluation(app, detector):
-    """The shipped detector's cross-validated figures, computed from its own
-    training chains once per session."""
-    cached = getattr(app, 'shipped_evaluation', None)
-    if cached is None:
-        examples = detector.neighbours
-        rows = [TrainingRow('', label, state)
-                for label, state in zip(examples.labels, examples.states)]
-        step = stages(app, 'cross-validating the shipped detector', 2)
-        cached = app.shipped_evaluation = report.cross_validated(rows,
-                                                                 progress=lambda stage: step())
-    return cached
+    """The shipped detector's cross-validated figures, written beside it when
+    it was trained (python -m stf.detect crossvalidate ... --out)."""
+    try:
+        return json.loads(SHIPPED_FIGURES.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 # -- moving detectors

@@ -137,8 +137,8 @@ def show(app, args):
     made = find(app, args.print)
     items = [Fields([('dataset', made.dataset_id), ('file', made.file_name),
                      ('run', formats.when(made.created)),
-                     *((key, value) for key, value in made.settings.items() if value not in
-                       ('', None)),
+                     *((key, ', '.join(value) if isinstance(value, list) else value)
+                       for key, value in made.settings.items() if value not in ('', None)),
                      ('description', made.description or '-')],
                     title=f'experiment {made.id}')]
     for name, result in made.results.items():

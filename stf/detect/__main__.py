@@ -5,6 +5,7 @@
         [--prefix N] [--max-fpr 0.02] [--sweep]
     python -m stf.detect experiment [--models DIR] --flows FILE [--slot 300]
         [--rule evidence|any|majority] [--alpha 0.01] [--json]
+    python -m stf.detect crossvalidate --letters TRAIN.tsv [--folds 5] [--out FILE]
 
 Each subcommand is a module with HELP, add_arguments(parser) and run(args)
 (returning the exit status), named in SUBCOMMANDS. Bad input is one line on
@@ -22,6 +23,7 @@ SUBCOMMANDS = {
     'train': 'stf.detect.train_cli',
     'evaluate': 'stf.detect.evaluate_cli',
     'experiment': 'stf.detect.experiment_cli',
+    'crossvalidate': 'stf.detect.crossvalidate_cli',
 }
 
 
