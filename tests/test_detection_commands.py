@@ -238,3 +238,24 @@ def test_the_shipped_detector_shows_its_figures(app):
     figures = json.loads(SHIPPED_FIGURES.read_text())
     assert shown[1].rows[0][1] == f"{figures['default']['accuracy']:.4f}"
     assert sum(figures['default'][key] for key in ('tp', 'fp', 'tn', 'fn')) == 1371
+
+
+def test_detectors_and_experiments_read_back_in_another_process(tmp_path, letters):
+    """What they store is plain data the database's allow-list reads back
+    (a numpy number would name a class stf does not store)."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    database, capture = tmp_path / 'stf.db', labeled_capture(tmp_path)
+
+    def stf(*commands):
+        arguments = [part for command in commands for part in ('-c', command)]
+        return subprocess.run([sys.executable, str(ROOT / 'stf.py'), '--db', str(database),
+                               *arguments], capture_output=True, text=True, timeout=120)
+    made = stf(f'detectors -t --from {letters} --name beacons', f'datasets -c {capture}',
+               'experiments -n --detector beacons default')
+    assert (made.returncode, made.stderr) == (0, '')
+    again = stf('detectors -s beacons', 'experiments -p 0')
+    assert (again.returncode, again.stderr) == (0, '')
+    assert 'cross-validated (5 folds)' in again.stdout
+    assert 'beacons: per IP for the whole run' in again.stdout

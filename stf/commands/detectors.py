@@ -108,7 +108,13 @@ def train(app, args):
     with tempfile.TemporaryDirectory(prefix='stf-detector-') as folder:
         detector.save(folder)
         files = {path.name: path.read_bytes() for path in Path(folder).iterdir()}
-    return Trained(name, source, files, detector.trained_on, evaluation)
+    # Stored as plain values: the database reads back no numpy type.
+    return Trained(name, source, files, plain(detector.trained_on), plain(evaluation))
+
+
+def plain(value):
+    """value with only dicts, lists, text, numbers, booleans and None."""
+    return json.loads(json.dumps(value))
 
 
 def stages(app, label, count):
@@ -234,7 +240,7 @@ def read_import(app, args):
     files = files_of_folder(folder)
     detector = detector_of_files(files)
     name = checked_name(app, args.name or detector.name)
-    return Trained(name, str(folder.resolve()), files, detector.trained_on, {})
+    return Trained(name, str(folder.resolve()), files, plain(detector.trained_on), {})
 
 
 def delete(app, args):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from stf.commands import common
 from stf.commands.connections import flow_file
-from stf.commands.detectors import find as find_detector
+from stf.commands.detectors import find as find_detector, plain
 from stf.commands.registry import Action, Command, Flag
 from stf.commands.results import Fields, Table, ok
 from stf.core import formats
@@ -75,7 +75,7 @@ def run(app, args):
             item.path, detector, slot_seconds=settings['slot'], rule=args.rule,
             alpha=args.alpha, tuple_labels=labels or None, keep=keep,
             progress=(lambda stage, update=update: update and update(0, 0)))
-    return Ran(dataset.id, item.name, settings, args.description or '', results)
+    return Ran(dataset.id, item.name, settings, args.description or '', plain(results))
 
 
 def tuple_filter(conditions_text):
