@@ -2,6 +2,7 @@
 
     python bench/bench_detector.py [--chains N] [--detector DIR]
     python bench/bench_detector.py --cv [--seeds 3] [--letters TRAIN.tsv]
+                                   [--group none|state|near]
 
 Speed: judges N generated chains (default 200,000) twice with the detector
 (default: the one shipped with stf): once with lengths drawn from the
@@ -15,6 +16,10 @@ baselines on a letters TSV, repeated with several seeds (thresholds are
 chosen on the training folds only, never on the fold judged): accuracy, TPR
 and FPR at the default threshold, TPR and FPR at the low-FPR threshold, and
 accuracy when only the first 20 characters of each chain are judged.
+--group keeps chains together in one fold: `state` identical states, `near`
+near-duplicates (chains linked by a cosine of 0.9 or more between their
+character-trigram profiles, transitively), so that a chain is never judged by
+a detector that learned its twin.
 """
 import argparse
 import resource
@@ -31,11 +36,13 @@ sys.path.insert(0, str(ROOT))
 from stf.core.detect import Detector, markov, ngrams, training  # noqa: E402
 from stf.core.detect.alphabet import encode  # noqa: E402
 from stf.core.detect.logistic import sigmoid  # noqa: E402
+from stf.core.detect.neighbours import profiles  # noqa: E402
 
 TRAIN = ROOT.parent / 'shared' / 'data' / 'letters' / 'train.tsv'
 LETTERS = 'abcdefghiABCDEFGHIrstuvwxyzRSTUVWXYZ'
 SYMBOLS = '.,+*'
 PORTS = ('53-udp', '80-tcp', '443-tcp', '25-tcp', '6667-tcp', '123-udp', '5222-tcp')
+NEAR_DUPLICATE = 0.9  # cosine of trigram profiles at which two chains are one group
 
 
 def generated(count, lengths, seed=0):
@@ -154,8 +161,30 @@ class NgramLinear(Scored):
                                    minlength=len(states)) + self.bias)
 
 
+def groups_of(rows, how):
+    """One group name per row with a verdict (None: no grouping)."""
+    states = training.labeled(rows).states
+    if how == 'none':
+        return None
+    if how == 'state':
+        return states
+    found = profiles(states)
+    parent = np.arange(len(states))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(found @ found.T >= NEAR_DUPLICATE)):
+        parent[root(i)] = root(j)
+    return [root(i) for i in range(len(states))]
+
+
 def bench_cv(args):
     rows = training.read_letters(args.letters)
+    groups = groups_of(rows, args.group)
     seeds = tuple(range(args.seeds))
     makers = {'stf detector': lambda part, seed: Detector.train(part, seed=seed),
               'always malicious': lambda part, seed: AlwaysMalicious(part),
@@ -163,10 +192,12 @@ def bench_cv(args):
               'char 1-4-gram linear model': lambda part, seed: NgramLinear(part)}
     print(f'{len(rows)} chains of {args.letters}; stratified 5-fold cross-validation, '
           f'seeds {", ".join(map(str, seeds))} (means)')
+    if groups is not None:
+        print(f'folds grouped by {args.group} ({len(set(groups))} groups)')
     print('model\taccuracy\ttpr\tfpr\tlow-FPR tpr\tlow-FPR fpr\tfirst 20: accuracy\tseconds')
     for name, make in makers.items():
         began = time.perf_counter()
-        results = training.cross_validate(rows, make, 5, seeds, (None, 20))
+        results = training.cross_validate(rows, make, 5, seeds, (None, 20), groups)
         whole, first = training.cv_metrics(results), training.cv_metrics(results, 20)
         cells = [whole['default']['accuracy'], whole['default']['tpr'],
                  whole['default']['fpr'], whole['low_fpr']['tpr'], whole['low_fpr']['fpr'],
@@ -182,6 +213,9 @@ def main():
     parser.add_argument('--cv', action='store_true', help='cross-validated error rates')
     parser.add_argument('--seeds', type=int, default=3)
     parser.add_argument('--letters', default=str(TRAIN))
+    parser.add_argument('--group', choices=('none', 'state', 'near'), default='none',
+                        help='keep identical (state) or near-duplicate (near) chains '
+                             'in one fold')
     args = parser.parse_args()
     bench_cv(args) if args.cv else bench_speed(args)
 

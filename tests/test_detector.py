@@ -205,7 +205,17 @@ def test_the_script_says_what_is_wrong_in_one_line(tmp_path):
         assert run_detect(*args) == (status, '', line + '\n')
 
 
-def test_the_shipped_detector_loads():
+def test_grouped_folds_keep_each_group_in_one_fold_and_balance_the_classes():
+    malicious = np.array([1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool)
+    groups = ['a', 'a', 'a', 'b', 'c', 'c', 'd', 'e', 'f', 'g', 'h', 'a']
+    fold = training.grouped_folds(malicious, groups, 3, 0)
+    assert fold.tolist() == [0, 0, 0, 2, 0, 0, 1, 2, 1, 1, 1, 0]
+    assert all(len({f for f, g in zip(fold, groups) if g == name}) == 1 for name in groups)
+    # the group of four mostly malicious rows fills fold 0; the single ones go elsewhere
+    assert [int(malicious[fold == f].sum()) for f in range(3)] == [3, 2, 1]
+
+
+
     detector = Detector.default()
     assert (detector.name, detector.trained_on) == (
         'stratosphere-letters', {'malicious': 955, 'normal': 416, 'skipped': 0})

@@ -150,18 +150,42 @@ def low_fpr_threshold(scores, malicious, fpr):
     return float(min(1.0, normal[allowed] + 1e-6))
 
 
-def cross_validate(rows, train, folds=5, seeds=(0,), prefixes=(None,)):
+def grouped_folds(malicious, groups, folds, seed):
+    """The fold number of each row, every group whole in one fold: the groups
+    of each class (a group's class: that of most of its rows) are dealt,
+    largest first and in a random order among equals, each to the fold with
+    fewest rows of that class so far."""
+    rng = np.random.default_rng(seed)
+    names, group = np.unique(np.asarray(groups), return_inverse=True)
+    size = np.bincount(group, minlength=len(names))
+    leaning = np.bincount(group, weights=malicious.astype(float), minlength=len(names)) * 2
+    fold_of = np.zeros(len(names), dtype=np.int64)
+    for value in (True, False):
+        members = rng.permutation(np.flatnonzero((leaning >= size) == value))
+        members = members[np.argsort(-size[members], kind='stable')]
+        filled = np.zeros(folds)
+        for member in members:
+            fold_of[member] = int(np.argmin(filled))
+            filled[fold_of[member]] += size[member]
+    return fold_of[group]
+
+
+def cross_validate(rows, train, folds=5, seeds=(0,), prefixes=(None,), groups=None):
     """Stratified k-fold cross-validation, once per seed: each fold is judged
     by a detector trained on the other folds only (`train(rows, seed)`
     returns an object with probabilities(states, tuple_ids) and thresholds).
-    Returns, per seed, (malicious, {prefix: (scores, default thresholds,
-    low-FPR thresholds)}), one value per row with a verdict; prefix None
-    judges whole chains, N their first N characters."""
+    groups (None, or one name per row with a verdict): rows of the same name
+    are always in the same fold, so that near-duplicates cannot be judged by
+    a detector that learned their twins. Returns, per seed, (malicious,
+    {prefix: (scores, default thresholds, low-FPR thresholds)}), one value
+    per row with a verdict; prefix None judges whole chains, N their first N
+    characters."""
     kept = [row for row in rows if verdict_of(row.label or '') in CLASSES]
     data = labeled(kept)
     results = []
     for seed in seeds:
-        fold = stratified_folds(data.malicious, folds, 1000 + seed)
+        fold = (stratified_folds(data.malicious, folds, 1000 + seed) if groups is None
+                else grouped_folds(data.malicious, groups, folds, 1000 + seed))
         judged = {prefix: (np.zeros(len(kept)), np.zeros(len(kept)), np.zeros(len(kept)))
                   for prefix in prefixes}
         for f in range(folds):
