@@ -63,7 +63,7 @@ def test_train_list_show_export_import_delete(app, letters, tmp_path):
         'files, or choose another folder')
     assert error(app, f'detectors --import {out}') == (
         "there is already a detector 'beacons'; choose another name or delete it with "
-        "'detectors -d beacons'")
+        "'detectors -d beacons'; give it another name with --name NAME")
     ok(app, f'detectors --import {out} --name copy')
     from stf.commands.detectors import find
     texts = ['x', 'y']
@@ -259,3 +259,44 @@ def test_detectors_and_experiments_read_back_in_another_process(tmp_path, letter
     assert (again.returncode, again.stderr) == (0, '')
     assert 'cross-validated (5 folds)' in again.stdout
     assert 'beacons: per IP for the whole run' in again.stdout
+
+
+def test_trial_findings(app, letters, tmp_path):
+    """What a first try of the commands found, each one line now."""
+    assert ok(app, 'help undo')[0].text.startswith('usage: undo [-h] ID')
+    ok(app, f'detectors -t --from {letters} --name beacons')
+    out = tmp_path / 'exported'
+    ok(app, f'detectors -x beacons --output {out}')
+    manifest = json.loads((out / 'manifest.json').read_text())
+    manifest['files']['../stf.db'] = '00'
+    (out / 'manifest.json').write_text(json.dumps(manifest))
+    assert error(app, f'detectors --import {out} --name other') == (
+        f"{out}/manifest.json: lists files that are no part of a detector ('../stf.db'); "
+        'refused; train it again (python -m stf.detect train)')
+    afile = tmp_path / 'afile'
+    afile.write_text('x')
+    assert error(app, f'detectors -x beacons --output {afile}') == (
+        f'{afile} is a file; --output takes a folder')
+    assert ok(app, 'detectors -d beacons --yes')[0].text.startswith("detector 'beacons' deleted")
+    ok(app, f'datasets -c {labeled_capture(tmp_path)} --name lab')
+    assert error(app, 'experiments -n --alpha -1') == (
+        'experiments --alpha takes a number of 0 or more, not -1.0')
+    assert error(app, 'experiments -n -f name=nomatch') == (
+        'no flow of capture.binetflow is left to judge by the filter name=nomatch; nothing '
+        'was stored')
+    shown = ok(app, 'experiments -n') and ok(app, 'experiments -p 0')
+    assert dict(shown[0].pairs)['ground truth'] == 'Label column'
+
+
+def test_training_on_too_few_models_of_a_class_says_it_was_not_cross_validated(app, tmp_path):
+    path = tmp_path / 'few.tsv'
+    rows = chains(count=6)
+    rows = [row for row in rows if row[2] == BOTNET] + [
+        row for row in rows if row[2] == NORMAL][:2]
+    path.write_text('tuple_id\tflows\tlabel\tstate\n' + ''.join(
+        f'{conn}\t{flows}\t{label}\t{state}\n' for conn, flows, label, state in rows))
+    assert ok(app, f'detectors -t --from {path} --name few')[0].text == (
+        "detector 'few' trained on 6 malicious and 2 normal models (0 skipped); too few models "
+        'of one class to cross-validate it')
+    assert dict(ok(app, 'detectors -s few')[0].pairs)['cross-validated'] == (
+        'not known (imported, or too few models of a class)')

@@ -279,3 +279,23 @@ def test_history_and_undo_through_a_zeo_server(tmp_path):
         first.close()
         second.close()
         stop()
+
+
+def test_labels_without_connections_are_deleted_by_filter(models):
+    ok(models, f'labels -a -c {CC} -g 0-1 --name From-Normal-TCP-HTTP--1')
+    ok(models, f'labels -a -c {CC} -g 0-1 --name {BOTNET}')
+    assert ok(models, 'labels -F -f name=Normal')[0].text == '1 labels deleted'
+    assert [row[1] for row in ok(models, 'labels -l')[0].rows] == [BOTNET]
+
+
+def test_labels_from_the_flows_ask_before_replacing_other_labels(models):
+    ok(models, f'labels -a -c {CC} -g 0-1 --name From-Normal-TCP-HTTP--1')
+    assert error(models, 'labels --from-flows -g 0-1') == (
+        'this would label 3 connections of group 0-1 from the labels of their flows, label 0 '
+        'on 1 connection replaced; nothing was changed: add --yes to confirm (batch mode '
+        'cannot ask)')
+    assert models.root['models'].get('0-1').labels[CC] == 0
+    ok(models, 'labels --from-flows -g 0-1 --yes')
+    assert models.root['models'].get('0-1').labels[CC] != 0
+    # Again: every label is the flows' one already, nothing is replaced, nothing asked.
+    ok(models, 'labels --from-flows -g 0-1')

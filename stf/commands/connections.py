@@ -269,6 +269,8 @@ def pcap_payloads(app, group, conn, limit):
 def doomed_connections(app, args):
     """(group, connection ids) that connections -D names."""
     group = common.connection_group(app, args.delete_connections)
+    if args.id and args.filter:
+        raise UserError('connections -D: give -i or -f, not both')
     if args.id:
         if group.locate(args.id) is None:
             raise UserError(f"group {group.id} has no connection '{args.id}'")

@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from stf.commands import common
 from stf.commands.registry import Action, Command, Flag
 from stf.commands.results import Fields, Table, ok
 from stf.core import formats
@@ -138,6 +139,8 @@ def store_trained(app, args, trained):
     what = (f"detector '{trained.name}' trained on {counts.get('malicious', 0):,} malicious "
             f"and {counts.get('normal', 0):,} normal models ({counts.get('skipped', 0):,} "
             'skipped)')
+    if not trained.evaluation and args.train:
+        return [ok(f'{what}; too few models of one class to cross-validate it')]
     if not trained.evaluation:
         return [ok(f'{what}, imported from {trained.source}')]
     figures = trained.evaluation['default']
@@ -179,7 +182,9 @@ def show(app, args):
                      ('trained from', record.source if record else 'shipped with stf'),
                      ('models', ', '.join(f'{key} {value:,}' for key, value in
                                           detector.trained_on.items())),
-                     ('thresholds', thresholds(detector) + ' (default, low FPR)')],
+                     ('thresholds', thresholds(detector) + ' (default, low FPR)'),
+                     *([] if evaluation else [('cross-validated', 'not known (imported, or '
+                                               'too few models of a class)')])],
                     title=f'detector {args.show}')]
     if evaluation:
         points = [('default threshold', 'default'), ('low-FPR threshold', 'low_fpr'),
@@ -219,7 +224,9 @@ def export(app, args):
         raise UserError(f'detectors -x {args.export}: say where with --output DIR')
     record, _ = find(app, args.export)
     target = Path(args.output).expanduser()
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not args.force:
+    if target.exists() and not target.is_dir():
+        raise UserError(f'{target} is a file; --output takes a folder')
+    if target.exists() and any(target.iterdir()) and not args.force:
         raise UserError(f'{target} exists and is not an empty folder; add --force to '
                         'overwrite its detector files, or choose another folder')
     files = record.files if record else {name: (DEFAULT_FOLDER / name).read_bytes()
@@ -239,7 +246,12 @@ def read_import(app, args):
     folder = Path(args.import_folder).expanduser()
     files = files_of_folder(folder)
     detector = detector_of_files(files)
-    name = checked_name(app, args.name or detector.name)
+    try:
+        name = checked_name(app, args.name or detector.name)
+    except UserError as error:
+        if args.name:
+            raise
+        raise UserError(f'{error}; give it another name with --name NAME') from None
     return Trained(name, str(folder.resolve()), files, plain(detector.trained_on), {})
 
 
@@ -277,4 +289,5 @@ COMMANDS = [Command(
         Flag(('--name',), '-t, --import: the name of the detector', metavar='NAME'),
         Flag(('-o', '--output'), '-x: the folder to write', metavar='DIR', complete='path'),
         Flag(('--force',), '-x: write into a folder that is not empty'),
+        common.YES,
     ))]

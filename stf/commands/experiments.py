@@ -7,9 +7,9 @@ from stf.commands import common
 from stf.commands.connections import flow_file
 from stf.commands.detectors import find as find_detector, plain
 from stf.commands.registry import Action, Command, Flag
-from stf.commands.results import Fields, Table, ok
+from stf.commands.results import Fields, Table, ok, warning
 from stf.core import formats
-from stf.core.detect import experiment, stream, verdict
+from stf.core.detect import experiment, stream, truth, verdict
 from stf.core.errors import UserError
 from stf.core.flows import filters
 from stf.ops import deletions
@@ -62,6 +62,8 @@ def run(app, args):
     verdict.check_rule(args.rule)
     if args.slot is not None and args.slot <= 0:
         raise UserError('experiments --slot takes seconds, more than 0')
+    if not args.alpha >= 0:
+        raise UserError(f'experiments --alpha takes a number of 0 or more, not {args.alpha}')
     detectors = [(name, find_detector(app, name)[1]) for name in args.detector or ['default']]
     settings = {'slot': args.slot or stream.SLOT_SECONDS, 'rule': args.rule,
                 'alpha': args.alpha, 'filter': ' '.join(args.filter or []),
@@ -90,12 +92,21 @@ def store_run(app, args, ran):
     if app.datasets.get(ran.dataset_id) is None:
         raise UserError(f'dataset {ran.dataset_id} was deleted while the experiment ran; '
                         'nothing was stored')
+    first = next(iter(ran.results.values()))['summary']
+    if not first.get('flows'):
+        raise UserError(f"no flow of {ran.file_name} is left to judge"
+                        + (f" by the filter {ran.settings['filter']}" if ran.settings['filter']
+                           else '') + '; nothing was stored')
     made = store(app).new(dataset_id=ran.dataset_id, file_name=ran.file_name,
                           settings=ran.settings, description=ran.description,
                           results=ran.results)
     items = [ok(f'experiment {made.id} stored: {ran.file_name}, '
                 f"{ran.settings['slot']} s slots, rule {ran.settings['rule']}")]
     items.append(figures_table(made))
+    if truth.NO_TRUTH in first.get('truth', ()):
+        items.append(warning('the flows carry no ground truth (no stf labels, no Label column, '
+                             'no Zeek label): the figures are empty; label the models or '
+                             "take labels from the flows ('labels --from-flows')"))
     return items
 
 
@@ -139,11 +150,13 @@ def show(app, args):
                      ('run', formats.when(made.created)),
                      *((key, ', '.join(value) if isinstance(value, list) else value)
                        for key, value in made.settings.items() if value not in ('', None)),
-                     ('description', made.description or '-')],
+                     ('description', made.description or '-'),
+                     ('ground truth', ', '.join(next(iter(made.results.values()))['summary']
+                                                .get('truth', ())) or '-')],
                     title=f'experiment {made.id}')]
     for name, result in made.results.items():
         items.append(Fields([(key, shown(value)) for key, value in result['summary'].items()
-                             if not isinstance(value, (dict, list))],
+                             if not isinstance(value, (dict, list)) and key not in made.settings],
                             title=f'{name}: whole run (per IP and slot)'))
         items.append(ip_table(name, result['ips']))
         if args.slots:

@@ -46,6 +46,9 @@ def find_undoable(app, args):
                         f'({", ".join(item.tid.hex() for item in found)})')
     (entry,) = found
     later = app.database.undo_blocker(entry.tid)
+    if later is not None and text(later.get('description')).startswith(f'undo {entry.short}:'):
+        raise UserError(f'{entry.short} ({entry.command}) was undone already: '
+                        f"{text(later.get('description'))}")
     if later is not None:
         raise UserError(f"cannot undo {entry.short} ({entry.command}): a later command "
                         f"changed the same data: {text(later.get('description'))} "

@@ -308,7 +308,9 @@ def filtered_labels(app, args):
     if not args.filter:
         raise UserError('labels -F needs -f FILTER ... (name, id, groupid, connid)')
     conditions = filters.parse('labels', args.filter)
-    return list({label.id: label for label, _, _ in rows(app, conditions)}.values())
+    found = {label.id: label for label, _, _ in rows(app, conditions)}
+    found.update({label.id: label for label in unused(app, conditions)})
+    return [found[label_id] for label_id in sorted(found)]
 
 
 def confirm_delete_filtered(app, args):
@@ -528,21 +530,50 @@ def unmatched_report(rows, unmatched, hashes):
                     f'were not imported (listed above){hint}', 'error')]
 
 
-def from_flows(app, args):
+def flow_labels(app, args):
+    """(group, [(connection id, its flows' majority label text)]) of --from-flows."""
     group = model_group_option(app, args)
     connections = app.root['connections'].get(group.connection_group_id)
     if connections is None or not connections.flow_count:
         raise UserError(f'group {group.id} has no flows to take labels from')
-    made = Counter()
-    for conn, *_ , chunk, position in connections.connections():
+    found = []
+    for conn, *_, chunk, position in connections.connections():
         labels = connections.flow_labels(chunk, position)
-        if conn not in group.states or not labels:
-            continue
-        label = label_for_flows(app, conn, labels[0])
+        if conn in group.states and labels:
+            found.append((conn, labels[0]))
+    if not found:
+        raise UserError(f'the flows of group {group.connection_group_id} carry no labels')
+    return group, found
+
+
+def flows_impact(app, group, found):
+    """Labeling from the flows replaces the labels analysts gave that differ."""
+    names = store(app).names()
+    replaced = Counter()
+    for conn, text in found:
+        current = group.labels.get(conn)
+        if current is not None and names.get(current) != str(flow_label_name(conn, text)):
+            replaced[current] += 1
+    return deletions.Impact(f'{len(found):,} connections of group {group.id} from the labels '
+                            'of their flows', tuple(f'{piece} replaced' for piece in
+                                                    deletions.label_pieces(replaced)))
+
+
+def confirm_from_flows(app, args):
+    group, found = flow_labels(app, args)
+    return common.consent(app, args, flows_impact(app, group, found), verb='label')
+
+
+def from_flows(app, args, consent):
+    group, found = flow_labels(app, args)
+    if not consent.given:
+        return [ok('nothing was labeled')]
+    common.check_consent(consent, flows_impact(app, group, found))
+    made = Counter()
+    for conn, text in found:
+        label = label_for_flows(app, conn, text)
         attach(app, group, conn, label, note=False)
         made[label.name] += 1
-    if not made:
-        raise UserError(f'the flows of group {group.connection_group_id} carry no labels')
     common.dataset_note(app, group.dataset_id, f'labeled {sum(made.values()):,} connections of '
                         f'group {group.id} from the labels of their flows '
                         f'({len(made):,} labels)')
@@ -552,16 +583,21 @@ def from_flows(app, args):
                   footer='each connection takes the label most of its flows have')]
 
 
-def label_for_flows(app, conn, text):
-    """The stf label for a ground-truth text; the same text gives the same label."""
+def flow_label_name(conn, text):
+    """The label name (number 1) a ground-truth text gives a connection."""
     decision = (labelnames.decision_of(text) or labelnames.UNDECIDED)[0]
     direction = 'To' if text.replace('flow=', '').startswith('To') else 'From'
     proto3, proto4 = labelnames.guess(conn)
     details = ''.join(char for char in text.replace('flow=', '') if char.isalnum())[:30]
-    name = labelnames.make(direction, decision, proto3, proto4, details)
+    return labelnames.make(direction, decision, proto3, proto4, details)
+
+
+def label_for_flows(app, conn, text):
+    """The stf label for a ground-truth text; the same text gives the same label."""
+    name = flow_label_name(conn, text)
     return store(app).by_name(str(name)) or new_behavior(app, {
-        'direction': direction, 'decision': decision, 'proto3': proto3, 'proto4': proto4,
-        'details': details})
+        'direction': name.direction, 'decision': name.decision, 'proto3': name.proto3,
+        'proto4': name.proto4, 'details': name.details})
 
 
 COMMANDS = [Command(
@@ -586,7 +622,8 @@ COMMANDS = [Command(
                complete='path', attribute='import_file', gather=read_import,
                apply=import_labels),
         Action(('--from-flows',), "label -g GROUP's connections with their flows' majority "
-               'label', apply=from_flows),
+               'label (asks before replacing labels that differ)', gather=confirm_from_flows,
+               apply=from_flows),
     ),
     options=(
         Flag(('-c', '--connection'), 'a connection id, or a source IP for all its '

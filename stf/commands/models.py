@@ -151,6 +151,8 @@ def histogram(app, args):
 def doomed_models(app, args):
     """(group, model ids) that models -D names."""
     group = common.model_group(app, args.delete_models)
+    if args.id and args.filter:
+        raise UserError('models -D: give -i or -f, not both')
     if args.id:
         if args.id not in group.states:
             raise UserError(f"group {group.id} has no model '{args.id}'")

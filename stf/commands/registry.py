@@ -152,9 +152,10 @@ class Command:
         if self._parser is None:
             parser = CommandParser(prog=self.name, description=self.help,
                                    add_help=True, allow_abbrev=False)
-            actions = parser.add_mutually_exclusive_group()
-            for action in self.actions:
-                action.add_to(actions)
+            if self.actions:  # argparse cannot show the help of an empty group
+                actions = parser.add_mutually_exclusive_group()
+                for action in self.actions:
+                    action.add_to(actions)
             for option in self.options:
                 option.add_to(parser)
             self._parser = parser

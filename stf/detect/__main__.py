@@ -13,6 +13,7 @@ stderr and exit status 1 (2 for a wrong command line), never a traceback.
 """
 import argparse
 import importlib
+import os
 import sys
 
 from stf.core.errors import UserError
@@ -56,6 +57,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f'{PROG} {args.command}: interrupted', file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader left (| head): what it read is what was wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == '__main__':

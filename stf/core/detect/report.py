@@ -1,12 +1,14 @@
 """What an analyst reads about a detector: its cross-validated figures and
 the transitions that tell the classes apart."""
 import math
+from collections import Counter
 
 import numpy as np
 
 from stf.core.detect import metrics
 from stf.core.detect.alphabet import BASE, SHOWN
 from stf.core.detect.training import cross_validate
+from stf.core.flows.labelnames import verdict_of
 
 # The figures `detectors -s` shows, per operating point.
 SHOWN_FIGURES = ('accuracy', 'tpr', 'fpr', 'precision', 'f1', 'tp', 'fp', 'tn', 'fn')
@@ -19,10 +21,18 @@ def cross_validated(rows, folds=5, seed=0, progress=None):
     """{'default': ..., 'low_fpr': ..., 'prefix_20': ..., 'folds': k}: the
     metrics of the held-out chains of a k-fold cross-validation, each fold
     judged by a detector trained on the others, at that detector's
-    thresholds."""
+    thresholds; fewer folds when a class has fewer chains than folds, and {}
+    when it has too few for any."""
+    rows = list(rows)
+    smaller = min(Counter(verdict_of(row.label or '') for row in rows)[verdict]
+                  for verdict in ('malicious', 'normal'))
+    folds = min(folds, smaller)
+    if folds < 2 or smaller - smaller // folds < 2:
+        # each fold's detector needs two chains of each class to learn from
+        return {}
     if progress:
         progress('cross-validating')
-    ((malicious, judged),) = cross_validate(list(rows), _train, folds=folds, seeds=(seed,),
+    ((malicious, judged),) = cross_validate(rows, _train, folds=folds, seeds=(seed,),
                                             prefixes=(None, PREFIX))
     scores, default, low = judged[None]
     prefix_scores, prefix_default, _ = judged[PREFIX]

@@ -120,6 +120,10 @@ def _checked_files(folder):
     if (not isinstance(digests, dict) or manifest.get('format') != FORMAT
             or any(name not in digests for name in FILES)):
         raise UserError(f'{manifest_path}: not an stf detector manifest; {RETRAIN}')
+    unknown = sorted(set(digests) - set(FILES))
+    if unknown:  # a detector is these files only: anything else was slipped in
+        raise UserError(f'{manifest_path}: lists files that are no part of a detector '
+                        f'({", ".join(map(repr, unknown))}); refused; {RETRAIN}')
     if manifest.get('version') != VERSION:
         raise UserError(f'{manifest_path}: detector format version {manifest.get("version")!r}'
                         f', this stf reads version {VERSION}; {RETRAIN}')
