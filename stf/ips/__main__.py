@@ -1,0 +1,187 @@
+"""stf-ips: report hosts that behave like known malware, window by window.
+
+    stf-ips FILE | - | --argus HOST:PORT  [options]
+
+Options are also keys of the config file ($STF_HOME/ips.conf unless --config);
+the command line wins. SIGHUP re-reads the config; SIGTERM or Ctrl-C judge the
+open window and exit.
+"""
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from stf.core.detect.detector import Detector
+from stf.core.errors import UserError
+from stf.ips import config, inputs
+from stf.ips.alerts import AlertOutput
+from stf.ips.engine import Engine
+from stf.ips.whitelist import Whitelist
+
+# Seconds between looks at the wall clock and the config file on live input.
+TICK = 1.0
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog='stf-ips', description='Report hosts whose flows behave like known malware.')
+    p.add_argument('input', nargs='?', help='a binetflow or Zeek conn.log, or - for stdin')
+    p.add_argument('--argus', metavar='HOST:PORT', help='read flows from argus with ra -S')
+    p.add_argument('--config', metavar='FILE', help='the config file (default $STF_HOME/ips.conf)')
+    p.add_argument('--models', metavar='DIR', help='a detector folder exported by stf')
+    for name, kind in (('window', str), ('state-length', str), ('idle', str),
+                       ('lateness', str), ('rule', str), ('threshold', str),
+                       ('whitelist', str), ('alerts', str), ('log', str), ('verbose', str)):
+        p.add_argument(f'--{name}', type=kind, help=config.HELP[name.replace('-', '_')])
+    p.add_argument('--print-all', action='store_true', default=None, help=config.HELP['print_all'])
+    return p
+
+
+def overrides(args):
+    """{setting: value} of the options given on the command line, checked."""
+    given = {}
+    for key in (item.name for item in config.fields(config.Settings)):
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        given[key] = value if isinstance(value, bool) else config.parse_value(
+            key, value, f"--{key.replace('_', '-')}")
+    return given
+
+
+class Ips:
+    """The running IPS: config, detector, whitelist, output, engine, input."""
+
+    def __init__(self, args):
+        given = overrides(args)
+        path = Path(args.config) if args.config else config.default_path()
+        self.created = config.ensure(path) if not args.config else False
+        if args.config and not path.is_file():
+            raise UserError(f'the config file {path} does not exist; give an existing file '
+                            'or leave --config out to use $STF_HOME/ips.conf')
+        self.config = config.ConfigFile(path, given)
+        settings = self.config.load()
+        self.source = inputs.open_source(args.input, args.argus)
+        self.detector = load_detector(settings.models)
+        self.whitelist = load_whitelist(settings.whitelist)
+        self.output = make_output(settings, self.detector)
+        self.engine = Engine(self.detector, settings, self.output, self.whitelist)
+        self.engine.read_stats = self.source.stats
+        self.reload_asked = self.stop_asked = False
+        if self.created:
+            self.output.note(f'created {path} with the default settings')
+
+    def run(self):
+        self.source.start()
+        next_tick = time.monotonic() + TICK
+        while not self.stop_asked:
+            item = self.source.get(TICK)
+            if self.reload_asked or time.monotonic() >= next_tick or self.config.changed():
+                self.reload()
+            if time.monotonic() >= next_tick:
+                if self.source.live:
+                    self.engine.tick()
+                next_tick = time.monotonic() + TICK
+            if item is None:
+                continue
+            kind, value = item
+            if kind == 'block':
+                self.engine.feed(value)
+            elif kind == 'note':
+                self.output.note(value)
+            elif kind == 'error':
+                raise value
+            else:
+                return
+
+    def reload(self):
+        """Re-read the config if it changed (or SIGHUP asked), keeping the last
+        good settings when it is invalid."""
+        asked, self.reload_asked = self.reload_asked, False
+        if not (asked or self.config.changed()):
+            return
+        settings, message = self.config.reload()
+        if settings is not None:
+            try:
+                self.take(settings)
+            except UserError as error:
+                message = f'{error}; keeping the previous detector, whitelist and files'
+        if message:
+            self.output.note(message)
+
+    def take(self, settings):
+        old = self.engine.settings
+        if settings.models != old.models:
+            self.detector = self.engine.detector = load_detector(settings.models)
+        if settings.whitelist != old.whitelist:
+            self.engine.whitelist = load_whitelist(settings.whitelist)
+        if (settings.alerts, settings.log) != (old.alerts, old.log):
+            output = make_output(settings, self.detector)
+            self.output.close()
+            self.output = self.engine.output = output
+        self.output.print_all, self.output.verbose = settings.print_all, settings.verbose
+        self.output.detector_name = self.detector.name
+        self.engine.apply(settings)
+
+    def finish(self):
+        """Judge the open window and say what was skipped."""
+        self.source.stop()
+        self.engine.flush()
+        stats, totals = self.source.stats, getattr(self.engine, 'totals', None) or {}
+        if stats.malformed:
+            lines = ', '.join(map(str, stats.first_malformed))
+            self.output.note(f'{stats.malformed} lines skipped as unreadable or longer than '
+                             f'1 MiB (the first: line {lines})')
+        if totals.get('late'):
+            self.output.note(f"{totals['late']} flows in all came too late to be judged")
+        self.output.close()
+
+
+def load_detector(folder):
+    return Detector.load(Path(folder)) if folder else Detector.default()
+
+
+def load_whitelist(path):
+    return Whitelist.load(path) if path else None
+
+
+def make_output(settings, detector):
+    return AlertOutput(sys.stdout, settings.log or None, settings.alerts or None,
+                       settings.print_all, settings.verbose, detector.name)
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    ips = None
+    try:
+        ips = Ips(args)
+        _handle_signals(ips)
+        ips.run()
+    except UserError as error:
+        print(f'stf-ips: {error}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        return 0
+    if ips is not None:
+        ips.finish()
+    return 0
+
+
+def _handle_signals(ips):
+    def stop(*_):
+        ips.stop_asked = True
+
+    def reload(*_):
+        ips.reload_asked = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if hasattr(signal, 'SIGHUP'):
+        signal.signal(signal.SIGHUP, reload)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

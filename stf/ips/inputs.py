@@ -1,0 +1,163 @@
+"""Where the flows come from: a file, stdin, or `ra -S HOST:PORT` started here.
+
+Each source is read in a thread that hands FlowBlocks over a small queue, so
+the main thread stays free to close windows on the wall clock, re-read the
+config once a second and answer signals while the input is idle. Lines longer
+than flowfile.MAX_LINE (1 MiB) are skipped and counted as malformed without
+being held in memory (the flow readers do it).
+"""
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from stf.core.captures import argus
+from stf.core.errors import UserError
+from stf.core.flows import flowfile
+
+# Blocks read ahead of the engine: a producer faster than the judging waits
+# (it is never dropped) and memory stays bounded.
+QUEUE_BLOCKS = 4
+# A stream block is handed on when the input pauses this long.
+STREAM_WAIT = 0.2
+# Seconds before ra is started again after it ended, doubled up to RESTART_MAX.
+RESTART_FIRST, RESTART_MAX = 1.0, 30.0
+RA_CONF = Path(__file__).resolve().parents[2] / 'confs' / 'ra.conf'
+
+
+class Source:
+    """Blocks of one input. get(timeout) gives ('block', FlowBlock),
+    ('note', text), ('error', UserError) or ('end', None), or None when
+    nothing came within timeout seconds. stats: the reader's ReadStats."""
+
+    live = True
+
+    def __init__(self, name):
+        self.name = name
+        self.stats = flowfile.ReadStats()
+        self.items = queue.Queue(QUEUE_BLOCKS)
+        self.thread = threading.Thread(target=self._run, daemon=True, name=name)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def get(self, timeout):
+        try:
+            return self.items.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _run(self):
+        try:
+            for block in self.blocks():
+                self.items.put(('block', block))
+        except UserError as error:
+            self.items.put(('error', error))
+        except OSError as error:
+            self.items.put(('error', UserError(f'cannot read {self.name}: {error}')))
+        self.items.put(('end', None))
+
+    def blocks(self):
+        raise NotImplementedError
+
+    def stop(self):
+        """Nothing to stop: the reader thread ends with the process."""
+
+
+class FileSource(Source):
+    live = False
+
+    def __init__(self, path):
+        super().__init__(str(path))
+        self.path = path
+        self.fmt = flowfile.sniff_format(path)   # a missing or empty file: said now
+
+    def blocks(self):
+        return flowfile.iter_blocks(self.path, self.fmt, self.stats)
+
+
+class StreamSource(Source):
+    def __init__(self, stream=None):
+        super().__init__('standard input')
+        self.stream = stream if stream is not None else sys.stdin.buffer
+
+    def blocks(self):
+        return flowfile.iter_stream_blocks(self.stream, stats=self.stats, max_wait=STREAM_WAIT)
+
+
+class ArgusSource(Source):
+    """`ra -n -F confs/ra.conf -S HOST:PORT`, started again whenever it ends."""
+
+    def __init__(self, address, ra_conf=RA_CONF):
+        super().__init__(f'argus at {address}')
+        check_address(address)
+        self.program = argus.require_tool('ra')
+        self.argv = [self.program, '-n', '-F', str(ra_conf), '-S', address]
+        if not Path(ra_conf).is_file():
+            raise UserError(f'ra configuration {ra_conf} not found; the project ships '
+                            'confs/ra.conf')
+        self.child = None
+        self.stopping = False
+
+    def blocks(self):
+        pause = RESTART_FIRST
+        while not self.stopping:
+            began = time.monotonic()
+            yield from self._one_run()
+            if self.stopping:
+                return
+            if time.monotonic() - began > RESTART_MAX:
+                pause = RESTART_FIRST
+            self.items.put(('note', f'ra ended ({self.why}); starting it again in {pause:g} s'))
+            time.sleep(pause)
+            pause = min(pause * 2, RESTART_MAX)
+
+    def _one_run(self):
+        with tempfile.TemporaryFile() as errors:
+            # TZ=UTC: ra prints local time (see stf.core.captures.argus).
+            self.child = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=errors,
+                                          stdin=subprocess.DEVNULL,
+                                          env=dict(os.environ, TZ='UTC'))
+            try:
+                yield from flowfile.iter_stream_blocks(self.child.stdout, stats=self.stats,
+                                                       max_wait=STREAM_WAIT)
+            finally:
+                self.child.stdout.close()
+                code = self.child.wait()
+            errors.seek(0)
+            lines = [line for line in errors.read().decode(errors='replace').splitlines()
+                     if line.strip()]
+            detail = argus.LOG_PREFIX.sub('', lines[-1]).strip() if lines else ''
+            self.why = f'exit status {code}' + (f': {detail}' if detail else '')
+
+    def stop(self):
+        self.stopping = True
+        child = self.child
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def check_address(address):
+    host, colon, port = address.rpartition(':')
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--argus wants HOST:PORT (e.g. 127.0.0.1:561), not '{address}'")
+
+
+def open_source(name, argus_address=None):
+    """The Source for a file name, '-' (stdin) or an argus address."""
+    if argus_address:
+        if name:
+            raise UserError('give either a flow file (or -) or --argus HOST:PORT, not both')
+        return ArgusSource(argus_address)
+    if not name:
+        raise UserError('give a flow file, - for standard input, or --argus HOST:PORT')
+    return StreamSource() if name == '-' else FileSource(name)
