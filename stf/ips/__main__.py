@@ -7,6 +7,7 @@ the command line wins. SIGHUP re-reads the config; SIGTERM or Ctrl-C judge the
 open window and exit.
 """
 import argparse
+import os
 import signal
 import sys
 import time
@@ -167,6 +168,12 @@ def main(argv=None):
         return 0
     if ips is not None:
         ips.finish()
+        if ips.source.thread.is_alive():
+            # The reader thread is blocked in a read of stdin or ra's pipe: Python's
+            # shutdown would wait for the stream's lock and abort.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     return 0
 
 

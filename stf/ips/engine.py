@@ -231,7 +231,7 @@ class Engine:
                              'counted as late, not judged')
         self.output.window_stats(begin, end, counts)
         self.totals_add(counts)
-        self.counts = _zero_counts()
+        self.counts.update(_zero_counts())   # in place: feed holds the dict
 
     def totals_add(self, counts):
         totals = getattr(self, 'totals', None) or _zero_counts()

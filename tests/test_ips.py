@@ -1,0 +1,380 @@
+"""The IPS: windows, lateness, eviction and verdicts (the engine), its inputs
+(file, stdin, argus), its config file and the stf-ips program end to end."""
+import io
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stf.core.detect.detector import Detector
+from stf.core.detect.stream import TupleStates
+from stf.core.flows import flowfile
+from stf.ips import config
+from stf.ips.alerts import AlertOutput
+from stf.ips.engine import Engine
+from stf.ips.whitelist import Whitelist
+from tests.conftest import ROOT
+from tests.test_flowfile import HEADER, T0, ZEEK_HEADER
+
+PROGRAM = str(ROOT / 'stf-ips')
+SECOND = 1_000_000
+WAIT = 20
+
+
+class Recording(AlertOutput):
+    """The real output, also keeping what it was given."""
+
+    def __init__(self, **options):
+        super().__init__(out=io.StringIO(), print_all=True, **options)
+        self.given, self.windows, self.notes = [], [], []
+
+    def report(self, alert):
+        self.given.append(alert)
+        super().report(alert)
+
+    def window_stats(self, window_start_us, window_end_us, counts):
+        self.windows.append((window_start_us, window_end_us, dict(counts)))
+        super().window_stats(window_start_us, window_end_us, counts)
+
+    def note(self, text):
+        self.notes.append(text)
+        super().note(text)
+
+
+@pytest.fixture(scope='module')
+def detector():
+    return Detector.default()
+
+
+def time_text(offset_seconds):
+    """The binetflow time of T0 (2021/03/28 00:30:00 UTC) plus offset_seconds."""
+    seconds = T0 // SECOND + offset_seconds
+    return time.strftime('%Y/%m/%d %H:%M:%S', time.gmtime(seconds)) + '.000000'
+
+
+def flow_line(offset, src='10.0.0.1', dst='1.1.1.1', dport='80', size=100):
+    return f'{time_text(offset)},1.000000,tcp,{src},1234,   ->,{dst},{dport},CON,0,0,2,{size},10,x'
+
+
+def write_flows(path, lines):
+    path.write_text(HEADER + '\n' + ''.join(line + '\n' for line in lines))
+    return path
+
+
+def run_engine(detector, path, whitelist=None, **settings):
+    output = Recording()
+    settings.setdefault('print_all', True)
+    engine = Engine(detector, config.Settings(**settings), output, whitelist)
+    stats = flowfile.ReadStats()
+    engine.read_stats = stats
+    for block in flowfile.iter_blocks(path, stats=stats):
+        engine.feed(block)
+    engine.flush()
+    return engine, output
+
+
+def window_flows(output):
+    return [(begin - T0, end - T0, counts['flows'], counts['late'])
+            for begin, end, counts in output.windows]
+
+
+# ---- the engine ---------------------------------------------------------------
+
+def test_windows_start_at_the_first_flow_and_a_gap_of_days_is_skipped(tmp_path, detector):
+    days = 3 * 86400
+    path = write_flows(tmp_path / 'flows', [
+        flow_line(7), flow_line(17), flow_line(107), flow_line(407),
+        flow_line(days + 7), flow_line(days + 8, src='10.0.0.2')])
+    _, output = run_engine(detector, path)
+    us = SECOND
+    assert window_flows(output) == [
+        (7 * us, 307 * us, 3, 0), (307 * us, 607 * us, 1, 0),
+        ((days + 7) * us, (days + 307) * us, 2, 0)]
+    assert [(alert.window_end_us - T0, alert.ip) for alert in output.given] == [
+        (307 * us, '10.0.0.1'), (607 * us, '10.0.0.1'),
+        ((days + 307) * us, '10.0.0.1'), ((days + 307) * us, '10.0.0.2')]
+
+
+def test_flows_within_the_lateness_join_the_open_window_and_later_ones_are_counted(
+        tmp_path, detector):
+    path = write_flows(tmp_path / 'flows', [
+        flow_line(0), flow_line(100), flow_line(310),     # 310 closes the first window
+        flow_line(250),                                   # 50 s before the open one: joins
+        flow_line(-1, src='10.0.0.9'),                    # 301 s before: late
+        flow_line(320)])
+    engine, output = run_engine(detector, path)
+    us = SECOND
+    assert window_flows(output) == [(0, 300 * us, 2, 0), (300 * us, 600 * us, 3, 1)]
+    assert output.notes == ['1 flows started more than 300 s before their window and '
+                            'were counted as late, not judged']
+    assert engine.totals['late'] == 1
+    # the late-but-joined flow is put in start-time order within the window
+    in_order = TupleStates()
+    for offset in (0, 100, 250, 310, 320):
+        in_order.add('10.0.0.1-1.1.1.1-80-tcp', T0 + offset * us, us, 100)
+    assert engine.states.state('10.0.0.1-1.1.1.1-80-tcp') == \
+        in_order.state('10.0.0.1-1.1.1.1-80-tcp')
+    assert '10.0.0.9' not in {alert.ip for alert in output.given}
+
+
+def test_out_of_order_zeek_input_within_the_lateness(tmp_path, detector):
+    # Zeek writes a connection when it ends: a long one comes after later ones.
+    def line(offset, src='10.0.0.1'):
+        return '\t'.join((f'{T0 // SECOND + offset}.000000', 'C1', src, '5000', '2.2.2.2',
+                          '443', 'tcp', '0.5', '40', '60', '-', '-'))
+    offsets = [0, 30, 60, 290, 305, 20, 320, 10, 900, 330]
+    path = tmp_path / 'conn.log'
+    path.write_text(ZEEK_HEADER + ''.join(line(offset) + '\n' for offset in offsets))
+    engine, output = run_engine(detector, path)
+    us = SECOND
+    # 20 and 10 come after the first window closed: within 300 s they join the
+    # second; 330 comes after 900 opened the fourth window: late
+    assert window_flows(output) == [(0, 300 * us, 4, 0), (300 * us, 600 * us, 4, 0),
+                                    (900 * us, 1200 * us, 1, 1)]
+    assert engine.totals['late'] == 1
+
+
+def test_idle_tuples_are_evicted_and_states_capped(tmp_path, detector):
+    lines = [flow_line(second * 10) for second in range(150)]     # 1500 s, one tuple
+    lines += [flow_line(5000, src='10.0.0.2')]
+    path = write_flows(tmp_path / 'flows', lines)
+    engine, output = run_engine(detector, path, idle=1000, state_length=40)
+    assert [counts['evicted'] for _, _, counts in output.windows] == [0, 0, 0, 0, 0, 1]
+    assert list(engine.states.tuples) == ['10.0.0.2-1.1.1.1-80-tcp']
+    engine, _ = run_engine(detector, path, state_length=40)
+    assert len(engine.states.state('10.0.0.1-1.1.1.1-80-tcp')) == 40
+
+
+def test_whitelisted_flows_are_never_judged(tmp_path, detector):
+    path = write_flows(tmp_path / 'flows', [flow_line(0), flow_line(1, src='10.0.0.2'),
+                                            flow_line(2, dport='53')])
+    listed = tmp_path / 'whitelist'
+    listed.write_text('10.0.0.2\nport:53\n')
+    _, output = run_engine(detector, path, Whitelist.load(listed))
+    assert [alert.ip for alert in output.given] == ['10.0.0.1']
+    assert [(counts['flows'], counts['whitelisted'], counts['judged'])
+            for _, _, counts in output.windows] == [(1, 2, 1)]
+
+
+def test_alerts_name_the_tuples_judged_malicious_highest_score_first(shared, detector):
+    _, output = run_engine(detector, shared / 'binetflow' / 'test5-mixed.binetflow')
+    (alert,) = [alert for alert in output.given if alert.malicious]
+    assert alert.ip == '10.0.2.15'
+    assert len(alert.tuples) == 12
+    scores = [finding.score for finding in alert.tuples]
+    assert scores == sorted(scores, reverse=True)
+    assert all(finding.tuple.startswith('10.0.2.15-') for finding in alert.tuples)
+    assert alert.tuples[0].label.startswith('From-Botnet')
+
+
+# ---- config -------------------------------------------------------------------
+
+def test_config_made_with_commented_defaults_and_overridden(tmp_path):
+    path = tmp_path / 'ips.conf'
+    assert config.ensure(path) is True
+    assert config.read(path) == {}
+    assert '# window = 300\n' in path.read_text()
+    file = config.ConfigFile(path, {'verbose': 2})
+    assert file.load() == config.Settings(verbose=2)
+    path.write_text('[ips]\nwindow = 60\nverbose = 1\nprint_all = yes\n')
+    settings, message = file.reload()
+    assert (settings.window, settings.verbose, settings.print_all) == (60.0, 2, True)
+    assert message == f'{path} reloaded'
+
+
+def test_an_invalid_config_keeps_the_last_good_one(tmp_path):
+    path = tmp_path / 'ips.conf'
+    path.write_text('[ips]\nrule = any\n')
+    file = config.ConfigFile(path, {})
+    assert file.load().rule == 'any'
+    path.write_text('[ips]\nrule = most\n')
+    assert file.changed()
+    assert file.reload() == (None, f"{path}: rule = 'most' is not valid: it is the verdict "
+                                   'rule: evidence, any, majority; keeping the previous settings')
+    assert file.settings.rule == 'any'
+    path.write_text('[ips]\nwindwo = 5\n')
+    assert 'unknown setting' in file.reload()[1]
+
+
+# ---- the program --------------------------------------------------------------
+
+def stf_ips(*args, stdin=None, home=None):
+    env = dict(os.environ)
+    if home is not None:
+        env['STF_HOME'] = str(home)
+    else:
+        config.ensure(config.default_path())     # no 'created' line
+    return subprocess.run([PROGRAM, *map(str, args)], input=stdin, capture_output=True,
+                          timeout=120, env=env)
+
+
+@pytest.mark.parametrize('name', ['binetflow/test5-mixed.binetflow',
+                                  'zeek/njrat-labeled.conn.log'])
+def test_the_same_verdicts_from_a_file_and_from_stdin(shared, name):
+    path = shared / name
+    from_file = stf_ips(path, '--print-all')
+    from_stdin = stf_ips('-', '--print-all', stdin=path.read_bytes())
+    assert from_file.returncode == from_stdin.returncode == 0
+    assert from_file.stdout == from_stdin.stdout
+    lines = from_file.stdout.decode().splitlines()
+    malicious = sorted({line.split()[3] for line in lines if ' malicious ' in line})
+    counts = {'binetflow/test5-mixed.binetflow': (['10.0.2.15'], 1),
+              'zeek/njrat-labeled.conn.log': (['192.168.1.115',
+                                               'fd2d:ab8c:225:0:81d3:fd3e:7f62:aec8'], 11)}
+    assert (malicious, sum(' malicious ' in line for line in lines)) == counts[name]
+
+
+def test_the_same_verdicts_from_a_hand_made_file_and_stdin(tmp_path):
+    path = write_flows(tmp_path / 'flows', [flow_line(second * 7) for second in range(100)])
+    from_file = stf_ips(path, '--print-all', '--window', '60')
+    from_stdin = stf_ips('-', '--print-all', '--window', '60', stdin=path.read_bytes())
+    assert from_file.stdout == from_stdin.stdout
+    assert len(from_file.stdout.decode().splitlines()) == 12       # 700 s in 60 s windows
+
+
+def test_malformed_lines_binary_garbage_and_an_overlong_line_are_counted(tmp_path):
+    path = tmp_path / 'flows'
+    path.write_bytes((HEADER + '\n' + flow_line(0) + '\ntoo,few,fields\n').encode()
+                     + b'\x00\xff\xfe garbage \x81\n' + b'x' * (2 << 20) + b'\n'
+                     + (flow_line(1) + '\n').encode())
+    result = stf_ips(path, '--verbose', '2')
+    lines = result.stdout.decode().splitlines()
+    assert result.returncode == 0
+    assert lines[-1] == ('3 lines skipped as unreadable or longer than 1 MiB '
+                         '(the first: line 3, 4, 5)')
+    assert '  flows 2  ' in lines[-2] and '  skipped 3  ' in lines[-2]
+
+
+def test_bad_input_is_one_line_and_no_alert(tmp_path):
+    flows = write_flows(tmp_path / 'flows', [flow_line(0)])
+    tampered = tmp_path / 'tampered'
+    Detector.default().save(tampered)
+    text = (tampered / 'detector.json').read_text()
+    (tampered / 'detector.json').write_text(text.replace('0.', '0.9', 1))
+    cases = [((tmp_path / 'missing',), f"cannot read {tmp_path / 'missing'}: No such file "
+              'or directory; check the path'),
+             ((flows, '--models', tmp_path), f'{tmp_path} is not a detector folder (it has no '
+              'manifest.json); make one with python -m stf.detect train'),
+             ((flows, '--rule', 'most'), "--rule: rule = 'most' is not valid: it is the verdict "
+              'rule: evidence, any, majority')]
+    for args, message in cases:
+        result = stf_ips(*args)
+        assert (result.returncode, result.stdout, result.stderr.decode()) == \
+            (2, b'', f'stf-ips: {message}\n')
+    result = stf_ips(flows, '--models', tampered)
+    assert result.returncode == 2 and result.stdout == b''
+    assert result.stderr.decode().count('\n') == 1
+    assert 'so the detector was changed after it was saved; refused' in result.stderr.decode()
+
+
+def test_first_run_makes_the_config_and_a_broken_one_is_refused(tmp_path):
+    home = tmp_path / 'home'
+    flows = write_flows(tmp_path / 'flows', [flow_line(0)])
+    result = stf_ips(flows, home=home)
+    assert result.stdout.decode().splitlines()[0] == \
+        f'created {home / "ips.conf"} with the default settings'
+    assert (home / 'ips.conf').read_text() == config.default_text()
+    (home / 'ips.conf').write_text('[ips]\nwindow = 0\n')
+    result = stf_ips(flows, home=home)
+    assert (result.returncode, result.stderr.decode()) == (
+        2, f"stf-ips: {home / 'ips.conf'}: window = '0' is not valid: it is seconds of each "
+           'time window\n')
+
+
+class Running:
+    """stf-ips reading its stdin from a pipe, its stdout lines gathered."""
+
+    def __init__(self, home, *args):
+        self.child = subprocess.Popen(
+            [PROGRAM, '-', *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=dict(os.environ, STF_HOME=str(home)))
+        self.lines = queue.Queue()
+        threading.Thread(target=self._gather, daemon=True).start()
+
+    def _gather(self):
+        for line in self.child.stdout:
+            self.lines.put(line.decode().rstrip('\n'))
+
+    def send(self, text):
+        self.child.stdin.write(text.encode())
+        self.child.stdin.flush()
+
+    def wait_line(self, part):
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if part in line:
+                return line
+        raise AssertionError(f'no line with {part!r}')
+
+
+def test_sighup_reloads_and_sigterm_judges_the_open_window(tmp_path):
+    home = tmp_path / 'home'
+    config.ensure(home / 'ips.conf')
+    conf = home / 'ips.conf'
+    conf.write_text('[ips]\nprint_all = no \n')
+    ips = Running(home)
+    try:
+        ips.send(HEADER + '\n' + ''.join(flow_line(second) + '\n' for second in range(20)))
+        time.sleep(1.5)
+        # the same size and time: only SIGHUP makes it read again
+        stat = conf.stat()
+        conf.write_text('[ips]\nprint_all = yes\n')
+        os.utime(conf, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        ips.child.send_signal(signal.SIGHUP)
+        assert ips.wait_line('reloaded') == f'{conf} reloaded'
+        ips.child.send_signal(signal.SIGTERM)
+        line = ips.wait_line('10.0.0.1')
+        assert line.startswith('2021-03-28 00:35:00 UTC  10.0.0.1  ')
+        assert ips.child.wait(WAIT) == 0
+    finally:
+        ips.child.kill()
+        ips.child.wait()
+
+
+def test_a_config_changed_on_disk_is_read_again_and_a_broken_one_kept_out(tmp_path):
+    home = tmp_path / 'home'
+    conf = home / 'ips.conf'
+    config.ensure(conf)
+    ips = Running(home)
+    try:
+        ips.send(HEADER + '\n' + flow_line(0) + '\n')
+        time.sleep(0.5)
+        conf.write_text('[ips]\nverbose = 9\n')
+        assert ips.wait_line('verbose') == (f"{conf}: verbose = '9' is not valid: it is 0..3: "
+                                            'window statistics, late and skipped counts, every '
+                                            'tuple; keeping the previous settings')
+        conf.write_text('[ips]\nverbose = 1\n')
+        assert ips.wait_line('reloaded') == f'{conf} reloaded'
+        ips.child.stdin.close()
+        assert '  flows 1  ' in ips.wait_line('window from')
+        assert ips.child.wait(WAIT) == 0
+    finally:
+        ips.child.kill()
+        ips.child.wait()
+
+
+def test_the_ips_imports_neither_the_database_nor_the_console():
+    code = ('import stf.ips.__main__, sys; print(sorted(m for m in sys.modules '
+            'if m.split(".")[0] in ("ZODB", "prompt_toolkit", "persistent")))')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
+    assert result.stdout == '[]\n'
+
+
+def test_the_program_runs_with_the_project_python(tmp_path):
+    flows = write_flows(tmp_path / 'flows', [flow_line(0)])
+    result = subprocess.run(['/usr/bin/env', '-i', f'PATH={os.defpath}',
+                             f'STF_HOME={tmp_path}', PROGRAM, str(flows), '--print-all'],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert Path(tmp_path / 'ips.conf').exists()
