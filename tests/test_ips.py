@@ -3,7 +3,9 @@
 import io
 import os
 import queue
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +21,7 @@ from stf.ips import config
 from stf.ips.alerts import AlertOutput
 from stf.ips.engine import Engine
 from stf.ips.whitelist import Whitelist
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.test_flowfile import HEADER, T0, ZEEK_HEADER
 
 PROGRAM = str(ROOT / 'stf-ips')
@@ -30,8 +32,8 @@ WAIT = 20
 class Recording(AlertOutput):
     """The real output, also keeping what it was given."""
 
-    def __init__(self, **options):
-        super().__init__(out=io.StringIO(), print_all=True, **options)
+    def __init__(self, verbose=0):
+        super().__init__(out=io.StringIO(), print_all=True, verbose=verbose)
         self.given, self.windows, self.notes = [], [], []
 
     def report(self, alert):
@@ -68,7 +70,7 @@ def write_flows(path, lines):
 
 
 def run_engine(detector, path, whitelist=None, **settings):
-    output = Recording()
+    output = Recording(settings.get('verbose', 0))
     settings.setdefault('print_all', True)
     engine = Engine(detector, config.Settings(**settings), output, whitelist)
     stats = flowfile.ReadStats()
@@ -171,6 +173,14 @@ def test_alerts_name_the_tuples_judged_malicious_highest_score_first(shared, det
     assert scores == sorted(scores, reverse=True)
     assert all(finding.tuple.startswith('10.0.2.15-') for finding in alert.tuples)
     assert alert.tuples[0].label.startswith('From-Botnet')
+
+
+def test_verbose_3_shows_every_judged_tuple(tmp_path, detector):
+    path = write_flows(tmp_path / 'flows', [flow_line(0), flow_line(1, dport='443')])
+    _, output = run_engine(detector, path, verbose=3)
+    lines = output.out.getvalue().splitlines()
+    assert [line.split()[2] for line in lines if line.startswith('  ')] == [
+        '10.0.0.1-1.1.1.1-80-tcp', '10.0.0.1-1.1.1.1-443-tcp']
 
 
 # ---- config -------------------------------------------------------------------
@@ -378,3 +388,70 @@ def test_the_program_runs_with_the_project_python(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert Path(tmp_path / 'ips.conf').exists()
+
+
+ARGUS = shutil.which('argus', path=os.pathsep.join([os.defpath, '/usr/sbin', '/sbin']))
+RA = shutil.which('ra')
+
+
+def send_udp(port, count):
+    """count datagrams to 127.0.0.1:port, 50 ms apart (received, so that no
+    ICMP port-unreachable answers them)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(('127.0.0.1', port))
+        for number in range(count):
+            sender.sendto(b'x' * (40 + number % 7), ('127.0.0.1', port))
+            time.sleep(0.05)
+
+
+@pytest.mark.skipif(not (ARGUS and RA), reason='argus and ra are not installed')
+def test_the_same_verdicts_from_argus_as_from_its_file(tmp_path):
+    port, target = free_port(), free_port()
+    conf = tmp_path / 'argus.conf'
+    # flows reported every second, so the client sees them while they go on
+    conf.write_text((ROOT / 'confs' / 'argus.conf').read_text()
+                    + '\nARGUS_FLOW_STATUS_INTERVAL=1\n')
+    record = tmp_path / 'capture.argus'
+    # argus reports its own connection to ra too
+    whitelist = tmp_path / 'whitelist'
+    whitelist.write_text(f'port:{port}\n')
+    env = dict(os.environ, TZ='UTC')
+    argus_server = subprocess.Popen(
+        [ARGUS, '-F', str(conf), '-i', 'lo', '-P', str(port), '-w', str(record),
+         f'udp and port {target}'], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    ips = None
+    try:
+        time.sleep(1.0)
+        if argus_server.poll() is not None:
+            pytest.skip('argus cannot capture on lo here: '
+                        + argus_server.stderr.read().decode(errors='replace').strip()[-200:])
+        config.ensure(config.default_path())
+        ips = subprocess.Popen([PROGRAM, '--argus', f'127.0.0.1:{port}', '--print-all',
+                                '--window', '60', '--whitelist', str(whitelist)],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+        time.sleep(1.5)
+        send_udp(target, 40)
+        time.sleep(3)
+        argus_server.terminate()
+        argus_server.wait(WAIT)
+        time.sleep(1.0)
+        ips.send_signal(signal.SIGTERM)
+        live_out, live_err = ips.communicate(timeout=WAIT)
+    finally:
+        for child in (argus_server, ips):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
+    assert ips.returncode == 0
+    flows = tmp_path / 'capture.binetflow'
+    with open(flows, 'wb') as out:
+        subprocess.run([RA, '-n', '-F', str(ROOT / 'confs' / 'ra.conf'), '-r', str(record)],
+                       stdout=out, check=True, env=env)
+    from_file = stf_ips(flows, '--print-all', '--window', '60', '--whitelist', whitelist)
+    alerts = [line for line in live_out.decode().splitlines() if ' UTC  ' in line]
+    assert alerts == from_file.stdout.decode().splitlines()
+    assert [line.split()[3] for line in alerts] == ['127.0.0.1']
+    # ra ended with argus and was started again (and refused): said, not fatal
+    assert b'ra ended (exit status' in live_out

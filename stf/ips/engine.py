@@ -72,14 +72,15 @@ class Engine:
         rows = zip(block.start, block.dur, block.bytes, ids)
         if self.whitelist is not None and self.whitelist.active:
             rows = self._not_whitelisted(rows, block)
-        if self.origin_us is None and block.start:
-            self.origin_us = block.start[0]
         pending, counts, latest = self.pending, self.counts, self.latest_us
         earliest, end = self._bounds()
         for row in rows:
             start = row[0]
             if start >= end:
-                self._close_until(start)
+                if self.origin_us is None:
+                    self.origin_us = start     # the first flow not whitelisted
+                else:
+                    self._close_until(start)
                 earliest, end = self._bounds()
             if start < earliest:
                 counts['late'] += 1
@@ -194,7 +195,7 @@ class Engine:
             self.output.report(alert)
         if self.settings.verbose >= 3:
             for tuple_id, state, _, judgement, _ in findings:
-                self.output.tuple_line(end, self._finding(tuple_id, state, judgement),
+                self.output.tuple_line(tuple_id, state[-SHOWN_LETTERS:], judgement.probability,
                                        judgement.malicious)
         self._window_stats(begin, end, len(findings))
 
