@@ -373,6 +373,27 @@ def test_a_config_changed_on_disk_is_read_again_and_a_broken_one_kept_out(tmp_pa
         ips.child.wait()
 
 
+def test_on_live_input_a_window_closes_when_the_wall_clock_passes_its_end(tmp_path):
+    home = tmp_path / 'home'
+    config.ensure(home / 'ips.conf')
+    ips = Running(home, '--window', '2', '--lateness', '1', '--print-all')
+    try:
+        now = time.time()
+        stamp = time.strftime('%Y/%m/%d %H:%M:%S', time.gmtime(now))
+        lines = [f'{stamp}.{number:06d},0.1,udp,10.0.0.7,5000,   ->,1.1.1.1,53,CON,0,0,2,90,'
+                 '60,x' for number in range(5)]
+        ips.send(HEADER + '\n' + ''.join(line + '\n' for line in lines))
+        line = ips.wait_line('10.0.0.7')     # stdin stays open: the clock closed it
+        waited = time.time() - now
+        assert line.split()[3:5] == ['10.0.0.7', 'normal']
+        assert 2 <= waited < 3 + 2.5        # its end (2 s after the first flow) + 1 s + a tick
+        ips.child.send_signal(signal.SIGTERM)
+        assert ips.child.wait(WAIT) == 0
+    finally:
+        ips.child.kill()
+        ips.child.wait()
+
+
 def test_the_ips_imports_neither_the_database_nor_the_console():
     code = ('import stf.ips.__main__, sys; print(sorted(m for m in sys.modules '
             'if m.split(".")[0] in ("ZODB", "prompt_toolkit", "persistent")))')
