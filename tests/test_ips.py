@@ -332,10 +332,10 @@ def test_sighup_reloads_and_sigterm_judges_the_open_window(tmp_path):
     config.ensure(home / 'ips.conf')
     conf = home / 'ips.conf'
     conf.write_text('[ips]\nprint_all = no \n')
-    ips = Running(home)
+    ips = Running(home, '--verbose', '1', '--window', '10')
     try:
         ips.send(HEADER + '\n' + ''.join(flow_line(second) + '\n' for second in range(20)))
-        time.sleep(1.5)
+        ips.wait_line('window from')       # running: the first window closed
         # the same size and time: only SIGHUP makes it read again
         stat = conf.stat()
         conf.write_text('[ips]\nprint_all = yes\n')
@@ -344,7 +344,7 @@ def test_sighup_reloads_and_sigterm_judges_the_open_window(tmp_path):
         assert ips.wait_line('reloaded') == f'{conf} reloaded'
         ips.child.send_signal(signal.SIGTERM)
         line = ips.wait_line('10.0.0.1')
-        assert line.startswith('2021-03-28 00:35:00 UTC  10.0.0.1  ')
+        assert line.startswith('2021-03-28 00:30:20 UTC  10.0.0.1  ')
         assert ips.child.wait(WAIT) == 0
     finally:
         ips.child.kill()
@@ -355,10 +355,10 @@ def test_a_config_changed_on_disk_is_read_again_and_a_broken_one_kept_out(tmp_pa
     home = tmp_path / 'home'
     conf = home / 'ips.conf'
     config.ensure(conf)
-    ips = Running(home)
+    ips = Running(home, '--print-all', '--window', '1')
     try:
-        ips.send(HEADER + '\n' + flow_line(0) + '\n')
-        time.sleep(0.5)
+        ips.send(HEADER + '\n' + flow_line(0) + '\n' + flow_line(5) + '\n')
+        ips.wait_line('10.0.0.1')          # running, with the first settings
         conf.write_text('[ips]\nverbose = 9\n')
         assert ips.wait_line('verbose') == (f"{conf}: verbose = '9' is not valid: it is 0..3: "
                                             'window statistics, late and skipped counts, every '

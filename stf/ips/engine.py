@@ -12,7 +12,10 @@ shared verdict rule gives each source IP its verdict for the window.
 import time
 from operator import itemgetter
 
+import numpy as np
+
 from stf.core.detect import detector as detector_module
+from stf.core.detect.neighbours import profiles
 from stf.core.detect.stream import TupleStates, source_of
 from stf.core.detect.verdict import Judged, SlotFacts, decide, port_class
 from stf.core.flows import connid
@@ -44,6 +47,7 @@ class Engine:
         self.counts = _zero_counts()
         self.skipped_before = 0    # the reader's skipped lines at the last report
         self.read_stats = None
+        self.labels = None
         self.apply(settings)
 
     def apply(self, settings):
@@ -215,8 +219,9 @@ class Engine:
 
     def _finding(self, tuple_id, state, judgement):
         """A TupleFinding with the closest training label of its verdict."""
-        verdict = 'malicious' if judgement.malicious else 'normal'
-        label, _ = self.detector.neighbours.closest(state, verdict)
+        if self.labels is None or self.labels.neighbours is not self.detector.neighbours:
+            self.labels = ClosestLabels(self.detector.neighbours)
+        label = self.labels.closest(state, 'malicious' if judgement.malicious else 'normal')
         return TupleFinding(tuple_id, state[-SHOWN_LETTERS:], label, judgement.probability,
                             judgement.confidence)
 
@@ -247,6 +252,34 @@ class Engine:
             return 0.0
         lag_us = time.time() * SECOND - self.latest_us
         return max(0.0, lag_us / SECOND) if 0 <= lag_us < LIVE_SPAN_US else 0.0
+
+
+class ClosestLabels:
+    """Neighbours.closest for many chains: the training chains' profiles of
+    each verdict are kept transposed, so a chain is compared through the few
+    trigram buckets it has instead of copying every profile each time."""
+
+    def __init__(self, neighbours):
+        self.neighbours = neighbours
+        self.tables = {}
+
+    def closest(self, state, verdict):
+        """The label of the most similar training chain of verdict ('' if none)."""
+        candidates, table = self._table(verdict)
+        if not len(candidates):
+            return ''
+        row = profiles([state])[0]
+        present = np.flatnonzero(row)
+        similarity = row[present] @ table[present]
+        return self.neighbours.labels[candidates[int(np.argmax(similarity))]]
+
+    def _table(self, verdict):
+        if verdict not in self.tables:
+            candidates = np.flatnonzero(self.neighbours.verdicts == verdict)
+            chains = [self.neighbours.states[index] for index in candidates]
+            table = np.ascontiguousarray(profiles(chains).T) if chains else None
+            self.tables[verdict] = candidates, table
+        return self.tables[verdict]
 
 
 def _zero_counts():
