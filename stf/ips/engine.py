@@ -48,6 +48,7 @@ class Engine:
         self.skipped_before = 0    # the reader's skipped lines at the last report
         self.read_stats = None
         self.labels = None
+        self.tuple_parts = {}      # tuple -> (source IP, port class)
         self.apply(settings)
 
     def apply(self, settings):
@@ -174,9 +175,17 @@ class Engine:
         for tuple_id, state, probability in zip(ids, states, probabilities.tolist()):
             judgement = detector_module.Judgement(
                 probability, detector_module.confidence(len(state)), probability >= limit, '')
-            facts = SlotFacts(new_flows[tuple_id], seconds, port_class(tuple_id))
-            findings.append((tuple_id, state, source_of(tuple_id), judgement, facts))
+            ip, where = self._parts(tuple_id)
+            facts = SlotFacts(new_flows[tuple_id], seconds, where)
+            findings.append((tuple_id, state, ip, judgement, facts))
         return findings
+
+    def _parts(self, tuple_id):
+        """(source IP, port class) of a tuple, parsed once while it is kept."""
+        parts = self.tuple_parts.get(tuple_id)
+        if parts is None:
+            parts = self.tuple_parts[tuple_id] = (source_of(tuple_id), port_class(tuple_id))
+        return parts
 
     def _evict(self, before_us):
         """Forget tuples without a flow since before_us (oldest first)."""
@@ -188,6 +197,7 @@ class Engine:
                 break
             del last_seen[tuple_id]
             entries.pop(tuple_id, None)
+            self.tuple_parts.pop(tuple_id, None)
             evicted += 1
         return evicted
 
