@@ -21,6 +21,7 @@ module only turns them into letters. Two ways in:
 vectorized code to it.
 """
 from dataclasses import dataclass
+import functools
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -255,9 +256,13 @@ def _reference_periodicity(t1, t2, constructor):
     big, small = max(t1, t2), min(t1, t2)
     if small <= 0:
         return STRONGLY_PERIODIC
-    td = Fraction(big, small)
-    exceeded = [td > Fraction(*ratio) for ratio in constructor.ratios]
-    return STRONGLY_PERIODIC + sum(exceeded)
+    # big/small > p/q exactly as big*q > p*small: integers, no Fraction per flow
+    return STRONGLY_PERIODIC + sum(big * q > p * small for p, q in _ratios(constructor))
+
+
+@functools.lru_cache(maxsize=None)
+def _ratios(constructor):
+    return constructor.ratios
 
 
 def _reference_class(value, limit1, limit2):
