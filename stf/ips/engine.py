@@ -218,22 +218,24 @@ class Engine:
         tuples judged malicious first by score."""
         shown = {ip for ip, (malicious, _) in verdicts.items()
                  if malicious or self.settings.print_all}
+        chosen = [(tuple_id, state, ip, judgement) for tuple_id, state, ip, judgement, _
+                  in findings if ip in shown and judgement.malicious]
+        labels = self._closest([state for _, state, _, _ in chosen], 'malicious')
         drivers = {}
-        for tuple_id, state, ip, judgement, _ in findings:
-            if ip in shown and judgement.malicious:
-                drivers.setdefault(ip, []).append(self._finding(tuple_id, state, judgement))
+        for (tuple_id, state, ip, judgement), label in zip(chosen, labels):
+            drivers.setdefault(ip, []).append(TupleFinding(
+                tuple_id, state[-SHOWN_LETTERS:], label, judgement.probability,
+                judgement.confidence))
         for ip, (malicious, evidence) in verdicts.items():
             if ip in shown:
                 tuples = sorted(drivers.get(ip, []), key=lambda found: -found.score)
                 yield Alert(begin, end, ip, malicious, evidence, tuples)
 
-    def _finding(self, tuple_id, state, judgement):
-        """A TupleFinding with the closest training label of its verdict."""
+    def _closest(self, states, verdict):
+        """The closest training label of verdict of each state, in one batch."""
         if self.labels is None or self.labels.neighbours is not self.detector.neighbours:
             self.labels = ClosestLabels(self.detector.neighbours)
-        label = self.labels.closest(state, 'malicious' if judgement.malicious else 'normal')
-        return TupleFinding(tuple_id, state[-SHOWN_LETTERS:], label, judgement.probability,
-                            judgement.confidence)
+        return self.labels.closest_many(states, verdict)
 
     def _window_stats(self, begin, end, judged):
         counts = dict(self.counts, tuples=len(self.states.tuples), judged=judged)
@@ -282,6 +284,20 @@ class ClosestLabels:
         present = np.flatnonzero(row)
         similarity = row[present] @ table[present]
         return self.neighbours.labels[candidates[int(np.argmax(similarity))]]
+
+    def closest_many(self, states, verdict):
+        """closest() of many chains at once (one matrix product)."""
+        candidates, table = self._table(verdict)
+        if not states:
+            return []
+        if not len(candidates):
+            return [''] * len(states)
+        found = []
+        for row in profiles(states):  # each through the few trigram buckets it has
+            present = np.flatnonzero(row)
+            best = int(np.argmax(row[present] @ table[present]))
+            found.append(self.neighbours.labels[candidates[best]])
+        return found
 
     def _table(self, verdict):
         if verdict not in self.tables:
