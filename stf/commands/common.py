@@ -54,6 +54,18 @@ def group_with_connection(app, conn, group_text):
                     f"connection '{conn}'; check the id or name the group with -g")
 
 
+def id_range(text, what, example):
+    """The ids of 'N' or 'FIRST-LAST' (labels -d 20-30, experiments -d 2-5)."""
+    first, dash, last = str(text).partition('-')
+    try:
+        first, last = int(first), int(last) if dash else int(first)
+    except ValueError:
+        raise UserError(f"'{text}' is not {what} id or a range like {example}") from None
+    if last < first:
+        raise UserError(f'the range {text} goes backwards; write it {last}-{first}')
+    return range(first, last + 1)
+
+
 def moved_message(dataset_id, path, what='file', why=''):
     """The one message for a file of a dataset that is not where it was."""
     return (f"{what} {path} is not there any more{why}; if the dataset's files were moved, "

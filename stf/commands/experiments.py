@@ -186,19 +186,9 @@ def slot_table(name, slots):
 
 # -- changing
 
-def id_range(text):
-    first, dash, last = str(text).partition('-')
-    try:
-        first, last = int(first), int(last) if dash else int(first)
-    except ValueError:
-        raise UserError(f"'{text}' is not an experiment id or a range like 2-5") from None
-    if last < first:
-        raise UserError(f'the range {text} goes backwards; write it {last}-{first}')
-    return range(first, last + 1)
-
-
 def doomed(app, args):
-    found = [store(app).get(number) for number in id_range(args.delete)]
+    numbers = common.id_range(args.delete, 'an experiment', '2-5')
+    found = [store(app).get(number) for number in numbers]
     found = [made for made in found if made is not None]
     if not found:
         raise UserError(f"there is no experiment {args.delete}; list them with "

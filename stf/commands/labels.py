@@ -264,7 +264,7 @@ def verdict(name):
 
 
 def doomed_labels(app, args):
-    ids = id_range(args.delete)
+    ids = common.id_range(args.delete, 'a label', '20-30')
     labels = [store(app).get(label_id) for label_id in ids]
     labels = [label for label in labels if label is not None]
     if not labels:
@@ -285,17 +285,6 @@ def delete(app, args, consent):
         forget(app, label)
     return [ok(f'{len(labels):,} labels deleted: '
                + ', '.join(label.name for label in labels))]
-
-
-def id_range(text):
-    first, dash, last = text.partition('-')
-    try:
-        first, last = int(first), int(last) if dash else int(first)
-    except ValueError:
-        raise UserError(f"'{text}' is not a label id or a range like 20-30") from None
-    if last < first:
-        raise UserError(f"the range {text} goes backwards; write it {last}-{first}")
-    return range(first, last + 1)
 
 
 def forget(app, label):
