@@ -66,6 +66,24 @@ def id_range(text, what, example):
     return range(first, last + 1)
 
 
+def stages(app, label, count):
+    """step(): one more of count stages done, on the progress line."""
+    update, done = app.progress(label), [0]
+
+    def step(*_):
+        done[0] += 1
+        if update:
+            update(done[0], count)
+    if update:
+        update(0, count)
+    return step
+
+
+def figure(value):
+    """A metric in a table: 4 decimals, '-' where it is undefined."""
+    return '-' if value is None else (f'{value:.4f}' if isinstance(value, float) else value)
+
+
 def moved_message(dataset_id, path, what='file', why=''):
     """The one message for a file of a dataset that is not where it was."""
     return (f"{what} {path} is not there any more{why}; if the dataset's files were moved, "

@@ -68,6 +68,7 @@ class Trained:
     files: dict
     trained_on: dict
     evaluation: dict
+    thresholds: dict
 
 
 def checked_name(app, name):
@@ -102,7 +103,7 @@ def training_rows(app, source):
 def train(app, args):
     name = checked_name(app, args.name)
     rows, source = training_rows(app, args.source)
-    step = stages(app, f'training {name}', 3)
+    step = common.stages(app, f'training {name}', 3)
     detector = Detector.train(rows, name=name)
     step()
     evaluation = report.cross_validated(rows, progress=lambda stage: step())
@@ -110,7 +111,8 @@ def train(app, args):
         detector.save(folder)
         files = {path.name: path.read_bytes() for path in Path(folder).iterdir()}
     # Stored as plain values: the database reads back no numpy type.
-    return Trained(name, source, files, plain(detector.trained_on), plain(evaluation))
+    return Trained(name, source, files, plain(detector.trained_on), plain(evaluation),
+                   plain(detector.thresholds))
 
 
 def plain(value):
@@ -118,23 +120,10 @@ def plain(value):
     return json.loads(json.dumps(value))
 
 
-def stages(app, label, count):
-    """step(): one more of count stages done, on the progress line."""
-    update, done = app.progress(label), [0]
-
-    def step():
-        done[0] += 1
-        if update:
-            update(done[0], count)
-    if update:
-        update(0, count)
-    return step
-
-
 def store_trained(app, args, trained):
     checked_name(app, trained.name)
     store(app).put(DetectorRecord(trained.name, trained.source, trained.files,
-                                  trained.trained_on, trained.evaluation))
+                                  trained.trained_on, trained.evaluation, trained.thresholds))
     counts = trained.trained_on
     what = (f"detector '{trained.name}' trained on {counts.get('malicious', 0):,} malicious "
             f"and {counts.get('normal', 0):,} normal models ({counts.get('skipped', 0):,} "
@@ -158,10 +147,9 @@ def list_detectors(app, args):
     shipped = Detector.default()
     rows = [(SHIPPED, 'shipped with stf', *counted(shipped.trained_on), '-',
              thresholds(shipped))]
-    for record in store(app).values():
-        detector = detector_of_files(record.files)
+    for record in store(app).values():  # kept with the record: no detector is loaded
         rows.append((record.name, record.source, *counted(record.trained_on),
-                     formats.when(record.created), thresholds(detector)))
+                     formats.when(record.created), thresholds(record)))
     return [Table(['name', 'trained from', 'malicious', 'normal', 'skipped', 'created',
                    'thresholds (default, low FPR)'], rows, title='detectors',
                   footer="details: 'detectors -s NAME'")]
@@ -171,13 +159,14 @@ def counted(trained_on):
     return tuple(f"{trained_on.get(key, 0):,}" for key in ('malicious', 'normal', 'skipped'))
 
 
-def thresholds(detector):
-    return f"{detector.thresholds['default']:.3f}, {detector.thresholds['low_fpr']:.3f}"
+def thresholds(item):
+    """A detector's or a record's two thresholds, as text."""
+    return f"{item.thresholds['default']:.3f}, {item.thresholds['low_fpr']:.3f}"
 
 
 def show(app, args):
     record, detector = find(app, args.show)
-    evaluation = record.evaluation if record is not None else shipped_evaluation(app, detector)
+    evaluation = record.evaluation if record is not None else shipped_evaluation()
     items = [Fields([('name', args.show),
                      ('trained from', record.source if record else 'shipped with stf'),
                      ('models', ', '.join(f'{key} {value:,}' for key, value in
@@ -190,7 +179,7 @@ def show(app, args):
         points = [('default threshold', 'default'), ('low-FPR threshold', 'low_fpr'),
                   (f'first {report.PREFIX} characters', f'prefix_{report.PREFIX}')]
         items.append(Table(['judged at', *report.SHOWN_FIGURES],
-                           [(words, *(shown(evaluation[key].get(figure))
+                           [(words, *(common.figure(evaluation[key].get(figure))
                                       for figure in report.SHOWN_FIGURES))
                             for words, key in points if key in evaluation],
                            title=f"cross-validated ({evaluation.get('folds', 5)} folds)"))
@@ -204,11 +193,7 @@ def show(app, args):
     return items
 
 
-def shown(value):
-    return '-' if value is None else (f'{value:.4f}' if isinstance(value, float) else value)
-
-
-def shipped_evaluation(app, detector):
+def shipped_evaluation():
     """The shipped detector's cross-validated figures, written beside it when
     it was trained (python -m stf.detect crossvalidate ... --out)."""
     try:
@@ -252,7 +237,8 @@ def read_import(app, args):
         if args.name:
             raise
         raise UserError(f'{error}; give it another name with --name NAME') from None
-    return Trained(name, str(folder.resolve()), files, plain(detector.trained_on), {})
+    return Trained(name, str(folder.resolve()), files, plain(detector.trained_on), {},
+                   plain(detector.thresholds))
 
 
 def delete(app, args):

@@ -72,11 +72,11 @@ def run(app, args):
     labels = stf_labels(app, dataset.id)
     results = {}
     for name, detector in detectors:
-        update = app.progress(f'experiment with {name}')
+        step = common.stages(app, f'experiment with {name}', 4)  # run() says 4 stages
         results[name] = experiment.run(
             item.path, detector, slot_seconds=settings['slot'], rule=args.rule,
             alpha=args.alpha, tuple_labels=labels or None, keep=keep,
-            progress=(lambda stage, update=update: update and update(0, 0)))
+            progress=step)
     return Ran(dataset.id, item.name, settings, args.description or '', plain(results))
 
 
@@ -113,13 +113,9 @@ def store_run(app, args, ran):
 # -- showing
 
 def figures_table(made):
-    rows = [(name, *(shown(result['summary'].get(key)) for key in LISTED))
+    rows = [(name, *(common.figure(result['summary'].get(key)) for key in LISTED))
             for name, result in made.results.items()]
     return Table(['detector', *LISTED], rows, title=f'experiment {made.id} (per IP and slot)')
-
-
-def shown(value):
-    return '-' if value is None else (f'{value:.4f}' if isinstance(value, float) else value)
 
 
 def list_experiments(app, args):
@@ -129,7 +125,7 @@ def list_experiments(app, args):
             summary = result['summary']
             rows.append((made.id, formats.when(made.created), made.dataset_id, made.file_name,
                          name, made.settings.get('rule'), made.settings.get('slot'),
-                         *(shown(summary.get(key)) for key in ('tpr', 'fpr', 'f1')),
+                         *(common.figure(summary.get(key)) for key in ('tpr', 'fpr', 'f1')),
                          made.description))
     return [Table(['id', 'run', 'dataset', 'file', 'detector', 'rule', 'slot', 'tpr', 'fpr',
                    'f1', 'description'], rows, title='experiments',
@@ -155,7 +151,7 @@ def show(app, args):
                                                 .get('truth', ())) or '-')],
                     title=f'experiment {made.id}')]
     for name, result in made.results.items():
-        items.append(Fields([(key, shown(value)) for key, value in result['summary'].items()
+        items.append(Fields([(key, common.figure(value)) for key, value in result['summary'].items()
                              if not isinstance(value, (dict, list)) and key not in made.settings],
                             title=f'{name}: whole run (per IP and slot)'))
         items.append(ip_table(name, result['ips']))
@@ -168,7 +164,7 @@ IP_FIELDS = ('truth', 'tp', 'fp', 'tn', 'fn', 'first_detected_slot')
 
 
 def ip_table(name, ips):
-    rows = [(ip, *(shown(values.get(key)) for key in IP_FIELDS))
+    rows = [(ip, *(common.figure(values.get(key)) for key in IP_FIELDS))
             for ip, values in sorted(ips.items())]
     return Table(['ip', *IP_FIELDS], rows, title=f'{name}: per IP for the whole run',
                  footer='an IP flagged once while normal stays a false positive')
@@ -180,7 +176,7 @@ def slot_table(name, slots):
                      footer="the per-slot detail was dropped ('experiments -r')")
     keys = [key for key in (slots[0] if slots else {}) if not isinstance(slots[0][key],
                                                                            (dict, list))]
-    return Table(keys, [tuple(shown(slot.get(key)) for key in keys) for slot in slots],
+    return Table(keys, [tuple(common.figure(slot.get(key)) for key in keys) for slot in slots],
                  title=f'{name}: per slot')
 
 

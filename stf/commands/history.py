@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from stf.commands.registry import Action, Command
 from stf.commands.results import Table, ok, warning
 from stf.core.errors import UserError
+from stf.db.history import text
 
 
 def when(seconds):
@@ -57,10 +58,6 @@ def find_undoable(app, args):
     # The history names what was undone, whatever was typed.
     app.database.annotation = (f'undo {entry.short}: {entry.command}', '')
     return UndoPlan(entry)
-
-
-def text(value):
-    return value.decode('utf-8', 'replace') if isinstance(value, bytes) else str(value or '')
 
 
 def undo(app, args, plan):

@@ -13,15 +13,17 @@ from stf.models.store import Store
 class DetectorRecord(Persistent):
     """Attributes: name, created, source (what it was trained from), files
     (file name -> bytes of its export), trained_on (counts), evaluation
-    (cross-validated figures, a dict), note_id."""
+    (cross-validated figures, a dict), thresholds (default, low_fpr: for
+    listings, which load no detector), note_id."""
 
-    def __init__(self, name, source, files, trained_on, evaluation):
+    def __init__(self, name, source, files, trained_on, evaluation, thresholds):
         self.name = name
         self.created = utcnow()
         self.source = source
         self.files = dict(files)
         self.trained_on = dict(trained_on)
         self.evaluation = dict(evaluation)
+        self.thresholds = dict(thresholds)
         self.note_id = None
 
 
