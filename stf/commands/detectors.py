@@ -151,8 +151,8 @@ def list_detectors(app, args):
         rows.append((record.name, record.source, *counted(record.trained_on),
                      formats.when(record.created), thresholds(record)))
     return [Table(['name', 'trained from', 'malicious', 'normal', 'skipped', 'created',
-                   'thresholds (default, low FPR)'], rows, title='detectors',
-                  footer="details: 'detectors -s NAME'")]
+                   'thresholds'], rows, title='detectors',
+                  footer="thresholds: default, low FPR; details: 'detectors -s NAME'")]
 
 
 def counted(trained_on):
