@@ -63,6 +63,50 @@ def test_judge_gives_the_closest_label_and_a_confidence_that_grows_with_length(t
     assert (normal.malicious, normal.label) == (False, 'From-Normal-TCP-HTTP-Web-2')
 
 
+def test_the_closest_label_behaves_alike_on_the_same_kind_of_port(tiny):
+    chains = ['11.a.a.a.a.a.a', '44*e*e*e']
+    found = {port: [label for label, _ in tiny.closest(chains, [f'10.0.0.8-9.9.9.9-{port}'] * 2,
+                                                        'malicious')]
+             for port in ('53-udp', '6667-tcp', '80-tcp')}
+    assert found == {
+        '53-udp': ['From-Botnet-UDP-DNS-CC-2', 'From-Botnet-TCP-HTTP-CC-3'],
+        '6667-tcp': ['From-Botnet-TCP-Unknown-IRC-5', 'From-Botnet-TCP-HTTP-CC-3'],
+        '80-tcp': ['From-Botnet-UDP-DNS-CC-2', 'From-Botnet-TCP-HTTP-CC-3']}
+    (label, distance), = tiny.closest(['11.a.a.a.a.a.a'], [DNS], 'malicious')
+    assert (label, distance) == ('From-Botnet-UDP-DNS-CC-2', 0.0)   # a training chain itself
+    assert tiny.closest(['11'], [DNS], 'unknown') == [('', 0.0)]
+
+
+def _rewrite_examples(folder, change):
+    """Change examples.json with change(rows) and seal it in the manifest again."""
+    import hashlib
+    path = folder / 'examples.json'
+    data = json.loads(path.read_text())
+    data['examples'] = change(data['examples'])
+    path.write_text(json.dumps(data))
+    manifest = json.loads((folder / 'manifest.json').read_text())
+    manifest['files']['examples.json'] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (folder / 'manifest.json').write_text(json.dumps(manifest))
+
+
+def test_examples_keep_their_context_and_older_files_without_it_still_load(tiny, tmp_path):
+    folder = tmp_path / 'tiny'
+    tiny.save(folder)
+    rows = json.loads((folder / 'examples.json').read_text())['examples']
+    assert rows[0] == ['From-Botnet-UDP-DNS-CC-1', 'malicious', '11.a.a.a.a.a.a.a.a', 'dns/udp']
+    assert rows[4][3] == 'irc/tcp'
+    _rewrite_examples(folder, lambda rows: [row[:3] for row in rows])
+    older = Detector.load(folder)
+    assert older.neighbours.contexts.tolist() == [-1] * 12
+    assert older.judge('11.a.a.a.a', DNS).label == 'From-Botnet-UDP-DNS-CC-2'
+    _rewrite_examples(folder, lambda rows: [rows[0][:3] + ['smtp/tcp']] + rows[1:])
+    with pytest.raises(UserError) as refused:
+        Detector.load(folder)
+    assert str(refused.value) == (
+        f"{folder / 'examples.json'}: ['smtp/tcp'] is not a context of this stf; train it "
+        'again (python -m stf.detect train)')
+
+
 def test_prefix_probabilities_follow_the_chain_as_it_grows(tiny):
     prefixes = tiny.prefix_probabilities('11.a.a.a', DNS)
     assert rounded(prefixes) == [0.5958, 0.5859, 0.5669, 0.8032, 0.8142, 0.8964, 0.8971,

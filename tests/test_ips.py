@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stf.core.detect.detector import Detector
-from stf.core.detect.stream import TupleStates
+from stf.core.detect.stream import TupleStates, TupleTable
 from stf.core.flows import flowfile
 from stf.ips import config
 from stf.ips.alerts import AlertOutput
@@ -120,7 +120,7 @@ def test_flows_within_the_lateness_join_the_open_window_and_later_ones_are_count
     in_order = TupleStates()
     for offset in (0, 100, 250, 310, 320):
         in_order.add('10.0.0.1-1.1.1.1-80-tcp', T0 + offset * us, us, 100)
-    assert engine.states.state('10.0.0.1-1.1.1.1-80-tcp') == \
+    assert engine.table.state('10.0.0.1-1.1.1.1-80-tcp') == \
         in_order.state('10.0.0.1-1.1.1.1-80-tcp')
     assert '10.0.0.9' not in {alert.ip for alert in output.given}
 
@@ -148,9 +148,43 @@ def test_idle_tuples_are_evicted_and_states_capped(tmp_path, detector):
     path = write_flows(tmp_path / 'flows', lines)
     engine, output = run_engine(detector, path, idle=1000, state_length=40)
     assert [counts['evicted'] for _, _, counts in output.windows] == [0, 0, 0, 0, 0, 1]
-    assert list(engine.states.tuples) == ['10.0.0.2-1.1.1.1-80-tcp']
+    assert list(engine.table.index) == ['10.0.0.2-1.1.1.1-80-tcp']
     engine, _ = run_engine(detector, path, state_length=40)
-    assert len(engine.states.state('10.0.0.1-1.1.1.1-80-tcp')) == 40
+    assert len(engine.table.state('10.0.0.1-1.1.1.1-80-tcp')) == 40
+
+
+def test_a_tuple_table_grown_window_by_window_holds_the_flow_by_flow_states():
+    """TupleTable (a window's flows at once, in any order, late ones clamped to
+    their tuple's last start) holds what TupleStates holds when fed the same
+    flows one by one in start-time order; evicted rows are reused."""
+    import random
+
+    import numpy as np
+    for seed in range(60):
+        rng = random.Random(seed)
+        reference, table = TupleStates(max_length=30), TupleTable(max_length=30)
+        ids = [f'10.0.0.{n}-1.1.1.{n}-80-tcp' for n in range(5)]
+        moment = T0
+        for _ in range(8):
+            flows = []
+            for _ in range(rng.randint(0, 30)):
+                moment += rng.choice([0, 1, 5, SECOND, 3 * SECOND, 100 * SECOND, 4000 * SECOND])
+                flows.append((moment - rng.choice([0, 0, 0, 10 * SECOND]),
+                              rng.randint(0, 10 * SECOND), rng.randint(0, 5000), rng.choice(ids)))
+            for start, dur, size, tuple_id in sorted(flows, key=lambda flow: flow[0]):
+                entry = reference.tuples.get(tuple_id)
+                reference.add(tuple_id, max(start, entry.last_start) if entry else start,
+                              dur, size)
+            if flows:
+                rows, _, _ = table.rows_of([flow[3] for flow in flows])
+                table.add(rows, *(np.array([flow[k] for flow in flows], np.int64)
+                                  for k in range(3)))
+            assert [table.state(i) for i in ids] == [reference.state(i) for i in ids]
+    gone = table.evict(moment + 1)
+    assert (len(table), sorted(table.free)) == (0, sorted(gone.tolist()))
+    rows, new_rows, new_ids = table.rows_of(['a-b-1-tcp', 'a-b-1-tcp'])
+    assert rows.tolist() == [new_rows[0]] * 2 and new_ids == ['a-b-1-tcp']
+    assert new_rows[0] in gone.tolist() and table.state('a-b-1-tcp') == ''
 
 
 def test_whitelisted_flows_are_never_judged(tmp_path, detector):

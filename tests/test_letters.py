@@ -289,6 +289,32 @@ def test_states_match_the_reference_on_random_connections(monkeypatch):
         assert states(table.start, table.dur, table.size, table.bounds, c) == wanted
 
 
+def test_continued_pieces_joined_are_the_whole_state():
+    """A state grown part by part (letters.continued, as the IPS grows it
+    window by window) is the state of all the flows at once, on gaps on and
+    next to every threshold, with every constructor."""
+    rng = random.Random(20261202)
+    flows = random_flows(rng, 400)
+    by_connection = {}
+    for name, start, dur, size in flows:
+        by_connection.setdefault(name, []).append((start, dur, size))
+    for c in CONSTRUCTORS.values():
+        for rows in by_connection.values():
+            rows.sort()
+            start, dur, size = (np.array(column, np.int64) for column in zip(*rows))
+            whole = states(start, dur, size, [0, len(rows)], c)[0]
+            cuts = sorted({0, len(rows), *(rng.randrange(len(rows) + 1) for _ in range(2))})
+            grown = ''
+            for first, last in zip(cuts[:-1], cuts[1:]):
+                before = start[:first]
+                piece, = letters.continued(
+                    start[first:last], dur[first:last], size[first:last], [0, last - first],
+                    [first], [before[-1] if first else 0],
+                    [before[-1] - before[-2] if first >= 2 else 0], c)
+                grown += piece
+            assert grown == whole
+
+
 def test_a_gap_from_a_broken_clock_writes_at_most_ten_years_of_zeros():
     """A flow at 10**12 s after one in 2020 would write 277 million zeros (a
     state of 277 MB); a gap writes at most MAX_ZEROS, in both ways of

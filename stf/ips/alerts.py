@@ -220,7 +220,7 @@ def idmef(alert, detector_name, alert_id=None, now_us=None, analyzer_ip=None):
 # -- output -------------------------------------------------------------------
 def open_for_append(path, what):
     try:
-        return open(path, 'a', encoding='utf-8', buffering=1)
+        return open(path, 'a', encoding='utf-8')
     except OSError as error:
         raise UserError(f'cannot open the {what} {path}: {error.strerror or error}; '
                         'give a file in a folder you can write to') from None
@@ -229,7 +229,8 @@ def open_for_append(path, what):
 class AlertOutput:
     """Where alerts and statistics go: the console (out), the log file (the
     same lines) and the alerts file (IDMEF, one JSON object a line, malicious
-    alerts only). Every line is flushed at once, so `tail -f` sees it."""
+    alerts only). Everything is flushed at each window's end (a window's
+    alerts come together) and after a note, so `tail -f` sees it then."""
 
     def __init__(self, out=sys.stdout, log_path=None, alerts_path=None, print_all=False,
                  verbose=0, detector_name=''):
@@ -248,7 +249,6 @@ class AlertOutput:
         """One line on the console and in the log."""
         if self.out is not None:
             self.out.write(text + '\n')
-            self.out.flush()
         if self.log is not None:
             self.log.write(text + '\n')
 
@@ -261,6 +261,7 @@ class AlertOutput:
     def window_stats(self, window_start_us, window_end_us, counts):
         if self.verbose >= 1:
             self.line(stats_line(window_start_us, window_end_us, counts, self.verbose))
+        self.flush()
 
     def tuple_line(self, tuple_id, letters, score, malicious):
         if self.verbose >= 3:
@@ -268,6 +269,12 @@ class AlertOutput:
 
     def note(self, text):
         self.line(printable(text))
+        self.flush()
+
+    def flush(self):
+        for stream in (self.out, self.log, self.alerts):
+            if stream is not None:
+                stream.flush()
 
     def close(self):
         for stream in (self.log, getattr(self, 'alerts', None)):

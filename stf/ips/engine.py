@@ -9,15 +9,16 @@ window's flows are added to their tuples' states in start-time order when it
 closes, then every tuple that got a flow in it is judged in one batch and the
 shared verdict rule gives each source IP its verdict for the window.
 """
+import itertools
 import time
-from operator import itemgetter
+from dataclasses import dataclass
 
 import numpy as np
 
 from stf.core.detect import detector as detector_module
-from stf.core.detect.neighbours import profiles
-from stf.core.detect.stream import TupleStates, source_of
-from stf.core.detect.verdict import Judged, SlotFacts, decide, port_class
+from stf.core.detect.features import context_classes
+from stf.core.detect.stream import TupleTable
+from stf.core.detect.verdict import group_verdicts, slot_weights, source_and_weight
 from stf.core.flows import connid
 from stf.core.flows.letters import SECOND
 from stf.ips.alerts import Alert, TupleFinding
@@ -27,19 +28,28 @@ SHOWN_LETTERS = 50
 # Flows whose start is within this of the wall clock are live: how far behind
 # the IPS is can then be told.
 LIVE_SPAN_US = 86400 * SECOND
+# Rows looked at first when searching a block for the flow that closes the
+# open window (the search doubles from there).
+FIRST_LOOK = 64
 
 
 class Engine:
     """detector: a Detector; settings: config.Settings; output: an AlertOutput
-    (report, window_stats, tuple_line, note); whitelist: a Whitelist or None."""
+    (report, window_stats, tuple_line, note); whitelist: a Whitelist or None.
+
+    Flows are taken a block at a time and kept as columns until their window
+    closes; tuples live in a stream.TupleTable, with each row's source IP and
+    port weight beside it."""
 
     def __init__(self, detector, settings, output, whitelist=None):
         self.detector = detector
         self.output = output
         self.whitelist = whitelist
-        self.states = TupleStates(max_length=settings.state_length)
-        self.last_seen = {}        # tuple -> last flow start, oldest first
-        self.pending = []          # (start, dur, size, tuple) of the open window
+        self.table = TupleTable(max_length=settings.state_length)
+        self.row_source = []                  # row -> source IP
+        self.row_weight = np.zeros(0)         # row -> port weight
+        self.row_context = np.zeros(0, np.int32)   # row -> features.context_classes
+        self.pending = []          # (start, dur, size, ids) of the open window, per block
         self.origin_us = None
         self.number = 0            # the open window, counted from origin
         self.latest_us = None      # the latest flow start seen, and when (wall clock)
@@ -47,14 +57,12 @@ class Engine:
         self.counts = _zero_counts()
         self.skipped_before = 0    # the reader's skipped lines at the last report
         self.read_stats = None
-        self.labels = None
-        self.tuple_parts = {}      # tuple -> (source IP, port class)
         self.apply(settings)
 
     def apply(self, settings):
         """Take new settings; a new window length starts at the open window's end."""
         self.settings = settings
-        self.states.max_length = settings.state_length
+        self.table.max_length = settings.state_length
         self.lateness_us = round(settings.lateness * SECOND)
         self.idle_us = round(settings.idle * SECOND)
         new_width = round(settings.window * SECOND)
@@ -73,42 +81,48 @@ class Engine:
     # -- flows in ----------------------------------------------------------
     def feed(self, block):
         """Take the flows of one FlowBlock."""
-        ids = connid.make_all(block.src, block.dst, block.dport, block.proto)
-        rows = zip(block.start, block.dur, block.bytes, ids)
+        ids = list(connid.make_all(block.src, block.dst, block.dport, block.proto))
+        start, dur, size = (np.asarray(column, np.int64)
+                            for column in (block.start, block.dur, block.bytes))
         if self.whitelist is not None and self.whitelist.active:
-            rows = self._not_whitelisted(rows, block)
-        pending, counts, latest = self.pending, self.counts, self.latest_us
-        earliest, end = self._bounds()
-        for row in rows:
-            start = row[0]
-            if start >= end:
-                if self.origin_us is None:
-                    self.origin_us = start     # the first flow not whitelisted
-                else:
-                    self._close_until(start)
-                earliest, end = self._bounds()
-            if start < earliest:
-                counts['late'] += 1
-                continue
-            pending.append(row)
-            if latest is None or start > latest:
-                latest = start
-        if latest is not None:
-            self.latest_us, self.latest_wall = latest, time.time()
+            keep = self._not_whitelisted(block)
+            start, dur, size = start[keep], dur[keep], size[keep]
+            ids = [ids[at] for at in np.flatnonzero(keep).tolist()]
+        at, count = 0, len(ids)
+        while at < count:
+            if self.origin_us is None:
+                self.origin_us = int(start[at])   # the first flow not whitelisted
+            earliest, end = self.begin_us - self.lateness_us, self.end_us
+            closing = _first_at_or_after(start, at, end)
+            if closing > at:
+                self._take(start[at:closing], dur[at:closing], size[at:closing],
+                           ids[at:closing], earliest)
+            if closing < count:
+                self._close_until(int(start[closing]))
+            at = closing
 
-    def _bounds(self):
-        """(the earliest start that joins the open window, its end)."""
-        if self.origin_us is None:
-            return 0, 0
-        return self.begin_us - self.lateness_us, self.end_us
+    def _take(self, start, dur, size, ids, earliest):
+        """Keep flows of the open window; count the ones too late for it."""
+        late = start < earliest
+        if late.any():
+            self.counts['late'] += int(late.sum())
+            keep = ~late
+            start, dur, size = start[keep], dur[keep], size[keep]
+            ids = [ids[at] for at in np.flatnonzero(keep).tolist()]
+            if not ids:
+                return
+        self.pending.append((start, dur, size, ids))
+        latest = int(start.max())
+        if self.latest_us is None or latest > self.latest_us:
+            self.latest_us = latest
+        self.latest_wall = time.time()
 
-    def _not_whitelisted(self, rows, block):
+    def _not_whitelisted(self, block):
         skips = self.whitelist.skips
-        for row, src, dst, dport in zip(rows, block.src, block.dst, block.dport):
-            if skips(src, dst, dport):
-                self.counts['whitelisted'] += 1
-            else:
-                yield row
+        keep = np.fromiter((not skips(src, dst, dport) for src, dst, dport
+                            in zip(block.src, block.dst, block.dport)), bool, len(block.src))
+        self.counts['whitelisted'] += int(len(keep) - keep.sum())
+        return keep
 
     def tick(self, now_wall=None):
         """Live input: close the open window once its end plus the lateness has
@@ -137,108 +151,101 @@ class Engine:
 
     def _close_window(self):
         begin, end = self.begin_us, self.end_us
-        # emptied in place: feed holds the list
-        flows = self.pending[:]
-        self.pending.clear()
-        self.counts['flows'] = len(flows)
-        new_flows = self._grow(flows)
-        findings = self._judge(new_flows, begin, end) if new_flows else []
+        touched, new_flows = self._grow()
+        judged = self._judge(touched, new_flows, begin, end) if len(touched) else None
         self.counts['evicted'] += self._evict(end - self.idle_us)
-        self._report(findings, begin, end)
+        self._report(judged, begin, end)
         if self.next_width_us != self.width_us:
             self.origin_us, self.number, self.width_us = end, 0, self.next_width_us
 
-    def _grow(self, flows):
-        """Add the window's flows to their states in start-time order:
-        {tuple: new flows}."""
-        flows.sort(key=itemgetter(0))
-        add, entries, last_seen = self.states.add, self.states.tuples, self.last_seen
-        new_flows = {}
-        for start, dur, size, tuple_id in flows:
-            entry = entries.get(tuple_id)
-            if entry is not None and entry.last_start > start:
-                start = entry.last_start   # a late flow of a tuple seen in a closed window
-            add(tuple_id, start, dur, size)
-            new_flows[tuple_id] = new_flows.get(tuple_id, 0) + 1
-            last_seen.pop(tuple_id, None)
-            last_seen[tuple_id] = start
-        return new_flows
+    def _grow(self):
+        """Add the open window's flows to their tuples' states: (rows, new
+        flows) of the tuples that got flows."""
+        parts, self.pending = self.pending, []
+        self.counts['flows'] = sum(len(part[3]) for part in parts)
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        start, dur, size = (np.concatenate([part[column] for part in parts])
+                            for column in range(3))
+        ids = list(itertools.chain.from_iterable(part[3] for part in parts))
+        rows, new_rows, new_ids = self.table.rows_of(ids)
+        if new_rows:
+            self._new_rows(new_rows, new_ids)
+        return self.table.add(rows, start, dur, size)
 
-    def _judge(self, new_flows, begin, end):
-        """[(tuple, state, ip, Judgement, SlotFacts)] of the window's tuples."""
-        ids = list(new_flows)
-        states = [self.states.tuples[tuple_id].state for tuple_id in ids]
-        probabilities = self.detector.probabilities(states, ids)
-        limit = self.detector.thresholds['default']
-        seconds = (end - begin) / SECOND
-        findings = []
-        for tuple_id, state, probability in zip(ids, states, probabilities.tolist()):
-            judgement = detector_module.Judgement(
-                probability, detector_module.confidence(len(state)), probability >= limit, '')
-            ip, where = self._parts(tuple_id)
-            facts = SlotFacts(new_flows[tuple_id], seconds, where)
-            findings.append((tuple_id, state, ip, judgement, facts))
-        return findings
+    def _new_rows(self, rows, ids):
+        """New tuples' source IPs, port weights and contexts, parsed once
+        while they are kept."""
+        needed = max(rows) + 1
+        if needed > len(self.row_weight):
+            size = max(1024, 2 * needed)
+            self.row_weight = _grown(self.row_weight, size)
+            self.row_context = _grown(self.row_context, size)
+        self.row_source.extend([None] * (needed - len(self.row_source)))
+        for row, tuple_id in zip(rows, ids):
+            self.row_source[row], self.row_weight[row] = source_and_weight(tuple_id)
+        self.row_context[rows] = context_classes(ids, len(ids))
 
-    def _parts(self, tuple_id):
-        """(source IP, port class) of a tuple, parsed once while it is kept."""
-        parts = self.tuple_parts.get(tuple_id)
-        if parts is None:
-            parts = self.tuple_parts[tuple_id] = (source_of(tuple_id), port_class(tuple_id))
-        return parts
+    def _judge(self, rows, new_flows, begin, end):
+        """A Judged (the window's tuples, their scores and their IPs' verdicts)."""
+        table = self.table
+        row_list = rows.tolist()
+        states = [table.states[row] for row in row_list]
+        ids = [table.ids[row] for row in row_list]
+        contexts = self.row_context[rows]
+        probability = self.detector.probabilities(states, contexts=contexts)
+        malicious = probability >= self.detector.thresholds['default']
+        lengths = np.fromiter(map(len, states), np.int64, len(states))
+        confidence = detector_module.confidences(lengths)
+        ips = {}
+        group = np.fromiter((ips.setdefault(self.row_source[row], len(ips)) for row in row_list),
+                            np.int64, len(row_list))
+        weight = slot_weights(new_flows, (end - begin) / SECOND, self.row_weight[rows])
+        verdicts = group_verdicts(self.settings.rule, group, len(ips), malicious, probability,
+                                  confidence, weight, self.settings.threshold)
+        return Judged(ids, states, contexts, group, list(ips), probability, confidence,
+                      malicious, verdicts)
 
     def _evict(self, before_us):
-        """Forget tuples without a flow since before_us (oldest first)."""
-        last_seen, entries = self.last_seen, self.states.tuples
-        evicted = 0
-        while last_seen:
-            tuple_id = next(iter(last_seen))
-            if last_seen[tuple_id] >= before_us:
-                break
-            del last_seen[tuple_id]
-            entries.pop(tuple_id, None)
-            self.tuple_parts.pop(tuple_id, None)
-            evicted += 1
-        return evicted
+        """Forget tuples without a flow since before_us."""
+        rows = self.table.evict(before_us)
+        for row in rows.tolist():
+            self.row_source[row] = None
+        return len(rows)
 
-    def _report(self, findings, begin, end):
-        verdicts = decide([Judged(ip, judgement, facts)
-                           for _, _, ip, judgement, facts in findings],
-                          self.settings.rule, self.settings.threshold)
-        for alert in self._alerts(findings, verdicts, begin, end):
-            self.output.report(alert)
-        if self.settings.verbose >= 3:
-            for tuple_id, state, _, judgement, _ in findings:
-                self.output.tuple_line(tuple_id, state[-SHOWN_LETTERS:], judgement.probability,
-                                       judgement.malicious)
-        self._window_stats(begin, end, len(findings))
+    def _report(self, judged, begin, end):
+        if judged is not None:
+            for alert in self._alerts(judged, begin, end):
+                self.output.report(alert)
+            if self.settings.verbose >= 3:
+                for tuple_id, state, score, malicious in zip(
+                        judged.ids, judged.states, judged.probability.tolist(),
+                        judged.malicious.tolist()):
+                    self.output.tuple_line(tuple_id, state[-SHOWN_LETTERS:], score, malicious)
+        self._window_stats(begin, end, len(judged.ids) if judged is not None else 0)
 
-    def _alerts(self, findings, verdicts, begin, end):
-        """An Alert per IP (only the malicious ones unless print_all), its
-        tuples judged malicious first by score."""
-        shown = {ip for ip, (malicious, _) in verdicts.items()
-                 if malicious or self.settings.print_all}
-        chosen = [(tuple_id, state, ip, judgement) for tuple_id, state, ip, judgement, _
-                  in findings if ip in shown and judgement.malicious]
-        labels = self._closest([state for _, state, _, _ in chosen], 'malicious')
+    def _alerts(self, judged, begin, end):
+        """An Alert per IP (only the malicious ones unless print_all), most
+        evidence first; its tuples judged malicious, highest score first."""
+        verdicts = judged.verdicts
+        shown = verdicts.malicious | self.settings.print_all
+        chosen = np.flatnonzero(judged.malicious & shown[judged.group])
+        chosen = chosen[np.lexsort((-judged.probability[chosen], judged.group[chosen]))]
+        labels = self.detector.closest([judged.states[at] for at in chosen.tolist()], None,
+                                       'malicious', judged.contexts[chosen])
         drivers = {}
-        for (tuple_id, state, ip, judgement), label in zip(chosen, labels):
-            drivers.setdefault(ip, []).append(TupleFinding(
-                tuple_id, state[-SHOWN_LETTERS:], label, judgement.probability,
-                judgement.confidence))
-        for ip, (malicious, evidence) in verdicts.items():
-            if ip in shown:
-                tuples = sorted(drivers.get(ip, []), key=lambda found: -found.score)
-                yield Alert(begin, end, ip, malicious, evidence, tuples)
-
-    def _closest(self, states, verdict):
-        """The closest training label of verdict of each state, in one batch."""
-        if self.labels is None or self.labels.neighbours is not self.detector.neighbours:
-            self.labels = ClosestLabels(self.detector.neighbours)
-        return self.labels.closest_many(states, verdict)
+        for at, (label, _) in zip(chosen.tolist(), labels):
+            drivers.setdefault(int(judged.group[at]), []).append(TupleFinding(
+                judged.ids[at], judged.states[at][-SHOWN_LETTERS:], label,
+                float(judged.probability[at]), float(judged.confidence[at])))
+        groups = np.flatnonzero(shown)
+        order = np.lexsort((-verdicts.evidence[groups], ~verdicts.malicious[groups]))
+        for number in groups[order].tolist():
+            yield Alert(begin, end, judged.ips[number], bool(verdicts.malicious[number]),
+                        float(verdicts.evidence[number]), drivers.get(number, []))
 
     def _window_stats(self, begin, end, judged):
-        counts = dict(self.counts, tuples=len(self.states.tuples), judged=judged)
+        counts = dict(self.counts, tuples=len(self.table), judged=judged)
         skipped = self.read_stats.malformed if self.read_stats is not None else 0
         counts['skipped'] = skipped - self.skipped_before
         self.skipped_before = skipped
@@ -249,7 +256,7 @@ class Engine:
                              'counted as late, not judged')
         self.output.window_stats(begin, end, counts)
         self.totals_add(counts)
-        self.counts.update(_zero_counts())   # in place: feed holds the dict
+        self.counts = _zero_counts()
 
     def totals_add(self, counts):
         totals = getattr(self, 'totals', None) or _zero_counts()
@@ -266,46 +273,39 @@ class Engine:
         return max(0.0, lag_us / SECOND) if 0 <= lag_us < LIVE_SPAN_US else 0.0
 
 
-class ClosestLabels:
-    """Neighbours.closest for many chains: the training chains' profiles of
-    each verdict are kept transposed, so a chain is compared through the few
-    trigram buckets it has instead of copying every profile each time."""
+@dataclass
+class Judged:
+    """A window's judged tuples (ids, states, their IP's number in ips, and
+    the detector's probability, confidence and malicious of each) and the
+    verdict.Verdicts of its IPs."""
+    ids: list
+    states: list
+    contexts: np.ndarray
+    group: np.ndarray
+    ips: list
+    probability: np.ndarray
+    confidence: np.ndarray
+    malicious: np.ndarray
+    verdicts: object
 
-    def __init__(self, neighbours):
-        self.neighbours = neighbours
-        self.tables = {}
 
-    def closest(self, state, verdict):
-        """The label of the most similar training chain of verdict ('' if none)."""
-        candidates, table = self._table(verdict)
-        if not len(candidates):
-            return ''
-        row = profiles([state])[0]
-        present = np.flatnonzero(row)
-        similarity = row[present] @ table[present]
-        return self.neighbours.labels[candidates[int(np.argmax(similarity))]]
+def _grown(column, size):
+    bigger = np.zeros(size, column.dtype)
+    bigger[:len(column)] = column
+    return bigger
 
-    def closest_many(self, states, verdict):
-        """closest() of many chains at once (one matrix product)."""
-        candidates, table = self._table(verdict)
-        if not states:
-            return []
-        if not len(candidates):
-            return [''] * len(states)
-        found = []
-        for row in profiles(states):  # each through the few trigram buckets it has
-            present = np.flatnonzero(row)
-            best = int(np.argmax(row[present] @ table[present]))
-            found.append(self.neighbours.labels[candidates[best]])
-        return found
 
-    def _table(self, verdict):
-        if verdict not in self.tables:
-            candidates = np.flatnonzero(self.neighbours.verdicts == verdict)
-            chains = [self.neighbours.states[index] for index in candidates]
-            table = np.ascontiguousarray(profiles(chains).T) if chains else None
-            self.tables[verdict] = candidates, table
-        return self.tables[verdict]
+def _first_at_or_after(start, at, end):
+    """The first row from `at` whose start is at or after end (len(start) if
+    none), looking at a few rows first and twice as many each time after."""
+    step = FIRST_LOOK
+    while at < len(start):
+        hits = np.flatnonzero(start[at:at + step] >= end)
+        if len(hits):
+            return at + int(hits[0])
+        at += step
+        step *= 2
+    return len(start)
 
 
 def _zero_counts():

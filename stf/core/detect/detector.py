@@ -82,10 +82,12 @@ class Detector:
         return cls.load(DEFAULT_FOLDER)
 
     # -- judging -----------------------------------------------------------
-    def probabilities(self, states, tuple_ids=None):
-        """P(malicious) of every chain (tuple_ids: the same number of ids, or None)."""
+    def probabilities(self, states, tuple_ids=None, contexts=None):
+        """P(malicious) of every chain (tuple_ids: the same number of ids, or
+        None; or contexts: their features.context_classes, known already)."""
         states = list(states)
-        classes = features.context_classes(tuple_ids, len(states))
+        classes = (features.context_classes(tuple_ids, len(states)) if contexts is None
+                   else np.asarray(contexts, np.int32))
         result = np.empty(len(states))
         for first, last in features.batches(states):
             matrix = features.batch_matrix(self.tables, states[first:last], classes[first:last])
@@ -99,9 +101,33 @@ class Detector:
     def judge(self, state, tuple_id=''):
         probability = float(self.probabilities([state], [tuple_id])[0])
         malicious = probability >= self.thresholds['default']
-        label, _ = self.neighbours.closest(state, CLASSES[0] if malicious else CLASSES[1])
+        (label, _), = self.closest([state], [tuple_id], CLASSES[0] if malicious else CLASSES[1])
         return Judgement(probability, confidence(len(state)), bool(malicious), label,
                          self.explain(state, tuple_id))
+
+    def closest(self, states, tuple_ids, verdict, contexts=None):
+        """(label, distance) of the training chain of verdict nearest to each
+        chain (neighbours.Neighbours), in one batch (contexts: as for
+        probabilities)."""
+        rows = self.standardised(features.chain_matrix(self.tables, states, tuple_ids,
+                                                       contexts))
+        return self.neighbours.closest(rows, verdict, self._example_features)
+
+    def standardised(self, matrix):
+        return (matrix - self.logistic.mean) / self.logistic.scale
+
+    def _example_features(self, indices):
+        """Standardised features of training chains (an unrecorded context
+        counts as no port, another protocol)."""
+        neighbours = self.neighbours
+        contexts = neighbours.contexts[indices]
+        contexts = np.where(contexts >= 0, contexts, len(features.CONTEXTS) - 1)
+        states = [neighbours.states[index] for index in indices]
+        matrix = np.empty((len(states), len(features.NAMES)))
+        for first, last in features.batches(states):
+            matrix[first:last] = features.batch_matrix(self.tables, states[first:last],
+                                                       contexts[first:last])
+        return self.standardised(matrix)
 
     def explain(self, state, tuple_id='', top=5):
         """The transitions and features that moved the log-odds most, as
@@ -122,7 +148,12 @@ class Detector:
 
 def confidence(length):
     """How much a chain of `length` characters can say: 1 - exp(-length / 10)."""
-    return 1.0 - math.exp(-length / CONFIDENCE_LETTERS)
+    return float(confidences(np.array([length]))[0])
+
+
+def confidences(lengths):
+    """confidence() of many lengths at once."""
+    return 1.0 - np.exp(-np.asarray(lengths, float) / CONFIDENCE_LETTERS)
 
 
 def _transition_reasons(detector, rows, chars, ratios, weights, length):

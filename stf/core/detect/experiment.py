@@ -91,7 +91,7 @@ def judge(detector, runs):
     probability = np.zeros(len(runs))
     for begin, end in _batches(runs):
         probability[begin:end] = detector.probabilities(runs.states[begin:end], ids[begin:end])
-    confidence = np.array([detector_module.confidence(len(state)) for state in runs.states])
+    confidence = detector_module.confidences([len(state) for state in runs.states])
     return probability, confidence, probability >= detector.thresholds['default']
 
 

@@ -130,10 +130,12 @@ def context_classes(tuple_ids, count):
 BATCH_CHARACTERS = 1 << 17  # characters per numpy pass: the arrays stay in the CPU's cache
 
 
-def chain_matrix(tables, states, tuple_ids=None):
-    """The features (NAMES) of chains, one row each."""
+def chain_matrix(tables, states, tuple_ids=None, classes=None):
+    """The features (NAMES) of chains, one row each (classes: their
+    context_classes, when known already)."""
     states = list(states)
-    classes = context_classes(tuple_ids, len(states))
+    classes = (context_classes(tuple_ids, len(states)) if classes is None
+               else np.asarray(classes, np.int32))
     matrix = np.empty((len(states), len(NAMES)))
     for first, last in batches(states):
         matrix[first:last] = batch_matrix(tables, states[first:last], classes[first:last])

@@ -1,46 +1,57 @@
-"""The closest training chain: cosine similarity of character-trigram profiles.
+"""The closest training chain: the nearest in the detector's feature space.
 
-Used to name the label a judged chain looks most like (among the training
-chains of the verdict it got).
+Used to name the label a judged chain looks most like, among the training
+chains of the verdict it got. Chains are compared by the features the
+detector judges them on (features.NAMES: what their transitions say, their
+length, the share of each kind of letter and symbol, their protocol and port
+class), standardised as the detector standardises them, by Euclidean
+distance; of equals, the first in training order. So a chain is named after
+a training chain that behaves alike on the same kind of port (a DNS tuple
+after a DNS label), and naming thousands of chains is one matrix product.
 """
 import numpy as np
 
-from stf.core.detect.alphabet import BASE, START, encode
-
-BUCKETS = 2039  # trigrams are hashed into this many counters (a prime)
-
-
-def profiles(states):
-    """One row per chain: its trigram counts (start included), unit length."""
-    encoded = encode(states, pad=2)
-    codes = encoded.codes.astype(np.int64)
-    keys = (codes[:-2] * BASE + codes[1:-1]) * BASE + codes[2:]
-    owner = np.repeat(np.arange(len(encoded.lengths)), encoded.lengths + 2)[2:]
-    real = codes[2:] != START
-    counts = np.bincount(owner[real] * BUCKETS + keys[real] % BUCKETS,
-                         minlength=len(encoded.lengths) * BUCKETS)
-    matrix = counts.reshape(len(encoded.lengths), BUCKETS).astype(np.float32)
-    norms = np.sqrt((matrix * matrix).sum(axis=1, keepdims=True))
-    return matrix / np.maximum(norms, 1e-12)
+# Chains compared per matrix product: bounds the memory (rows x examples).
+PASS_ROWS = 4096
 
 
 class Neighbours:
-    """Training chains with their labels and verdicts."""
+    """Training chains with their labels, verdicts and contexts (the
+    features.CONTEXTS number of each chain's protocol and port class, or -1
+    when the detector's files did not record it)."""
 
-    def __init__(self, labels, verdicts, states):
+    def __init__(self, labels, verdicts, states, contexts=None):
         self.labels = list(labels)
         self.verdicts = np.array(verdicts)
         self.states = list(states)
-        self._profiles = None
+        self.contexts = (np.full(len(self.states), -1, np.int32) if contexts is None
+                         else np.asarray(contexts, np.int32))
+        self._features = {}
 
-    def closest(self, state, verdict):
-        """(label, similarity) of the most similar training chain of verdict;
-        ('', 0.0) when there is none."""
-        candidates = np.flatnonzero(self.verdicts == verdict)
+    def candidates(self, verdict):
+        """The indices of the training chains of verdict."""
+        return np.flatnonzero(self.verdicts == verdict)
+
+    def closest(self, rows, verdict, features_of):
+        """(label, distance) of the nearest training chain of verdict to each
+        row of standardised features; ('', 0.0) when there is none.
+        features_of(indices) gives the training chains' standardised
+        features (computed once per verdict)."""
+        rows = np.asarray(rows, float)
+        candidates = self.candidates(verdict)
         if not len(candidates):
-            return '', 0.0
-        if self._profiles is None:
-            self._profiles = profiles(self.states)
-        similarity = self._profiles[candidates] @ profiles([state])[0]
-        best = int(np.argmax(similarity))  # the first of equals: the order of training
-        return self.labels[candidates[best]], float(similarity[best])
+            return [('', 0.0)] * len(rows)
+        if verdict not in self._features:
+            table = np.asarray(features_of(candidates), float)
+            self._features[verdict] = table, (table * table).sum(axis=1)
+        table, norms = self._features[verdict]
+        found = []
+        for first in range(0, len(rows), PASS_ROWS):
+            part = rows[first:first + PASS_ROWS]
+            squared = norms[None, :] - 2.0 * (part @ table.T)
+            best = np.argmin(squared, axis=1)   # the first of equals: training order
+            distance = np.sqrt(np.maximum(
+                squared[np.arange(len(part)), best] + (part * part).sum(axis=1), 0.0))
+            found += [(self.labels[candidates[index]], value)
+                      for index, value in zip(best.tolist(), distance.tolist())]
+        return found

@@ -93,8 +93,30 @@ def _gram_text(key, size):
 def _examples_json(detector):
     neighbours = detector.neighbours
     return {'format': FORMAT, 'version': VERSION,
-            'examples': [[label, str(verdict), state] for label, verdict, state in
-                         zip(neighbours.labels, neighbours.verdicts, neighbours.states)]}
+            'examples': [[label, str(verdict), state] + _context_name(context)
+                         for label, verdict, state, context in
+                         zip(neighbours.labels, neighbours.verdicts, neighbours.states,
+                             neighbours.contexts.tolist())]}
+
+
+def _context_name(context):
+    """[the CONTEXTS name] of an example's context; [] when unknown."""
+    return [CONTEXTS[context]] if context >= 0 else []
+
+
+def _neighbours(examples, folder):
+    """Neighbours of examples.json's [label, verdict, state(, context)] rows
+    (files written before contexts were kept have none)."""
+    labels, verdicts, states, contexts = [], [], [], []
+    for label, verdict, state, *context in examples:
+        if len(context) > 1 or (context and context[0] not in CONTEXTS):
+            raise UserError(f'{folder / "examples.json"}: {context!r} is not a context of '
+                            f'this stf; {RETRAIN}')
+        labels.append(label)
+        verdicts.append(verdict)
+        states.append(state)
+        contexts.append(CONTEXTS.index(context[0]) if context else -1)
+    return Neighbours(labels, verdicts, states, contexts)
 
 
 def load(cls, folder):
@@ -171,10 +193,9 @@ def _detector(cls, texts, folder):
     counts = [_counts(grams['counts'][name], settings.order, folder)
               for name in ('malicious', 'normal')]
     ngram = _ngram_weights(weights, settings.order, folder)
-    labels, verdicts, states = zip(*examples['examples']) if examples['examples'] else ((),) * 3
     thresholds = {key: _number(head['thresholds'][key], folder) for key in ('default', 'low_fpr')}
     return cls(str(head['name']), settings, counts, ngram, logistic, thresholds,
-               dict(head['trained_on']), Neighbours(labels, verdicts, states))
+               dict(head['trained_on']), _neighbours(examples['examples'], folder))
 
 
 def _number(value, folder):

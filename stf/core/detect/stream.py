@@ -7,8 +7,10 @@ slots); each 4-tuple keeps a running state (letters), of which it keeps only the
 last MAX_STATE characters; at a slot's end every tuple that got a flow in it is
 judged on its state so far.
 
-Two ways in, which give the same states:
-- `TupleStates`: flow by flow, as the flows arrive (the IPS's way).
+Three ways in, which give the same states:
+- `TupleStates`: flow by flow, as the flows arrive (the reference).
+- `TupleTable`: a window's flows at a time, with numpy, its tuples held in
+  columns (the IPS's way: millions of tuples, no object per tuple).
 - `slot_runs(table, ...)`: every (slot, tuple) of a whole flow table at once,
   with numpy. A tuple's state at the end of a slot is the last MAX_STATE
   characters of its full state up to its last flow in that slot, so the full
@@ -21,7 +23,7 @@ import numpy as np
 
 from stf.core.flows import connid
 from stf.core.flows.letters import CONSTRUCTORS, DEFAULT_CONSTRUCTOR, LETTERS, SECOND, \
-    TIMECHARS, flow_piece, states
+    TIMECHARS, continued, flow_piece, states
 from stf.core.errors import UserError
 
 MAX_STATE = 100
@@ -102,6 +104,112 @@ class TupleStates:
     def state(self, tuple_id):
         entry = self.tuples.get(tuple_id)
         return entry.state if entry else ''
+
+
+# ---- a window at a time ---------------------------------------------------------
+
+class TupleTable:
+    """Every tuple's running state, grown a window's flows at a time.
+
+    Tuples live in numbered rows (reused after eviction): `index` maps a tuple
+    id to its row; per row the columns hold its id, state, flows so far, last
+    flow start and last gap, and `extra` columns of the caller's (the IPS keeps
+    each tuple's source IP and port weight there).
+    """
+
+    def __init__(self, constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR], max_length=MAX_STATE):
+        self.constructor = constructor
+        self.max_length = max_length
+        self.index = {}
+        self.ids, self.states = [], []
+        self.free = []
+        self.flows = np.zeros(0, np.int64)
+        self.last_start = np.zeros(0, np.int64)
+        self.last_gap = np.zeros(0, np.int64)
+
+    def __len__(self):
+        return len(self.index)
+
+    def rows_of(self, ids):
+        """(the row of each tuple id as an int64 array, the rows given to new
+        tuples, their ids)."""
+        get = self.index.get
+        rows = np.fromiter((get(tuple_id, -1) for tuple_id in ids), np.int64, len(ids))
+        new_rows, new_ids = [], []
+        for at in np.flatnonzero(rows < 0).tolist():
+            tuple_id = ids[at]
+            row = get(tuple_id)
+            if row is None:
+                row = self._new(tuple_id)
+                new_rows.append(row)
+                new_ids.append(tuple_id)
+            rows[at] = row
+        return rows, new_rows, new_ids
+
+    def _new(self, tuple_id):
+        if self.free:
+            row = self.free.pop()
+            self.ids[row], self.states[row] = tuple_id, ''
+        else:
+            row = len(self.ids)
+            self.ids.append(tuple_id)
+            self.states.append('')
+            if row >= len(self.flows):
+                self._grow_columns(max(1024, 2 * row))
+        self.flows[row] = self.last_start[row] = self.last_gap[row] = 0
+        self.index[tuple_id] = row
+        return row
+
+    def _grow_columns(self, size):
+        for name in ('flows', 'last_start', 'last_gap'):
+            column = getattr(self, name)
+            bigger = np.zeros(size, np.int64)
+            bigger[:len(column)] = column
+            setattr(self, name, bigger)
+
+    def add(self, rows, start, dur, size):
+        """Append flows (any order; a tuple's flows go in start-time order,
+        equal starts in the order given; a flow that starts before its tuple's
+        last flow counts as starting with it). Returns (rows, new flows) of the
+        tuples that got flows, by row."""
+        order = np.lexsort((start, rows))
+        rows, start, dur, size = rows[order], start[order], dur[order], size[order]
+        heads = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        bounds = np.append(heads, len(rows))
+        touched = rows[heads]
+        counts = np.diff(bounds)
+        prior = self.flows[touched]
+        prior_start = self.last_start[touched]
+        start = np.maximum(start, np.repeat(np.where(prior > 0, prior_start, start.min()),
+                                            counts))
+        pieces = continued(start, dur, size, bounds, prior, prior_start,
+                           self.last_gap[touched], self.constructor)
+        states, cap = self.states, self.max_length
+        for row, piece in zip(touched.tolist(), pieces):
+            states[row] = (states[row] + piece)[-cap:]
+        last = bounds[1:] - 1
+        before = np.where(counts > 1, start[last - 1], prior_start)
+        gap = start[last] - before
+        self.last_gap[touched] = np.where((counts > 1) | (prior > 0), gap,
+                                          self.last_gap[touched])
+        self.last_start[touched] = start[last]
+        self.flows[touched] = prior + counts
+        return touched, counts
+
+    def evict(self, before_us):
+        """Forget the tuples whose last flow started before before_us: their rows."""
+        used = len(self.ids)
+        old = np.flatnonzero((self.last_start[:used] < before_us) & (self.flows[:used] > 0))
+        for row in old.tolist():
+            del self.index[self.ids[row]]
+            self.ids[row] = self.states[row] = None
+            self.flows[row] = 0
+        self.free.extend(old.tolist())
+        return old
+
+    def state(self, tuple_id):
+        row = self.index.get(tuple_id)
+        return self.states[row] if row is not None else ''
 
 
 # ---- a whole flow table at once ---------------------------------------------

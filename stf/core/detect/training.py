@@ -104,7 +104,8 @@ def train(cls, rows, name, seed, settings):
                                                settings.low_fpr * settings.low_fpr_margin)}
     trained_on = {'malicious': sizes[0], 'normal': sizes[1], 'skipped': data.skipped}
     neighbours = Neighbours(data.labels, [CLASSES[0] if m else CLASSES[1]
-                                          for m in data.malicious], data.states)
+                                          for m in data.malicious], data.states,
+                            features.context_classes(data.tuple_ids, len(data.states)))
     return cls(name, settings, total, fit_ngrams(data, settings), model, thresholds,
                trained_on, neighbours)
 

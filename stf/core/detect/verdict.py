@@ -29,6 +29,7 @@ Everything is computed on arrays (one row per judged tuple, `group` its IP's
 index), so an experiment decides all windows of a capture at once; `decide`
 does the same for a list of Judged tuples, as the IPS has them.
 """
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -63,6 +64,19 @@ def port_class(tuple_id):
         conn = connid.parse(tuple_id)
     except UserError:
         return 'other'
+    return _class_of(conn)
+
+
+def source_and_weight(tuple_id):
+    """(source IP, port weight) of a tuple id, parsed once."""
+    try:
+        conn = connid.parse(tuple_id)
+    except UserError:
+        return tuple_id.split('-', 1)[0], PORT_WEIGHTS['other']
+    return conn.src, PORT_WEIGHTS[_class_of(conn)]
+
+
+def _class_of(conn):
     if conn.dport in LOCAL_PORTS or _is_group_address(conn.dst):
         return 'local'
     if conn.proto.lower() in PORTLESS_PROTOCOLS or not conn.dport:
@@ -70,6 +84,7 @@ def port_class(tuple_id):
     return 'service' if conn.dport in SERVICE_PORTS else 'other'
 
 
+@functools.lru_cache(maxsize=1 << 16)   # the IPS asks for each new tuple
 def _is_group_address(text):
     """Broadcast (255.255.255.255, x.x.x.255) or multicast."""
     try:
@@ -98,8 +113,18 @@ def activity(new_flows, slot_seconds):
 
 def slot_weight(new_flows, slot_seconds, port_classes):
     """activity x port weight of each judged tuple (see the module docstring)."""
-    ports = np.array([PORT_WEIGHTS[name] for name in port_classes], float)
-    return activity(new_flows, slot_seconds) * ports
+    return slot_weights(new_flows, slot_seconds,
+                        np.array([PORT_WEIGHTS[name] for name in port_classes], float))
+
+
+def slot_weights(new_flows, slot_seconds, port_weights):
+    """slot_weight from each tuple's port weight (port_weight)."""
+    return activity(new_flows, slot_seconds) * np.asarray(port_weights, float)
+
+
+def port_weight(tuple_id):
+    """The weight of a tuple's port class."""
+    return PORT_WEIGHTS[port_class(tuple_id)]
 
 
 @dataclass

@@ -142,8 +142,45 @@ def _chunks(bounds, size):
 def _states(start, dur, size, bounds, constructor):
     if len(start) == 0:
         return [''] * (len(bounds) - 1)
-    rank = np.arange(len(start)) - np.repeat(bounds[:-1], np.diff(bounds))
-    t1, t2 = _gaps(_exact(start, constructor))
+    none = np.zeros(len(bounds) - 1, np.int64)
+    return _pieces(start, dur, size, bounds, none, none, none, constructor)
+
+
+def continued(start, dur, size, bounds, prior_flows, prior_start, prior_gap,
+              constructor=CONSTRUCTORS[DEFAULT_CONSTRUCTOR]):
+    """What each connection's new flows add to a state that already has
+    prior_flows flows, the last of them starting at prior_start after a gap of
+    prior_gap (read only when there are one, or two, prior flows): the text
+    `states` would append for these flows, as a list of str.
+
+    start, dur, size: int64 arrays sorted by (connection, start), connection i
+    owning rows bounds[i]:bounds[i+1] (at least one each), and no start before
+    its connection's prior_start. The IPS grows every tuple's state this way
+    window by window with one numpy pass.
+    """
+    start, dur, size = (np.asarray(values, np.int64) for values in (start, dur, size))
+    bounds = np.asarray(bounds, np.int64)
+    if len(start) == 0:
+        return [''] * (len(bounds) - 1)
+    return _pieces(start, dur, size, bounds, *(np.asarray(values, np.int64) for values in
+                                               (prior_flows, prior_start, prior_gap)),
+                   constructor)
+
+
+def _pieces(start, dur, size, bounds, prior_flows, prior_start, prior_gap, constructor):
+    """The text of every connection's rows, after prior_flows earlier flows."""
+    counts = np.diff(bounds)
+    first = bounds[:-1]
+    rank = np.arange(len(start)) - np.repeat(first, counts) + np.repeat(prior_flows, counts)
+    t1, t2 = _gaps(start)
+    known = counts > 0
+    heads = first[known]
+    t2[heads] = np.where(prior_flows[known] >= 1, start[heads] - prior_start[known], 0)
+    t1[heads] = np.where(prior_flows[known] >= 2, prior_gap[known], 0)
+    seconds = heads + 1
+    inside = seconds < bounds[1:][known]
+    t1[seconds[inside]] = t2[heads[inside]]
+    t1, t2 = _exact(t1, t2, constructor)
     letter = 9 * _periodicity(t1, t2, rank, constructor) + \
         3 * _classes(size, constructor.ts1, constructor.ts2) + \
         _classes(dur, constructor.td1_us, constructor.td2_us)
@@ -151,18 +188,21 @@ def _states(start, dur, size, bounds, constructor):
     return _join(_LETTER_CODES[letter], zeros, timechar, bounds)
 
 
-def _exact(start, constructor):
-    """start, or the same as Python ints when T * (tt numerator or denominator)
-    could overflow int64: gaps of more than ~14,000 years, never in real files."""
+def _exact(t1, t2, constructor):
+    """The gaps, as Python ints when a gap times a ratio's numerator or
+    denominator could overflow int64: gaps of more than ~14,000 years, never in
+    real files."""
     factor = max(max(ratio) for ratio in constructor.ratios)
-    if (int(start.max()) - int(start.min())) * factor > INT64_MAX:
-        return start.astype(object)
-    return start.astype(np.int64, copy=False)
+    largest = max(int(np.abs(t1).max()), int(np.abs(t2).max()))
+    if largest * factor > INT64_MAX:
+        return t1.astype(object), t2.astype(object)
+    return t1, t2
 
 
 def _gaps(start):
     """(T1, T2) of every row; meaningful only from the 3rd (T1) and 2nd (T2) flow
     of a connection, as rows before that mix in the connection before."""
+    start = start.astype(np.int64, copy=False)
     t2 = np.empty_like(start)
     t2[0] = 0
     np.subtract(start[1:], start[:-1], out=t2[1:])
