@@ -1,6 +1,7 @@
 """The IPS: windows, lateness, eviction and verdicts (the engine), its inputs
 (file, stdin, argus), its config file and the stf-ips program end to end."""
 import io
+import json
 import os
 import queue
 import shutil
@@ -295,6 +296,82 @@ def test_malformed_lines_binary_garbage_and_an_overlong_line_are_counted(tmp_pat
     assert '  flows 2  ' in lines[-2] and '  skipped 3  ' in lines[-2]
 
 
+def test_alerts_and_log_files_from_the_command_line(shared, tmp_path):
+    alerts, log = tmp_path / 'alerts.jsonl', tmp_path / 'ips.log'
+    result = stf_ips(shared / 'binetflow' / 'test5-mixed.binetflow', '--alerts', alerts,
+                     '--log', log)
+    assert result.returncode == 0
+    lines = result.stdout.decode().splitlines()
+    assert log.read_text().splitlines() == lines
+    assert [line.split()[3] for line in lines] == ['10.0.2.15']
+    (alert,) = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert (alert['Version'], alert['Source'], alert['Analyzer']['Name']) == (
+        '2.D.V04', [{'IP': '10.0.2.15'}], 'stf-ips')
+    tuples = alert['Attachment'][0]['Content']['tuples']
+    assert len(tuples) == 12
+    assert all(set(entry) == {'tuple', 'letters', 'label', 'score'} for entry in tuples)
+    assert [entry['score'] for entry in tuples] == sorted(
+        (entry['score'] for entry in tuples), reverse=True)
+    assert all(entry['tuple'].startswith('10.0.2.15-') and entry['label'].startswith('From-')
+               for entry in tuples)
+    assert f"{len(tuples)} tuples: {tuples[0]['tuple']} {tuples[0]['label']} " in lines[0]
+
+
+def test_max_line_skips_and_counts_longer_lines(tmp_path):
+    path = tmp_path / 'flows'
+    labeled = flow_line(1) + 'y' * 3000           # a flow, with a long label
+    path.write_text(HEADER + '\n' + flow_line(0) + '\n' + labeled + '\n' + flow_line(2) + '\n')
+    result = stf_ips(path, '--max-line', '2048', '--verbose', '2')
+    lines = result.stdout.decode().splitlines()
+    assert lines[-1] == '1 lines skipped as unreadable or longer than 2 KiB (the first: line 3)'
+    assert '  flows 2  ' in lines[-2] and '  skipped 1  ' in lines[-2]
+    from_stdin = stf_ips('-', '--max-line', '2048', '--verbose', '2', stdin=path.read_bytes())
+    assert from_stdin.stdout.decode().splitlines()[-1] == lines[-1]
+    default = stf_ips(path, '--verbose', '2').stdout.decode().splitlines()
+    assert '  flows 3  ' in default[-1] and '  skipped 0  ' in default[-1]
+    refused = stf_ips(path, '--max-line', '10')
+    assert (refused.returncode, refused.stderr.decode()) == (
+        2, "stf-ips: --max-line: max_line = '10' is not valid: it is bytes a line may have "
+           '(1024 to 67108864); longer ones are skipped and counted; read at start\n')
+
+
+def test_a_config_file_given_that_does_not_exist_is_made(tmp_path):
+    flows = write_flows(tmp_path / 'flows', [flow_line(0)])
+    made = tmp_path / 'sensor' / 'ips.conf'
+    result = stf_ips(flows, '--config', made, home=tmp_path / 'home')
+    assert result.stdout.decode().splitlines()[0] == f'created {made} with the default settings'
+    assert made.read_text() == config.default_text()
+    assert not (tmp_path / 'home').exists()
+    refused = stf_ips(flows, '--config', tmp_path, home=tmp_path / 'home')
+    assert (refused.returncode, refused.stderr.decode()) == (
+        2, f'stf-ips: the config file {tmp_path} is a folder; give a file name\n')
+
+
+def test_blocks_cross_to_the_reader_process_unchanged():
+    from stf.ips import frames
+    block = flowfile.FlowBlock([1, 2, 3], [0, 0, 0], [5, -7, 6], [0, 3, 1], [9, 10, 11],
+                               ['tcp', 'udp', 'tcp'], ['10.0.0.1', 'a\nb', '10.0.0.1'],
+                               ['1', '2', '3'], ['1.1.1.1', '\u00e9\udcff', '1.1.1.1'],
+                               ['80', '', '80'], ['', '', ''])
+    stream = io.BytesIO(frames.block_frame(block) + frames.text_frame(b'N', 'ra ended')
+                        + frames.block_frame(block._replace(**{
+                            name: [] for name in block._fields})))
+    kind, payload = frames.read_frame(stream)
+    flows = frames.block_of(payload)
+    assert (kind, flows.start.tolist(), flows.dur.tolist(), flows.bytes.tolist()) == (
+        b'B', [5, -7, 6], [0, 3, 1], [9, 10, 11])
+    assert (flows.tuples, flows.tuple.tolist()) == (
+        ['10.0.0.1-1.1.1.1-80-tcp', 'a\nb-\u00e9\udcff--udp'], [0, 1, 0])
+    assert (flows.src, flows.dst, flows.dport) == (
+        ['10.0.0.1', 'a\nb', '10.0.0.1'], ['1.1.1.1', '\u00e9\udcff', '1.1.1.1'],
+        ['80', '', '80'])
+    assert frames.read_frame(stream) == (b'N', b'ra ended')
+    empty = frames.block_of(frames.read_frame(stream)[1])
+    assert (len(empty.start), empty.tuples, empty.src) == (0, [], [])
+    assert frames.read_frame(stream) is None
+    assert frames.read_frame(io.BytesIO(frames.text_frame(b'N', 'cut')[:-1])) is None
+
+
 def test_bad_input_is_one_line_and_no_alert(tmp_path):
     flows = write_flows(tmp_path / 'flows', [flow_line(0)])
     tampered = tmp_path / 'tampered'
@@ -461,10 +538,6 @@ def send_udp(port, count):
 
 
 @pytest.mark.skipif(not (ARGUS and RA), reason='argus and ra are not installed')
-@pytest.mark.skipif(not os.environ.get('STF_LIVE_ARGUS'),
-                    reason='live capture on lo: its windows depend on timing and on other '
-                           'loopback traffic, and it failed 2 of 4 runs; run with '
-                           'STF_LIVE_ARGUS=1')
 def test_the_same_verdicts_from_argus_as_from_its_file(tmp_path):
     port, target = free_port(), free_port()
     conf = tmp_path / 'argus.conf'
@@ -508,6 +581,8 @@ def test_the_same_verdicts_from_argus_as_from_its_file(tmp_path):
     with open(flows, 'wb') as out:
         subprocess.run([RA, '-n', '-F', str(ROOT / 'confs' / 'ra.conf'), '-r', str(record)],
                        stdout=out, check=True, env=env)
+    if not flows.read_text().strip():
+        pytest.skip('argus ran but saw no packets on lo here (a sandbox without capture)')
     from_file = stf_ips(flows, '--print-all', '--window', '60', '--whitelist', whitelist)
     alerts = [line for line in live_out.decode().splitlines() if ' UTC  ' in line]
     assert alerts == from_file.stdout.decode().splitlines()

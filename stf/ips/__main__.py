@@ -21,7 +21,7 @@ from stf.ips.engine import Engine
 from stf.ips.whitelist import Whitelist
 
 # Seconds between looks at the wall clock and the config file on live input.
-TICK = 1.0
+TICK = 0.25
 
 
 def parser():
@@ -33,7 +33,8 @@ def parser():
     p.add_argument('--models', metavar='DIR', help='a detector folder exported by stf')
     for name, kind in (('window', str), ('state-length', str), ('idle', str),
                        ('lateness', str), ('rule', str), ('threshold', str),
-                       ('whitelist', str), ('alerts', str), ('log', str), ('verbose', str)):
+                       ('whitelist', str), ('alerts', str), ('log', str), ('verbose', str),
+                       ('max-line', str)):
         p.add_argument(f'--{name}', type=kind, help=config.HELP[name.replace('-', '_')])
     p.add_argument('--print-all', action='store_true', default=None, help=config.HELP['print_all'])
     return p
@@ -57,13 +58,13 @@ class Ips:
     def __init__(self, args):
         given = overrides(args)
         path = Path(args.config) if args.config else config.default_path()
-        self.created = config.ensure(path) if not args.config else False
-        if args.config and not path.is_file():
-            raise UserError(f'the config file {path} does not exist; give an existing file '
-                            'or leave --config out to use $STF_HOME/ips.conf')
+        if path.is_dir():
+            raise UserError(f'the config file {path} is a folder; give a file name')
+        self.created = config.ensure(path)
         self.config = config.ConfigFile(path, given)
         settings = self.config.load()
-        self.source = inputs.open_source(args.input, args.argus)
+        self.source = inputs.open_source(args.input, args.argus, child=True,
+                                         max_line=settings.max_line)
         self.detector = load_detector(settings.models)
         self.whitelist = load_whitelist(settings.whitelist)
         self.output = make_output(settings, self.detector)
@@ -113,6 +114,10 @@ class Ips:
 
     def take(self, settings):
         old = self.engine.settings
+        if settings.max_line != old.max_line:
+            self.output.note(f'max_line {settings.max_line} takes effect when stf-ips starts '
+                             f'again; lines longer than {size_text(old.max_line)} are still '
+                             'skipped')
         if settings.models != old.models:
             self.detector = self.engine.detector = load_detector(settings.models)
         if settings.whitelist != old.whitelist:
@@ -133,10 +138,18 @@ class Ips:
         if stats.malformed:
             lines = ', '.join(map(str, stats.first_malformed))
             self.output.note(f'{stats.malformed} lines skipped as unreadable or longer than '
-                             f'1 MiB (the first: line {lines})')
+                             f'{size_text(self.source.max_line)} (the first: line {lines})')
         if totals.get('late'):
             self.output.note(f"{totals['late']} flows in all came too late to be judged")
         self.output.close()
+
+
+def size_text(size):
+    """'1 MiB', '64 KiB' or '1,500 bytes'."""
+    for unit, name in ((1 << 20, 'MiB'), (1 << 10, 'KiB')):
+        if size % unit == 0:
+            return f'{size // unit:,} {name}'
+    return f'{size:,} bytes'
 
 
 def load_detector(folder):

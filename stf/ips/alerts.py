@@ -7,8 +7,10 @@ from the flows (addresses, labels): control characters in them are escaped so
 a crafted flow cannot rewrite the analyst's terminal or split a log line.
 """
 import datetime
+import functools
 import json
 import math
+import os
 import socket
 import sys
 import uuid
@@ -71,11 +73,13 @@ def utc_datetime(time_us):
     return EPOCH + datetime.timedelta(microseconds=int(time_us))
 
 
+@functools.lru_cache(maxsize=1024)   # every alert of a window has the same times
 def utc_text(time_us):
     """'2024-02-08 15:20:00 UTC'."""
     return utc_datetime(time_us).strftime('%Y-%m-%d %H:%M:%S UTC')
 
 
+@functools.lru_cache(maxsize=1024)
 def iso_time(time_us):
     """ISO 8601 in UTC ('2024-02-08T15:15:00Z'; microseconds when there are)."""
     moment = utc_datetime(time_us)
@@ -144,17 +148,23 @@ def confidence(alert):
 def targets(findings):
     """[{"IP": dst, "Port": [ports]}] of the tuples, in their order; ports that
     are not numbers (ICMP types, ARP) are left out, and so is an empty list."""
-    ports = {}
-    for finding in findings:
-        try:
-            conn = connid.parse(finding.tuple)
-        except UserError:
-            continue
-        known = ports.setdefault(conn.dst, [])
-        if conn.dport.isdigit() and int(conn.dport) not in known:
-            known.append(int(conn.dport))
-    return [{'IP': dst, 'Port': numbers} if numbers else {'IP': dst}
+    ports = {}   # dst -> {port: None}: ordered, and a scan of many ports stays linear
+    for target in map(_target, [finding.tuple for finding in findings]):
+        if target is not None:
+            ports.setdefault(target[0], {})[target[1]] = None
+    return [{'IP': dst, 'Port': [port for port in numbers if port is not None]}
+            if len(numbers) > (None in numbers) else {'IP': dst}
             for dst, numbers in ports.items()]
+
+
+@functools.lru_cache(maxsize=1 << 16)   # a tuple is in the alerts of many windows
+def _target(tuple_id):
+    """(destination, port number or None) of a tuple id; None if not one."""
+    try:
+        conn = connid.parse(tuple_id)
+    except UserError:
+        return None
+    return conn.dst, int(conn.dport) if conn.dport.isdigit() else None
 
 
 _host_address = None
@@ -190,7 +200,7 @@ def idmef(alert, detector_name, alert_id=None, now_us=None, analyzer_ip=None):
         now_us = (now - EPOCH) // datetime.timedelta(microseconds=1)
     return {
         'Version': IDMEF_VERSION,
-        'ID': str(alert_id or uuid.uuid4()),
+        'ID': str(alert_id or _new_id()),
         'CreateTime': iso_time(now_us),
         'StartTime': iso_time(alert.window_start_us),
         'Category': ['Intrusion.Botnet'],
@@ -215,6 +225,18 @@ def idmef(alert, detector_name, alert_id=None, now_us=None, analyzer_ip=None):
                 for finding in alert.tuples]},
         }],
     }
+
+
+_ENCODER = json.JSONEncoder(check_circular=False)   # plain dicts and lists only
+_random_ids = []
+
+
+def _new_id():
+    """A uuid4, from random bytes read 256 ids at a time (one system call)."""
+    if not _random_ids:
+        data = os.urandom(16 * 256)
+        _random_ids.extend(data[at:at + 16] for at in range(0, len(data), 16))
+    return uuid.UUID(bytes=_random_ids.pop(), version=4)
 
 
 # -- output -------------------------------------------------------------------
@@ -256,7 +278,7 @@ class AlertOutput:
         if alert.malicious or self.print_all:
             self.line(alert_line(alert))
         if alert.malicious and self.alerts is not None:
-            self.alerts.write(json.dumps(idmef(alert, self.detector_name)) + '\n')
+            self.alerts.write(_ENCODER.encode(idmef(alert, self.detector_name)) + '\n')
 
     def window_stats(self, window_start_us, window_end_us, counts):
         if self.verbose >= 1:

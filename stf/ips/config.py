@@ -30,6 +30,7 @@ class Settings:
     log: str = ''
     print_all: bool = False
     verbose: int = 0
+    max_line: int = 1 << 20     # bytes; longer lines are skipped and counted
 
 
 HELP = {
@@ -45,6 +46,8 @@ HELP = {
     'log': 'a file that gets the console lines',
     'print_all': 'yes: a line per IP and window, not only malicious ones',
     'verbose': '0..3: window statistics, late and skipped counts, every tuple',
+    'max_line': 'bytes a line may have (1024 to 67108864); longer ones are skipped and '
+                'counted; read at start',
 }
 
 
@@ -80,7 +83,8 @@ def ensure(path):
         path.write_text(default_text(), encoding='utf-8')
     except OSError as error:
         raise UserError(f'cannot create the config file {path}: {error.strerror}; '
-                        'set STF_HOME to a writable folder or give --config FILE') from None
+                        'give --config a file in a folder you can write to, or set '
+                        'STF_HOME to one') from None
     return True
 
 
@@ -146,6 +150,13 @@ def _length(text):
     return value
 
 
+def _line_bytes(text):
+    value = int(text)
+    if not 1024 <= value <= 1 << 26:
+        raise ValueError(text)
+    return value
+
+
 def _rule(text):
     if text not in RULES:
         raise ValueError(text)
@@ -175,7 +186,7 @@ def _verbose(text):
 _CHECKS = {'models': str, 'window': _positive, 'state_length': _length, 'idle': _not_negative,
            'lateness': _not_negative, 'rule': _rule, 'threshold': _threshold,
            'whitelist': str, 'alerts': str, 'log': str, 'print_all': _yes_no,
-           'verbose': _verbose}
+           'verbose': _verbose, 'max_line': _line_bytes}
 
 
 class ConfigFile:

@@ -9,7 +9,6 @@ window's flows are added to their tuples' states in start-time order when it
 closes, then every tuple that got a flow in it is judged in one batch and the
 shared verdict rule gives each source IP its verdict for the window.
 """
-import itertools
 import time
 from dataclasses import dataclass
 
@@ -80,15 +79,15 @@ class Engine:
 
     # -- flows in ----------------------------------------------------------
     def feed(self, block):
-        """Take the flows of one FlowBlock."""
-        ids = list(connid.make_all(block.src, block.dst, block.dport, block.proto))
+        """Take the flows of one FlowBlock (or frames.Flows, whose distinct
+        tuples the reader process found)."""
+        tuples, index = _tuples_of(block)
         start, dur, size = (np.asarray(column, np.int64)
                             for column in (block.start, block.dur, block.bytes))
         if self.whitelist is not None and self.whitelist.active:
             keep = self._not_whitelisted(block)
-            start, dur, size = start[keep], dur[keep], size[keep]
-            ids = [ids[at] for at in np.flatnonzero(keep).tolist()]
-        at, count = 0, len(ids)
+            start, dur, size, index = start[keep], dur[keep], size[keep], index[keep]
+        at, count = 0, len(index)
         while at < count:
             if self.origin_us is None:
                 self.origin_us = int(start[at])   # the first flow not whitelisted
@@ -96,22 +95,23 @@ class Engine:
             closing = _first_at_or_after(start, at, end)
             if closing > at:
                 self._take(start[at:closing], dur[at:closing], size[at:closing],
-                           ids[at:closing], earliest)
+                           tuples, index[at:closing], earliest)
             if closing < count:
                 self._close_until(int(start[closing]))
             at = closing
 
-    def _take(self, start, dur, size, ids, earliest):
-        """Keep flows of the open window; count the ones too late for it."""
+    def _take(self, start, dur, size, tuples, index, earliest):
+        """Keep flows of the open window (with the tuples they name, tuples[index]);
+        count the ones too late for it."""
         late = start < earliest
         if late.any():
             self.counts['late'] += int(late.sum())
             keep = ~late
-            start, dur, size = start[keep], dur[keep], size[keep]
-            ids = [ids[at] for at in np.flatnonzero(keep).tolist()]
-            if not ids:
+            start, dur, size, index = start[keep], dur[keep], size[keep], index[keep]
+            if not len(index):
                 return
-        self.pending.append((start, dur, size, ids))
+        used, index = np.unique(index, return_inverse=True)
+        self.pending.append((start, dur, size, [tuples[at] for at in used.tolist()], index))
         latest = int(start.max())
         if self.latest_us is None or latest > self.latest_us:
             self.latest_us = latest
@@ -162,16 +162,18 @@ class Engine:
         """Add the open window's flows to their tuples' states: (rows, new
         flows) of the tuples that got flows."""
         parts, self.pending = self.pending, []
-        self.counts['flows'] = sum(len(part[3]) for part in parts)
+        self.counts['flows'] = sum(len(part[4]) for part in parts)
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         start, dur, size = (np.concatenate([part[column] for part in parts])
                             for column in range(3))
-        ids = list(itertools.chain.from_iterable(part[3] for part in parts))
-        rows, new_rows, new_ids = self.table.rows_of(ids)
-        if new_rows:
-            self._new_rows(new_rows, new_ids)
-        return self.table.add(rows, start, dur, size)
+        rows = []
+        for _, _, _, tuples, index in parts:   # each tuple looked up once a block
+            found, new_rows, new_ids = self.table.rows_of(tuples)
+            if new_rows:
+                self._new_rows(new_rows, new_ids)
+            rows.append(found[index])
+        return self.table.add(np.concatenate(rows), start, dur, size)
 
     def _new_rows(self, rows, ids):
         """New tuples' source IPs, port weights and contexts, parsed once
@@ -197,9 +199,9 @@ class Engine:
         malicious = probability >= self.detector.thresholds['default']
         lengths = np.fromiter(map(len, states), np.int64, len(states))
         confidence = detector_module.confidences(lengths)
-        ips = {}
-        group = np.fromiter((ips.setdefault(self.row_source[row], len(ips)) for row in row_list),
-                            np.int64, len(row_list))
+        sources = list(map(self.row_source.__getitem__, row_list))
+        ips = {ip: number for number, ip in enumerate(dict.fromkeys(sources))}
+        group = np.fromiter(map(ips.__getitem__, sources), np.int64, len(sources))
         weight = slot_weights(new_flows, (end - begin) / SECOND, self.row_weight[rows])
         verdicts = group_verdicts(self.settings.rule, group, len(ips), malicious, probability,
                                   confidence, weight, self.settings.threshold)
@@ -287,6 +289,14 @@ class Judged:
     confidence: np.ndarray
     malicious: np.ndarray
     verdicts: object
+
+
+def _tuples_of(block):
+    """(distinct connection ids, each flow's index in them) of a block."""
+    index = getattr(block, 'tuple', None)
+    if index is not None:
+        return block.tuples, index
+    return connid.distinct(connid.make_all(block.src, block.dst, block.dport, block.proto))
 
 
 def _grown(column, size):

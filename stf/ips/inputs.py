@@ -2,10 +2,13 @@
 
 Each source is read in a thread that hands FlowBlocks over a small queue, so
 the main thread stays free to close windows on the wall clock, re-read the
-config once a second and answer signals while the input is idle. Lines longer
-than flowfile.MAX_LINE (1 MiB) are skipped and counted as malformed without
-being held in memory (the flow readers do it).
+config once a second and answer signals while the input is idle. stf-ips runs
+its source in a child process (ProcessSource, stf.ips.reader), so reading and
+judging use two cores. Lines longer than flowfile.MAX_LINE (1 MiB) are
+skipped and counted as malformed without being held in memory (the flow
+readers do it).
 """
+import json
 import os
 import queue
 import subprocess
@@ -18,6 +21,7 @@ from pathlib import Path
 from stf.core.captures import argus
 from stf.core.errors import UserError
 from stf.core.flows import flowfile
+from stf.ips import frames
 
 # Blocks read ahead of the engine: a producer faster than the judging waits
 # (it is never dropped) and memory stays bounded.
@@ -26,7 +30,8 @@ QUEUE_BLOCKS = 4
 STREAM_WAIT = 0.2
 # Seconds before ra is started again after it ended, doubled up to RESTART_MAX.
 RESTART_FIRST, RESTART_MAX = 1.0, 30.0
-RA_CONF = Path(__file__).resolve().parents[2] / 'confs' / 'ra.conf'
+ROOT = Path(__file__).resolve().parents[2]
+RA_CONF = ROOT / 'confs' / 'ra.conf'
 
 
 class Source:
@@ -36,8 +41,9 @@ class Source:
 
     live = True
 
-    def __init__(self, name):
+    def __init__(self, name, max_line=flowfile.MAX_LINE):
         self.name = name
+        self.max_line = max_line
         self.stats = flowfile.ReadStats()
         self.items = queue.Queue(QUEUE_BLOCKS)
         self.thread = threading.Thread(target=self._run, daemon=True, name=name)
@@ -72,29 +78,30 @@ class Source:
 class FileSource(Source):
     live = False
 
-    def __init__(self, path):
-        super().__init__(str(path))
+    def __init__(self, path, max_line=flowfile.MAX_LINE):
+        super().__init__(str(path), max_line)
         self.path = path
         self.fmt = flowfile.sniff_format(path)   # a missing or empty file: said now
 
     def blocks(self):
-        return flowfile.iter_blocks(self.path, self.fmt, self.stats)
+        return flowfile.iter_blocks(self.path, self.fmt, self.stats, max_line=self.max_line)
 
 
 class StreamSource(Source):
-    def __init__(self, stream=None):
-        super().__init__('standard input')
+    def __init__(self, stream=None, max_line=flowfile.MAX_LINE):
+        super().__init__('standard input', max_line)
         self.stream = stream if stream is not None else sys.stdin.buffer
 
     def blocks(self):
-        return flowfile.iter_stream_blocks(self.stream, stats=self.stats, max_wait=STREAM_WAIT)
+        return flowfile.iter_stream_blocks(self.stream, stats=self.stats, max_wait=STREAM_WAIT,
+                                           max_line=self.max_line)
 
 
 class ArgusSource(Source):
     """`ra -n -F confs/ra.conf -S HOST:PORT`, started again whenever it ends."""
 
-    def __init__(self, address, ra_conf=RA_CONF):
-        super().__init__(f'argus at {address}')
+    def __init__(self, address, ra_conf=RA_CONF, max_line=flowfile.MAX_LINE):
+        super().__init__(f'argus at {address}', max_line)
         check_address(address)
         self.program = argus.require_tool('ra')
         self.argv = [self.program, '-n', '-F', str(ra_conf), '-S', address]
@@ -125,7 +132,8 @@ class ArgusSource(Source):
                                           env=dict(os.environ, TZ='UTC'))
             try:
                 yield from flowfile.iter_stream_blocks(self.child.stdout, stats=self.stats,
-                                                       max_wait=STREAM_WAIT)
+                                                       max_wait=STREAM_WAIT,
+                                                       max_line=self.max_line)
             finally:
                 self.child.stdout.close()
                 code = self.child.wait()
@@ -146,18 +154,82 @@ class ArgusSource(Source):
                 child.kill()
 
 
+class ProcessSource(Source):
+    """A source read by `python -m stf.ips.reader ARGS` in a child process
+    (which inherits stdin), its frames turned back into blocks here. A full
+    queue stops this thread, the pipe fills and the child waits: nothing is
+    dropped."""
+
+    def __init__(self, inner, args):
+        super().__init__(inner.name, inner.max_line)
+        self.live = inner.live
+        self.args = list(args)
+        self.child = None
+        self.stopping = self.finished = False
+
+    def start(self):
+        path = os.environ.get('PYTHONPATH')
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + (os.pathsep + path if path else ''))
+        self.child = subprocess.Popen([sys.executable, '-m', 'stf.ips.reader', *self.args],
+                                      stdout=subprocess.PIPE, env=env)
+        return super().start()
+
+    def _run(self):
+        stream = self.child.stdout
+        while True:
+            frame = frames.read_frame(stream)
+            if frame is None:
+                code = self.child.wait()
+                if not self.stopping:
+                    self.items.put(('error', UserError(
+                        f'the flow reader of {self.name} ended unexpectedly (exit status '
+                        f'{code}); see the lines above')))
+                self.items.put(('end', None))
+                return
+            kind, payload = frame
+            if kind == b'B':
+                self.items.put(('block', frames.block_of(payload)))
+            elif kind == b'S':
+                for key, value in json.loads(payload).items():
+                    setattr(self.stats, key, value)
+            elif kind in (b'N', b'E'):
+                text = payload.decode('utf-8', 'replace')
+                self.items.put(('note', text) if kind == b'N' else ('error', UserError(text)))
+            else:
+                self.finished = True
+                self.items.put(('end', None))
+                return
+
+    def stop(self):
+        self.stopping = True
+        child = self.child
+        if child is not None and child.poll() is None:
+            if not self.finished:      # a child that said its end is ending by itself
+                child.terminate()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
 def check_address(address):
     host, colon, port = address.rpartition(':')
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UserError(f"--argus wants HOST:PORT (e.g. 127.0.0.1:561), not '{address}'")
 
 
-def open_source(name, argus_address=None):
-    """The Source for a file name, '-' (stdin) or an argus address."""
+def open_source(name, argus_address=None, child=False, max_line=flowfile.MAX_LINE):
+    """The Source for a file name, '-' (stdin) or an argus address; with
+    child, checked here and read in a child process (ProcessSource)."""
     if argus_address:
         if name:
             raise UserError('give either a flow file (or -) or --argus HOST:PORT, not both')
-        return ArgusSource(argus_address)
-    if not name:
+        source = ArgusSource(argus_address, max_line=max_line)
+        args = ['argus', argus_address]
+    elif not name:
         raise UserError('give a flow file, - for standard input, or --argus HOST:PORT')
-    return StreamSource() if name == '-' else FileSource(name)
+    elif name == '-':
+        source, args = StreamSource(max_line=max_line), ['stdin', '-']
+    else:
+        source, args = FileSource(name, max_line), ['file', name]
+    return ProcessSource(source, [str(max_line)] + args) if child else source

@@ -33,6 +33,7 @@ CONFIDENCE_LETTERS = 10
 # Features that are sums over the characters: explained transition by transition.
 MEANS_OF_TRANSITIONS = ('markov', 'ngram', 'ngram_by_length')
 DEFAULT_FOLDER = Path(__file__).resolve().parent / 'default'
+CLOSEST_PASS = 4096   # chains named per pass (neighbours.PASS_ROWS at a time)
 
 
 class Detector:
@@ -109,9 +110,16 @@ class Detector:
         """(label, distance) of the training chain of verdict nearest to each
         chain (neighbours.Neighbours), in one batch (contexts: as for
         probabilities)."""
-        rows = self.standardised(features.chain_matrix(self.tables, states, tuple_ids,
-                                                       contexts))
-        return self.neighbours.closest(rows, verdict, self._example_features)
+        states = list(states)
+        if contexts is None:
+            contexts = features.context_classes(tuple_ids, len(states))
+        found = []
+        for first in range(0, len(states), CLOSEST_PASS):   # bounds the memory
+            last = first + CLOSEST_PASS
+            rows = self.standardised(features.chain_matrix(self.tables, states[first:last],
+                                                           None, contexts[first:last]))
+            found += self.neighbours.closest(rows, verdict, self._example_features)
+        return found
 
     def standardised(self, matrix):
         return (matrix - self.logistic.mean) / self.logistic.scale

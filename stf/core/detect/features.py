@@ -128,6 +128,7 @@ def context_classes(tuple_ids, count):
 
 
 BATCH_CHARACTERS = 1 << 17  # characters per numpy pass: the arrays stay in the CPU's cache
+BATCH_CHAINS = 1 << 13      # and chains (a pass keeps a row of BASE counts per chain)
 
 
 def chain_matrix(tables, states, tuple_ids=None, classes=None):
@@ -156,7 +157,7 @@ def batches(states):
     while first < len(states):
         done = ends[first - 1] if first else 0
         last = int(np.searchsorted(ends, done + BATCH_CHARACTERS, side='right'))
-        last = max(last, first + 1)
+        last = min(max(last, first + 1), first + BATCH_CHAINS)
         yield first, last
         first = last
 

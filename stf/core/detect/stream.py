@@ -17,6 +17,7 @@ Three ways in, which give the same states:
   states are made once (letters.states) and cut, instead of growing a string
   per flow.
 """
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,7 +135,7 @@ class TupleTable:
         """(the row of each tuple id as an int64 array, the rows given to new
         tuples, their ids)."""
         get = self.index.get
-        rows = np.fromiter((get(tuple_id, -1) for tuple_id in ids), np.int64, len(ids))
+        rows = np.fromiter(map(get, ids, itertools.repeat(-1, len(ids))), np.int64, len(ids))
         new_rows, new_ids = [], []
         for at in np.flatnonzero(rows < 0).tolist():
             tuple_id = ids[at]

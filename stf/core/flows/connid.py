@@ -1,7 +1,10 @@
 """Connection ids: `SrcAddr-DstAddr-Dport-Proto`, the fields as the flow file
 writes them (an empty port for ARP, '0x0008' for ICMP). Addresses hold no
 '-'; one protocol name does (ipv6-icmp)."""
+import itertools
 from typing import NamedTuple
+
+import numpy as np
 
 from stf.core.errors import UserError
 
@@ -26,6 +29,21 @@ def make(src, dst, dport, proto):
 def make_all(srcs, dsts, dports, protos):
     """The ids of many flows at once ('-'.join: one C call a flow)."""
     return map('-'.join, zip(srcs, dsts, dports, protos))
+
+
+def distinct(ids):
+    """(the distinct ids in order of first appearance, the index in it of
+    each id: an int64 array)."""
+    first = {}
+    ids = ids if isinstance(ids, list) else list(ids)
+    inverse = np.fromiter(map(first.setdefault, ids, itertools.count()), np.int64, len(ids))
+    return list(first), _dense(inverse)
+
+
+def _dense(inverse):
+    """first.setdefault numbered each new id by its position: renumber 0, 1, 2..."""
+    firsts = np.unique(inverse)
+    return np.searchsorted(firsts, inverse)
 
 
 def parse(text):

@@ -369,20 +369,23 @@ def _split(line, separator, extra=''):
 
 # ---- reading ---------------------------------------------------------------
 
-def iter_blocks(path, fmt=None, stats=None, begin=0, end=None, first_line=1):
+def iter_blocks(path, fmt=None, stats=None, begin=0, end=None, first_line=1,
+                max_line=MAX_LINE):
     """Yield a FlowBlock (parallel column lists) for every ~1 MB of the file.
 
     begin, end: a byte range to read (begin at the start of a line, end after a
     newline or at the end of the file), whose first line is number first_line;
-    parts of one file can so be read by several processes.
+    parts of one file can so be read by several processes. Lines longer than
+    max_line bytes are skipped and counted as malformed.
     """
     fmt = fmt or sniff_format(path)
-    reader = _BlockReader(fmt, stats if stats is not None else ReadStats())
+    reader = _BlockReader(fmt, stats if stats is not None else ReadStats(), max_line)
     reader.line_no = first_line
     reader.leading = begin == 0
     with _open(path) as stream:
         stream.seek(begin)
-        for offset, data in _raw_blocks(stream, begin=begin, stop=end):
+        for offset, data in _raw_blocks(stream, begin=begin, stop=end,
+                                        limit=max_line):
             yield from reader.read(offset, data)
 
 
@@ -474,9 +477,10 @@ class _BlockReader:
     format (a header mid-file can change it), the line count, the time cache and
     the last start time (for out_of_order)."""
 
-    def __init__(self, fmt, stats):
+    def __init__(self, fmt, stats, max_line=MAX_LINE):
         self.fmt = fmt
         self.stats = stats
+        self.max_line = max_line
         self.line_no = 1
         self.times = {}
         self.last_start = None
@@ -499,7 +503,23 @@ class _BlockReader:
         numbers = range(self.line_no, self.line_no + len(lines))
         self.line_no += len(lines)
         self.stats.lines += len(lines)
+        if self.max_line < READ_SIZE:
+            # reading in chunks of READ_SIZE only catches lines longer than that
+            lines, numbers, offsets = self._short_lines(lines, numbers, offsets,
+                                                        offset + len(data))
         return [block for block in self._segments(text, lines, numbers, offsets) if block]
+
+    def _short_lines(self, lines, numbers, offsets, end):
+        """The lines of at most max_line bytes; the others count as malformed."""
+        ends = offsets[1:] + [end + 1]
+        long = [index for index, (begin, after) in enumerate(zip(offsets, ends))
+                if after - begin - 1 > self.max_line]
+        if not long:
+            return lines, numbers, offsets
+        self.stats.add_malformed([numbers[index] for index in long])
+        kept = sorted(set(range(len(lines))) - set(long))
+        return ([lines[index] for index in kept], [numbers[index] for index in kept],
+                [offsets[index] for index in kept])
 
     def _segments(self, text, lines, numbers, offsets):
         begin = 0
@@ -790,7 +810,8 @@ def _zeek_label(label, detailed):
 STREAM_LINES = 10_000
 
 
-def iter_stream_blocks(stream, fmt=None, stats=None, max_lines=STREAM_LINES, max_wait=0.0):
+def iter_stream_blocks(stream, fmt=None, stats=None, max_lines=STREAM_LINES, max_wait=0.0,
+                       max_line=MAX_LINE):
     """Yield the FlowBlocks of an unbounded stream (stdin, a pipe from `ra -S`, a
     socket) as its lines arrive, holding about a block and a partial line at most.
 
@@ -803,7 +824,8 @@ def iter_stream_blocks(stream, fmt=None, stats=None, max_lines=STREAM_LINES, max
     when the input pauses: nothing more could be read within max_wait seconds of
     its first line (0: nothing more at once), so a slow producer's flows come out
     one by one. A partial line waits for its newline or the end of the input. An
-    empty stream gives nothing.
+    empty stream gives nothing. Lines longer than max_line bytes are skipped and
+    counted as malformed, never held whole.
     """
     source, held = _Source(stream), bytearray()
     if fmt is None:
@@ -811,8 +833,9 @@ def iter_stream_blocks(stream, fmt=None, stats=None, max_lines=STREAM_LINES, max
         if head is None:
             return
         fmt = _format_of(head, source.name)
-    reader = _BlockReader(fmt, stats if stats is not None else ReadStats())
-    for offset, data in _Arriving(source, held).blocks(max_lines, max_wait):
+    reader = _BlockReader(fmt, stats if stats is not None else ReadStats(), max_line)
+    for offset, data in _Arriving(source, held).blocks(max_lines, max_wait,
+                                                       limit=max_line):
         yield from reader.read(offset, data)
 
 
