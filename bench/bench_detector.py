@@ -34,15 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stf.core.detect import Detector, markov, ngrams, training  # noqa: E402
-from stf.core.detect.alphabet import encode  # noqa: E402
+from stf.core.detect.alphabet import BASE, START, encode  # noqa: E402
 from stf.core.detect.logistic import sigmoid  # noqa: E402
-from stf.core.detect.neighbours import profiles  # noqa: E402
 
 TRAIN = ROOT.parent / 'shared' / 'data' / 'letters' / 'train.tsv'
 LETTERS = 'abcdefghiABCDEFGHIrstuvwxyzRSTUVWXYZ'
 SYMBOLS = '.,+*'
 PORTS = ('53-udp', '80-tcp', '443-tcp', '25-tcp', '6667-tcp', '123-udp', '5222-tcp')
 NEAR_DUPLICATE = 0.9  # cosine of trigram profiles at which two chains are one group
+BUCKETS = 2039  # trigrams are hashed into this many counters (a prime)
 
 
 def generated(count, lengths, seed=0):
@@ -159,6 +159,20 @@ class NgramLinear(Scored):
         _, rows, columns, values = ngrams.design(encode(states), 3, None, self.vocabulary)
         return sigmoid(np.bincount(rows, weights=values * self.weights[columns],
                                    minlength=len(states)) + self.bias)
+
+
+def profiles(states):
+    """One row per chain: its trigram counts (start included), unit length."""
+    encoded = encode(states, pad=2)
+    codes = encoded.codes.astype(np.int64)
+    keys = (codes[:-2] * BASE + codes[1:-1]) * BASE + codes[2:]
+    owner = np.repeat(np.arange(len(encoded.lengths)), encoded.lengths + 2)[2:]
+    real = codes[2:] != START
+    counts = np.bincount(owner[real] * BUCKETS + keys[real] % BUCKETS,
+                         minlength=len(encoded.lengths) * BUCKETS)
+    matrix = counts.reshape(len(encoded.lengths), BUCKETS).astype(np.float32)
+    norms = np.sqrt((matrix * matrix).sum(axis=1, keepdims=True))
+    return matrix / np.maximum(norms, 1e-12)
 
 
 def groups_of(rows, how):

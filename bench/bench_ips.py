@@ -2,6 +2,7 @@
 the same file in the same run, and how much memory it needs.
 
     python bench/bench_ips.py [flows] [--engine] [--no-memory]   (default 1,000,000)
+    python bench/bench_ips.py --verdicts     (the README's table, on ../shared/data)
 
 1. Speed: bench/gen_binetflow.py writes a realistic capture of `flows` flows
    (reused from /tmp when it exists); `cat FILE | ./stf-ips -` (the shipped
@@ -184,6 +185,26 @@ def alert_latency_seconds(home, runs=3, window=2.0):
     return statistics.median(times)
 
 
+# -- verdicts on the shared labeled captures ---------------------------------------
+SHARED = ROOT.parent / 'shared' / 'data'
+VERDICT_HOSTS = (('zeek/njrat-labeled.conn.log', '192.168.1.115'),
+                 ('binetflow/test5-mixed.binetflow', '10.0.2.15'),
+                 ('zeek/normal40-labeled.conn.log', '147.32.81.167'),
+                 ('zeek/normal42-labeled.conn.log', '147.32.83.234'))
+
+
+def verdicts(home):
+    """For each capture's host: (windows judged malicious, windows with its flows)."""
+    for name, host in VERDICT_HOSTS:
+        result = subprocess.run([str(CLI), str(SHARED / name), '--print-all'],
+                                capture_output=True, text=True, check=True,
+                                env=dict(os.environ, STF_HOME=str(home)))
+        lines = [line.split() for line in result.stdout.splitlines() if ' UTC  ' in line]
+        mine = [fields for fields in lines if fields[3] == host]
+        bad = sum(fields[4] == 'malicious' for fields in mine)
+        print(f'{name:36} {host:15} malicious in {bad} of {len(mine)} windows')
+
+
 # -- report -------------------------------------------------------------------
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -194,9 +215,15 @@ def main():
                         help='drive the Engine directly even when ./stf-ips exists')
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the distinct-tuple memory runs')
+    parser.add_argument('--verdicts', action='store_true',
+                        help="the per-host verdicts of the README's table instead")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return 0
+    if args.verdicts:
+        with tempfile.TemporaryDirectory(prefix='stf-bench-ips-') as home:
+            verdicts(home)
         return 0
     kind = 'cli' if CLI.exists() and not args.engine else 'engine'
     with tempfile.TemporaryDirectory(prefix='stf-bench-ips-') as home:

@@ -581,7 +581,7 @@ def test_the_same_verdicts_from_argus_as_from_its_file(tmp_path):
     with open(flows, 'wb') as out:
         subprocess.run([RA, '-n', '-F', str(ROOT / 'confs' / 'ra.conf'), '-r', str(record)],
                        stdout=out, check=True, env=env)
-    if not flows.read_text().strip():
+    if len(flows.read_text().splitlines()) <= 1:   # a header at most
         pytest.skip('argus ran but saw no packets on lo here (a sandbox without capture)')
     from_file = stf_ips(flows, '--print-all', '--window', '60', '--whitelist', whitelist)
     alerts = [line for line in live_out.decode().splitlines() if ' UTC  ' in line]
