@@ -6,6 +6,8 @@
     python -m stf.detect experiment [--models DIR] --flows FILE [--slot 300]
         [--rule evidence|any|majority] [--alpha 0.01] [--json]
     python -m stf.detect crossvalidate --letters TRAIN.tsv [--folds 5] [--out FILE]
+    python -m stf.detect keygen --out KEYDIR
+    python -m stf.detect sign DIR --key KEYDIR/stf-detector.key
 
 Each subcommand is a module with HELP, add_arguments(parser) and run(args)
 (returning the exit status), named in SUBCOMMANDS. Bad input is one line on
@@ -25,6 +27,8 @@ SUBCOMMANDS = {
     'evaluate': 'stf.detect.evaluate_cli',
     'experiment': 'stf.detect.experiment_cli',
     'crossvalidate': 'stf.detect.crossvalidate_cli',
+    'keygen': 'stf.detect.keygen_cli',
+    'sign': 'stf.detect.sign_cli',
 }
 
 

@@ -10,12 +10,13 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from stf.core.detect.detector import Detector
 from stf.core.errors import UserError
-from stf.ips import config, inputs
+from stf.ips import config, inputs, updates, watcher
 from stf.ips.alerts import AlertOutput
 from stf.ips.engine import Engine
 from stf.ips.whitelist import Whitelist
@@ -37,6 +38,19 @@ def parser():
                        ('max-line', str)):
         p.add_argument(f'--{name}', type=kind, help=config.HELP[name.replace('-', '_')])
     p.add_argument('--print-all', action='store_true', default=None, help=config.HELP['print_all'])
+    p.add_argument('--update-now', action='store_true',
+                   help='fetch, verify and install the update the config names, then exit '
+                        '(0: installed, 1: refused or nothing to apply)')
+    p.add_argument('--rollback', action='store_true',
+                   help='go back to the detector before the last update, then exit')
+    p.add_argument('--no-watch', action='store_true',
+                   help='run the detector in this process, without the watcher that '
+                        'restarts it (stdin is always read so)')
+    # Between the watcher and its detector process: where the detector says how
+    # far it got, and where a restarted one resumes from.
+    p.add_argument('--progress', help=argparse.SUPPRESS)
+    p.add_argument('--resume', help=argparse.SUPPRESS)
+    p.add_argument('--said', action='append', default=[], help=argparse.SUPPRESS)
     return p
 
 
@@ -63,13 +77,27 @@ class Ips:
         self.created = config.ensure(path)
         self.config = config.ConfigFile(path, given)
         settings = self.config.load()
-        self.source = inputs.open_source(args.input, args.argus, child=True,
-                                         max_line=settings.max_line)
-        self.detector = load_detector(settings.models)
+        self.progress = Path(args.progress) if args.progress else None
+        position = watcher.read_progress(args.resume, args.input) if args.resume else None
+        self.source = inputs.open_source(
+            args.input, args.argus, child=True, max_line=settings.max_line,
+            resume=(position['offset'], position['line']) if position else None)
+        self.store = updates.store_path(config.stf_home())
+        self.installed = updates.current_name(self.store)
+        self.detector = load_detector(settings.models, self.store)
+        self.updating = None        # the thread of a scheduled update
+        self.said = []              # its line, for the main thread to print
         self.whitelist = load_whitelist(settings.whitelist)
         self.output = make_output(settings, self.detector)
         self.engine = Engine(self.detector, settings, self.output, self.whitelist)
         self.engine.read_stats = self.source.stats
+        for text in args.said:      # the watcher's word on why this process started
+            self.output.note(f'watcher: {text}')
+        if position:
+            self.engine.restore(position)
+            self.output.note(f"resumed {args.input} at line {position['line']}")
+        if self.progress is not None:
+            self.engine.on_resume = self.tell_progress
         self.reload_asked = self.stop_asked = False
         if self.created:
             self.output.note(f'created {path} with the default settings')
@@ -82,6 +110,7 @@ class Ips:
             if self.reload_asked or time.monotonic() >= next_tick or self.config.changed():
                 self.reload()
             if time.monotonic() >= next_tick:
+                self.follow_updates()
                 if self.source.live:
                     self.engine.tick()
                 next_tick = time.monotonic() + TICK
@@ -96,6 +125,43 @@ class Ips:
                 raise value
             else:
                 return
+
+    def tell_progress(self, position):
+        """Say where a restart would resume: called as soon as a window's
+        alerts are out."""
+        watcher.write_progress(self.progress, position, self.source.name)
+
+    def follow_updates(self):
+        """Start a scheduled update when it is due; take a newly installed
+        detector (it judges from the next window on)."""
+        settings = self.engine.settings
+        while self.said:
+            self.output.note(self.said.pop(0))
+        if self.updating is None and updates.due(self.store, settings):
+            self.updating = threading.Thread(target=self._update, args=(settings,), daemon=True)
+            self.updating.start()
+        name = updates.current_name(self.store)
+        if settings.models or name == self.installed:
+            return
+        self.installed = name
+        try:
+            detector = load_detector('', self.store)
+        except UserError as error:
+            self.output.note(f'{error}; keeping the detector in use')
+            return
+        self.detector = self.engine.next_detector = detector
+        self.output.note(f"detector '{detector.name}' ({name or 'shipped'}) taken: it judges "
+                         'from the next window on')
+
+    def _update(self, settings):
+        try:
+            self.said.append(updates.update(self.store, settings))
+        except UserError as error:
+            self.said.append(f'update refused: {error}')
+        except Exception as error:   # a scheduled update never stops the IPS
+            self.said.append(f'update failed: {error!r}')
+        finally:
+            self.updating = None
 
     def reload(self):
         """Re-read the config if it changed (or SIGHUP asked), keeping the last
@@ -119,7 +185,7 @@ class Ips:
                              f'again; lines longer than {size_text(old.max_line)} are still '
                              'skipped')
         if settings.models != old.models:
-            self.detector = self.engine.detector = load_detector(settings.models)
+            self.detector = self.engine.detector = load_detector(settings.models, self.store)
         if settings.whitelist != old.whitelist:
             self.engine.whitelist = load_whitelist(settings.whitelist)
         if (settings.alerts, settings.log) != (old.alerts, old.log):
@@ -152,8 +218,19 @@ def size_text(size):
     return f'{size:,} bytes'
 
 
-def load_detector(folder):
-    return Detector.load(Path(folder)) if folder else Detector.default()
+def load_detector(folder, store):
+    """The detector of folder; without one, the installed update (if any),
+    else the shipped detector."""
+    if folder:
+        return Detector.load(Path(folder))
+    installed = updates.current_folder(store)
+    if installed is None:
+        return Detector.default()
+    try:
+        return Detector.load(installed)
+    except UserError as error:
+        raise UserError(f'the installed update is damaged ({error}); stf-ips --rollback '
+                        'goes back to the previous one') from None
 
 
 def load_whitelist(path):
@@ -165,10 +242,28 @@ def make_output(settings, detector):
                        settings.print_all, settings.verbose, detector.name)
 
 
+def act_on_updates(args):
+    """--update-now or --rollback: one line, exit status 0 (done) or 1."""
+    path = Path(args.config) if args.config else config.default_path()
+    config.ensure(path)
+    settings = config.ConfigFile(path, overrides(args)).load()
+    store = updates.store_path(config.stf_home())
+    try:
+        print(updates.rollback(store) if args.rollback else updates.update(store, settings))
+    except UserError as error:
+        print(f'stf-ips: {error}', file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     ips = None
     try:
+        if args.update_now or args.rollback:
+            return act_on_updates(args)
+        if watcher.supervised(args):
+            return watcher.run(argv if argv is not None else sys.argv[1:])
         ips = Ips(args)
         _handle_signals(ips)
         ips.run()

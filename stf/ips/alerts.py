@@ -240,12 +240,42 @@ def _new_id():
 
 
 # -- output -------------------------------------------------------------------
-def open_for_append(path, what):
-    try:
-        return open(path, 'a', encoding='utf-8')
-    except OSError as error:
-        raise UserError(f'cannot open the {what} {path}: {error.strerror or error}; '
-                        'give a file in a folder you can write to') from None
+class LineFile:
+    """A file that gets whole lines only: the lines of a window are written
+    in one system call at flush, so a process killed mid-run leaves no torn
+    line; one left by an older crash (a last line without its newline) is
+    cut off when the file is opened."""
+
+    def __init__(self, path, what):
+        try:
+            self.descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            _cut_torn_line(self.descriptor)
+        except OSError as error:
+            raise UserError(f'cannot open the {what} {path}: {error.strerror or error}; '
+                            'give a file in a folder you can write to') from None
+        self.lines = []
+
+    def write(self, text):
+        self.lines.append(text)
+
+    def flush(self):
+        data = ''.join(self.lines).encode('utf-8', 'surrogateescape')
+        self.lines = []
+        while data:
+            data = data[os.write(self.descriptor, data):]
+
+    def close(self):
+        self.flush()
+        os.close(self.descriptor)
+
+
+def _cut_torn_line(descriptor):
+    size = os.lseek(descriptor, 0, os.SEEK_END)
+    if not size or os.pread(descriptor, 1, size - 1) == b'\n':
+        return
+    tail = os.pread(descriptor, min(size, 1 << 22), max(0, size - (1 << 22)))
+    keep = size - len(tail) + tail.rfind(b'\n') + 1 if b'\n' in tail else 0
+    os.ftruncate(descriptor, keep)
 
 
 class AlertOutput:
@@ -260,9 +290,9 @@ class AlertOutput:
         self.print_all = print_all
         self.verbose = verbose
         self.detector_name = detector_name
-        self.log = open_for_append(log_path, 'log file') if log_path else None
+        self.log = LineFile(log_path, 'log file') if log_path else None
         try:
-            self.alerts = open_for_append(alerts_path, 'alerts file') if alerts_path else None
+            self.alerts = LineFile(alerts_path, 'alerts file') if alerts_path else None
         except UserError:
             self.close()
             raise

@@ -31,6 +31,11 @@ class Settings:
     print_all: bool = False
     verbose: int = 0
     max_line: int = 1 << 20     # bytes; longer lines are skipped and counted
+    update_url: str = ''        # http, https or file URL of a signed detector (folder, .tar.gz)
+    update_dir: str = ''        # or a local folder or .tar.gz
+    public_key: str = ''        # the pinned Ed25519 key (PEM) updates must be signed with
+    update_every_days: float = 3.0
+    dont_update: bool = False
 
 
 HELP = {
@@ -48,6 +53,11 @@ HELP = {
     'verbose': '0..3: window statistics, late and skipped counts, every tuple',
     'max_line': 'bytes a line may have (1024 to 67108864); longer ones are skipped and '
                 'counted; read at start',
+    'update_url': 'an http, https or file URL of a signed detector folder or .tar.gz',
+    'update_dir': 'a local signed detector folder or .tar.gz to update from',
+    'public_key': 'the Ed25519 public key (PEM) updates must be signed with',
+    'update_every_days': 'days between looks at the update source',
+    'dont_update': 'yes: never look for updates on a schedule',
 }
 
 
@@ -186,7 +196,9 @@ def _verbose(text):
 _CHECKS = {'models': str, 'window': _positive, 'state_length': _length, 'idle': _not_negative,
            'lateness': _not_negative, 'rule': _rule, 'threshold': _threshold,
            'whitelist': str, 'alerts': str, 'log': str, 'print_all': _yes_no,
-           'verbose': _verbose, 'max_line': _line_bytes}
+           'verbose': _verbose, 'max_line': _line_bytes, 'update_url': str,
+           'update_dir': str, 'public_key': str, 'update_every_days': _positive,
+           'dont_update': _yes_no}
 
 
 class ConfigFile:

@@ -56,6 +56,9 @@ class Engine:
         self.counts = _zero_counts()
         self.skipped_before = 0    # the reader's skipped lines at the last report
         self.read_stats = None
+        self.next_detector = None   # an updated detector, taken at the next window
+        self.resume = None          # where a restart would resume (after a closed window)
+        self.on_resume = None       # called with it as soon as it moves
         self.apply(settings)
 
     def apply(self, settings):
@@ -68,6 +71,11 @@ class Engine:
         if self.origin_us is None or not hasattr(self, 'width_us'):
             self.width_us = new_width
         self.next_width_us = new_width
+
+    def restore(self, position):
+        """Continue the windows of a run that stopped at position (a resume)."""
+        self.origin_us, self.width_us = position['origin_us'], position['width_us']
+        self.number = position['number']
 
     @property
     def begin_us(self):
@@ -82,11 +90,13 @@ class Engine:
         """Take the flows of one FlowBlock (or frames.Flows, whose distinct
         tuples the reader process found)."""
         tuples, index = _tuples_of(block)
-        start, dur, size = (np.asarray(column, np.int64)
-                            for column in (block.start, block.dur, block.bytes))
+        start, dur, size, lines, offsets = (
+            np.asarray(column, np.int64) for column in
+            (block.start, block.dur, block.bytes, block.line_no, block.offset))
         if self.whitelist is not None and self.whitelist.active:
             keep = self._not_whitelisted(block)
             start, dur, size, index = start[keep], dur[keep], size[keep], index[keep]
+            lines, offsets = lines[keep], offsets[keep]
         at, count = 0, len(index)
         while at < count:
             if self.origin_us is None:
@@ -98,6 +108,12 @@ class Engine:
                            tuples, index[at:closing], earliest)
             if closing < count:
                 self._close_until(int(start[closing]))
+                # every line before this flow's is judged: a restart resumes here
+                self.resume = {'line': int(lines[closing]), 'offset': int(offsets[closing]),
+                               'origin_us': self.origin_us, 'width_us': self.width_us,
+                               'number': self.number}
+                if self.on_resume is not None:   # said at once: no window alerted twice
+                    self.on_resume(self.resume)
             at = closing
 
     def _take(self, start, dur, size, tuples, index, earliest):
@@ -157,6 +173,9 @@ class Engine:
         self._report(judged, begin, end)
         if self.next_width_us != self.width_us:
             self.origin_us, self.number, self.width_us = end, 0, self.next_width_us
+        if self.next_detector is not None:   # an update: a window is judged by one detector
+            self.detector, self.next_detector = self.next_detector, None
+            self.output.detector_name = self.detector.name
 
     def _grow(self):
         """Add the open window's flows to their tuples' states: (rows, new

@@ -3,8 +3,9 @@ process) hands its blocks to the IPS over a pipe (nothing is unpickled):
 
     kind (1 byte) + payload length (4 bytes, big-endian) + payload
 
-B a block: flows (4 bytes), then start, dur, bytes and tuple (the index of
-  each flow's connection id in `tuples`) as int64 arrays, then the columns
+B a block: flows (4 bytes), then start, dur, bytes, tuple (the index of
+  each flow's connection id in `tuples`), line and offset (where each flow's
+  line is in the input) as int64 arrays, then the columns
   tuples (the block's distinct connection ids, made here), src, dst and
   dport, each its length and its number of values (4 bytes each), then T and
   the values joined with newlines in UTF-8, or J and a JSON list when a value
@@ -29,12 +30,13 @@ COLUMNS = ('tuples', 'src', 'dst', 'dport')
 
 
 class Flows:
-    """A block as the engine reads it: start, dur, bytes, tuple (int64
-    arrays: tuples[tuple[i]] is flow i's connection id) and tuples, src, dst,
-    dport (lists of str, decoded when first asked for)."""
+    """A block as the engine reads it: start, dur, bytes, tuple, line_no,
+    offset (int64 arrays: tuples[tuple[i]] is flow i's connection id) and
+    tuples, src, dst, dport (lists of str, decoded when first asked for)."""
 
-    def __init__(self, start, dur, size, tuple_index, columns):
+    def __init__(self, start, dur, size, tuple_index, line_no, offset, columns):
         self.start, self.dur, self.bytes, self.tuple = start, dur, size, tuple_index
+        self.line_no, self.offset = line_no, offset
         self._raw = columns   # name -> (marker, bytes)
 
     def __getattr__(self, name):
@@ -52,7 +54,8 @@ def block_frame(block):
         connid.make_all(block.src, block.dst, block.dport, block.proto))
     parts = [COUNT.pack(count)]
     parts += [np.asarray(column, np.int64).tobytes() for column in
-              (block.start, block.dur, block.bytes, tuple_index)]
+              (block.start, block.dur, block.bytes, tuple_index, block.line_no,
+               block.offset)]
     columns = {name: getattr(block, name) for name in COLUMNS[1:]}
     columns['tuples'] = tuples
     for name in COLUMNS:
@@ -108,7 +111,7 @@ def block_of(payload):
     count, = COUNT.unpack_from(payload)
     at = COUNT.size
     numbers = []
-    for _ in range(4):
+    for _ in range(6):
         numbers.append(np.frombuffer(payload, np.int64, count, at))
         at += 8 * count
     columns = {}

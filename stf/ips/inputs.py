@@ -78,13 +78,15 @@ class Source:
 class FileSource(Source):
     live = False
 
-    def __init__(self, path, max_line=flowfile.MAX_LINE):
+    def __init__(self, path, max_line=flowfile.MAX_LINE, begin=0, first_line=1):
         super().__init__(str(path), max_line)
         self.path = path
+        self.begin, self.first_line = begin, first_line   # where a resumed run goes on
         self.fmt = flowfile.sniff_format(path)   # a missing or empty file: said now
 
     def blocks(self):
-        return flowfile.iter_blocks(self.path, self.fmt, self.stats, max_line=self.max_line)
+        return flowfile.iter_blocks(self.path, self.fmt, self.stats, begin=self.begin,
+                                    first_line=self.first_line, max_line=self.max_line)
 
 
 class StreamSource(Source):
@@ -175,6 +177,14 @@ class ProcessSource(Source):
         return super().start()
 
     def _run(self):
+        try:
+            self._frames()
+        except Exception as error:   # never leave the IPS waiting on a dead thread
+            self.items.put(('error', UserError(
+                f'the flow reader of {self.name} sent what cannot be read ({error!r})')))
+            self.items.put(('end', None))
+
+    def _frames(self):
         stream = self.child.stdout
         while True:
             frame = frames.read_frame(stream)
@@ -218,9 +228,11 @@ def check_address(address):
         raise UserError(f"--argus wants HOST:PORT (e.g. 127.0.0.1:561), not '{address}'")
 
 
-def open_source(name, argus_address=None, child=False, max_line=flowfile.MAX_LINE):
+def open_source(name, argus_address=None, child=False, max_line=flowfile.MAX_LINE,
+                resume=None):
     """The Source for a file name, '-' (stdin) or an argus address; with
-    child, checked here and read in a child process (ProcessSource)."""
+    child, checked here and read in a child process (ProcessSource). resume:
+    (byte offset, line number) where a file is read from."""
     if argus_address:
         if name:
             raise UserError('give either a flow file (or -) or --argus HOST:PORT, not both')
@@ -231,5 +243,7 @@ def open_source(name, argus_address=None, child=False, max_line=flowfile.MAX_LIN
     elif name == '-':
         source, args = StreamSource(max_line=max_line), ['stdin', '-']
     else:
-        source, args = FileSource(name, max_line), ['file', name]
+        begin, first_line = resume or (0, 1)
+        source = FileSource(name, max_line, begin, first_line)
+        args = ['file', name, str(begin), str(first_line)]
     return ProcessSource(source, [str(max_line)] + args) if child else source

@@ -5,7 +5,7 @@ reads on one core and judges on another: this module runs the input (a file,
 stdin or `ra`) in a child process and writes its blocks, notes and errors to
 stdout as stf.ips.frames.
 
-    python -m stf.ips.reader MAX_LINE file PATH | stdin - | argus HOST:PORT
+    python -m stf.ips.reader MAX_LINE file PATH [OFFSET LINE] | stdin - | argus HOST:PORT
 """
 import os
 import signal
@@ -22,10 +22,11 @@ def main(argv=None):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = sys.stdout.buffer
     try:
-        max_line, kind, value = argv
+        max_line, kind, value, *where = argv
         source = {'argus': lambda: inputs.ArgusSource(value, max_line=int(max_line)),
                   'stdin': lambda: inputs.StreamSource(max_line=int(max_line)),
-                  'file': lambda: inputs.FileSource(value, int(max_line))}[kind]()
+                  'file': lambda: inputs.FileSource(value, int(max_line),
+                                                    *map(int, where))}[kind]()
     except UserError as error:
         out.write(text_frame(b'E', str(error)) + frame(b'Z', b''))
         return 0

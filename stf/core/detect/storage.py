@@ -129,6 +129,12 @@ def load(cls, folder):
                         f'{RETRAIN}') from None
 
 
+def check_folder(folder):
+    """A UserError (one line) unless folder is a detector whose files all match
+    its manifest."""
+    _checked_files(Path(folder))
+
+
 def _checked_files(folder):
     """file name -> parsed JSON, after every file matched the manifest."""
     manifest_path = folder / MANIFEST
