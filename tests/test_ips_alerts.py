@@ -146,6 +146,7 @@ def test_verbose_lines(verbose, expected):
     output = AlertOutput(out, verbose=verbose)
     output.window_stats(START, END, COUNTS)
     output.tuple_line('1.2.3.4-5.6.7.8-53-udp', 'a' * 60, 0.98, True)
+    output.flush()
     assert out.getvalue().splitlines() == expected
 
 

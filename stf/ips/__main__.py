@@ -95,6 +95,7 @@ class Ips:
             self.output.note(f'watcher: {text}')
         if position:
             self.engine.restore(position)
+            self.output.cut(position['sizes'])
             self.output.note(f"resumed {args.input} at line {position['line']}")
         if self.progress is not None:
             self.engine.on_resume = self.tell_progress
@@ -129,7 +130,8 @@ class Ips:
     def tell_progress(self, position):
         """Say where a restart would resume: called as soon as a window's
         alerts are out."""
-        watcher.write_progress(self.progress, position, self.source.name)
+        watcher.write_progress(self.progress, dict(position, sizes=self.output.sizes()),
+                               self.source.name)
 
     def follow_updates(self):
         """Start a scheduled update when it is due; take a newly installed
@@ -149,7 +151,8 @@ class Ips:
         except UserError as error:
             self.output.note(f'{error}; keeping the detector in use')
             return
-        self.detector = self.engine.next_detector = detector
+        self.detector = detector
+        self.engine.take_detector(detector)
         self.output.note(f"detector '{detector.name}' ({name or 'shipped'}) taken: it judges "
                          'from the next window on')
 

@@ -264,6 +264,15 @@ class LineFile:
         while data:
             data = data[os.write(self.descriptor, data):]
 
+    def size(self):
+        return os.lseek(self.descriptor, 0, os.SEEK_END)
+
+    def cut(self, size):
+        """Drop what was written after size bytes (by a run that died before
+        it could say its window was done)."""
+        if size < self.size():
+            os.ftruncate(self.descriptor, size)
+
     def close(self):
         self.flush()
         os.close(self.descriptor)
@@ -287,6 +296,7 @@ class AlertOutput:
     def __init__(self, out=sys.stdout, log_path=None, alerts_path=None, print_all=False,
                  verbose=0, detector_name=''):
         self.out = out
+        self.console = []   # lines for out, written after the files at flush
         self.print_all = print_all
         self.verbose = verbose
         self.detector_name = detector_name
@@ -300,7 +310,7 @@ class AlertOutput:
     def line(self, text):
         """One line on the console and in the log."""
         if self.out is not None:
-            self.out.write(text + '\n')
+            self.console.append(text + '\n')
         if self.log is not None:
             self.log.write(text + '\n')
 
@@ -324,11 +334,30 @@ class AlertOutput:
         self.flush()
 
     def flush(self):
-        for stream in (self.out, self.log, self.alerts):
+        # the files first: what the console shows is in them already
+        for stream in (self.alerts, self.log):
             if stream is not None:
                 stream.flush()
+        if self.out is not None and self.console:
+            self.out.write(''.join(self.console))
+            self.console = []
+            self.out.flush()
+
+    def sizes(self):
+        """{file: bytes written} of the log and alerts files, for a resume."""
+        return {name: stream.size() for name, stream in
+                (('log', self.log), ('alerts', self.alerts)) if stream is not None}
+
+    def cut(self, sizes):
+        """Go back to sizes (from sizes()): what came after them is written again."""
+        for name, stream in (('log', self.log), ('alerts', self.alerts)):
+            if stream is not None and name in sizes:
+                stream.cut(sizes[name])
 
     def close(self):
+        if self.out is not None and getattr(self, 'console', None):
+            self.out.write(''.join(self.console))
+            self.console = []
         for stream in (self.log, getattr(self, 'alerts', None)):
             if stream is not None:
                 stream.close()

@@ -72,6 +72,15 @@ class Engine:
             self.width_us = new_width
         self.next_width_us = new_width
 
+    def take_detector(self, detector):
+        """Judge with detector from the next window on (at once when no
+        window has flows yet): a window is judged by one detector."""
+        if self.pending:
+            self.next_detector = detector
+        else:
+            self.detector, self.next_detector = detector, None
+            self.output.detector_name = detector.name
+
     def restore(self, position):
         """Continue the windows of a run that stopped at position (a resume)."""
         self.origin_us, self.width_us = position['origin_us'], position['width_us']

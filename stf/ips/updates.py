@@ -19,6 +19,7 @@ The store ($STF_HOME/ips-detectors):
     checked         when the source was last asked (for update_every_days)
 """
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -146,8 +147,14 @@ def _fetch_url(url, staging, timeout, end):
     base = url if url.endswith('/') else url + '/'
     target = staging / 'set'
     target.mkdir()
-    for name in (MANIFEST, signing.SIGNATURE):
-        _download(base + name, target / name, timeout, end)
+    _download(base + MANIFEST, target / MANIFEST, timeout, end)
+    try:
+        _download(base + signing.SIGNATURE, target / signing.SIGNATURE, timeout, end)
+    except UserError as error:
+        if ' 404 ' not in str(error):
+            raise
+        raise UserError(f'{url}: the update is not signed (it has no {signing.SIGNATURE}); '
+                        'refused') from None
     for name in _manifest_files(target / MANIFEST, url):
         _download(base + urllib.parse.quote(name), target / name, timeout, end)
     return target
@@ -187,7 +194,12 @@ def _download(url, path, timeout, end):
     except urllib.error.HTTPError as error:
         raise UserError(f'{url}: the server answered {error.code} {error.reason}') from None
     except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError):
+            raise UserError(f'{url}: the server stopped answering (timeout {timeout:g} s); '
+                            'refused') from None
         raise UserError(f'{url}: cannot be fetched ({error.reason})') from None
+    except http.client.HTTPException as error:   # the connection ended early
+        raise UserError(f'{url}: truncated ({type(error).__name__}); refused') from None
     except (TimeoutError, OSError) as error:
         what = 'the server stopped answering' if isinstance(error, TimeoutError) else str(error)
         raise UserError(f'{url}: {what} (timeout {timeout:g} s); refused') from None

@@ -3,14 +3,17 @@
 `stf-ips FILE` and `stf-ips --argus HOST:PORT` are supervised unless
 --no-watch (stdin cannot be read again, so `stf-ips -` never is). The child
 is `python -m stf.ips ... --no-watch --progress FILE`: after each window it
-closes it writes where a restart would go on (the line after that window, and
-the window grid). When the child dies (a signal, a crash), the watcher says
+closes it writes where a restart would go on (the line after that window, the
+window grid, and how long the alerts and log files were once that window's
+lines were in them). When the child dies (a signal, a crash), the watcher says
 so, waits (1 s, doubling up to 60 s; back to 1 s after a minute of running)
-and starts it again with `--resume FILE`: a file goes on from that line, so
-no window is judged or alerted twice; `--argus` simply starts again, and the
-child starts `ra` again. A child that ends by itself (exit 0: the input
-ended, or it was asked to stop) or refuses its input or settings (exit 2)
-is not restarted: the watcher exits with its status.
+and starts it again with `--resume FILE`: a file goes on from that line and
+the files are cut back to those lengths (a window written but not yet
+recorded as done is written again), so no window is alerted twice in them;
+`--argus` simply starts again, and the child starts `ra` again. A child that
+ends by itself (exit 0: the input ended, or it was asked to stop) or refuses
+its input or settings (exit 2) is not restarted: the watcher exits with its
+status.
 
 SIGTERM, SIGINT and SIGHUP are passed on to the child (where a platform has
 them); no shell is used anywhere, so it runs the same on Windows.
@@ -57,9 +60,11 @@ def read_progress(path, input_name):
     if not isinstance(position, dict) or position.get('input') != input_name:
         return None
     try:
-        return {key: int(position[key]) for key in
-                ('line', 'offset', 'origin_us', 'width_us', 'number')}
-    except (KeyError, TypeError, ValueError):
+        found = {key: int(position[key]) for key in
+                 ('line', 'offset', 'origin_us', 'width_us', 'number')}
+        found['sizes'] = {name: int(size) for name, size in position.get('sizes', {}).items()}
+        return found
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise UserError(f'{path}: not a progress file of stf-ips') from None
 
 

@@ -1,0 +1,351 @@
+"""Signed detector updates (stf.ips.updates, stf.core.signing) against a real
+HTTP server on 127.0.0.1, and the watcher that restarts a killed detector."""
+import http.server
+import io
+import json
+import os
+import signal
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stf.core import signing
+from stf.core.detect.detector import Detector
+from stf.core.errors import UserError
+from stf.ips import config, updates
+from tests.conftest import ROOT
+from tests.test_ips import PROGRAM, flow_line, stf_ips, write_flows
+
+PYTHON = str(ROOT / '.venv' / 'bin' / 'python')
+
+
+# ---- fixtures ---------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def keys(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('keys')
+    private, public = signing.make_keys(folder / 'good')
+    other, _ = signing.make_keys(folder / 'other')
+    return private, public, other
+
+
+def eager_detector(folder, key, name='eager', threshold=0.0):
+    """The shipped detector with another threshold (0: every tuple is
+    malicious; above 1: none is), saved and signed: an update whose effect
+    shows."""
+    detector = Detector.default()
+    detector.name = name
+    detector.thresholds = dict(detector.thresholds, default=threshold)
+    detector.save(folder)
+    signing.sign(folder, key)
+    return folder
+
+
+class Server:
+    """http.server on 127.0.0.1 serving a folder; `hang` paths never answer,
+    `short` paths announce more bytes than they send."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.hang, self.short = set(), set()
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(outer.root), **kwargs)
+
+            def do_GET(self):
+                if self.path in outer.hang:
+                    time.sleep(5)
+                    return
+                if self.path in outer.short:
+                    data = (outer.root / self.path.lstrip('/')).read_bytes()
+                    self.send_response(200)
+                    self.send_header('Content-Length', str(len(data) + 100))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    served = Server(tmp_path / 'www')
+    served.root.mkdir()
+    yield served
+    served.close()
+
+
+def settings(public, **values):
+    return config.Settings(public_key=str(public), **values)
+
+
+def tar_of(folder, path, rename=None, extra=(), leave=()):
+    """A .tar.gz of folder's files but leave (names through rename), plus extra
+    members given as (TarInfo, bytes)."""
+    with tarfile.open(path, 'w:gz') as tar:
+        for item in sorted(Path(folder).iterdir()):
+            if item.name not in leave:
+                tar.add(item, arcname=(rename or (lambda name: f'eager/{name}'))(item.name))
+        for info, data in extra:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+# ---- signing ------------------------------------------------------------------------
+
+def test_keys_sign_a_manifest_and_only_the_pinned_key_verifies(keys, tmp_path):
+    private, public, other = keys
+    folder = eager_detector(tmp_path / 'eager', private)
+    signing.verify(folder, public)
+    assert oct(private.stat().st_mode & 0o777) == '0o600'
+    with pytest.raises(UserError) as refused:
+        signing.verify(folder, other.with_name(signing.PUBLIC_NAME))
+    assert str(refused.value) == (
+        f"{folder / 'manifest.sig'} is not a signature of manifest.json by the key "
+        f"{other.with_name(signing.PUBLIC_NAME)}; refused")
+    with pytest.raises(UserError, match='is not an Ed25519 public key'):
+        signing.verify(folder, private)
+    with pytest.raises(UserError, match='keys are never overwritten'):
+        signing.make_keys(public.parent)
+
+
+def test_the_sign_and_keygen_commands(tmp_path):
+    keydir = tmp_path / 'keys'
+    made = subprocess.run([PYTHON, '-m', 'stf.detect', 'keygen', '--out', keydir],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert made.returncode == 0 and (keydir / 'stf-detector.pub').is_file()
+    folder = tmp_path / 'det'
+    Detector.default().save(folder)
+    signed = subprocess.run([PYTHON, '-m', 'stf.detect', 'sign', folder, '--key',
+                             keydir / 'stf-detector.key'], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert (signed.returncode, signed.stdout) == (0, f'signed {folder}: {folder}/manifest.sig\n')
+    signing.verify(folder, keydir / 'stf-detector.pub')
+    (folder / 'examples.json').write_text('{}')
+    refused = subprocess.run([PYTHON, '-m', 'stf.detect', 'sign', folder, '--key',
+                              keydir / 'stf-detector.key'], capture_output=True, text=True,
+                             cwd=ROOT)
+    assert refused.returncode == 1 and refused.stderr.count('\n') == 1
+    assert 'its sha256 does not match manifest.json' in refused.stderr
+
+
+# ---- updates ---------------------------------------------------------------------------
+
+def test_a_signed_update_from_http_installs_and_changes_the_verdicts(keys, server, tmp_path):
+    private, public, _ = keys
+    eager_detector(server.root / 'strict', private, 'strict', threshold=2.0)
+    home = tmp_path / 'home'
+    home.mkdir()
+    (home / 'ips.conf').write_text(f'[ips]\nupdate_url = {server.url}/strict\n'
+                                   f'public_key = {public}\n')
+    flows = write_flows(tmp_path / 'flows', [flow_line(second) for second in range(0, 50, 5)])
+    before = stf_ips(flows, '--rule', 'any', home=home).stdout.decode()
+    assert [line.split()[3:5] for line in before.splitlines()] == [['10.0.0.1', 'malicious']]
+    result = stf_ips('--update-now', home=home)
+    store = home / updates.STORE_NAME
+    name = updates.current_name(store)
+    assert (result.returncode, result.stdout.decode()) == (
+        0, f'update from {server.url}/strict installed: {name} (previous kept for --rollback)\n')
+    assert name.startswith('strict-')
+    after = stf_ips(flows, '--rule', 'any', home=home).stdout.decode()
+    assert after == ''                     # the strict detector finds nothing
+    again = stf_ips('--update-now', home=home)
+    assert again.returncode == 1 and 'nothing to apply' in again.stderr.decode()
+    back = stf_ips('--rollback', home=home)
+    assert (back.returncode, updates.current_name(store)) == (0, '')
+    assert stf_ips(flows, '--rule', 'any', home=home).stdout.decode() == before
+    assert stf_ips('--rollback', home=home).returncode == 0     # and forward again
+    assert updates.current_name(store) == name
+
+
+def test_an_archive_over_http_and_a_file_url_install(keys, server, tmp_path):
+    private, public, _ = keys
+    folder = eager_detector(tmp_path / 'eager', private)
+    tar_of(folder, server.root / 'eager.tar.gz')
+    store = tmp_path / 'store'
+    line = updates.update(store, settings(public, update_url=f'{server.url}/eager.tar.gz'))
+    assert line.startswith(f'update from {server.url}/eager.tar.gz installed: eager-')
+    flat = tar_of(folder, tmp_path / 'flat.tar.gz', rename=lambda name: name)
+    other = tmp_path / 'store2'
+    updates.update(other, settings(public, update_url=flat.as_uri()))
+    assert updates.current_name(other) == updates.current_name(store)
+    assert Detector.load(updates.current_folder(other)).thresholds['default'] == 0.0
+
+
+def bad_updates(keys, tmp_path, server):
+    """(what, settings) of updates that must be refused, with the start of the line."""
+    private, public, other_key = keys
+    cases = []
+
+    def folder(name, change=None, key=private):
+        made = eager_detector(server.root / name, key)
+        if change:
+            change(made)
+        return f'{server.url}/{name}'
+
+    cases.append((folder('unsigned', lambda f: (f / 'manifest.sig').unlink()),
+                  'the update is not signed'))
+    cases.append((folder('otherkey', key=other_key), 'is not a signature of manifest.json'))
+    cases.append((folder('changed', lambda f: (f / 'examples.json').write_text('{"a": 1}')),
+                  'its sha256 does not match manifest.json'))
+    cases.append((folder('missing', lambda f: (f / 'ngrams.json').unlink()),
+                  'the server answered 404'))
+
+    def listed(f):
+        manifest = json.loads((f / 'manifest.json').read_text())
+        manifest['files']['run.sh'] = '0' * 64
+        (f / 'manifest.json').write_text(json.dumps(manifest))
+    cases.append((folder('extra', listed), "lists files that are no part of a detector ('run.sh')"))
+    made = eager_detector(tmp_path / 'good', private)
+    server.short.add('/short/ngrams.json')
+    folder('short')
+    cases.append((f'{server.url}/short', 'truncated'))
+    for name, member, start in (('dotdot', '../evil', 'points outside the update'),
+                                ('absolute', '/tmp/evil', 'points outside the update')):
+        info = tarfile.TarInfo(member)
+        info.size = 4
+        tar_of(made, server.root / f'{name}.tar.gz', extra=[(info, b'evil')])
+        cases.append((f'{server.url}/{name}.tar.gz', start))
+    link = tarfile.TarInfo('eager/detector.json')
+    link.type, link.linkname = tarfile.SYMTYPE, '/etc/passwd'
+    tar_of(made, server.root / 'link.tar.gz', leave={'detector.json'}, extra=[(link, None)])
+    cases.append((f'{server.url}/link.tar.gz', "'eager/detector.json' is a link; refused"))
+    extra = tmp_path / 'extra-dir'
+    eager_detector(extra, private)
+    (extra / 'notes.txt').write_text('hi')
+    cases.append((str(extra), "'notes.txt' is no part of a signed detector"))
+    (server.root / 'cut.tar.gz').write_bytes(
+        tar_of(made, tmp_path / 'whole.tar.gz').read_bytes()[:300])
+    cases.append((f'{server.url}/cut.tar.gz', 'not a readable .tar.gz'))
+    server.hang.add('/hang/manifest.json')
+    cases.append((f'{server.url}/hang', 'the server stopped answering'))
+    return cases
+
+
+def test_bad_updates_are_refused_and_leave_the_running_set(keys, server, tmp_path):
+    private, public, _ = keys
+    store = tmp_path / 'store'
+    good = eager_detector(tmp_path / 'first', private)
+    updates.update(store, settings(public, update_dir=str(good)))
+    running = updates.current_name(store)
+    for source, wanted in bad_updates(keys, tmp_path, server):
+        chosen = dict(update_url=source) if '://' in source else dict(update_dir=source)
+        with pytest.raises(UserError) as refused:
+            updates.update(store, settings(public, **chosen), timeout=1.0)
+        assert wanted in str(refused.value), (source, str(refused.value))
+        assert '\n' not in str(refused.value)
+        assert updates.current_name(store) == running
+        Detector.load(updates.current_folder(store))
+        assert not any((store / 'staging').iterdir())
+    assert not Path('/tmp/evil').exists()
+
+
+def test_a_running_ips_takes_an_installed_update_at_a_window_boundary(keys, tmp_path):
+    private, public, _ = keys
+    home = tmp_path / 'home'
+    config.ensure(home / 'ips.conf')
+    child = subprocess.Popen([PROGRAM, '-', '--window', '2', '--lateness', '0', '--rule', 'any',
+                              '--alerts', home / 'alerts.jsonl'],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=dict(os.environ, STF_HOME=str(home)))
+    try:
+        time.sleep(1.0)
+        updates.update(home / updates.STORE_NAME,
+                       settings(public, update_dir=str(eager_detector(tmp_path / 'e', private))))
+        now = time.time()
+        stamp = time.strftime('%Y/%m/%d %H:%M:%S', time.gmtime(now))
+        from tests.test_flowfile import HEADER
+        child.stdin.write((HEADER + '\n' + f'{stamp}.000000,0.1,udp,10.0.0.7,5000,   ->,'
+                           '1.1.1.1,53,CON,0,0,2,90,60,x\n').encode())
+        child.stdin.flush()
+        lines = [child.stdout.readline().decode() for _ in range(2)]
+        assert "detector 'eager'" in lines[0] and 'it judges from the next window on' in lines[0]
+        assert lines[1].split()[3:5] == ['10.0.0.7', 'malicious']
+        (alert,) = map(json.loads, (home / 'alerts.jsonl').read_text().splitlines())
+        assert alert['Analyzer']['Model'].endswith(' detector eager')
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(20)
+
+
+# ---- the watcher --------------------------------------------------------------------------
+
+def children_of(pid):
+    try:
+        return [int(item) for item in
+                Path(f'/proc/{pid}/task/{pid}/children').read_text().split()]
+    except OSError:
+        return []
+
+
+def test_the_watcher_restarts_a_killed_detector_without_repeating_alerts(tmp_path):
+    if not Path('/proc/self/task').is_dir():
+        pytest.skip('finding the detector process needs /proc')
+    import sys
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import gen_binetflow
+    flows = tmp_path / 'capture.binetflow'
+    with open(flows, 'w') as out:
+        gen_binetflow.generate(200_000, out)
+    home = tmp_path / 'home'
+    config.ensure(home / 'ips.conf')
+    alerts = tmp_path / 'alerts.jsonl'
+    watcher = subprocess.Popen([PROGRAM, flows, '--alerts', alerts], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=dict(os.environ, STF_HOME=str(home)))
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and time.monotonic() < deadline and watcher.poll() is None:
+        for pid in children_of(watcher.pid):
+            command = Path(f'/proc/{pid}/cmdline').read_bytes().split(b'\0')
+            if b'--progress' in command:
+                progress = Path(command[command.index(b'--progress') + 1].decode())
+                if progress.exists():
+                    os.kill(pid, signal.SIGKILL)
+                    killed = pid
+        time.sleep(0.005)
+    out, err = watcher.communicate(timeout=120)
+    assert killed is not None, 'the detector ended before it could be killed'
+    assert watcher.returncode == 0
+    assert err.decode().splitlines() == [
+        'stf-ips watcher: the detector process ended (killed by SIGKILL); started again '
+        'after 1 s']
+    lines = out.decode().splitlines()
+    said = [line for line in lines if 'watcher:' in line or line.startswith('resumed ')]
+    assert said[0] == ('watcher: the detector process ended (killed by SIGKILL); started again '
+                       'after 1 s')
+    assert said[1].startswith(f'resumed {flows} at line ')
+    keys = [(item['StartTime'], item['Source'][0]['IP'])
+            for item in map(json.loads, alerts.read_text().splitlines())]
+    assert keys and len(keys) == len(set(keys))          # no alert twice
+    whole_alerts = tmp_path / 'whole.jsonl'
+    stf_ips(flows, '--no-watch', '--alerts', whole_alerts, home=home)
+    whole = [(item['StartTime'], item['Source'][0]['IP'])
+             for item in map(json.loads, whole_alerts.read_text().splitlines())]
+    resumed = int(said[1].split()[-1])
+    first_after = min(at for at, key in enumerate(keys) if key not in whole[:at + 1] or
+                      key != whole[at]) if keys != whole else len(keys)
+    assert keys[:first_after] == whole[:first_after] and first_after > 0
+    assert resumed > 1
+
+
+def test_stdin_and_no_watch_are_not_supervised_and_bad_input_is_not_restarted(tmp_path):
+    missing = stf_ips(tmp_path / 'missing')
+    assert (missing.returncode, missing.stderr.decode().count('\n')) == (2, 1)
+    assert b'watcher' not in missing.stdout + missing.stderr
