@@ -1,5 +1,6 @@
 """Signed detector updates (stf.ips.updates, stf.core.signing) against a real
 HTTP server on 127.0.0.1, and the watcher that restarts a killed detector."""
+import calendar
 import http.server
 import io
 import json
@@ -18,7 +19,7 @@ from stf.core.detect.detector import Detector
 from stf.core.errors import UserError
 from stf.ips import config, updates
 from tests.conftest import ROOT
-from tests.test_ips import PROGRAM, flow_line, stf_ips, write_flows
+from tests.test_ips import PROGRAM, WAIT, flow_line, stf_ips, write_flows
 
 PYTHON = str(ROOT / '.venv' / 'bin' / 'python')
 
@@ -349,3 +350,143 @@ def test_stdin_and_no_watch_are_not_supervised_and_bad_input_is_not_restarted(tm
     missing = stf_ips(tmp_path / 'missing')
     assert (missing.returncode, missing.stderr.decode().count('\n')) == (2, 1)
     assert b'watcher' not in missing.stdout + missing.stderr
+
+
+# ---- the service, and a live pipeline through the watcher ---------------------------------
+
+def test_the_service_unit_is_valid_and_runs_the_watcher_with_argus(tmp_path):
+    import configparser
+    import shutil
+    text = (ROOT / 'confs' / 'stf-ips.service').read_text()
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str
+    unit.read_string(text)
+    command = unit['Service']['ExecStart'].split()
+    assert command[0] == '/opt/stf/stf-ips' and '--argus' in command
+    assert '--no-watch' not in command and unit['Service']['Restart'] == 'on-failure'
+    from stf.ips.__main__ import parser
+    args = parser().parse_args(command[1:])
+    assert (args.argus, args.config) == ('127.0.0.1:561', '/etc/stf-ips/ips.conf')
+    analyze = shutil.which('systemd-analyze')
+    if analyze is None:
+        return
+    local = tmp_path / 'stf-ips.service'
+    local.write_text(text.replace('/opt/stf', str(ROOT)))
+    checked = subprocess.run([analyze, 'verify', str(local)], capture_output=True, text=True)
+    problems = [line for line in (checked.stdout + checked.stderr).splitlines()
+                if 'stf-ips.service' in line]
+    assert problems == []
+
+
+def periodic_detector(folder):
+    """A detector trained here: steady chains on a high UDP port are
+    malicious, irregular web chains normal."""
+    from stf.core.detect import TrainingRow
+    rows = []
+    for number in range(12):
+        steady = '11' + '.a' * (5 + number) if number % 2 else '11' + '.b' * (4 + number)
+        rows.append(TrainingRow(f'10.0.{number}.1-10.9.9.{number}-{20000 + number}-udp',
+                                f'From-Botnet-UDP-CC-{number}', steady))
+        rows.append(TrainingRow(f'10.1.{number}.1-2.2.2.{number}-443-tcp',
+                                f'From-Normal-TCP-HTTPS-Web-{number}',
+                                '88*Y*Y+Z*y' + '*Z,y' * (number % 4)))
+    detector = Detector.train(rows, name='periodic')
+    detector.save(folder)
+    return folder
+
+
+
+def test_live_argus_through_the_watcher_reports_periodic_traffic_across_an_argus_restart(
+        tmp_path):
+    from tests.conftest import free_port
+    from tests.test_ips import ARGUS, RA, send_udp
+    if not (ARGUS and RA):
+        pytest.skip('argus and ra are not installed')
+    port, target = free_port(), free_port()
+    conf = tmp_path / 'argus.conf'
+    conf.write_text((ROOT / 'confs' / 'argus.conf').read_text()
+                    + '\nARGUS_FLOW_STATUS_INTERVAL=1\n')
+    whitelist = tmp_path / 'whitelist'
+    whitelist.write_text(f'port:{port}\n')
+    models = periodic_detector(tmp_path / 'periodic')
+    home = tmp_path / 'home'
+    config.ensure(home / 'ips.conf')
+    env = dict(os.environ, TZ='UTC', STF_HOME=str(home))
+
+    def argus():
+        server = subprocess.Popen([ARGUS, '-F', str(conf), '-i', 'lo', '-P', str(port),
+                                   f'udp and port {target}'], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, env=env)
+        time.sleep(1.0)
+        if server.poll() is not None:
+            pytest.skip('argus cannot capture on lo here: '
+                        + server.stderr.read().decode(errors='replace').strip()[-200:])
+        return server
+
+    first = argus()
+    ips = subprocess.Popen([PROGRAM, '--argus', f'127.0.0.1:{port}', '--window', '3',
+                            '--lateness', '1', '--rule', 'any', '--models', models,
+                            '--whitelist', whitelist], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env)
+    second = None
+    try:
+        time.sleep(1.5)
+        send_udp(target, 60)                 # 3 s, a datagram every 50 ms
+        time.sleep(2.0)
+        first.terminate()
+        first.wait(WAIT)
+        stopped = time.time()
+        second = argus()                     # ra is started again by stf-ips
+        time.sleep(3.0)
+        send_udp(target, 60)
+        time.sleep(5.0)
+        ips.send_signal(signal.SIGTERM)
+        out, err = ips.communicate(timeout=WAIT)
+    finally:
+        for child in (first, second, ips):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
+    lines = out.decode().splitlines()
+    alerts = [line.split() for line in lines if ' UTC  ' in line]
+    assert ips.returncode == 0, err.decode()
+    assert any(line.startswith('ra ended (exit status') for line in lines)
+    ends = [calendar.timegm(time.strptime(' '.join(fields[:2]), '%Y-%m-%d %H:%M:%S'))
+            for fields in alerts if fields[3:5] == ['127.0.0.1', 'malicious']]
+    # the traffic is reported from before argus stopped and after it came back
+    assert [end for end in ends if end <= stopped] and [end for end in ends if end > stopped], \
+        lines
+
+
+def test_updates_are_due_on_their_schedule(keys, tmp_path):
+    private, public, _ = keys
+    store = tmp_path / 'store'
+    folder = eager_detector(tmp_path / 'e', private)
+    scheduled = settings(public, update_dir=str(folder), update_every_days=3.0)
+    assert updates.due(store, scheduled) is True              # never asked yet
+    assert updates.due(store, config.Settings()) is False     # no source
+    updates.update(store, scheduled)
+    now = time.time()
+    assert updates.due(store, scheduled, now + 2 * 86400) is False
+    assert updates.due(store, scheduled, now + 3 * 86400 + 1) is True
+    assert updates.due(store, config.Settings(update_dir=str(folder), dont_update=True),
+                       now + 30 * 86400) is False
+
+
+def test_a_running_ips_updates_itself_when_due(keys, tmp_path):
+    private, public, _ = keys
+    home = tmp_path / 'home'
+    home.mkdir()
+    folder = eager_detector(tmp_path / 'e', private)
+    (home / 'ips.conf').write_text(f'[ips]\nupdate_dir = {folder}\npublic_key = {public}\n')
+    child = subprocess.Popen([PROGRAM, '-', '--window', '2', '--lateness', '0', '--rule', 'any'],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=dict(os.environ, STF_HOME=str(home)))
+    try:
+        first = child.stdout.readline().decode()
+        second = child.stdout.readline().decode()
+        assert first.startswith(f'update from {folder} installed: eager-')
+        assert "detector 'eager'" in second
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(20)

@@ -278,11 +278,18 @@ class LineFile:
         os.close(self.descriptor)
 
 
+def _read_at(descriptor, offset, size):
+    """size bytes at offset (os.pread is not on every platform; appends go to
+    the end whatever the position)."""
+    os.lseek(descriptor, offset, os.SEEK_SET)
+    return os.read(descriptor, size)
+
+
 def _cut_torn_line(descriptor):
     size = os.lseek(descriptor, 0, os.SEEK_END)
-    if not size or os.pread(descriptor, 1, size - 1) == b'\n':
+    if not size or _read_at(descriptor, size - 1, 1) == b'\n':
         return
-    tail = os.pread(descriptor, min(size, 1 << 22), max(0, size - (1 << 22)))
+    tail = _read_at(descriptor, max(0, size - (1 << 22)), min(size, 1 << 22))
     keep = size - len(tail) + tail.rfind(b'\n') + 1 if b'\n' in tail else 0
     os.ftruncate(descriptor, keep)
 

@@ -848,7 +848,7 @@ class _Source:
         self.name = name if isinstance(name, str) else 'the input stream'
         self._read, descriptor = _stream_reader(stream)
         self._poll = None
-        if descriptor is not None:
+        if descriptor is not None and hasattr(select, 'poll'):   # not on Windows
             self._poll = select.poll()
             self._poll.register(descriptor, select.POLLIN)
         self.ended = False
