@@ -11,8 +11,8 @@ def test_help_lists_every_registered_command(app):
     table, _ = ok(app, "help")
     names = [row[0] for row in table.rows]
     assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
-                     'models', 'labels', 'notes', 'detectors', 'experiments', 'history', 'undo',
-                     '!CMD']
+                     'models', 'labels', 'notes', 'detectors', 'experiments', 'markov_models',
+                     'distances', 'history', 'undo', '!CMD']
     # Each line fits the table (its last column is not wrapped).
     from stf.console.render import LAST_COLUMN_RULE, table_text
     assert max(len(row[2]) for row in table.rows) <= LAST_COLUMN_RULE
@@ -46,8 +46,9 @@ def test_database_info_and_list(app, tmp_path):
     assert pairs['location'] == str(tmp_path / 'db' / 'stf.db')
     (table,) = ok(app, 'database -l')
     assert table.rows == [('connections', 'ConnectionGroups', 0), ('datasets', 'Datasets', 0),
-                          ('detectors', 'Detectors', 0), ('experiments', 'Experiments', 0),
-                          ('labels', 'Labels', 0), ('models', 'ModelGroups', 0),
+                          ('detectors', 'Detectors', 0), ('distances', 'Distances', 0),
+                          ('experiments', 'Experiments', 0), ('labels', 'Labels', 0),
+                          ('markov_models', 'MarkovModels', 0), ('models', 'ModelGroups', 0),
                           ('notes', 'Notes', 0)]
 
 
@@ -63,7 +64,7 @@ def test_database_delete_structure(app):
     assert len(app.datasets) == 0
     assert error(app, 'database -d nothing') == (
         "no top-level structure 'nothing'; existing: connections, datasets, detectors, "
-        'experiments, labels, models, notes')
+        'distances, experiments, labels, markov_models, models, notes')
 
 
 def register(app, name, handler):

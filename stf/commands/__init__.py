@@ -3,9 +3,9 @@
 
 def build_registry():
     from stf.commands import (basic, connections, database, datasets, detectors, experiments,
-                              history, labels, models, notes)
+                              history, labels, markov, models, notes)
     from stf.commands.registry import Registry
     return Registry([*basic.COMMANDS, *database.COMMANDS, *datasets.COMMANDS,
                      *connections.COMMANDS, *models.COMMANDS, *labels.COMMANDS,
                      *notes.COMMANDS, *detectors.COMMANDS,
-                     *experiments.COMMANDS, *history.COMMANDS])
+                     *experiments.COMMANDS, *markov.COMMANDS, *history.COMMANDS])

@@ -29,7 +29,9 @@ KEPT_MEANINGS = {('database', '-i'): '--info', ('database', '-c'): '--commit',
                  ('datasets', '-o'): '--folder', ('datasets', '-f'): '--files',
                  # `history -n 20` counts, as the shell's and git's do
                  ('history', '-n'): '--number',
-                 ('experiments', '-n'): '--new'}
+                 ('experiments', '-n'): '--new',
+                 # the original stf's distances command
+                 ('distances', '-n'): '--new', ('distances', '-c'): '--compare'}
 
 
 class HelpRequested(Exception):

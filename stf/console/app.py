@@ -443,6 +443,8 @@ class App:
                 'experiment_id': {str(item.id): item.file_name
                                   for item in root['experiments'].values()},
                 'label_id': {str(key): name for key, name in root['labels'].names().items()},
+                'markov_id': {str(item.id): item.label
+                              for item in root['markov_models'].values()},
                 'label_name': {name: 'label' for name in root['labels'].names().values()},
                 **{f'label:{part}': dict.fromkeys(values, part)
                    for part, values in labelnames.PARTS},

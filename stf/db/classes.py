@@ -48,6 +48,7 @@ ALLOWED = {
     'stf.models.datasets': {'Dataset', 'DatasetFile', 'Datasets'},
     'stf.models.detection': {'DetectorRecord', 'Detectors', 'Experiment', 'Experiments'},
     'stf.models.labels': {'Label', 'Labels'},
+    'stf.models.markov': {'MarkovRecord', 'MarkovModels', 'DistanceRecord', 'Distances'},
     'stf.models.notes': {'Note', 'Notes'},
     'persistent.mapping': {'PersistentMapping'},  # also the database's root
     'persistent.list': {'PersistentList'},

@@ -4,6 +4,7 @@ from stf.models.connections import ConnectionGroups
 from stf.models.datasets import Datasets
 from stf.models.detection import Detectors, Experiments
 from stf.models.labels import Labels
+from stf.models.markov import Distances, MarkovModels
 from stf.models.notes import Notes
 
 # The top-level structures of a database, by root key. Later kinds of data
@@ -16,6 +17,8 @@ STRUCTURES = {
     'labels': Labels,
     'detectors': Detectors,
     'experiments': Experiments,
+    'markov_models': MarkovModels,
+    'distances': Distances,
 }
 
 

@@ -18,6 +18,8 @@ FILTER_KEYS = {
     'labels': {'name': str, 'id': int, 'groupid': str, 'connid': str},
     'notes': {'text': str},
     'experiments': {'name': str},  # the tuples an experiment judges
+    'markov_models': {'name': str, 'id': int, 'proto3': str},
+    'distances': {'trainname': str, 'testname': str, 'distance': float},
 }
 
 TEXT_OPERATORS = {
@@ -68,11 +70,12 @@ def parse_one(kind, keys, text):
 
 
 def convert(kind, key, text):
-    if kind is int:
+    if kind in (int, float):
         try:
-            return int(text)
+            return kind(text)
         except ValueError:
-            raise UserError(f"filter {key} needs a whole number, not '{text}'") from None
+            what = 'a whole number' if kind is int else 'a number'
+            raise UserError(f"filter {key} needs {what}, not '{text}'") from None
     return text
 
 
