@@ -130,3 +130,29 @@ def test_an_old_model_file_is_imported_and_a_dangerous_one_refused(app, tmp_path
         'refused (nothing in it was run)')
     assert len(app.root['markov_models']) == 1
     assert math.isfinite(record.threshold)
+
+
+def test_markov_models_are_detectors_of_an_experiment(app, tmp_path):
+    from tests.test_detection_commands import labeled_capture
+    ok(app, f'datasets -c {labeled_capture(tmp_path)} --name lab')
+    ok(app, 'connections -g')
+    ok(app, 'models -g')
+    ok(app, 'labels --from-flows -g 0-1')
+    (built, *_) = ok(app, 'markov_models -a --min-flows 3')
+    ids = sorted(row[0] for row in built.rows)
+    assert error(app, f'experiments -n --detector markov:{ids[0]}') == (
+        f"Markov model {ids[0]} has no threshold: train it with 'markov_models "
+        f"--train-threshold {ids[0]}' or set one with --threshold")
+    ok(app, f'markov_models --threshold 1.5 -i {ids[0]}-{ids[-1]}')
+    spec = 'markov:' + ','.join(map(str, ids))
+    items = ok(app, f'experiments -n --detector default {spec} --rule any')
+    assert [row[0] for row in items[1].rows] == ['default', spec]
+    results = app.root['experiments'].get(0).results
+    markov, default = results[spec]['summary'], results['default']['summary']
+    assert markov['detector'] == spec
+    # judged on the chains its models were built from: every slot right
+    assert [markov[key] for key in ('tp', 'fp', 'tn', 'fn')] == [10, 0, 70, 0]
+    assert [default[key] for key in ('tp', 'fp', 'tn', 'fn')] == [10, 67, 3, 0]
+    assert error(app, 'experiments -n --detector markov:') == (
+        "'markov:' names no Markov model: write markov:ID,... (e.g. markov:0,2-5; see "
+        "'markov_models -l')")

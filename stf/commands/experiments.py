@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from stf.commands import common
 from stf.commands.connections import flow_file
+from stf.commands import markov
 from stf.commands.detectors import find as find_detector, plain
 from stf.commands.registry import Action, Command, Flag
 from stf.commands.results import Fields, Table, ok, warning
@@ -64,7 +65,7 @@ def run(app, args):
         raise UserError('experiments --slot takes seconds, more than 0')
     if not args.alpha >= 0:
         raise UserError(f'experiments --alpha takes a number of 0 or more, not {args.alpha}')
-    detectors = [(name, find_detector(app, name)[1]) for name in args.detector or ['default']]
+    detectors = [(name, detector_named(app, name)) for name in args.detector or ['default']]
     settings = {'slot': args.slot or stream.SLOT_SECONDS, 'rule': args.rule,
                 'alpha': args.alpha, 'filter': ' '.join(args.filter or []),
                 'detectors': [name for name, _ in detectors]}
@@ -78,6 +79,14 @@ def run(app, args):
             alpha=args.alpha, tuple_labels=labels or None, keep=keep,
             progress=step)
     return Ran(dataset.id, item.name, settings, args.description or '', plain(results))
+
+
+def detector_named(app, name):
+    """A detector stf trained, the shipped one, or Markov models per label
+    (markov:ID,...)."""
+    if name.startswith('markov:'):
+        return markov.markov_detector(app, name)
+    return find_detector(app, name)[1]
 
 
 def tuple_filter(conditions_text):
@@ -235,7 +244,8 @@ COMMANDS = [Command(
                type=int, complete='experiment_id', apply=drop_slots),
     ),
     options=(
-        Flag(('--detector',), '-n: the detectors to run (default: the shipped one)',
+        Flag(('--detector',), '-n: the detectors to run (default: the shipped one; '
+             'markov:ID,... the Markov models per label)',
              metavar='NAME', nargs='+', extend=True, complete='detector_name'),
         Flag(('--dataset',), '-n: the dataset (default: the current one)', metavar='ID',
              type=int, complete='dataset_id'),

@@ -266,6 +266,25 @@ def import_stfm(app, args, read):
                f'{len(read.model.training):,} characters, threshold {threshold}')]
 
 
+# -- as a detector of the experiments
+
+def markov_detector(app, name):
+    """The MarkovDetector 'markov:3,5-7' names (every model must have a threshold)."""
+    spec = name.partition(':')[2]
+    if not spec.strip():
+        raise UserError(f"'{name}' names no Markov model: write markov:ID,... (e.g. "
+                        "markov:0,2-5; see 'markov_models -l')")
+    ids = [number for part in spec.split(',')
+           for number in common.id_range(part.strip(), 'a Markov model', '2-5')]
+    records = [record_of(app, number) for number in ids]
+    unset = [str(record.id) for record in records if record.threshold is None]
+    if unset:
+        raise UserError(f"Markov model{'s' if len(unset) > 1 else ''} {', '.join(unset)} "
+                        "has no threshold: train it with 'markov_models --train-threshold "
+                        f"{unset[0]}' or set one with --threshold")
+    return labelmarkov.MarkovDetector([model_of(record) for record in records], name)
+
+
 # -- distances
 
 def test_chain(app, text):

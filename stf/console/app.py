@@ -439,7 +439,9 @@ class App:
                 'note_id': dict.fromkeys(map(str, last_keys(root['notes'].items)), 'note'),
                 'transaction_id': self._transaction_ids(),
                 'detector_name': {'default': 'shipped', **{
-                    item.name: item.source for item in root['detectors'].values()}},
+                    item.name: item.source for item in root['detectors'].values()}, **{
+                    f'markov:{item.id}': item.label
+                    for item in root['markov_models'].values()}},
                 'experiment_id': {str(item.id): item.file_name
                                   for item in root['experiments'].values()},
                 'label_id': {str(key): name for key, name in root['labels'].names().items()},

@@ -18,9 +18,15 @@ threshold, tried letter by letter as the chain grows: the first length at
 which a model matches decides, and of the models matching there the smallest
 distance wins.
 """
+import functools
 import math
 import random
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from stf.core.errors import UserError
+from stf.core.flows import connid
 
 UNSEEN = math.log(0.01)
 SEPARATOR = '#'
@@ -71,9 +77,31 @@ class LabelModel:
 
     def distances(self, chain):
         """The distance after each character from the MIN_LETTERS-th on:
-        [(length, distance)]."""
-        return [(length, self.distance(chain[:length]))
-                for length in range(MIN_LETTERS, len(chain) + 1)]
+        [(length, distance)] (running sums: each prefix costs one step)."""
+        own, other = self._training_prefixes, self.prefixes(chain)
+        found = []
+        for length in range(MIN_LETTERS, len(chain) + 1):
+            mine = abs(own[min(length, len(own)) - 1]) if own else 0.0
+            theirs = abs(other[length - 1])
+            found.append((length, math.inf if mine == 0 or theirs == 0
+                          else max(mine, theirs) / min(mine, theirs)))
+        return found
+
+    def prefixes(self, chain):
+        """log P(chain[:k]) for k = 1..len(chain), summed as log_probability sums."""
+        if not chain:
+            return []
+        total = _log(self.initial.get(chain[0]))
+        found = [total]
+        transitions = self.transitions
+        for before, after in zip(chain, chain[1:]):
+            total += _log(transitions.get(before, {}).get(after))
+            found.append(total)
+        return found
+
+    @functools.cached_property
+    def _training_prefixes(self):
+        return self.prefixes(self.training)
 
     def judges(self, chain, proto3):
         return proto3.upper() == self.proto3.upper() and len(chain) >= MIN_LETTERS
@@ -184,6 +212,35 @@ def train_threshold(model, others, thresholds=THRESHOLDS):
         rows.append(ThresholdRow(threshold, tp, fp, tn, fn))
     chosen = min(rows, key=lambda row: (-(row.f1 or 0.0), row.fpr or 0.0, row.threshold))
     return rows, chosen
+
+
+class MarkovDetector:
+    """Markov models per label as a detector of the experiments engine: a
+    chain is malicious (probability 1) when the model matching it first as it
+    grows is of a malicious label, else normal (0). Models without a threshold
+    match nothing. name: how it was chosen ('markov:3,5')."""
+
+    def __init__(self, models, name):
+        self.models = list(models)
+        self.name = name
+        self.thresholds = {'default': 0.5}
+
+    def probabilities(self, states, tuple_ids=None):
+        ids = list(tuple_ids) if tuple_ids is not None else [''] * len(states)
+        found = np.zeros(len(states))
+        for index, (state, tuple_id) in enumerate(zip(states, ids)):
+            best = best_match(self.models, state, proto3_of(tuple_id))
+            if best is not None and best[0].decision == 'malicious':
+                found[index] = 1.0
+        return found
+
+
+def proto3_of(tuple_id):
+    """The Proto3 a tuple's chain is compared by: its protocol, upper case."""
+    try:
+        return connid.parse(tuple_id).proto.upper()
+    except UserError:
+        return ''
 
 
 def _log(probability):
