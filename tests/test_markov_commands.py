@@ -156,3 +156,26 @@ def test_markov_models_are_detectors_of_an_experiment(app, tmp_path):
     assert error(app, 'experiments -n --detector markov:') == (
         "'markov:' names no Markov model: write markov:ID,... (e.g. markov:0,2-5; see "
         "'markov_models -l')")
+
+
+def test_models_are_exported_with_a_manifest_and_imported_back(labeled, tmp_path):
+    app, names = labeled
+    ok(app, 'markov_models -a')
+    ok(app, 'markov_models --threshold 1.3 -i 0-1')
+    out = tmp_path / 'exported'
+    (said,) = ok(app, f'markov_models -x 0,1 --output {out}')
+    assert said.text == (f"Markov models 0, 1 exported to {out} (markov.json and "
+                         f"manifest.json); read them back with 'markov_models --import {out}'")
+    assert error(app, f'markov_models -x 0 --output {out}') == (
+        f'{out} exists and is not an empty folder; add --force to overwrite its files, or '
+        'choose another folder')
+    items = ok(app, f'markov_models --import {out}')
+    assert len(items) == 2
+    first, copy = app.root['markov_models'].get(0), app.root['markov_models'].get(3)
+    assert (copy.label, copy.training, copy.threshold, copy.transitions, copy.label_id) == (
+        first.label, first.training, 1.3, first.transitions, first.label_id)
+    data = (out / 'markov.json').read_text()
+    (out / 'markov.json').write_text(data.replace('"threshold": 1.3', '"threshold": 9.9', 1))
+    assert error(app, f'markov_models --import {out}') == (
+        f'{out / "markov.json"}: its sha256 does not match manifest.json (or other files are '
+        'listed), so it was changed after it was saved; refused')

@@ -9,7 +9,7 @@ from pathlib import Path
 from stf.commands import common
 from stf.commands.registry import Action, Command, Flag
 from stf.commands.results import Table, Text, ok, warning
-from stf.core.detect import labelmarkov, stfm
+from stf.core.detect import labelmarkov, markovfiles, stfm
 from stf.core.detect.labelmarkov import MIN_FLOWS, LabelModel
 from stf.core.errors import UserError
 from stf.core.flows import connid, filters, labelnames
@@ -243,27 +243,50 @@ def set_threshold(app, args):
 
 @dataclass(frozen=True)
 class Imported:
-    """An .stfm file read before the transaction."""
-    model: LabelModel
+    """Models read before the transaction (an .stfm file or an export folder)."""
+    models: list
     source: str
 
 
-def read_stfm(app, args):
+def read_models(app, args):
     path = Path(args.import_file)
+    if markovfiles.is_folder(path):
+        return Imported(markovfiles.load(path), f'folder {path.name}')
     old = stfm.read(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Imported(stfm.to_model(old), f'file {path.name} sha256 {digest[:16]}')
+    return Imported([stfm.to_model(old)], f'file {path.name} sha256 {digest[:16]}')
 
 
-def import_stfm(app, args, read):
-    label = app.root['labels'].by_name(read.model.label)
-    record = models_store(app).add(lambda new_id: MarkovRecord(
-        new_id, read.model, label.id if label is not None else None, MIN_FLOWS, [],
-        read.source))
-    threshold = '-' if read.model.threshold is None else f'{read.model.threshold:g}'
-    return [ok(f'Markov model {record.id} imported from {args.import_file}: label '
-               f'{read.model.label} ({read.model.proto3}, {read.model.decision}), '
-               f'{len(read.model.training):,} characters, threshold {threshold}')]
+def import_models(app, args, read):
+    items = []
+    for model in read.models:
+        label = app.root['labels'].by_name(model.label)
+        record = models_store(app).add(lambda new_id, model=model, label=label: MarkovRecord(
+            new_id, model, label.id if label is not None else None, MIN_FLOWS, [],
+            read.source))
+        threshold = '-' if model.threshold is None else f'{model.threshold:g}'
+        items.append(ok(f'Markov model {record.id} imported from {args.import_file}: label '
+                        f'{model.label} ({model.proto3}, {model.decision}), '
+                        f'{len(model.training):,} characters, threshold {threshold}'))
+    return items
+
+
+def export(app, args):
+    """-x IDS --output DIR: the models as JSON with a manifest (outside the
+    database: written before the transaction, which changes nothing)."""
+    if not args.output:
+        raise UserError('markov_models -x needs --output DIR')
+    target = Path(args.output)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not args.force:
+        raise UserError(f'{target} exists and is not an empty folder; add --force to '
+                        'overwrite its files, or choose another folder')
+    ids = [number for part in str(args.export).split(',')
+           for number in common.id_range(part.strip(), 'a Markov model', '2-5')]
+    models = [model_of(record_of(app, number)) for number in ids]
+    markovfiles.save(target, models)
+    return [ok(f"Markov model{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))} "
+               f"exported to {target} ({markovfiles.MODELS} and {markovfiles.MANIFEST}); "
+               f"read them back with 'markov_models --import {target}'")]
 
 
 # -- as a detector of the experiments
@@ -439,9 +462,12 @@ COMMANDS = [
                        complete='markov_id', apply=train_threshold),
                 Action(('--threshold',), 'set the threshold of the models -i names',
                        metavar='VALUE', type=float, apply=set_threshold),
-                Action(('--import',), "read a model file of the original stf (.stfm)",
-                       metavar='FILE', complete='path', attribute='import_file',
-                       gather=read_stfm, apply=import_stfm),
+                Action(('--import',), 'read a model file of the original stf (.stfm) or a '
+                       'folder exported with -x', metavar='FILE', complete='path',
+                       attribute='import_file', gather=read_models, apply=import_models),
+                Action(('-x', '--export'), 'write models as JSON with a manifest '
+                       '(--output DIR)', metavar='IDS', gather=export,
+                       outside='writes the export folder'),
             ),
             options=(
                 Flag(('--min-flows',), f'connections with fewer flows are left out (default '
@@ -451,6 +477,8 @@ COMMANDS = [
                 Flag(('-i', '--id'), '--threshold: the models (3, 3,5 or 3-7)', metavar='IDS'),
                 Flag(('-f', '--filter'), 'name=... id=... proto3=...', metavar='FILTER',
                      nargs='+', extend=True, complete='filter:markov_models'),
+                Flag(('--output',), '-x: the folder written', metavar='DIR', complete='path'),
+                Flag(('--force',), '-x: write into a folder that is not empty'),
             )),
     Command('distances', 'letter-by-letter distances of chains to a Markov model',
             example='l',
