@@ -139,3 +139,30 @@ def test_an_old_model_file_naming_anything_else_is_refused_and_nothing_runs(tmp_
     path.write_bytes(pickle.dumps(['a list'], protocol=2) * 6)
     with pytest.raises(UserError, match='its initial vector is not what an stf model file'):
         stfm.read(path)
+
+
+def test_python2_reconstructor_pickles_of_the_matrix_are_read(tmp_path):
+    """How Python 2 wrote a dict subclass: copy_reg._reconstructor(Matrix,
+    __builtin__.dict, {}) and then its items; keys are Python 2 strings."""
+    import struct
+
+    def s(text):
+        return b'U' + bytes([len(text)]) + text.encode('latin-1')
+
+    def f(value):
+        return b'G' + struct.pack('>d', value)
+
+    matrix = (b'\x80\x02ccopy_reg\n_reconstructor\n(cstf.common.markov_chains\nMatrix\n'
+              b'c__builtin__\ndict\n}tR(' + s('a') + s('b') + b'\x86' + f(1.0)
+              + s('b') + s('#') + b'\x86' + f(1.0) + b'u.')
+    initial = b'\x80\x02}(' + s('a') + f(0.5) + s('b') + f(0.5) + b'u.'
+    path = tmp_path / 'py2.stfm'
+    path.write_bytes(initial + matrix + py2_string('ab#ab') + b'\x80\x02' + f(-1.5) + b'.'
+                     + py2_string('From-Normal-TCP-HTTP-Web-7') + b'\x80\x02N.')
+    old = stfm.read(path)
+    assert (old.initial, old.matrix) == ({'a': 0.5, 'b': 0.5},
+                                         {('a', 'b'): 1.0, ('b', '#'): 1.0})
+    assert (old.label, old.threshold) == ('From-Normal-TCP-HTTP-Web-7', None)
+    model = stfm.to_model(old)
+    assert (model.proto3, model.decision, model.transitions) == (
+        'TCP', 'normal', {'a': {'b': 1.0}, 'b': {'#': 1.0}})
