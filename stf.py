@@ -19,5 +19,10 @@ if __name__ == '__main__':
             os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
         except OSError:
             pass  # not runnable for this user: try with the Python we have
-    from stf.console.main import main
+    try:
+        from stf.console.main import main
+    except ImportError as error:   # a Python without the project's packages
+        sys.exit(f"stf: this Python ({sys.executable}) lacks {error.name or 'a package'} of "
+                 f"stf: run 'make setup' in {Path(__file__).resolve().parent}, or make "
+                 f'{VENV_PYTHON} readable by this user')
     sys.exit(main())

@@ -114,8 +114,8 @@ def test_flows_within_the_lateness_join_the_open_window_and_later_ones_are_count
     engine, output = run_engine(detector, path)
     us = SECOND
     assert window_flows(output) == [(0, 300 * us, 2, 0), (300 * us, 600 * us, 3, 1)]
-    assert output.notes == ['1 flows started more than 300 s before their window and '
-                            'were counted as late, not judged']
+    assert output.notes == ['1 flow started more than 300 s before its window and '
+                            'was counted as late, not judged']
     assert engine.totals['late'] == 1
     # the late-but-joined flow is put in start-time order within the window
     in_order = TupleStates()
@@ -292,7 +292,7 @@ def test_malformed_lines_binary_garbage_and_an_overlong_line_are_counted(tmp_pat
     lines = result.stdout.decode().splitlines()
     assert result.returncode == 0
     assert lines[-1] == ('3 lines skipped as unreadable or longer than 1 MiB '
-                         '(the first: line 3, 4, 5)')
+                         '(the first: lines 3, 4, 5)')
     assert '  flows 2  ' in lines[-2] and '  skipped 3  ' in lines[-2]
 
 
@@ -323,7 +323,7 @@ def test_max_line_skips_and_counts_longer_lines(tmp_path):
     path.write_text(HEADER + '\n' + flow_line(0) + '\n' + labeled + '\n' + flow_line(2) + '\n')
     result = stf_ips(path, '--max-line', '2048', '--verbose', '2')
     lines = result.stdout.decode().splitlines()
-    assert lines[-1] == '1 lines skipped as unreadable or longer than 2 KiB (the first: line 3)'
+    assert lines[-1] == '1 line skipped as unreadable or longer than 2 KiB (the first: line 3)'
     assert '  flows 2  ' in lines[-2] and '  skipped 1  ' in lines[-2]
     from_stdin = stf_ips('-', '--max-line', '2048', '--verbose', '2', stdin=path.read_bytes())
     assert from_stdin.stdout.decode().splitlines()[-1] == lines[-1]
@@ -331,8 +331,9 @@ def test_max_line_skips_and_counts_longer_lines(tmp_path):
     assert '  flows 3  ' in default[-1] and '  skipped 0  ' in default[-1]
     refused = stf_ips(path, '--max-line', '10')
     assert (refused.returncode, refused.stderr.decode()) == (
-        2, "stf-ips: --max-line: max_line = '10' is not valid: it is bytes a line may have "
-           '(1024 to 67108864); longer ones are skipped and counted; read at start\n')
+        2, "stf-ips: --max-line: max_line = '10' is not valid: it is the bytes a line may "
+           'have; longer ones are skipped and counted (read at start); give a whole number of '
+           'bytes from 1024 to 67108864\n')
 
 
 def test_a_config_file_given_that_does_not_exist_is_made(tmp_path):
@@ -405,7 +406,7 @@ def test_first_run_makes_the_config_and_a_broken_one_is_refused(tmp_path):
     result = stf_ips(flows, home=home)
     assert (result.returncode, result.stderr.decode()) == (
         2, f"stf-ips: {home / 'ips.conf'}: window = '0' is not valid: it is seconds of each "
-           'time window\n')
+           'time window; give a number of seconds above 0 and below 1e9\n')
 
 
 class Running:
@@ -473,7 +474,8 @@ def test_a_config_changed_on_disk_is_read_again_and_a_broken_one_kept_out(tmp_pa
         conf.write_text('[ips]\nverbose = 9\n')
         assert ips.wait_line('verbose') == (f"{conf}: verbose = '9' is not valid: it is 0..3: "
                                             'window statistics, late and skipped counts, every '
-                                            'tuple; keeping the previous settings')
+                                            'tuple; give 0, 1, 2 or 3; keeping the previous '
+                                            'settings')
         conf.write_text('[ips]\nverbose = 1\n')
         assert ips.wait_line('reloaded') == f'{conf} reloaded'
         ips.child.stdin.close()

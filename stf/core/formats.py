@@ -46,3 +46,8 @@ def size(count):
         if count >= factor:
             return f'{count / factor:.1f} {unit} ({count:,} bytes)'
     return f'{count:,} bytes'
+
+
+def counted(number, singular, plural=None):
+    """'1 flow', '3 flows' (plural: when it is not singular + 's')."""
+    return f"{number:,} {singular if number == 1 else (plural or singular + 's')}"

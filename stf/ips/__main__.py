@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stf.core.detect.detector import Detector
 from stf.core.errors import UserError
+from stf.core.formats import counted
 from stf.ips import config, inputs, updates, watcher
 from stf.ips.alerts import AlertOutput
 from stf.ips.engine import Engine
@@ -37,7 +38,9 @@ def parser():
                        ('whitelist', str), ('alerts', str), ('log', str), ('verbose', str),
                        ('max-line', str)):
         p.add_argument(f'--{name}', type=kind, help=config.HELP[name.replace('-', '_')])
-    p.add_argument('--print-all', action='store_true', default=None, help=config.HELP['print_all'])
+    p.add_argument('--print-all', action='store_true', default=None,
+                   help='a line per IP and window, not only malicious ones (config: '
+                        'print_all = yes)')
     p.add_argument('--update-now', action='store_true',
                    help='fetch, verify and install the update the config names, then exit '
                         '(0: installed, 1: refused or nothing to apply)')
@@ -71,6 +74,8 @@ class Ips:
 
     def __init__(self, args):
         given = overrides(args)
+        if args.config == '':
+            raise UserError('--config needs a file name')
         path = Path(args.config) if args.config else config.default_path()
         if path.is_dir():
             raise UserError(f'the config file {path} is a folder; give a file name')
@@ -78,6 +83,8 @@ class Ips:
         self.config = config.ConfigFile(path, given)
         settings = self.config.load()
         self.progress = Path(args.progress) if args.progress else None
+        # a detector process of a watcher ends with it (a kill -9 of the watcher too)
+        self.watcher_pid = os.getppid() if self.progress is not None else None
         position = watcher.read_progress(args.resume, args.input) if args.resume else None
         self.source = inputs.open_source(
             args.input, args.argus, child=True, max_line=settings.max_line,
@@ -111,6 +118,9 @@ class Ips:
             if self.reload_asked or time.monotonic() >= next_tick or self.config.changed():
                 self.reload()
             if time.monotonic() >= next_tick:
+                if self.watcher_pid is not None and os.getppid() != self.watcher_pid:
+                    self.output.note('the watcher is gone: stopping')
+                    return
                 self.follow_updates()
                 if self.source.live:
                     self.engine.tick()
@@ -123,6 +133,8 @@ class Ips:
             elif kind == 'note':
                 self.output.note(value)
             elif kind == 'error':
+                if self.stop_asked:     # a signal to the whole group reached the reader too
+                    return
                 raise value
             else:
                 return
@@ -158,7 +170,9 @@ class Ips:
 
     def _update(self, settings):
         try:
-            self.said.append(updates.update(self.store, settings))
+            self.said.append(updates.update(self.store, settings, scheduled=True))
+        except updates.NothingToApply:
+            pass                        # asked again after update_every_days
         except UserError as error:
             self.said.append(f'update refused: {error}')
         except Exception as error:   # a scheduled update never stops the IPS
@@ -177,7 +191,7 @@ class Ips:
             try:
                 self.take(settings)
             except UserError as error:
-                message = f'{error}; keeping the previous detector, whitelist and files'
+                message = f'{error}; none of the new settings were taken (the previous ones stay)'
         if message:
             self.output.note(message)
 
@@ -204,12 +218,18 @@ class Ips:
         self.source.stop()
         self.engine.flush()
         stats, totals = self.source.stats, getattr(self.engine, 'totals', None) or {}
+        if not stats.flows and not stats.malformed and not self.stop_asked:
+            self.output.note(f'no flow was read from {self.source.name}')
         if stats.malformed:
-            lines = ', '.join(map(str, stats.first_malformed))
-            self.output.note(f'{stats.malformed} lines skipped as unreadable or longer than '
-                             f'{size_text(self.source.max_line)} (the first: line {lines})')
+            first = stats.first_malformed
+            lines = ', '.join(map(str, first))
+            self.output.note(
+                f"{counted(stats.malformed, 'line')} skipped as unreadable or longer than "
+                f"{size_text(self.source.max_line)} (the first: "
+                f"{'line' if len(first) == 1 else 'lines'} {lines})")
         if totals.get('late'):
-            self.output.note(f"{totals['late']} flows in all came too late to be judged")
+            self.output.note(f"{counted(totals['late'], 'flow')} in all came too late to be "
+                             'judged')
         self.output.close()
 
 
@@ -225,6 +245,9 @@ def load_detector(folder, store):
     """The detector of folder; without one, the installed update (if any),
     else the shipped detector."""
     if folder:
+        if Path(folder).is_file():
+            raise UserError(f'--models {folder} is a file; give the folder of a detector '
+                            '(python -m stf.detect train --out DIR, or detectors -x in stf)')
         return Detector.load(Path(folder))
     installed = updates.current_folder(store)
     if installed is None:
@@ -232,8 +255,9 @@ def load_detector(folder, store):
     try:
         return Detector.load(installed)
     except UserError as error:
-        raise UserError(f'the installed update is damaged ({error}); stf-ips --rollback '
-                        'goes back to the previous one') from None
+        raise UserError(f'the installed detector {installed.name} was changed after it was '
+                        f'installed ({updates.reason(error)}); stf-ips --rollback goes back '
+                        'to the previous one') from None
 
 
 def load_whitelist(path):
@@ -247,6 +271,8 @@ def make_output(settings, detector):
 
 def act_on_updates(args):
     """--update-now or --rollback: one line, exit status 0 (done) or 1."""
+    if args.update_now and args.rollback:
+        raise UserError('give --update-now or --rollback, not both')
     path = Path(args.config) if args.config else config.default_path()
     config.ensure(path)
     settings = config.ConfigFile(path, overrides(args)).load()
@@ -270,6 +296,9 @@ def main(argv=None):
         ips = Ips(args)
         _handle_signals(ips)
         ips.run()
+    except inputs.ReaderFailed as error:    # not the input's fault: a watcher retries
+        print(f'stf-ips: {error}', file=sys.stderr)
+        return 1
     except UserError as error:
         print(f'stf-ips: {error}', file=sys.stderr)
         return 2

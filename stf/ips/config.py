@@ -51,8 +51,8 @@ HELP = {
     'log': 'a file that gets the console lines',
     'print_all': 'yes: a line per IP and window, not only malicious ones',
     'verbose': '0..3: window statistics, late and skipped counts, every tuple',
-    'max_line': 'bytes a line may have (1024 to 67108864); longer ones are skipped and '
-                'counted; read at start',
+    'max_line': 'the bytes a line may have; longer ones are skipped and counted (read at '
+                'start)',
     'update_url': 'an http, https or file URL of a signed detector folder or .tar.gz',
     'update_dir': 'a local signed detector folder or .tar.gz to update from',
     'public_key': 'the Ed25519 public key (PEM) updates must be signed with',
@@ -108,8 +108,11 @@ def read(path):
     except OSError as error:
         raise UserError(f'cannot read the config file {path}: {error.strerror}') from None
     except (configparser.Error, UnicodeDecodeError) as error:
-        first = str(error).splitlines()[0]
-        raise UserError(f'{path} is not a valid INI file ({first}); correct it') from None
+        lines = str(error).splitlines()
+        # the line configparser could not read, when it says one
+        where = next((line.strip() for line in lines[1:] if line.strip().startswith('[line')),
+                     lines[0])
+        raise UserError(f'{path} is not a valid INI file ({where}); correct it') from None
     unknown = [name for name in parser.sections() if name != SECTION]
     if unknown:
         raise UserError(f"{path}: unknown section [{unknown[0]}]; the settings go in [{SECTION}]")
@@ -135,8 +138,22 @@ def parse_value(key, text, where='the command line'):
     else:
         ok = True
     if not ok:
-        raise UserError(f"{where}: {key} = '{text}' is not valid: it is {HELP[key]}")
+        accepted = f'; give {ACCEPTED[key]}' if key in ACCEPTED else ''
+        raise UserError(f"{where}: {key} = '{text}' is not valid: it is {HELP[key]}{accepted}")
     return value
+
+
+# What each number setting accepts, said when a value is refused.
+ACCEPTED = {'window': 'a number of seconds above 0 and below 1e9',
+            'idle': 'a number of seconds from 0 to below 1e9',
+            'lateness': 'a number of seconds from 0 to below 1e9',
+            'state_length': 'a whole number from 1 to 100000',
+            'threshold': 'a number from 0 (or nothing: the rule\'s default)',
+            'verbose': '0, 1, 2 or 3',
+            'print_all': 'yes or no',
+            'dont_update': 'yes or no',
+            'update_every_days': 'a number of days above 0',
+            'max_line': 'a whole number of bytes from 1024 to 67108864'}
 
 
 def _positive(text):

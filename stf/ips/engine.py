@@ -19,6 +19,7 @@ from stf.core.detect.features import context_classes
 from stf.core.detect.stream import TupleTable
 from stf.core.detect.verdict import group_verdicts, slot_weights, source_and_weight
 from stf.core.flows import connid
+from stf.core.formats import counted
 from stf.core.flows.letters import SECOND
 from stf.ips.alerts import Alert, TupleFinding
 
@@ -102,16 +103,23 @@ class Engine:
         start, dur, size, lines, offsets = (
             np.asarray(column, np.int64) for column in
             (block.start, block.dur, block.bytes, block.line_no, block.offset))
+        # where each kept flow was in the block: the whitelisted flows between
+        # two kept ones are counted in the window the kept ones go to
+        position = None
         if self.whitelist is not None and self.whitelist.active:
             keep = self._not_whitelisted(block)
             start, dur, size, index = start[keep], dur[keep], size[keep], index[keep]
             lines, offsets = lines[keep], offsets[keep]
+            position = np.append(np.flatnonzero(keep), len(keep))
         at, count = 0, len(index)
         while at < count:
             if self.origin_us is None:
                 self.origin_us = int(start[at])   # the first flow not whitelisted
             earliest, end = self.begin_us - self.lateness_us, self.end_us
             closing = _first_at_or_after(start, at, end)
+            if position is not None:
+                self.counts['whitelisted'] += int(position[closing] - position[at]
+                                                  - (closing - at))
             if closing > at:
                 self._take(start[at:closing], dur[at:closing], size[at:closing],
                            tuples, index[at:closing], earliest)
@@ -146,7 +154,10 @@ class Engine:
         skips = self.whitelist.skips
         keep = np.fromiter((not skips(src, dst, dport) for src, dst, dport
                             in zip(block.src, block.dst, block.dport)), bool, len(block.src))
-        self.counts['whitelisted'] += int(len(keep) - keep.sum())
+        if not keep.any():
+            self.counts['whitelisted'] += len(keep)
+        elif not keep[0]:   # those before the first kept flow belong to the open window
+            self.counts['whitelisted'] += int(np.argmax(keep))
         return keep
 
     def tick(self, now_wall=None):
@@ -281,9 +292,11 @@ class Engine:
         self.skipped_before = skipped
         counts['behind_seconds'] = self._behind_seconds()
         if counts['late']:
-            self.output.note(f"{counts['late']} flows started more than "
-                             f'{self.settings.lateness:g} s before their window and were '
-                             'counted as late, not judged')
+            one = counts['late'] == 1
+            self.output.note(f"{counted(counts['late'], 'flow')} started more than "
+                             f"{self.settings.lateness:g} s before {'its' if one else 'their'} "
+                             f"window and {'was' if one else 'were'} counted as late, not "
+                             'judged')
         self.output.window_stats(begin, end, counts)
         self.totals_add(counts)
         self.counts = _zero_counts()

@@ -11,6 +11,7 @@ readers do it).
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -180,7 +181,7 @@ class ProcessSource(Source):
         try:
             self._frames()
         except Exception as error:   # never leave the IPS waiting on a dead thread
-            self.items.put(('error', UserError(
+            self.items.put(('error', ReaderFailed(
                 f'the flow reader of {self.name} sent what cannot be read ({error!r})')))
             self.items.put(('end', None))
 
@@ -191,9 +192,9 @@ class ProcessSource(Source):
             if frame is None:
                 code = self.child.wait()
                 if not self.stopping:
-                    self.items.put(('error', UserError(
-                        f'the flow reader of {self.name} ended unexpectedly (exit status '
-                        f'{code}); see the lines above')))
+                    self.items.put(('error', ReaderFailed(
+                        f'the flow reader of {self.name} ended before its input did '
+                        f'({_ended(code)})')))
                 self.items.put(('end', None))
                 return
             kind, payload = frame
@@ -220,6 +221,19 @@ class ProcessSource(Source):
                 child.wait(5)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+class ReaderFailed(UserError):
+    """The reader process died: not bad input, so a watcher starts stf-ips again."""
+
+
+def _ended(code):
+    if code is not None and code < 0:
+        try:
+            return f'killed by {signal.Signals(-code).name}'
+        except ValueError:
+            return f'killed by signal {-code}'
+    return f'exit status {code}'
 
 
 def check_address(address):

@@ -38,9 +38,14 @@ def main(argv=None):
 
 
 def _stop(source):
-    """SIGTERM from the IPS: stop ra (if it runs) and end at once."""
+    """SIGTERM (from the IPS, or to the whole process group): stop ra if it
+    runs, say the end and leave at once."""
     source.stop()
-    sys.stdout.flush()
+    try:
+        sys.stdout.buffer.write(frame(b'Z', b''))
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
     os._exit(0)
 
 

@@ -61,10 +61,15 @@ def current_folder(store):
     return Path(store) / 'sets' / name if name else None
 
 
-def update(store, settings, timeout=TIMEOUT, deadline=DEADLINE):
+class NothingToApply(UserError):
+    """The source offers the set in use (or one --rollback took back)."""
+
+
+def update(store, settings, timeout=TIMEOUT, deadline=DEADLINE, scheduled=False):
     """Fetch, check and install the update the settings name: a line saying
-    what was done. A UserError when it was refused (nothing changed) or when
-    there is nothing to apply."""
+    what was done. A UserError when it was refused (nothing changed);
+    NothingToApply when the source offers nothing new. scheduled: a set that
+    --rollback took back is not installed again."""
     source = settings.update_url or settings.update_dir
     if not source:
         raise UserError('no update source: set update_url or update_dir in the config')
@@ -75,10 +80,16 @@ def update(store, settings, timeout=TIMEOUT, deadline=DEADLINE):
     staging = _staging(store)
     try:
         folder = fetch(source, staging, timeout, deadline)
-        name = check(folder, settings.public_key)
+        try:
+            name = check(folder, settings.public_key)
+        except UserError as error:   # said of the source, not of the staging folder
+            raise UserError(f'{source}: ' + _plain(str(error), folder, source)) from None
         if name == _pointer(store, 'current'):
-            raise UserError(f'{source}: the detector in use is already this one ({name}); '
-                            'nothing to apply')
+            raise NothingToApply(f'{source}: the detector in use is already this one ({name}); '
+                                 'nothing to apply')
+        if scheduled and name == _pointer(store, 'rolled-back'):
+            raise NothingToApply(f'{source}: offers {name}, which --rollback took back; it is '
+                                 'installed only by --update-now')
         install(store, folder, name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -94,10 +105,26 @@ def rollback(store):
     known = (store / 'previous').is_file() and previous != current
     if not known or (previous and not (store / 'sets' / previous).is_dir()):
         raise UserError('there is no previous detector to roll back to')
+    if previous:
+        try:
+            Detector.load(store / 'sets' / previous)
+        except UserError as error:
+            raise UserError(f'the previous detector {previous} is damaged ({reason(error)}); '
+                            'nothing was changed') from None
     _set_pointer(store, 'previous', current)
     _set_pointer(store, 'current', previous)
+    _set_pointer(store, 'rolled-back', current)
     return (f"rolled back to {previous or 'the shipped detector'} (the replaced "
             f"{current or 'shipped detector'} is kept: --rollback again returns to it)")
+
+
+def reason(error):
+    """A load error without its remedy (retraining is not the sensor's to do)."""
+    return str(error).split('; train it again', 1)[0]
+
+
+def _plain(text, folder, source):
+    return reason(UserError(text.replace(f'{folder}/', '').replace(str(folder), source)))
 
 
 def due(store, settings, now=None):
@@ -119,7 +146,11 @@ def fetch(source, staging, timeout=TIMEOUT, deadline=DEADLINE):
     if scheme in ('http', 'https'):
         return _fetch_url(source, staging, timeout, time.monotonic() + deadline)
     if scheme == 'file':
-        source = urllib.request.url2pathname(urllib.parse.urlsplit(source).path)
+        parts = urllib.parse.urlsplit(source)
+        if parts.netloc not in ('', 'localhost'):
+            raise UserError(f"{source}: a file URL names a path on this host, with three "
+                            f"slashes: file:///{parts.netloc}{parts.path}")
+        source = urllib.request.url2pathname(parts.path)
     elif scheme and len(scheme) > 1:
         raise UserError(f'{source}: updates come from http, https or file URLs or a folder')
     path = Path(source)
@@ -184,7 +215,8 @@ def _download(url, path, timeout, end):
         with urllib.request.urlopen(url, timeout=timeout) as answer, open(path, 'wb') as out:
             expected = answer.headers.get('Content-Length')
             got = 0
-            while chunk := answer.read(CHUNK):
+            # read1: what has arrived, so a server that trickles meets the deadline
+            while chunk := answer.read1(CHUNK):
                 got += len(chunk)
                 if got > MAX_BYTES:
                     raise UserError(f'{url}: larger than {MAX_BYTES >> 20} MiB; refused')
@@ -211,12 +243,18 @@ def unpack(archive, target):
     """The members of a .tar.gz of one detector into target, checked one by
     one: regular files of a detector set only, at its top or in one folder."""
     target.mkdir()
+    folders, names = set(), set()
     try:
         with tarfile.open(archive, 'r:gz') as tar:
             for member in tar:
                 name = _member_name(member, archive)
                 if name is None:
                     continue
+                folders.add(PurePosixPath(member.name).parent.as_posix())
+                if name in names or len(folders) > 1:
+                    raise UserError(f'{archive}: holds more than one detector ({name} twice, '
+                                    f"or files in {' and '.join(sorted(folders))}); refused")
+                names.add(name)
                 source = tar.extractfile(member)
                 with open(target / name, 'wb') as out:
                     shutil.copyfileobj(source, out)
@@ -280,6 +318,9 @@ def _staging(store):
     staging = Path(store) / 'staging'
     try:
         staging.mkdir(parents=True, exist_ok=True)
+        for old in staging.iterdir():   # left by a run that was killed mid-download
+            if time.time() - old.stat().st_mtime > 2 * DEADLINE:
+                shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(dir=staging))
     except OSError as error:
         raise UserError(f'cannot write into {store}: {error.strerror}; set STF_HOME to a '
