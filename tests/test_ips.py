@@ -199,6 +199,19 @@ def test_whitelisted_flows_are_never_judged(tmp_path, detector):
             for _, _, counts in output.windows] == [(1, 2, 1)]
 
 
+def test_whitelisted_flows_are_counted_in_their_window(tmp_path, detector):
+    lines = []
+    for second in range(0, 900, 30):    # three windows, one block
+        lines += [flow_line(second), flow_line(second + 1, src='10.0.0.2')]
+    lines += [flow_line(950, src='10.0.0.2')]     # the last one whitelisted
+    path = write_flows(tmp_path / 'flows', lines)
+    listed = tmp_path / 'whitelist'
+    listed.write_text('10.0.0.2\n')
+    _, output = run_engine(detector, path, whitelist=Whitelist.load(listed))
+    assert [(counts['flows'], counts['whitelisted']) for _, _, counts in output.windows] == [
+        (10, 10), (10, 10), (10, 11)]
+
+
 def test_alerts_name_the_tuples_judged_malicious_highest_score_first(shared, detector):
     _, output = run_engine(detector, shared / 'binetflow' / 'test5-mixed.binetflow')
     (alert,) = [alert for alert in output.given if alert.malicious]

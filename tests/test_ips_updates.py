@@ -52,7 +52,7 @@ class Server:
 
     def __init__(self, root):
         self.root = Path(root)
-        self.hang, self.short = set(), set()
+        self.hang, self.short, self.trickle = set(), set(), set()
         outer = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -62,6 +62,17 @@ class Server:
             def do_GET(self):
                 if self.path in outer.hang:
                     time.sleep(5)
+                    return
+                if self.path in outer.trickle:     # a byte every 0.2 s, for ever
+                    self.send_response(200)
+                    self.end_headers()
+                    try:
+                        for _ in range(100):
+                            self.wfile.write(b'x')
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    except OSError:
+                        pass
                     return
                 if self.path in outer.short:
                     data = (outer.root / self.path.lstrip('/')).read_bytes()
@@ -237,6 +248,15 @@ def bad_updates(keys, tmp_path, server):
     cases.append((f'{server.url}/cut.tar.gz', 'not a readable .tar.gz'))
     server.hang.add('/hang/manifest.json')
     cases.append((f'{server.url}/hang', 'the server stopped answering'))
+    with tarfile.open(server.root / 'two.tar.gz', 'w:gz') as tar:
+        for folder in ('a', 'b'):
+            for item in sorted(made.iterdir()):
+                tar.add(item, arcname=f'{folder}/{item.name}')
+    cases.append((f'{server.url}/two.tar.gz', 'holds more than one detector'))
+    cases.append(('file://host/tmp/x', 'a file URL names a path on this host'))
+    server.trickle.add('/slow.tar.gz')
+    (server.root / 'slow.tar.gz').write_bytes(b'x' * 100)
+    cases.append((f'{server.url}/slow.tar.gz', 'the update took longer than it may'))
     return cases
 
 
@@ -249,7 +269,7 @@ def test_bad_updates_are_refused_and_leave_the_running_set(keys, server, tmp_pat
     for source, wanted in bad_updates(keys, tmp_path, server):
         chosen = dict(update_url=source) if '://' in source else dict(update_dir=source)
         with pytest.raises(UserError) as refused:
-            updates.update(store, settings(public, **chosen), timeout=1.0)
+            updates.update(store, settings(public, **chosen), timeout=1.0, deadline=1.0)
         assert wanted in str(refused.value), (source, str(refused.value))
         assert '\n' not in str(refused.value)
         assert updates.current_name(store) == running
@@ -490,3 +510,28 @@ def test_a_running_ips_updates_itself_when_due(keys, tmp_path):
     finally:
         child.send_signal(signal.SIGTERM)
         child.wait(20)
+
+
+def test_rollback_checks_its_target_and_a_schedule_does_not_undo_it(keys, tmp_path):
+    private, public, _ = keys
+    store = tmp_path / 'store'
+    first = eager_detector(tmp_path / 'first', private, 'first')
+    second = eager_detector(tmp_path / 'second', private, 'second', threshold=0.5)
+    updates.update(store, settings(public, update_dir=str(first)))
+    one = updates.current_name(store)
+    updates.update(store, settings(public, update_dir=str(second)))
+    two = updates.current_name(store)
+    (store / 'sets' / one / 'detector.json').write_text('{}')       # damaged since
+    with pytest.raises(UserError) as refused:
+        updates.rollback(store)
+    assert str(refused.value).startswith(f'the previous detector {one} is damaged (')
+    assert str(refused.value).endswith('); nothing was changed')
+    assert updates.current_name(store) == two
+    updates.update(store, settings(public, update_dir=str(first)))  # a good copy again
+    assert updates.rollback(store).startswith(f'rolled back to {two}')
+    with pytest.raises(updates.NothingToApply, match='which --rollback took back'):
+        updates.update(store, settings(public, update_dir=str(first)), scheduled=True)
+    assert updates.current_name(store) == two
+    updates.update(store, settings(public, update_dir=str(first)))   # --update-now does
+    assert updates.current_name(store) == one
+    assert Detector.load(updates.current_folder(store)).name == 'first'   # the good copy

@@ -221,7 +221,8 @@ def _download(url, path, timeout, end):
                 if got > MAX_BYTES:
                     raise UserError(f'{url}: larger than {MAX_BYTES >> 20} MiB; refused')
                 if time.monotonic() > end:
-                    raise UserError(f'{url}: took longer than {DEADLINE:g} s; refused')
+                    raise UserError(f'{url}: the update took longer than it may (see '
+                                    'README: 120 s in all); refused')
                 out.write(chunk)
     except urllib.error.HTTPError as error:
         raise UserError(f'{url}: the server answered {error.code} {error.reason}') from None
@@ -300,8 +301,9 @@ def install(store, folder, name):
     """Move a checked set in and make it current in one rename."""
     sets = Path(store) / 'sets'
     sets.mkdir(parents=True, exist_ok=True)
-    if not (sets / name).exists():
-        os.replace(folder, sets / name)
+    if (sets / name).exists():   # the same set again: the checked copy replaces it
+        shutil.rmtree(sets / name)
+    os.replace(folder, sets / name)
     old = _pointer(store, 'current')
     _set_pointer(store, 'previous', old or '')
     _set_pointer(store, 'current', name)
