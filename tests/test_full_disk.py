@@ -22,8 +22,10 @@ from tests.conftest import ROOT
 # abort and close, unless stf throws it away.
 NOTE = 'x' * 6000
 DISK_BYTES = 1024 * 1024
-# Room left on the disk: none for the temporary file, or for it only.
-ROOM = {'temporary file': 1000, 'database file': 9000}
+# Room left on the disk: none for the temporary file, or for it only. A tmpfs
+# counts whole pages, and the database file's last page may still hold part of
+# a record, so the room is kept well under two pages.
+ROOM = {'temporary file': 1000, 'database file': 7000}
 
 
 def stf(database, *commands, home, limit=None, conf=None):
