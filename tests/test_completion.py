@@ -48,7 +48,8 @@ def test_commands_and_options(app):
     assert completions(app, 'datasets --f') == {'--files', '--file', '--folder', '--force'}
     assert completions(app, 'database -') == {'-h', '--help', '-i', '--info', '-c', '--commit',
                                               '-r', '--revert', '-p', '--pack', '-l', '--list',
-                                              '-d', '--delete', '--yes'}
+                                              '-d', '--delete', '--yes', '--sort', '--json',
+                                              '--csv', '--tsv', '--output', '--force'}
 
 
 def test_dataset_ids_come_from_the_cache(app, tmp_path):
@@ -96,7 +97,8 @@ def test_group_connection_and_filter_completion(app, tmp_path):
     assert completions(app, 'connections -F 10.0.0.1-10.0.0.2') == {'10.0.0.1-10.0.0.2-80-tcp'}
     assert completions(app, 'connections -F 10.0.0.1-10.0.0.2-80-tcp -g ') == {'0'}
     assert completions(app, 'models -L ') == {'0-1'}
-    assert completions(app, 'models -L 0-1 -f ') == {'name', 'statelength', 'labelname'}
-    assert completions(app, 'models -L 0-1 -f name=x stat') == {'statelength'}
+    assert completions(app, 'models -L 0-1 -f ') == {'name', 'statelength', 'labelname', 'state',
+                                                     'periodicity', 'gap'}
+    assert completions(app, 'models -L 0-1 -f name=x stat') == {'state', 'statelength'}
     assert completions(app, 'connections -C 0 -f flow') == {'flowamount', 'flowlabel'}
     assert completions(app, 'models -g -c ') == {'0', '1', '2'}

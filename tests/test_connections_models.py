@@ -83,11 +83,13 @@ def test_listing_counting_and_filters(app, beacons):
         '1 of the 2 connections of group 0 match')
     ok(app, 'models -g')
     (table,) = ok(app, 'models -L 0-1 -f statelength>5')
-    assert table.rows == [('', '', '10.0.0.1-10.0.0.2-80-tcp', '6', '55,e,e,e,e,')]
-    assert ok(app, 'models -L 0-1 -a 3')[0].rows[0][4] == '55,…'
+    assert table.rows == [('', '', '10.0.0.1-10.0.0.2-80-tcp', '6', '1.00', '10',
+                           '55,e,e,e,e,')]
+    assert ok(app, 'models -L 0-1 -a 3')[0].rows[0][6] == '55,…'
     assert error(app, 'models -L 0-1 -f length>5') == (
-        "unknown filter key 'length' for models; valid keys: name, statelength, labelname")
-    assert error(app, 'connections -L 0 -f flows~1').startswith("cannot read the filter 'flows~1'")
+        "unknown filter key 'length' for models; valid keys: name, statelength, labelname, "
+        'state, periodicity, gap')
+    assert error(app, 'connections -L 0 -f flows^1').startswith("cannot read the filter 'flows^1'")
 
 
 def test_flows_of_a_connection(app, beacons):
@@ -111,7 +113,7 @@ def test_trim_keeps_letters_from_all_flows(app, beacons):
         '1 connections of group 0 trimmed to 2 flows; their models keep every flow')
     assert ok(app, 'connections -L 0')[0].rows[0][1] == '2 of 6'
     assert ok(app, 'models -g')[0].text.startswith('group of models 0-1 regenerated')
-    assert ok(app, 'models -L 0-1')[0].rows[0][3:] == ('6', '55,e,e,e,e,')
+    assert ok(app, 'models -L 0-1')[0].rows[0][3:] == ('6', '1.00', '10', '55,e,e,e,e,')
     note = app.notes.get(app.current().note_id).text
     assert 'trimmed group of connections 0 to at most 2 flows per connection (1 trimmed)' in note
     assert 'regenerated models 0-1' in note
@@ -170,7 +172,7 @@ def test_imported_models_are_not_made_again_from_no_flows(app, tmp_path):
         'group of connections 0 holds no flows: its models were imported from '
         'in.letters.tsv; there is nothing to make models from')
     assert ok(app, 'models -L 0-1')[0].rows == [('', 'From-Botnet-TCP-HTTP-X-1', 'a-b-80-tcp',
-                                                '3', '88*i*')]
+                                                '3', '1.00', '-', '88*i*')]
 
 
 def beacons_file(tmp_path):
@@ -229,7 +231,7 @@ def test_negative_and_missing_durations_and_sizes(app, tmp_path):
     reply = generate(app, make(tmp_path, HEADER + ''.join(lines)))
     assert reply.ok, reply.items
     ok(app, 'models -g')
-    assert ok(app, 'models -L 0-1')[0].rows[0][4] == '42,b,'
+    assert ok(app, 'models -L 0-1')[0].rows[0][6] == '42,b,'
 
 
 def test_duplicate_header_mid_file(app, tmp_path):

@@ -22,11 +22,15 @@ def test_unknown_key_and_operator_name_the_valid_ones():
     with pytest.raises(UserError) as raised:
         parse('models', ['size>3'])
     assert str(raised.value) == ("unknown filter key 'size' for models; valid keys: "
-                                 'name, statelength, labelname')
+                                 'name, statelength, labelname, state, periodicity, gap')
     with pytest.raises(UserError) as raised:
         parse('connections', ['flowamount~3'])
-    assert str(raised.value) == ("cannot read the filter 'flowamount~3': write key<op>value "
-                                 'with an operator of = != < <= > >=; keys for connections: '
+    assert str(raised.value) == ("filter flowamount: '~' matches text with a regular "
+                                 'expression; flowamount is a number (use = != < <= > >=)')
+    with pytest.raises(UserError) as raised:
+        parse('connections', ['flowamount^3'])
+    assert str(raised.value) == ("cannot read the filter 'flowamount^3': write key<op>value "
+                                 'with an operator of = != < <= > >= ~; keys for connections: '
                                  'name, flowamount, flowlabel')
     with pytest.raises(UserError) as raised:
         parse('connections', ['flowamount>many'])
@@ -38,7 +42,7 @@ def test_doubled_operators_are_errors(text):
     with pytest.raises(UserError) as raised:
         parse('models', [text])
     assert str(raised.value).startswith(f"cannot read the filter '{text}': ")
-    assert str(raised.value).endswith('is not an operator; use one of = != < <= > >=')
+    assert str(raised.value).endswith('is not an operator; use one of = != < <= > >= ~')
 
 
 def test_repeated_filter_options_all_hold(app, tmp_path):

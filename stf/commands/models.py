@@ -58,7 +58,8 @@ def generate(app, args, gathered):
     if model_group is None:
         model_group = models.put(ModelGroup(group.id, chosen.id, group.dataset_id,
                                             source=group.file_path))
-    model_group.set_states(rows)
+    model_group.set_states([row[:3] for row in rows])
+    model_group.set_gaps((row[0], row[3]) for row in rows)
     deletions.forget_connections(app.root, model_group, [
         conn for conn in {*model_group.labels.keys(), *model_group.notes.keys()}
         if conn not in model_group.states])
@@ -69,7 +70,8 @@ def generate(app, args, gathered):
 
 
 def group_states(app, group, chosen):
-    """(connection id, flows, state) of every connection of a group.
+    """(connection id, flows, state, median gap in seconds) of every
+    connection of a group.
 
     Letters always come from every flow: after a trim the flows are read
     again from the group's flow file.
@@ -78,10 +80,11 @@ def group_states(app, group, chosen):
         return states_from_file(app, group, chosen)
     rows = []
     for chunk in group.chunks:
-        found = letters.states(chunk.column('start'), chunk.column('dur'),
-                               chunk.column('size'), chunk.column('bounds'), chosen)
+        start, bounds = chunk.column('start'), chunk.column('bounds')
+        found = letters.states(start, chunk.column('dur'), chunk.column('size'), bounds,
+                               chosen)
         counts = chunk.column('original')
-        rows += zip(chunk.ids, counts.tolist(), found)
+        rows += zip(chunk.ids, counts.tolist(), found, letters.median_gaps(start, bounds))
     return rows
 
 
@@ -93,7 +96,8 @@ def states_from_file(app, group, chosen):
     table = flowtable.read(group.file_path, progress=app.progress('reading flows'),
                            only=set(group.index.keys()))
     found = letters.states(table.start, table.dur, table.size, table.bounds, chosen)
-    return list(zip(table.ids, np.diff(table.bounds).tolist(), found))
+    return list(zip(table.ids, np.diff(table.bounds).tolist(), found,
+                    letters.median_gaps(table.start, table.bounds)))
 
 
 # -- listing
@@ -107,14 +111,22 @@ def list_groups(app, args):
 
 
 def selected(group, conditions, names):
-    """(id, flows, state, label name) of the models that pass the filters;
-    names: label id -> name."""
-    labels = group.labels
+    """(id, flows, state, label name, periodicity, gap) of the models that
+    pass the filters; names: label id -> name."""
+    labels, gaps = group.labels, group.gap_of
     for conn, (flows, state) in group.states.items():
         label = names.get(labels.get(conn))
-        values = {'name': conn, 'statelength': len(state), 'labelname': label}
-        if filters.matches(conditions, values):
-            yield conn, flows, state, label
+        found = {}
+
+        def value(key, conn=conn, state=state, label=label, found=found):
+            if key not in found:   # periodicity and gap only when a filter asks
+                found[key] = {'name': lambda: conn, 'statelength': lambda: len(state),
+                              'labelname': lambda: label, 'state': lambda: state,
+                              'periodicity': lambda: letters.periodicity(state),
+                              'gap': lambda: gaps(conn)}[key]()
+            return found[key]
+        if filters.matches(conditions, value):
+            yield conn, flows, state, label, value('periodicity'), value('gap')
 
 
 def list_models(app, args):
@@ -124,12 +136,14 @@ def list_models(app, args):
     if limit is not None and limit < 1:
         raise UserError(f'-a must be 1 or more letters, not {limit}')
     rows = [('*' if conn in group.notes else '', label or '', conn, f'{flows:,}',
+             '-' if periodic is None else f'{periodic:.2f}',
+             '-' if gap is None else f'{gap:g}',
              state if limit is None or len(state) <= limit else state[:limit] + '…')
-            for conn, flows, state, label in selected(group, conditions,
-                                                      app.root['labels'].names())]
-    return [Table(['note', 'label', 'model', 'flows', 'state'], rows,
+            for conn, flows, state, label, periodic, gap in selected(
+                group, conditions, app.root['labels'].names())]
+    return [Table(['note', 'label', 'model', 'flows', 'periodicity', 'gap', 'state'], rows,
                   title=f'models of group {group.id}', footer=f'{len(rows):,} models',
-                  letters_column=4)]
+                  letters_column=6)]
 
 
 def count(app, args):

@@ -128,6 +128,20 @@ class Action(Flag):
     outside: str = ''
 
 
+# Every command also takes these (unless it gives one a meaning of its own):
+# the renderer sorts its tables and writes them for other programs.
+OUTPUT_FLAGS = (
+    Flag(('--sort',), 'sort the listing by KEY (its field name; -KEY or KEY:desc '
+         'descending; several: KEY,KEY)', metavar='KEY'),
+    Flag(('--json',), 'print the result as JSON (a table: an array of objects)'),
+    Flag(('--csv',), 'print the result as CSV'),
+    Flag(('--tsv',), 'print the result as TSV'),
+    Flag(('--output',), 'with --json, --csv or --tsv: the file written', metavar='FILE',
+         complete='path'),
+    Flag(('--force',), 'with --output: overwrite the file'),
+)
+
+
 @dataclass
 class Command:
     """A console command: name, one-line help, its actions (one of which is
@@ -160,11 +174,18 @@ class Command:
                     action.add_to(actions)
             for option in self.options:
                 option.add_to(parser)
+            for option in self.output_flags():
+                option.add_to(parser)
             self._parser = parser
         return self._parser
 
+    def output_flags(self):
+        """The OUTPUT_FLAGS this command does not define itself."""
+        own = {flag for option in (*self.actions, *self.options) for flag in option.flags}
+        return tuple(option for option in OUTPUT_FLAGS if not own & set(option.flags))
+
     def flags(self):
-        return (*self.actions, *self.options)
+        return (*self.actions, *self.options, *self.output_flags())
 
     def chosen(self, args):
         """The action given on the command line. An Action among the options

@@ -11,10 +11,11 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from stf.commands import build_registry
+from stf.commands import build_registry, common
 from stf.commands.registry import ExitRequested, HelpRequested
-from stf.console import config as config_module
+from stf.console import config as config_module, structured
 from stf.core.errors import Interrupted, UserError
 from stf.db.errors import ClientDisconnected, ServerAway
 from stf.core.flows.filters import FILTER_KEYS
@@ -269,8 +270,10 @@ class App:
 
     def _reply(self, command, argv):
         try:
-            args = command.parser().parse_args(argv)
+            args = command.parser().parse_args(structured.sort_argument(argv))
+            form = structured.chosen_format(args)
             items = list(self._perform(command, args) or [])
+            items = self._presented(items, args, form)
             # A command saved with an error among its results (rows an import
             # could not place) failed too: a batch run exits with status 1.
             return Reply(items, ok=not any(isinstance(item, Message) and item.level == 'error'
@@ -290,6 +293,21 @@ class App:
             return Reply([self._server_away(command.name, error)], ok=False)
         except Exception as error:
             return Reply([self._unexpected(command.name, error)], ok=False)
+
+    def _presented(self, items, args, form):
+        """--sort and --json/--csv/--tsv (to stdout, or --output FILE)."""
+        if getattr(args, 'sort', None):
+            items = structured.sort_items(items, args.sort)
+        if form is None:
+            return items
+        text, others = structured.render(items, form)
+        target = getattr(args, 'output', None)
+        if target and not isinstance(target, bool):
+            path = Path(target)
+            common.write_whole(path, lambda handle: handle.write(text + '\n'),
+                               force=bool(getattr(args, 'force', False)))
+            return structured.as_notes(others) + [Message(f'written to {path}', 'note')]
+        return [Text(text)] + structured.as_notes(others)
 
     def _perform(self, command, args):
         """Run a command in its two steps: what it gathers from the outside

@@ -12,9 +12,11 @@ import unicodedata
 
 from stf.commands.results import ClearScreen, Fields, Message, Table, Text
 
-COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': ''}
+COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': '',
+          'note': ''}
 RESET = '\x1b[0m'
-PREFIX = {'error': 'error: ', 'warning': 'warning: ', 'ok': '', 'info': ''}
+# 'note': what is said beside --json / --csv / --tsv output, on stderr
+PREFIX = {'error': 'error: ', 'warning': 'warning: ', 'ok': '', 'info': '', 'note': ''}
 
 
 # Letters colored by periodicity class: strongly periodic, weakly periodic,
@@ -250,7 +252,7 @@ class Renderer:
         for item in items:
             if isinstance(item, ClearScreen):
                 self.clear()
-            elif isinstance(item, Message) and item.level == 'error':
+            elif isinstance(item, Message) and item.level in ('error', 'note'):
                 self.flush(blocks)
                 self.err.write(message_text(item, self.terminal) + '\n')
                 self.err.flush()

@@ -37,6 +37,16 @@ class ModelGroup(Persistent):
         self.states.update({conn: (flows, state) for conn, flows, state in rows})
         self.count = len(self.states)
 
+    def set_gaps(self, pairs):
+        """(connection id, median seconds between its flows or None)."""
+        self.gaps = OOBTree({conn: gap for conn, gap in pairs if gap is not None})
+
+    def gap_of(self, conn):
+        """The median seconds between a model's flows; None when unknown (one
+        flow, imported letters, or a group made before gaps were kept)."""
+        gaps = getattr(self, 'gaps', None)
+        return gaps.get(conn) if gaps is not None else None
+
     def delete(self, conns):
         count = 0
         for conn in conns:

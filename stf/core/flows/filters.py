@@ -14,7 +14,8 @@ from stf.core.errors import UserError
 # kind -> key -> value type
 FILTER_KEYS = {
     'connections': {'name': str, 'flowamount': int, 'flowlabel': str},
-    'models': {'name': str, 'statelength': int, 'labelname': str},
+    'models': {'name': str, 'statelength': int, 'labelname': str, 'state': str,
+               'periodicity': float, 'gap': float},
     'labels': {'name': str, 'id': int, 'groupid': str, 'connid': str},
     'notes': {'text': str},
     'experiments': {'name': str},  # the tuples an experiment judges
@@ -25,12 +26,13 @@ FILTER_KEYS = {
 TEXT_OPERATORS = {
     '=': lambda value, wanted: wanted in value,
     '!=': lambda value, wanted: wanted not in value,
+    '~': lambda value, wanted: wanted.search(value) is not None,   # a compiled pattern
 }
 COMPARISONS = {'=': operator.eq, '!=': operator.ne, '<': operator.lt,
                '<=': operator.le, '>': operator.gt, '>=': operator.ge}
-OPERATOR_NAMES = '= != < <= > >='
+OPERATOR_NAMES = '= != < <= > >= ~'
 # Two-character operators first, so that '<=' is not read as '<'.
-SPLIT = re.compile(r'^([A-Za-z_]+)(<=|>=|!=|=|<|>)(.*)$', re.S)
+SPLIT = re.compile(r'^([A-Za-z_]+)(<=|>=|!=|=|<|>|~)(.*)$', re.S)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Condition:
     value: object
 
     def test(self, actual):
+        if self.op == '~':
+            return actual is not None and TEXT_OPERATORS['~'](str(actual), self.value)
         if isinstance(self.value, str):
             actual = '' if actual is None else str(actual)
             compare = TEXT_OPERATORS.get(self.op, COMPARISONS[self.op])
@@ -66,6 +70,15 @@ def parse_one(kind, keys, text):
                         f'operator; use one of {OPERATOR_NAMES}')
     if key not in keys:
         raise UserError(f"unknown filter key '{key}' for {kind}; valid keys: {valid}")
+    if op == '~':
+        if keys[key] is not str:
+            raise UserError(f"filter {key}: '~' matches text with a regular expression; "
+                            f'{key} is a number (use = != < <= > >=)')
+        try:
+            return Condition(key, op, re.compile(value))
+        except re.error as error:
+            raise UserError(f"filter {text}: not a regular expression ({error}); quote it, "
+                            "e.g. -f 'state~(a\\.){3}'") from None
     return Condition(key, op, convert(keys[key], key, value))
 
 

@@ -254,6 +254,50 @@ def _join(letters, zeros, timechar, bounds):
     return [text[begin:end] for begin, end in zip(edges[:-1], edges[1:])]
 
 
+# ---- what a researcher sorts by ----------------------------------------------
+
+_WITH_PERIODICITY = frozenset(''.join(LETTERS[1:]))
+_STRONGLY_PERIODIC = frozenset(LETTERS[STRONGLY_PERIODIC])
+
+
+def periodicity(state):
+    """The share of strongly periodic letters (rows a-i of the letter table)
+    among the letters with periodicity data (the digits, first flows, have
+    none); None when there is none."""
+    judged = sum(1 for char in state if char in _WITH_PERIODICITY)
+    if not judged:
+        return None
+    return sum(1 for char in state if char in _STRONGLY_PERIODIC) / judged
+
+
+def median_gaps(start, bounds):
+    """The median time between the flows of each connection, in seconds
+    (None for a connection of one flow). start: int64 µs sorted by
+    (connection, start); connection i owns rows bounds[i]:bounds[i+1]."""
+    start = np.asarray(start, np.int64)
+    bounds = np.asarray(bounds, np.int64)
+    counts = np.diff(bounds) - 1                     # gaps per connection
+    if not len(start):
+        return [None] * (len(bounds) - 1)
+    gaps = np.diff(start)
+    inside = np.ones(len(gaps), bool)
+    inside[bounds[1:-1][bounds[1:-1] > 0] - 1] = False   # across two connections
+    owner = np.repeat(np.arange(len(counts)), np.maximum(counts, 0))
+    gaps = gaps[inside]
+    order = np.lexsort((gaps, owner))
+    gaps = gaps[order]
+    first = np.concatenate(([0], np.cumsum(np.maximum(counts, 0))[:-1]))
+    found = []
+    for number, many in enumerate(counts.tolist()):
+        if many < 1:
+            found.append(None)
+            continue
+        low = gaps[first[number] + (many - 1) // 2]
+        high = gaps[first[number] + many // 2]
+        found.append((int(low) + int(high)) / 2 / SECOND)
+    return found
+
+
 # ---- one flow at a time ------------------------------------------------------
 
 class FlowLetter(NamedTuple):

@@ -1,0 +1,182 @@
+"""Listings for the rest of the tool chain: --sort, and --json / --csv / --tsv.
+
+Every command's results pass through here when one of those options is
+given (one place, whatever the command). A table's field names are its
+headers in snake case ('flows', 'label_name'); a single table is a JSON array
+of objects, several are an object keyed by their names; key/value details
+are an object; numbers written with separators become numbers, '-' (none)
+null, times 'YYYY-MM-DD HH:MM:SS' ISO 8601 UTC. CSV and TSV write each table with
+its header row (several tables: a '# name' line before each).
+"""
+import csv
+import io
+import json
+import re
+
+from stf.commands.results import Fields, Message, Table, Text
+from stf.core.errors import UserError
+
+FORMATS = ('json', 'csv', 'tsv')
+_NUMBER = re.compile(r'-?\d{1,3}(,\d{3})*(\.\d+)?\Z|-?\d+(\.\d+)?\Z')
+_TIME = re.compile(r'(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(\.\d+)?)( UTC)?\Z')
+
+
+def field_name(header):
+    """'Flows' -> 'flows', 'label name' -> 'label_name', 'from \\ to' -> 'from_to'."""
+    name = re.sub(r'[^0-9a-z]+', '_', str(header).lower()).strip('_')
+    return name or 'value'
+
+
+def value(cell):
+    """A cell as JSON wants it: numbers as numbers, times in ISO 8601 UTC."""
+    if isinstance(cell, (int, float)) or cell is None:
+        return cell
+    text = str(cell)
+    if text == '-':                     # what a listing shows for "none"
+        return None
+    if _NUMBER.match(text):
+        plain = text.replace(',', '')
+        return float(plain) if '.' in plain else int(plain)
+    moment = _TIME.match(text)
+    if moment:
+        return f'{moment.group(1)}T{moment.group(2)}Z'
+    return text
+
+
+def chosen_format(args):
+    found = [name for name in FORMATS if getattr(args, name, False)]
+    if len(found) > 1:
+        raise UserError(f"give one of --{', --'.join(FORMATS)}, not {len(found)}")
+    return found[0] if found else None
+
+
+# -- sorting ------------------------------------------------------------------------
+def sort_argument(argv):
+    """argv with '--sort -flows' read as '--sort=-flows' (argparse would take
+    '-flows' for an option): descending keys work as typed."""
+    argv = list(argv)
+    for index, word in enumerate(argv[:-1]):
+        if word == '--sort' and argv[index + 1].startswith('-'):
+            argv[index:index + 2] = [f'--sort={argv[index + 1]}']
+            break
+    return argv
+
+def sort_items(items, text):
+    """The items with their tables sorted by --sort: keys comma-separated,
+    '-key' or 'key:desc' descending; a key no table has is an error naming
+    the keys there are."""
+    keys = [_sort_key(part) for part in str(text).split(',') if part.strip()]
+    if not keys:
+        raise UserError('--sort needs a key, e.g. --sort -flows')
+    tables = [item for item in items if isinstance(item, Table)]
+    known = {field_name(header) for table in tables for header in table.headers}
+    missing = [name for name, _ in keys if name not in known]
+    if missing:
+        raise UserError(f"--sort: no field '{missing[0]}' here; the fields are "
+                        f"{', '.join(sorted(known)) or 'none (nothing is listed)'}")
+    return [_sorted(item, keys) if isinstance(item, Table) else item for item in items]
+
+
+def _sort_key(text):
+    text = text.strip()
+    if text.endswith(':desc'):
+        return field_name(text[:-5]), True
+    if text.endswith(':asc'):
+        return field_name(text[:-4]), False
+    if text.startswith('-'):
+        return field_name(text[1:]), True
+    return field_name(text), False
+
+
+def _sorted(table, keys):
+    names = [field_name(header) for header in table.headers]
+    rows = list(table.rows)
+    for name, descending in reversed(keys):
+        if name not in names:
+            continue
+        index = names.index(name)
+        present = [row for row in rows if _order(row[index]) is not None]
+        absent = [row for row in rows if _order(row[index]) is None]   # '-': always last
+        present.sort(key=lambda row: _order(row[index]), reverse=descending)
+        rows = present + absent
+    return Table(table.headers, rows, table.title, table.footer, table.letters_column,
+                 table.shorten)
+
+
+def _order(cell):
+    """A sortable form of a cell: numbers before text; None for '-' or empty."""
+    found = value(cell)
+    if found is None or found in ('-', ''):
+        return None
+    if isinstance(found, (int, float)):
+        return (0, found, '')
+    return (1, 0, str(found).lower())
+
+
+# -- rendering ------------------------------------------------------------------------
+def render(items, form):
+    """(the text of the tables and details in form, the other items): the
+    messages are said apart, so that the data stays readable by a program."""
+    data = [item for item in items if isinstance(item, (Table, Fields))]
+    others = [item for item in items if not isinstance(item, (Table, Fields))]
+    if form == 'json':
+        return _json(data), others
+    return _delimited(data, ',' if form == 'csv' else '\t'), others
+
+
+def _records(table):
+    names = _unique([field_name(header) for header in table.headers])
+    return [dict(zip(names, _cells(table, row))) for row in table.rows]
+
+
+def _cells(table, row):
+    """A row's values; a letters column stays text ('111' is a chain, not a number)."""
+    return [str(cell) if index == table.letters_column else value(cell)
+            for index, cell in enumerate(row)]
+
+
+def _unique(names):
+    seen, found = {}, []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        found.append(name if seen[name] == 1 else f'{name}_{seen[name]}')
+    return found
+
+
+def _object(item):
+    if isinstance(item, Table):
+        return _records(item)
+    return {field_name(key): value(cell) for key, cell in item.pairs}
+
+
+def _json(data):
+    if len(data) == 1:
+        found = _object(data[0])
+    else:
+        found = {}
+        for number, item in enumerate(data):
+            name = field_name(item.title) if item.title else f'table_{number + 1}'
+            found[name if name not in found else f'{name}_{number + 1}'] = _object(item)
+    return json.dumps(found, indent=1, ensure_ascii=False)
+
+
+def _delimited(data, separator):
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=separator, lineterminator='\n')
+    for item in data:
+        if len(data) > 1:
+            out.write(f'# {item.title or "table"}\n')
+        if isinstance(item, Table):
+            writer.writerow(_unique([field_name(header) for header in item.headers]))
+            writer.writerows(_cells(item, row) for row in item.rows)
+        else:
+            writer.writerow(['field', 'value'])
+            writer.writerows((field_name(key), value(cell)) for key, cell in item.pairs)
+    return out.getvalue().rstrip('\n')
+
+
+def as_notes(items):
+    """Messages said beside structured output go to stderr (level 'note'),
+    so that what stdout holds is only the data."""
+    return [Message(item.text, 'note') if isinstance(item, Message) and item.level != 'error'
+            else item for item in items if not isinstance(item, Text)]
