@@ -334,7 +334,10 @@ def test_the_watcher_restarts_a_killed_detector_without_repeating_alerts(tmp_pat
     deadline = time.monotonic() + 60
     while killed is None and time.monotonic() < deadline and watcher.poll() is None:
         for pid in children_of(watcher.pid):
-            command = Path(f'/proc/{pid}/cmdline').read_bytes().split(b'\0')
+            try:
+                command = Path(f'/proc/{pid}/cmdline').read_bytes().split(b'\0')
+            except OSError:      # it ended between the listing and now
+                continue
             if b'--progress' in command:
                 progress = Path(command[command.index(b'--progress') + 1].decode())
                 if progress.exists():
