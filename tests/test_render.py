@@ -119,6 +119,24 @@ def test_groups_counts_and_model_notes(models):
     assert run_ok(models, f'models -n 0-1 -i {BEACON} --text "beacon"')[0].text == (
         f'note 0 of model {BEACON} (group 0-1) saved')
     assert run_ok(models, 'models -L 0-1 -f statelength>2')[0].rows == [
-        ('*', '', BEACON, '3', '55,e,')]
+        ('*', '', BEACON, '3', '1.00', '10', '55,e,')]
     assert error(models, 'models -n 0-1 --text x') == (
         "models -n 0-1 needs -i ID, a model of the group; list them with 'models -L 0-1'")
+
+
+def test_letters_stay_in_view_other_columns_give_way_then_one_record_per_block():
+    from stf.console.render import table_text
+    model = 'fd2d:ab8c:225:0:81d3:fd3e:7f62:aec8-ff02::1:ff00:1-136-icmp'
+    state = '55' + ',e' * 30
+    table = Table(['note', 'label', 'model', 'flows', 'periodicity', 'gap', 'state'],
+                  [('', 'From-Botnet-UDP-DNS-CC-1', model, '12', '0.91', '10', state)],
+                  letters_column=6)
+    wide = table_text(table, columns=160).splitlines()
+    assert model in wide[3] and state in wide[3]
+    narrower = table_text(table, columns=110).splitlines()
+    assert 'fd2d:ab8c:2…:1-136-icmp' in narrower[3]         # a middle ellipsis
+    assert narrower[3].index(state) + 20 <= 110             # the letters start on screen
+    narrow = table_text(table, columns=80).splitlines()
+    assert narrow[:2] == ['-[ record 1 ]--------------------', 'note        | ']
+    assert narrow[-1] == f'state       | {state}'
+    assert table_text(table).splitlines()[3].count(model) == 1   # batch: never shortened

@@ -49,6 +49,15 @@ def table_text(item, color=False, columns=None):
     if columns and rows and column is None:
         widths = fitted(widths, [measure(header) for header in headers], columns, item.shorten)
         rows = wrapped_rows(rows, widths, measure, item.shorten)
+    elif columns and rows:
+        narrowed = letters_in_view(widths, column, columns)
+        if narrowed is None:     # even at their narrowest the others leave no room
+            return expanded_text(item, headers, rows, color)
+        rows = [[cell if index == column or measure(cell) <= width else
+                 middle_shortened(cell, width) for index, (cell, width) in
+                 enumerate(zip(row, narrowed))] for row in rows]
+        widths = narrowed
+        widths[-1] = min(widths[-1], max(measure(headers[-1]), LAST_COLUMN_RULE))
     else:
         # The last column (often letters, up to tens of thousands) is not padded:
         # padding every row to the longest state would multiply the output.
@@ -68,6 +77,50 @@ def table_text(item, color=False, columns=None):
 
 
 LAST_COLUMN_RULE = 60
+# A listing of letters shortens its other columns down to this many columns
+# each, so that at least LETTERS_SEEN letters start on the screen.
+OTHER_COLUMNS_MIN = 12
+LETTERS_SEEN = 20
+
+
+def letters_in_view(widths, column, columns):
+    """Widths where the letters column starts on a screen of `columns`, the
+    other columns shortened (the widest first, not below OTHER_COLUMNS_MIN);
+    None when that is not enough."""
+    widths = list(widths)
+    others = [index for index in range(len(widths)) if index != column]
+    start = lambda: sum(widths[index] + 3 for index in others) + 2   # noqa: E731
+    seen = min(LETTERS_SEEN, widths[column])
+    while start() + seen > columns:
+        narrowable = [index for index in others if widths[index] > OTHER_COLUMNS_MIN]
+        if not narrowable:
+            return None
+        widest = max(narrowable, key=widths.__getitem__)
+        widths[widest] = max(OTHER_COLUMNS_MIN, widths[widest] - (start() + seen - columns))
+    return widths
+
+
+def middle_shortened(text, width):
+    """'fd2d:ab8c:225:…:7f62:aec8': the start and the end of a long name."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + '…' + text[len(text) - (width - 1 - head):]
+
+
+def expanded_text(item, headers, rows, color):
+    """One record per block (a screen too narrow for the letters beside the
+    other columns): every field on a line of its own, the letters last."""
+    lines = [visible(item.title)] if item.title else []
+    width = max(map(len, headers))
+    for number, row in enumerate(rows, 1):
+        lines.append(f'-[ record {number} ]' + '-' * 20)
+        for index, (header, cell) in enumerate(zip(headers, row)):
+            shown = colored_letters(cell) if color and index == item.letters_column else cell
+            lines.append(f'{header.ljust(width)} | {shown}')
+    if item.footer:
+        lines.append(visible(item.footer))
+    return '\n'.join(lines)
 # A column narrowed to fit the screen keeps at least its header or this many columns.
 NARROWEST = 8
 # A column that is shortened keeps this many columns while others can give room.
