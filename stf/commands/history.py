@@ -76,7 +76,7 @@ COMMANDS = [
                             'typed in this console is another history: Ctrl-R searches it',
                             metavar='N', type=int, nargs='?', const=20, default=20,
                             apply=list_history),)),
-    Command('undo', "take back a command listed by 'history'",
+    Command('undo', "take back a command listed by 'history'", output=False,
             options=(Action(('transaction',), "the id 'history' shows; refused when a later "
                             'command changed the same data',
                             metavar='ID', complete='transaction_id', gather=find_undoable,

@@ -160,6 +160,7 @@ class Command:
     aliases: tuple = ()
     example: str = 'l'
     uses_database: bool = True
+    output: bool = True     # takes OUTPUT_FLAGS (False: it lists nothing)
 
     _parser: object = field(default=None, init=False, repr=False)
 
@@ -181,6 +182,8 @@ class Command:
 
     def output_flags(self):
         """The OUTPUT_FLAGS this command does not define itself."""
+        if not self.output:
+            return ()
         own = {flag for option in (*self.actions, *self.options) for flag in option.flags}
         return tuple(option for option in OUTPUT_FLAGS if not own & set(option.flags))
 
