@@ -163,3 +163,32 @@ def test_ctrl_c_right_after_answering_a_question_stops_the_command(tmp_path):
                               str(tmp_path / 'db' / 'stf.db'), '-c', 'datasets -l'],
                              capture_output=True, text=True, env=env)
     assert 'not wanted' not in listing.stdout and '(none)' in listing.stdout
+
+
+@pytest.mark.parametrize('columns', [160, 80])
+def test_models_keep_their_letters_in_view_at_any_width(tmp_path, columns):
+    pexpect = pytest.importorskip('pexpect')
+    long_name = 'fd2d:ab8c:225:0:81d3:fd3e:7f62:aec8-ff02:0:0:0:0:1:ff00:1-136-icmp'
+    state = '55' + ',e' * 25 + ',Z'
+    letters = tmp_path / 'letters.tsv'
+    letters.write_text('tuple_id\tflows\tlabel\tstate\n'
+                       f'{long_name}\t27\tFrom-Botnet-ICMP-Unknown-Beacon.Long.Name-1\t{state}\n')
+    env = dict(os.environ, STF_HOME=str(tmp_path / 'home'), TERM='xterm')
+    child = pexpect.spawn(sys.executable, [str(ROOT / 'stf.py'), '--db',
+                                           str(tmp_path / 'db' / 'stf.db')],
+                          env=env, encoding='utf-8', timeout=15, dimensions=(40, columns))
+    child.expect('stf >')
+    child.send(f'datasets -c {letters} --name wide\r')
+    child.expect('imported as group of models 0-1')
+    child.send('models -L 0-1\r')
+    if columns == 160:     # one table, the name shortened in its middle, the letters whole
+        child.expect('…')
+    else:                  # too narrow beside the other columns: one record per block
+        child.expect(r'-\[ record 1 \]')
+    # the letters are on the screen, each colored: ESC[..m 5 ESC[0m ESC[..m 5 ESC[0m
+    child.expect(r'\x1b\[[0-9;]+m5\x1b\[0m\x1b\[[0-9;]+m5\x1b\[0m')
+    if child.expect([r'\(END\)', 'stf >']) == 0:     # wider than the screen: the pager
+        child.send('q')
+        child.expect('stf >')
+    child.send('exit\r')
+    child.expect(pexpect.EOF)
