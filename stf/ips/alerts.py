@@ -240,6 +240,11 @@ def _new_id():
 
 
 # -- output -------------------------------------------------------------------
+# What the output keeps before writing it: a window's lines go out together,
+# unless they are more than this.
+HELD_BYTES = 1 << 20
+
+
 class LineFile:
     """A file that gets whole lines only: the lines of a window are written
     in one system call at flush, so a process killed mid-run leaves no torn
@@ -253,14 +258,19 @@ class LineFile:
         except OSError as error:
             raise UserError(f'cannot open the {what} {path}: {error.strerror or error}; '
                             'give a file in a folder you can write to') from None
-        self.lines = []
+        self.lines, self.held = [], 0
 
     def write(self, text):
+        """Keep a line for the next flush (at once past HELD_BYTES: a window
+        with a million tuples does not wait in memory; whole lines still)."""
         self.lines.append(text)
+        self.held += len(text)
+        if self.held > HELD_BYTES:
+            self.flush()
 
     def flush(self):
         data = ''.join(self.lines).encode('utf-8', 'surrogateescape')
-        self.lines = []
+        self.lines, self.held = [], 0
         while data:
             data = data[os.write(self.descriptor, data):]
 
@@ -304,6 +314,7 @@ class AlertOutput:
                  verbose=0, detector_name=''):
         self.out = out
         self.console = []   # lines for out, written after the files at flush
+        self.console_bytes = 0
         self.print_all = print_all
         self.verbose = verbose
         self.detector_name = detector_name
@@ -318,6 +329,9 @@ class AlertOutput:
         """One line on the console and in the log."""
         if self.out is not None:
             self.console.append(text + '\n')
+            self.console_bytes += len(text) + 1
+            if self.console_bytes > HELD_BYTES:
+                self.flush()
         if self.log is not None:
             self.log.write(text + '\n')
 
@@ -347,7 +361,7 @@ class AlertOutput:
                 stream.flush()
         if self.out is not None and self.console:
             self.out.write(''.join(self.console))
-            self.console = []
+            self.console, self.console_bytes = [], 0
             self.out.flush()
 
     def sizes(self):
