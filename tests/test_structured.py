@@ -73,3 +73,10 @@ def test_values_and_field_names():
     assert [structured.value(text) for text in ('1,234', '-3', '0.50', '0-1', '2024-02-08 15:20:00',
                                                 '2024-02-08 15:20:00 UTC', 'x')] == [
         1234, -3, 0.5, '0-1', '2024-02-08T15:20:00Z', '2024-02-08T15:20:00Z', 'x']
+
+
+def test_a_text_result_is_kept_as_text(loaded):
+    ok(loaded, 'markov_models -g 0')
+    (text,) = ok(loaded, 'markov_models --simulate 0 -N 30 --json')
+    found = json.loads(text.text)
+    assert list(found) == ['text'] and len(found['text']) == 30

@@ -17,6 +17,7 @@ from stf.commands.results import Fields, Message, Table, Text
 from stf.core.errors import UserError
 
 FORMATS = ('json', 'csv', 'tsv')
+TEXT_RESULT = 'text'   # the title of a text result given as structured data
 _NUMBER = re.compile(r'-?\d{1,3}(,\d{3})*(\.\d+)?\Z|-?\d+(\.\d+)?\Z')
 _TIME = re.compile(r'(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(\.\d+)?)( UTC)?\Z')
 
@@ -119,6 +120,9 @@ def render(items, form):
     messages are said apart, so that the data stays readable by a program."""
     data = [item for item in items if isinstance(item, (Table, Fields))]
     others = [item for item in items if not isinstance(item, (Table, Fields))]
+    texts = [item.text for item in others if isinstance(item, Text)]
+    if not data and texts:     # a result that is text (a chain, a drawing): kept as text
+        data = [Fields([('text', '\n'.join(texts))], title=TEXT_RESULT)]
     if form == 'json':
         return _json(data), others
     return _delimited(data, ',' if form == 'csv' else '\t'), others
@@ -146,6 +150,8 @@ def _unique(names):
 def _object(item):
     if isinstance(item, Table):
         return _records(item)
+    if item.title == TEXT_RESULT:      # '1111' is a chain here, not a number
+        return {key: str(cell) for key, cell in item.pairs}
     return {field_name(key): value(cell) for key, cell in item.pairs}
 
 
@@ -170,8 +176,10 @@ def _delimited(data, separator):
             writer.writerow(_unique([field_name(header) for header in item.headers]))
             writer.writerows(_cells(item, row) for row in item.rows)
         else:
+            keep = item.title == TEXT_RESULT
             writer.writerow(['field', 'value'])
-            writer.writerows((field_name(key), value(cell)) for key, cell in item.pairs)
+            writer.writerows((field_name(key), str(cell) if keep else value(cell))
+                             for key, cell in item.pairs)
     return out.getvalue().rstrip('\n')
 
 
