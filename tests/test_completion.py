@@ -100,5 +100,11 @@ def test_group_connection_and_filter_completion(app, tmp_path):
     assert completions(app, 'models -L 0-1 -f ') == {'name', 'statelength', 'labelname', 'state',
                                                      'periodicity', 'gap'}
     assert completions(app, 'models -L 0-1 -f name=x stat') == {'state', 'statelength'}
+    assert completions(app, 'models -L 0-1 -f periodicity') == {
+        'periodicity', 'periodicity=', 'periodicity!=', 'periodicity<', 'periodicity<=',
+        'periodicity>', 'periodicity>='}                      # no ~ for a number
+    assert 'state~' in completions(app, 'models -L 0-1 -f state')
+    assert completions(app, 'models -L 0-1 -f name=10.0.0.1-10') == {
+        'name=10.0.0.1-10.0.0.2-80-tcp', 'name=10.0.0.1-10.0.0.3-53-udp'}
     assert completions(app, 'connections -C 0 -f flow') == {'flowamount', 'flowlabel'}
     assert completions(app, 'models -g -c ') == {'0', '1', '2'}

@@ -4,8 +4,11 @@
 cursor. Candidates from the database come from the App's cache, refreshed
 after commands that change data, so typing never waits on the database.
 """
+import re
 import shlex
 from dataclasses import dataclass
+
+from stf.core.flows.filters import FILTER_KEYS
 
 
 @dataclass
@@ -99,7 +102,35 @@ def candidates(expectation, values, registry):
         return [(name, registry.get(name).help) for name in registry.names()]
     if kind == 'option':
         return expectation.command.option_help()
+    if kind and kind.startswith('filter:'):
+        return filter_candidates(kind.partition(':')[2], expectation.word, values)
     return sorted(values.get(kind, {}).items(), key=lambda pair: natural(pair[0]))
+
+
+# Filter keys whose values completion offers, and the cached values it offers.
+FILTER_VALUES = {'labelname': 'label_name', 'name': 'connection_id'}
+OPERATORS = ('=', '!=', '<', '<=', '>', '>=', '~')
+
+
+def filter_candidates(kind, word, values):
+    """-f words: the keys; after a whole key, the key with each operator;
+    after 'labelname=' or 'name=' (of models and connections), the cached
+    label names or connection ids."""
+    keys = FILTER_KEYS.get(kind, {})
+    key, operator, _ = OPERATOR_SPLIT.match(word).groups()
+    if operator:
+        source = FILTER_VALUES.get(key) if kind in ('models', 'connections') or \
+            key == 'labelname' else None
+        return [(f'{key}{operator}{text}', meta) for text, meta in
+                sorted(values.get(source, {}).items())] if source else []
+    found = [(name, 'filter key') for name in keys]
+    if key in keys:   # a whole key: its operators too (~ for text keys only)
+        found += [(f'{key}{op}', 'operator') for op in OPERATORS
+                  if op != '~' or keys[key] is str]
+    return found
+
+
+OPERATOR_SPLIT = re.compile(r'([A-Za-z_]*)(<=|>=|!=|=|<|>|~)?(.*)\Z', re.S)
 
 
 def natural(text):
