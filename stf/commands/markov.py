@@ -69,6 +69,12 @@ def model_of(record):
                       record.transitions, record.training, record.threshold)
 
 
+def model_ids(text):
+    """The ids of '3', '3,5' or '3-7,9'."""
+    return [number for part in str(text).split(',')
+            for number in common.id_range(part.strip(), 'a Markov model', '3-7')]
+
+
 def record_of(app, model_id):
     record = models_store(app).get(model_id)
     if record is None:
@@ -232,8 +238,7 @@ def set_threshold(app, args):
         raise UserError(f'a threshold is a distance: 1 or more, not {value:g}')
     if args.id is None:
         raise UserError('say which models with -i IDS (3, 3,5 or 3-7)')
-    ids = [number for part in str(args.id).split(',')
-           for number in common.id_range(part.strip(), 'a Markov model', '3-7')]
+    ids = model_ids(args.id)
     records = [record_of(app, number) for number in ids]
     for record in records:
         record.threshold = value
@@ -280,8 +285,7 @@ def export(app, args):
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not args.force:
         raise UserError(f'{target} exists and is not an empty folder; add --force to '
                         'overwrite its files, or choose another folder')
-    ids = [number for part in str(args.export).split(',')
-           for number in common.id_range(part.strip(), 'a Markov model', '2-5')]
+    ids = model_ids(args.export)
     models = [model_of(record_of(app, number)) for number in ids]
     markovfiles.save(target, models)
     return [ok(f"Markov model{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))} "
@@ -297,8 +301,7 @@ def markov_detector(app, name):
     if not spec.strip():
         raise UserError(f"'{name}' names no Markov model: write markov:ID,... (e.g. "
                         "markov:0,2-5; see 'markov_models -l')")
-    ids = [number for part in spec.split(',')
-           for number in common.id_range(part.strip(), 'a Markov model', '2-5')]
+    ids = model_ids(spec)
     records = [record_of(app, number) for number in ids]
     unset = [str(record.id) for record in records if record.threshold is None]
     if unset:

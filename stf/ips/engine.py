@@ -16,7 +16,7 @@ import numpy as np
 
 from stf.core.detect import detector as detector_module
 from stf.core.detect.features import context_classes
-from stf.core.detect.stream import TupleTable
+from stf.core.detect.stream import TupleTable, grown
 from stf.core.detect.verdict import group_verdicts, slot_weights, source_and_weight
 from stf.core.flows import connid
 from stf.core.formats import counted
@@ -220,8 +220,8 @@ class Engine:
         needed = max(rows) + 1
         if needed > len(self.row_weight):
             size = max(1024, 2 * needed)
-            self.row_weight = _grown(self.row_weight, size)
-            self.row_context = _grown(self.row_context, size)
+            self.row_weight = grown(self.row_weight, size)
+            self.row_context = grown(self.row_context, size)
         self.row_source.extend([None] * (needed - len(self.row_source)))
         for row, tuple_id in zip(rows, ids):
             self.row_source[row], self.row_weight[row] = source_and_weight(tuple_id)
@@ -338,12 +338,6 @@ def _tuples_of(block):
     if index is not None:
         return block.tuples, index
     return connid.distinct(connid.make_all(block.src, block.dst, block.dport, block.proto))
-
-
-def _grown(column, size):
-    bigger = np.zeros(size, column.dtype)
-    bigger[:len(column)] = column
-    return bigger
 
 
 def _first_at_or_after(start, at, end):

@@ -148,13 +148,7 @@ class ArgusSource(Source):
 
     def stop(self):
         self.stopping = True
-        child = self.child
-        if child is not None and child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(5)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        end_child(self.child)
 
 
 class ProcessSource(Source):
@@ -213,14 +207,20 @@ class ProcessSource(Source):
 
     def stop(self):
         self.stopping = True
-        child = self.child
-        if child is not None and child.poll() is None:
-            if not self.finished:      # a child that said its end is ending by itself
-                child.terminate()
-            try:
-                child.wait(5)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # a child that said its end is ending by itself: only waited for
+        end_child(self.child, terminate=not self.finished)
+
+
+def end_child(child, terminate=True):
+    """Stop a child process (SIGTERM, then SIGKILL after 5 s)."""
+    if child is None or child.poll() is not None:
+        return
+    if terminate:
+        child.terminate()
+    try:
+        child.wait(5)
+    except subprocess.TimeoutExpired:
+        child.kill()
 
 
 class ReaderFailed(UserError):

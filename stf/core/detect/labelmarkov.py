@@ -71,9 +71,7 @@ class LabelModel:
         length = len(chain)
         own = abs(self.log_probability(self.training[:length]))
         other = abs(self.log_probability(chain))
-        if own == 0 or other == 0:
-            return math.inf
-        return max(own, other) / min(own, other)
+        return _ratio_of(own, other)
 
     def distances(self, chain):
         """The distance after each character from the MIN_LETTERS-th on:
@@ -83,8 +81,7 @@ class LabelModel:
         for length in range(MIN_LETTERS, len(chain) + 1):
             mine = abs(own[min(length, len(own)) - 1]) if own else 0.0
             theirs = abs(other[length - 1])
-            found.append((length, math.inf if mine == 0 or theirs == 0
-                          else max(mine, theirs) / min(mine, theirs)))
+            found.append((length, _ratio_of(mine, theirs)))
         return found
 
     def prefixes(self, chain):
@@ -241,6 +238,13 @@ def proto3_of(tuple_id):
         return connid.parse(tuple_id).proto.upper()
     except UserError:
         return ''
+
+
+def _ratio_of(one, other):
+    """The larger over the smaller absolute log-probability; infinite at 0."""
+    if one == 0 or other == 0:
+        return math.inf
+    return max(one, other) / min(one, other)
 
 
 def _log(probability):

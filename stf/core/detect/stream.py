@@ -163,10 +163,7 @@ class TupleTable:
 
     def _grow_columns(self, size):
         for name in ('flows', 'last_start', 'last_gap'):
-            column = getattr(self, name)
-            bigger = np.zeros(size, np.int64)
-            bigger[:len(column)] = column
-            setattr(self, name, bigger)
+            setattr(self, name, grown(getattr(self, name), size))
 
     def add(self, rows, start, dur, size):
         """Append flows (any order; a tuple's flows go in start-time order,
@@ -211,6 +208,13 @@ class TupleTable:
     def state(self, tuple_id):
         row = self.index.get(tuple_id)
         return self.states[row] if row is not None else ''
+
+
+def grown(column, size):
+    """column copied into a zeroed array of size (columns grow by doubling)."""
+    bigger = np.zeros(size, column.dtype)
+    bigger[:len(column)] = column
+    return bigger
 
 
 # ---- a whole flow table at once ---------------------------------------------
