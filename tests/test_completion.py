@@ -97,8 +97,8 @@ def test_group_connection_and_filter_completion(app, tmp_path):
     assert completions(app, 'connections -F 10.0.0.1-10.0.0.2') == {'10.0.0.1-10.0.0.2-80-tcp'}
     assert completions(app, 'connections -F 10.0.0.1-10.0.0.2-80-tcp -g ') == {'0'}
     assert completions(app, 'models -L ') == {'0-1'}
-    assert completions(app, 'models -L 0-1 -f ') == {'name', 'statelength', 'labelname', 'state',
-                                                     'periodicity', 'gap'}
+    assert completions(app, 'models -L 0-1 -f ') == {
+        'name', 'flows', 'statelength', 'labelname', 'state', 'periodicity', 'gap'}
     assert completions(app, 'models -L 0-1 -f name=x stat') == {'state', 'statelength'}
     assert completions(app, 'models -L 0-1 -f periodicity') == {
         'periodicity', 'periodicity=', 'periodicity!=', 'periodicity<', 'periodicity<=',

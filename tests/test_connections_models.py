@@ -87,7 +87,7 @@ def test_listing_counting_and_filters(app, beacons):
                            '55,e,e,e,e,')]
     assert ok(app, 'models -L 0-1 -a 3')[0].rows[0][6] == '55,…'
     assert error(app, 'models -L 0-1 -f length>5') == (
-        "unknown filter key 'length' for models; valid keys: name, statelength, labelname, "
+        "unknown filter key 'length' for models; valid keys: name, flows, statelength, labelname, "
         'state, periodicity, gap')
     assert error(app, 'connections -L 0 -f flows^1').startswith("cannot read the filter 'flows^1'")
 

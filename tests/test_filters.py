@@ -22,7 +22,7 @@ def test_unknown_key_and_operator_name_the_valid_ones():
     with pytest.raises(UserError) as raised:
         parse('models', ['size>3'])
     assert str(raised.value) == ("unknown filter key 'size' for models; valid keys: "
-                                 'name, statelength, labelname, state, periodicity, gap')
+                                 'name, flows, statelength, labelname, state, periodicity, gap')
     with pytest.raises(UserError) as raised:
         parse('connections', ['flowamount~3'])
     assert str(raised.value) == ("filter flowamount: '~' matches text with a regular "

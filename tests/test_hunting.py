@@ -62,3 +62,58 @@ def test_bad_letter_filters_are_one_line(capture):
     assert error(capture, 'models -L 0-1 -f gap>soon') == "filter gap needs a number, not 'soon'"
     (condition,) = filters.parse('models', ['state~^1'])
     assert condition.test('11.a') and not condition.test('a1')
+
+
+def test_periodicities_of_many_states_equal_one_by_one():
+    states = ['11.a.a.b,A*r0', '99.9', '', 'i', '0', 'a,b,c,d,e,f,g,h,i,A,r,R,1', 'ü.a']
+    found = letters.periodicities(states)
+    expected = [letters.periodicity(state) for state in states]
+    assert [None if value != value else value for value in found.tolist()] == expected
+    assert expected[:3] == [3 / 5, None, None]
+
+
+def test_columns_are_cut_in_parts_and_stay_right_after_deletions(capture, monkeypatch):
+    from stf.models.behavior import ModelColumns
+    monkeypatch.setattr(ModelColumns, 'PART_ROWS', 2)
+    group = capture.root['models'].get('0-1')
+    group.model_columns = None
+    capture.database.tm.commit()
+    ok(capture, 'models -L 0-1')
+    columns = group.model_columns
+    assert [part.ids.count('\n') + 1 for part in columns.parts] == [2, 1]
+    ids, states, numbers = columns.arrays()
+    assert ids == list(group.states.keys())
+    assert states == [state for _, state in group.states.values()]
+    assert numbers['flows'].tolist() == [12, 11, 1]
+    monkeypatch.setattr(ModelColumns, 'PART_CHARS', 5)    # each state alone in its part
+    assert list(ModelColumns.cuts(numbers['lengths'])) == [(0, 1), (1, 2), (2, 3)]
+    ok(capture, 'models -D 0-1 -i 10.0.0.1-2.2.2.2-80-tcp')
+    assert set(rows(capture, 'models -L 0-1')) == {'1.1.1.1', '3.3.3.3'}
+    assert group.model_columns.count == 2
+    assert rows(capture, 'models -L 0-1 -f gap>1')['1.1.1.1'][:3] == ('12', '1.00', '10')
+
+
+def test_a_group_made_before_columns_and_gaps_gets_them_on_first_use(capture):
+    group = capture.root['models'].get('0-1')
+    del group.gaps, group.model_columns         # as an earlier version left it
+    capture.database.tm.commit()
+    found = rows(capture, 'models -L 0-1 -f periodicity>0.5')
+    assert found == {'1.1.1.1': ('12', '1.00', '10')}
+    assert group.gap_of('10.0.0.1-2.2.2.2-80-tcp') == 9
+    # its flows trimmed away: the gaps are unknown ('-'), the rest is there
+    del group.gaps, group.model_columns
+    capture.root['connections'].get(0).trimmed = True
+    capture.database.tm.commit()
+    assert rows(capture, 'models -L 0-1 -f periodicity>0.5') == {'1.1.1.1': ('12', '1.00', '-')}
+
+
+def test_label_filters_run_once_per_label(capture):
+    ok(capture, 'labels -a -g 0-1 -c 10.0.0.1-1.1.1.1-80-tcp --name From-Botnet-TCP-HTTP-Beacon-1')
+    assert set(rows(capture, 'models -L 0-1 -f labelname=Botnet')) == {'1.1.1.1'}
+    assert set(rows(capture, 'models -L 0-1 -f labelname!=Botnet')) == {'2.2.2.2', '3.3.3.3'}
+    assert set(rows(capture, "models -L 0-1 -f 'labelname~^From' flows>12")) == set()
+    assert set(rows(capture, "models -L 0-1 -f 'labelname~^From' flows>=12")) == {'1.1.1.1'}
+    assert set(rows(capture, "models -L 0-1 -f 'labelname~^From-Bot' statelength>3")) == {
+        '1.1.1.1'}
+    assert set(rows(capture, "models -L 0-1 -f 'labelname~.'")) == {'1.1.1.1'}
+    assert rows(capture, 'models -L 0-1 -f labelname=Botnet')['1.1.1.1'][0] == '12'

@@ -287,7 +287,11 @@ def test_a_running_ips_takes_an_installed_update_at_a_window_boundary(keys, tmp_
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              env=dict(os.environ, STF_HOME=str(home)))
     try:
-        time.sleep(1.0)
+        # the alerts file is opened once the running set is loaded: the
+        # update must come after that (a loaded machine starts slowly)
+        began = time.monotonic()
+        while not (home / 'alerts.jsonl').exists() and time.monotonic() - began < 30:
+            time.sleep(0.05)
         updates.update(home / updates.STORE_NAME,
                        settings(public, update_dir=str(eager_detector(tmp_path / 'e', private))))
         now = time.time()

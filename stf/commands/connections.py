@@ -368,8 +368,8 @@ COMMANDS = [Command(
                **GROUP, gather=read_flows, apply=generate),
         Flag(('-i', '--id'), '-g: the flow file id; -D: the connection id', metavar='ID',
              complete='connection_id'),
-        Flag(('-f', '--filter'), 'key<op>value: name, flowamount, flowlabel; '
-             'op one of = != < <= > >=', metavar='FILTER', nargs='+', extend=True,
+        Flag(('-f', '--filter'), filters.help_text('connections'), metavar='FILTER', nargs='+',
+             extend=True,
              complete='filter:connections'),
         Flag(('-a', '--amount'), '-t: flows to keep', metavar='N', type=int),
         Flag(('--limit',), '-F: show at most N flows (default 100, 0 for all); '

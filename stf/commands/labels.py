@@ -619,7 +619,7 @@ COMMANDS = [Command(
              'connections', metavar='CONN_ID|IP', complete='connection_id'),
         Flag(('-g', '--group'), 'the group of models, e.g. 0-1', metavar='GROUP',
              complete='model_group'),
-        Flag(('-f', '--filter'), 'key<op>value: name, id, groupid, connid', metavar='FILTER',
+        Flag(('-f', '--filter'), filters.help_text('labels'), metavar='FILTER',
              nargs='+', extend=True, complete='filter:labels'),
         *(Flag((f'--{part}',), ' | '.join(values), metavar=part.upper(),
                complete=f'label:{part}') for part, values in labelnames.PARTS),

@@ -60,6 +60,7 @@ def generate(app, args, gathered):
                                             source=group.file_path))
     model_group.set_states([row[:3] for row in rows])
     model_group.set_gaps((row[0], row[3]) for row in rows)
+    model_group.columns()
     deletions.forget_connections(app.root, model_group, [
         conn for conn in {*model_group.labels.keys(), *model_group.notes.keys()}
         if conn not in model_group.states])
@@ -110,23 +111,87 @@ def list_groups(app, args):
                    'labeled', 'created', 'source'], rows, title='groups of models')]
 
 
-def selected(group, conditions, names):
-    """(id, flows, state, label name, periodicity, gap) of the models that
-    pass the filters; names: label id -> name."""
-    labels, gaps = group.labels, group.gap_of
-    for conn, (flows, state) in group.states.items():
-        label = names.get(labels.get(conn))
-        found = {}
+# filter key -> the column of ModelColumns that holds it
+NUMBER_COLUMNS = {'flows': 'flows', 'statelength': 'lengths', 'periodicity': 'periodicity',
+                  'gap': 'gap'}
 
-        def value(key, conn=conn, state=state, label=label, found=found):
-            if key not in found:   # periodicity and gap only when a filter asks
-                found[key] = {'name': lambda: conn, 'statelength': lambda: len(state),
-                              'labelname': lambda: label, 'state': lambda: state,
-                              'periodicity': lambda: letters.periodicity(state),
-                              'gap': lambda: gaps(conn)}[key]()
-            return found[key]
-        if filters.matches(conditions, value):
-            yield conn, flows, state, label, value('periodicity'), value('gap')
+
+def model_columns(app, group):
+    """The group's ModelColumns; a group made before gaps were kept gets
+    them from its connections' flows first (when they are still held)."""
+    if not group.knows_gaps():
+        group.set_gaps(gaps_from_connections(app, group))
+    columns = group.columns()
+    if columns.count != len(group):     # changed by a path that did not say so
+        group.model_columns = None
+        columns = group.columns()
+    return columns
+
+
+def gaps_from_connections(app, group):
+    connections = app.root['connections'].get(group.connection_group_id)
+    if connections is None or connections.trimmed or not connections.flow_count:
+        return []
+    return [pair for chunk in connections.chunks for pair in zip(
+        chunk.ids, letters.median_gaps(chunk.column('start'), chunk.column('bounds')))]
+
+
+def selected(app, group, conditions, names):
+    """(id, flows, state, label name, periodicity, gap) of the models that
+    pass the filters, in id order; names: label id -> name.
+
+    Every condition runs on a whole column of the group's ModelColumns, the
+    numeric ones first; the labels are read from the group's labels (a few
+    per labeled model), never model by model."""
+    columns = model_columns(app, group)
+    ids, states, numbers = columns.arrays()
+    label_names = None
+    passing = np.ones(len(ids), bool)
+    for condition in sorted(conditions, key=lambda condition: condition.key not in
+                            NUMBER_COLUMNS):
+        column = NUMBER_COLUMNS.get(condition.key)
+        if column is not None:
+            passing &= filters.column_test(condition, numbers[column])
+            continue
+        if condition.key == 'labelname':   # decided once per label
+            label_names = label_names or model_labels(group, columns, names)
+            passing &= label_test(condition, label_names, len(ids))
+            continue
+        positions = np.flatnonzero(passing).tolist()
+        values = ids if condition.key == 'name' else states
+        passing[positions] = filters.passing(condition, [values[at] for at in positions])
+    positions = np.flatnonzero(passing)
+    flows = numbers['flows'][positions].tolist()
+    periodic = _none_for_nan(numbers['periodicity'][positions])
+    gaps = _none_for_nan(numbers['gap'][positions])
+    labels = group.labels
+    for index, at in enumerate(positions.tolist()):
+        conn = ids[at]
+        yield (conn, flows[index], states[at], names.get(labels.get(conn)), periodic[index],
+               gaps[index])
+
+
+def model_labels(group, columns, names):
+    """row -> label name, of the labeled models."""
+    rows = columns.positions()
+    found = {}
+    for conn, label_id in group.labels.items():
+        at = rows.get(conn)
+        if at is not None:
+            found[at] = names.get(label_id)
+    return found
+
+
+def label_test(condition, label_names, count):
+    """The condition on every row's label name (None: no label)."""
+    found = np.full(count, filters.passing(condition, [None])[0])
+    if label_names:
+        found[list(label_names)] = filters.passing(condition, list(label_names.values()))
+    return found
+
+
+def _none_for_nan(column):
+    return [None if value != value else value for value in column.tolist()]
 
 
 def list_models(app, args):
@@ -140,7 +205,7 @@ def list_models(app, args):
              '-' if gap is None else f'{gap:g}',
              state if limit is None or len(state) <= limit else state[:limit] + '…')
             for conn, flows, state, label, periodic, gap in selected(
-                group, conditions, app.root['labels'].names())]
+                app, group, conditions, app.root['labels'].names())]
     return [Table(['note', 'label', 'model', 'flows', 'periodicity', 'gap', 'state'], rows,
                   title=f'models of group {group.id}', footer=f'{len(rows):,} models',
                   letters_column=6)]
@@ -149,7 +214,7 @@ def list_models(app, args):
 def count(app, args):
     group = common.model_group(app, args.count)
     conditions = filters.parse('models', args.filter)
-    total = sum(1 for _ in selected(group, conditions, app.root['labels'].names()))
+    total = sum(1 for _ in selected(app, group, conditions, app.root['labels'].names()))
     return [ok(f'{total:,} of the {len(group):,} models of group {group.id} match')]
 
 
@@ -173,7 +238,7 @@ def doomed_models(app, args):
         return group, [args.id]
     if args.filter:
         conditions = filters.parse('models', args.filter)
-        return group, [conn for conn, *_ in selected(group, conditions,
+        return group, [conn for conn, *_ in selected(app, group, conditions,
                                                       app.root['labels'].names())]
     raise UserError('models -D: say which: -i ID or -f FILTER ...')
 
@@ -259,6 +324,8 @@ def import_letters(app, dataset, item, rows, labels):
     model_group = app.root['models'].put(ModelGroup(
         connections.id, letters.DEFAULT_CONSTRUCTOR, dataset.id, source=item.path))
     model_group.set_states(rows)
+    model_group.set_gaps([])     # a letters file holds no times
+    model_group.columns()
     attach_imported_labels(app, model_group, labels)
     return ok(f'{len(rows):,} models with {len(labels):,} labels imported as group of '
               f'models {model_group.id}')
@@ -307,8 +374,8 @@ COMMANDS = [Command(
              default=letters.DEFAULT_CONSTRUCTOR, complete='constructor'),
         Flag(('-i', '--id'), '-g: the group of connections; -D, -n: the model id',
              metavar='ID'),
-        Flag(('-f', '--filter'), 'key<op>value: name, statelength, labelname; '
-             'op one of = != < <= > >=', metavar='FILTER', nargs='+', extend=True,
+        Flag(('-f', '--filter'), filters.help_text('models'), metavar='FILTER', nargs='+',
+             extend=True,
              complete='filter:models'),
         Flag(('-a', '--letters'), '-L: show at most N letters of each state', metavar='N',
              type=int),

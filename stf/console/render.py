@@ -24,11 +24,13 @@ PREFIX = {'error': 'error: ', 'warning': 'warning: ', 'ok': '', 'info': '', 'not
 LETTER_COLORS = {**dict.fromkeys('abcdefghi', '32'), **dict.fromkeys('ABCDEFGHI', '36'),
                  **dict.fromkeys('rstuvwxyz', '33'), **dict.fromkeys('RSTUVWXYZ', '31'),
                  **dict.fromkeys('123456789', '35'), **dict.fromkeys('0.,+*', '2')}
-COLORED_LETTERS = {char: f'\x1b[{code}m{char}{RESET}' for char, code in LETTER_COLORS.items()}
+# str.translate's table: a character's code -> the character in its color
+COLORED_LETTERS = {ord(char): f'\x1b[{code}m{char}{RESET}'
+                   for char, code in LETTER_COLORS.items()}
 
 
 def colored_letters(state):
-    return ''.join(COLORED_LETTERS.get(char, char) for char in state)
+    return state.translate(COLORED_LETTERS)
 
 
 def table_text(item, color=False, columns=None):

@@ -96,10 +96,11 @@ def _sorted(table, keys):
         if name not in names:
             continue
         index = names.index(name)
-        present = [row for row in rows if _order(row[index]) is not None]
-        absent = [row for row in rows if _order(row[index]) is None]   # '-': always last
-        present.sort(key=lambda row: _order(row[index]), reverse=descending)
-        rows = present + absent
+        keyed = [(_order(row[index]), row) for row in rows]
+        present = [pair for pair in keyed if pair[0] is not None]
+        absent = [row for order, row in keyed if order is None]   # '-': always last
+        present.sort(key=lambda pair: pair[0], reverse=descending)
+        rows = [row for _, row in present] + absent
     return Table(table.headers, rows, table.title, table.footer, table.letters_column,
                  table.shorten)
 

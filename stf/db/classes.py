@@ -43,7 +43,8 @@ BTREE_FAMILIES = ('IF', 'II', 'IO', 'IU', 'LF', 'LL', 'LO', 'LQ', 'OI', 'OL', 'O
 # module -> the names in it a database may name: stf's persistent classes,
 # the containers they use, and the values they hold (dates and their zone).
 ALLOWED = {
-    'stf.models.behavior': {'ModelGroup', 'ModelGroups'},
+    'stf.models.behavior': {'ModelGroup', 'ModelGroups', 'ModelColumns',
+                            'ColumnPart'},
     'stf.models.connections': {'ConnectionGroup', 'ConnectionGroups', 'FlowChunk'},
     'stf.models.datasets': {'Dataset', 'DatasetFile', 'Datasets'},
     'stf.models.detection': {'DetectorRecord', 'Detectors', 'Experiment', 'Experiments'},

@@ -14,8 +14,8 @@ from stf.core.errors import UserError
 # kind -> key -> value type
 FILTER_KEYS = {
     'connections': {'name': str, 'flowamount': int, 'flowlabel': str},
-    'models': {'name': str, 'statelength': int, 'labelname': str, 'state': str,
-               'periodicity': float, 'gap': float},
+    'models': {'name': str, 'flows': int, 'statelength': int, 'labelname': str,
+               'state': str, 'periodicity': float, 'gap': float},
     'labels': {'name': str, 'id': int, 'groupid': str, 'connid': str},
     'notes': {'text': str},
     'experiments': {'name': str},  # the tuples an experiment judges
@@ -43,13 +43,25 @@ class Condition:
     value: object
 
     def test(self, actual):
-        if self.op == '~':
-            return actual is not None and TEXT_OPERATORS['~'](str(actual), self.value)
-        if isinstance(self.value, str):
-            actual = '' if actual is None else str(actual)
-            compare = TEXT_OPERATORS.get(self.op, COMPARISONS[self.op])
-            return compare(actual, self.value)
-        return actual is not None and COMPARISONS[self.op](actual, self.value)
+        return passing(self, (actual,))[0]
+
+
+def passing(condition, values):
+    """[condition.test(value) for value in values], in one loop per rule."""
+    op, wanted = condition.op, condition.value
+    if op == '~':
+        search = wanted.search
+        return [value is not None and search(str(value)) is not None for value in values]
+    if isinstance(wanted, str):
+        compare = TEXT_OPERATORS.get(op, COMPARISONS[op])
+        return [compare('' if value is None else str(value), wanted) for value in values]
+    compare = COMPARISONS[op]
+    return [value is not None and compare(value, wanted) for value in values]
+
+
+def help_text(kind):
+    """What -f takes for objects of kind, for a command's help."""
+    return f"key<op>value: {', '.join(FILTER_KEYS[kind])}; op one of {OPERATOR_NAMES}"
 
 
 def parse(kind, texts):
@@ -90,6 +102,13 @@ def convert(kind, key, text):
             what = 'a whole number' if kind is int else 'a number'
             raise UserError(f"filter {key} needs {what}, not '{text}'") from None
     return text
+
+
+def column_test(condition, column):
+    """condition.test over a numeric column at once (NaN: no value, which
+    passes no comparison, as None does in test)."""
+    found = COMPARISONS[condition.op](column, condition.value)
+    return found & (column == column)   # NaN is the only value unequal to itself
 
 
 def matches(conditions, values):

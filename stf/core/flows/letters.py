@@ -270,6 +270,35 @@ def periodicity(state):
     return sum(1 for char in state if char in _STRONGLY_PERIODIC) / judged
 
 
+def _byte_table(chars):
+    table = np.zeros(256, np.int64)
+    table[[ord(char) for char in chars]] = 1
+    return table
+
+
+_JUDGED_BYTES = _byte_table(_WITH_PERIODICITY)
+_PERIODIC_BYTES = _byte_table(_STRONGLY_PERIODIC)
+
+
+def periodicities(states):
+    """periodicity() of many states at once, as float64 (NaN where None)."""
+    lengths = np.fromiter((len(state) for state in states), np.int64, len(states))
+    if not len(lengths):
+        return np.zeros(0)
+    codes = np.frombuffer(''.join(states).encode('ascii', 'replace'), np.uint8)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    judged = _per_state(_JUDGED_BYTES[codes], starts, lengths)
+    periodic = _per_state(_PERIODIC_BYTES[codes], starts, lengths)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(judged > 0, periodic / np.maximum(judged, 1), np.nan)
+
+
+def _per_state(flags, starts, lengths):
+    """Sums of flags over each state's slice (empty states: 0)."""
+    totals = np.concatenate(([0], np.cumsum(flags)))
+    return totals[starts + lengths] - totals[starts]
+
+
 def median_gaps(start, bounds):
     """The median time between the flows of each connection, in seconds
     (None for a connection of one flow). start: int64 µs sorted by
