@@ -1,5 +1,7 @@
 """connections and models through the console: exact letters for every real
 file, the commands that change groups, and bad flow files."""
+import base64
+import json
 import os
 import shutil
 
@@ -288,6 +290,13 @@ def test_payloads_from_flows_and_from_the_pcap(app, shared, tmp_path):
         'payloads of the first 2 packets of 192.168.2.16-8.8.8.8-53-udp in test7-malicious.pcap',
         '2018/03/09 20:49:48.154291  -> 23 bytes', '      DNS query 0x346f: local SOA']
     assert all(char.isprintable() for char in text.text + packets.text if char != '\n')
+    (data,) = ok(app, 'connections -P 192.168.2.16-8.8.8.8-53-udp --limit 1 --json')
+    outgoing, incoming = json.loads(data.text)
+    assert (outgoing['flow'], outgoing['time'], outgoing['direction'], outgoing['bytes']) == (
+        0, '2018-03-09T20:49:48.154291Z', 'out', 23)
+    assert base64.b64decode(outgoing['base64'])[:2] == b'4o'
+    assert outgoing['text'].splitlines()[0] == 'DNS query 0x346f: local SOA'
+    assert incoming['direction'] == 'in' and incoming['text'].startswith('DNS response 0x346f')
 
 
 def test_payloads_need_payload_columns(app, beacons):

@@ -4,6 +4,8 @@ Small captures are written here with dpkt; the real ones in ../shared/data go
 through argus and ra when both are present."""
 import base64
 import csv
+import io
+import json
 import shutil
 import socket
 import struct
@@ -690,3 +692,30 @@ def test_an_ssh_banner_is_text_and_its_kexinit_hex(app, tmp_path):
                           '      SSH-2.0-OpenSSH_9.2p1 Debian-2']
     assert lines[3] == f'2020/09/13 12:26:40.100000  -> {len(kexinit())} bytes'
     assert lines[4:] == ['      ' + line for line in hexdump(kexinit())]
+
+
+def test_payloads_as_json_and_csv_carry_the_bytes_in_base64(app, tmp_path):
+    frames = [(T, ether(ip4(CLIENT, SERVER, tcp(40022, 22, SSH_BANNER)))),
+              (T + 0.1, ether(ip4(CLIENT, SERVER, tcp(40022, 22, b'\xd7m\xf8', seq=33)))),
+              (T + 0.2, ether(ip4(CLIENT, SERVER, tcp(40022, 22, b'\xf8\0\0', seq=36))))]
+    capture = write_pcap(tmp_path / 'ssh.pcap', frames)
+    flows = tmp_path / 'ssh.binetflow'
+    flows.write_text(f"{HEADER}\n{FLOW.format(0, 0).replace(',80,', ',22,')},\n")
+    ok(app, f'datasets -c {capture}')
+    ok(app, f'datasets -a {flows}')
+    ok(app, 'connections -g')
+    (text,) = ok(app, f'connections -P {CLIENT}-{SERVER}-22-tcp --pcap --json')
+    first, second, third = json.loads(text.text)
+    assert first == {'packet': 0, 'time': '2020-09-13T12:26:40.000000Z', 'direction': 'out',
+                     'bytes': 32, 'base64': base64.b64encode(SSH_BANNER).decode(),
+                     'text': 'SSH-2.0-OpenSSH_9.2p1 Debian-2'}
+    assert second['base64'] == '1234'      # text, though it looks like a number
+    assert second['text'] == '\n'.join(hexdump(b'\xd7m\xf8'))
+    assert third['base64'] == '+AAA'
+    (text,) = ok(app, f'connections -P {CLIENT}-{SERVER}-22-tcp --pcap --csv')
+    rows = list(csv.reader(io.StringIO(text.text)))
+    assert rows[0] == ['packet', 'time', 'direction', 'bytes', 'base64', 'text']
+    assert rows[1][:5] == ['0', '2020-09-13T12:26:40.000000Z', 'out', '32',
+                           base64.b64encode(SSH_BANNER).decode()]
+    assert rows[2][4] == '1234'
+    assert rows[3][4] == "'+AAA"         # as every CSV stf writes: no formula for a spreadsheet

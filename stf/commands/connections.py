@@ -1,5 +1,6 @@
 """connections: split a dataset's flows into connections (4-tuples without
 the source port) and inspect them."""
+import base64
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from stf.core.flows import connid, filters, flowfile, flowtable, letters
 from stf.core import formats
 from stf.core.captures import payload
 from stf.core.errors import UserError
-from stf.commands.results import Fields, Table, Text, ok, warning
+from stf.commands.results import Exact, Fields, Table, Text, ok, warning
 from stf.ops import deletions
 
 FLOW_KINDS = ('binetflow', 'zeek')
@@ -229,13 +230,32 @@ def payloads(app, args):
         raise UserError(common.moved_message(group.dataset_id, group.file_path))
     fmt = flowfile.sniff_format(group.file_path)
     pairs = payload.flow_payloads(group.file_path, fmt, offsets)
-    lines = [f'payloads of the first {len(pairs)} flows of {conn} (group {group.id}), '
-             'from the flow file (argus keeps the first 480 bytes of each direction)']
+    title = (f'payloads of the first {len(pairs)} flows of {conn} (group {group.id}), '
+             'from the flow file (argus keeps the first 480 bytes of each direction)')
+    lines, records = [title], []
     for number, (start, (outgoing, incoming)) in enumerate(zip(flows['start'], pairs)):
-        lines.append(f'flow {number}  {formats.from_us(int(start))}')
+        moment = formats.from_us(int(start))
+        lines.append(f'flow {number}  {moment}')
         lines += direction_lines('->', outgoing, proto, port)
         lines += direction_lines('<-', incoming, proto, port)
-    return [Text('\n'.join(lines))]
+        records += [payload_record(number, moment, arrow, data, proto, port)
+                    for arrow, data in (('->', outgoing), ('<-', incoming))]
+    return [Text('\n'.join(lines), data=payload_table(records, 'flow', title))]
+
+
+# a payload's direction as data: words a spreadsheet takes for no formula
+DIRECTIONS = {'->': 'out', '<-': 'in'}
+
+
+def payload_record(number, moment, arrow, data, proto, port):
+    """A payload as data: its bytes in base64 beside the text stf shows."""
+    data = data or b''
+    return (number, moment, DIRECTIONS[arrow], len(data), Exact(base64.b64encode(data).decode()),
+            Exact('\n'.join(payload.payload_lines(data, proto, port)) if data else ''))
+
+
+def payload_table(records, unit, title):
+    return Table([unit, 'time', 'direction', 'bytes', 'base64', 'text'], records, title=title)
 
 
 def direction_lines(arrow, data, proto, port):
@@ -255,13 +275,15 @@ def pcap_payloads(app, group, conn, limit):
         raise UserError(common.moved_message(dataset.id, capture.path, 'the pcap'))
     src, dst, port, proto = connid.parse(conn)
     packets = payload.pcap_payloads(capture.path, src, dst, port, proto, limit=limit)
-    lines = [f'payloads of the first {len(packets)} packets of {conn} in {capture.name}']
-    for moment, arrow, data in packets:
+    title = f'payloads of the first {len(packets)} packets of {conn} in {capture.name}'
+    lines, records = [title], []
+    for number, (moment, arrow, data) in enumerate(packets):
         lines.append(f'{formats.from_us(moment)}  {arrow} {len(data)} bytes')
         lines += ['      ' + line for line in payload.payload_lines(data, proto, port)]
+        records.append(payload_record(number, formats.from_us(moment), arrow, data, proto, port))
     if not packets:
         lines.append('no packet of this connection carries a payload')
-    return [Text('\n'.join(lines))]
+    return [Text('\n'.join(lines), data=payload_table(records, 'packet', title))]
 
 
 # -- changing a group

@@ -34,8 +34,16 @@ class Message:
 
 @dataclass
 class Text:
-    """A preformatted block printed as is (help, notes)."""
+    """A preformatted block printed as is (help, notes). data: the same
+    result as a Table or Fields, for --json / --csv / --tsv (e.g. payload
+    bytes in base64 beside their hexdump)."""
     text: str
+    data: object = None
+
+
+class Exact(str):
+    """A cell given to JSON, CSV and TSV exactly as it is: never read as a
+    number, a time or '-' for none (base64 '1234' is text)."""
 
 
 @dataclass

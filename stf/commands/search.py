@@ -5,6 +5,7 @@ the destination); any other text matches as a case-insensitive substring of
 dataset and file names, connection ids, label names and note texts."""
 import ipaddress
 
+from stf.commands import models
 from stf.commands.registry import Action, Command
 from stf.commands.results import Table
 from stf.core.errors import UserError
@@ -79,7 +80,7 @@ def _models(app, in_connection):
     names = app.root['labels'].names()
     rows = []
     for group in app.root['models'].values():
-        for conn in group.states.keys():
+        for conn in models.model_columns(app, group).arrays()[0]:
             if len(rows) >= MOST:
                 return rows
             if in_connection(conn):

@@ -5,21 +5,23 @@ given (one place, whatever the command). A table's field names are its
 headers in snake case ('flows', 'label_name'); a single table is a JSON array
 of objects, several are an object keyed by their names; key/value details
 are an object; numbers written with separators become numbers, '-' (none)
-null, times 'YYYY-MM-DD HH:MM:SS' ISO 8601 UTC. CSV and TSV write each table with
-its header row (several tables: a '# name' line before each).
+null, times ('YYYY-MM-DD HH:MM:SS', 'YYYY/MM/DD ...') ISO 8601 UTC. CSV
+and TSV write each table with its header row (several tables: a '# name'
+line before each), text cells guarded against spreadsheet formulas.
 """
 import csv
 import io
 import json
 import re
 
-from stf.commands.results import Fields, Message, Table, Text
+from stf.commands.results import Exact, Fields, Message, Table, Text
+from stf.core.cells import guarded
 from stf.core.errors import UserError
 
 FORMATS = ('json', 'csv', 'tsv')
 TEXT_RESULT = 'text'   # the title of a text result given as structured data
 _NUMBER = re.compile(r'-?\d{1,3}(,\d{3})*(\.\d+)?\Z|-?\d+(\.\d+)?\Z')
-_TIME = re.compile(r'(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(\.\d+)?)( UTC)?\Z')
+_TIME = re.compile(r'(\d{4})[-/](\d{2})[-/](\d{2})[ T](\d{2}:\d{2}:\d{2}(\.\d+)?)( UTC)?\Z')
 
 
 def field_name(header):
@@ -32,6 +34,8 @@ def value(cell):
     """A cell as JSON wants it: numbers as numbers, times in ISO 8601 UTC."""
     if isinstance(cell, (int, float)) or cell is None:
         return cell
+    if isinstance(cell, Exact):
+        return str(cell)
     text = str(cell)
     if text == '-':                     # what a listing shows for "none"
         return None
@@ -40,7 +44,8 @@ def value(cell):
         return float(plain) if '.' in plain else int(plain)
     moment = _TIME.match(text)
     if moment:
-        return f'{moment.group(1)}T{moment.group(2)}Z'
+        year, month, day, clock = moment.groups()[:4]
+        return f'{year}-{month}-{day}T{clock}Z'
     return text
 
 
@@ -119,8 +124,10 @@ def _order(cell):
 def render(items, form):
     """(the text of the tables and details in form, the other items): the
     messages are said apart, so that the data stays readable by a program."""
-    data = [item for item in items if isinstance(item, (Table, Fields))]
-    others = [item for item in items if not isinstance(item, (Table, Fields))]
+    data = [item.data if isinstance(item, Text) else item for item in items
+            if isinstance(item, (Table, Fields)) or getattr(item, 'data', None) is not None]
+    others = [item for item in items if not isinstance(item, (Table, Fields))
+              and getattr(item, 'data', None) is None]
     texts = [item.text for item in others if isinstance(item, Text)]
     if not data and texts:     # a result that is text (a chain, a drawing): kept as text
         data = [Fields([('text', '\n'.join(texts))], title=TEXT_RESULT)]
@@ -175,13 +182,19 @@ def _delimited(data, separator):
             out.write(f'# {item.title or "table"}\n')
         if isinstance(item, Table):
             writer.writerow(_unique([field_name(header) for header in item.headers]))
-            writer.writerows(_cells(item, row) for row in item.rows)
+            writer.writerows(_safe(_cells(item, row)) for row in item.rows)
         else:
             keep = item.title == TEXT_RESULT
             writer.writerow(['field', 'value'])
-            writer.writerows((field_name(key), str(cell) if keep else value(cell))
+            writer.writerows(_safe((field_name(key), str(cell) if keep else value(cell)))
                              for key, cell in item.pairs)
     return out.getvalue().rstrip('\n')
+
+
+def _safe(cells):
+    """Text cells a spreadsheet would take for a formula get a "'" first
+    (stf.core.cells), as in every CSV stf writes."""
+    return [guarded(cell) if isinstance(cell, str) else cell for cell in cells]
 
 
 def as_notes(items):
