@@ -67,6 +67,20 @@ def test_output_to_a_file_never_overwrites_without_force(loaded, tmp_path):
     assert json.loads(target.read_text())[0]['flows'] == 1234
 
 
+def test_every_listing_writes_to_output_and_output_needs_a_form(loaded, tmp_path):
+    target = tmp_path / 'labels.json'
+    ok(loaded, f'labels -l --json --output {target}')
+    assert [row['name'] for row in json.loads(target.read_text())] == [
+        'From-Botnet-UDP-DNS-CC-1', 'From-Normal-UDP-DNS--1']
+    assert error(loaded, f'labels --output {tmp_path / "x.csv"}') == (
+        '--output FILE writes a listing given as --json, --csv or --tsv: add one of them; '
+        'to export, --export FILE; nothing was written')
+    assert error(loaded, f'datasets -l --output {tmp_path / "x"}').startswith(
+        '--output FILE writes a listing given as --json, --csv or --tsv: add one of them; '
+        'nothing')
+    assert not (tmp_path / 'x.csv').exists() and not (tmp_path / 'x').exists()
+
+
 def test_values_and_field_names():
     assert [structured.field_name(text) for text in ('Flows', 'label name', 'from \\ to', '%')] \
         == ['flows', 'label_name', 'from_to', 'value']

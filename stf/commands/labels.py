@@ -602,7 +602,7 @@ COMMANDS = [Command(
         Action(('-D', '--remove'), "remove a connection's label in -g GROUP",
                metavar='CONN_ID', complete='connection_id', gather=confirm_remove,
                apply=remove),
-        Action(('-o', '--output', '--export'), 'write group, connection, label, constructor, '
+        Action(('-o', '--export'), 'write group, connection, label, constructor, '
                "sha256 (of the group's flow file) rows to FILE (.json for JSON, else CSV)",
                metavar='FILE', complete='path', attribute='export', gather=export),
         Action(('--import',), 'read rows written by -o; each goes to the models of the '

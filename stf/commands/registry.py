@@ -27,6 +27,8 @@ FLAG_MEANINGS = (
 KEPT_MEANINGS = {('database', '-i'): '--info', ('database', '-c'): '--commit',
                  ('models', '-c'): '--constructor', ('labels', '-c'): '--connection',
                  ('datasets', '-o'): '--folder', ('datasets', '-f'): '--files',
+                 # labels -o writes the labels file; --output keeps a listing
+                 ('labels', '-o'): '--export',
                  # `history -n 20` counts, as the shell's and git's do
                  ('history', '-n'): '--number',
                  ('experiments', '-n'): '--new',

@@ -272,6 +272,7 @@ class App:
         try:
             args = command.parser().parse_args(structured.sort_argument(argv))
             form = structured.chosen_format(args)
+            structured.check_output(command, args, form)
             items = list(self._perform(command, args) or [])
             items = self._presented(items, args, form)
             # A command saved with an error among its results (rows an import

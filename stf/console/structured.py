@@ -56,6 +56,17 @@ def chosen_format(args):
     return found[0] if found else None
 
 
+def check_output(command, args, form):
+    """--output FILE (the one every listing takes) needs a form to write."""
+    generic = any('--output' in flag.flags for flag in command.output_flags())
+    if not generic or not getattr(args, 'output', None) or form is not None:
+        return
+    export = any('--export' in flag.flags for flag in command.flags())
+    raise UserError('--output FILE writes a listing given as --json, --csv or --tsv: add one '
+                    f'of them{"; to export, --export FILE" if export else ""}; nothing was '
+                    'written')
+
+
 # -- sorting ------------------------------------------------------------------------
 def sort_argument(argv):
     """argv with '--sort -flows' read as '--sort=-flows' (argparse would take
