@@ -239,13 +239,16 @@ def test_import_with_a_byte_order_mark(models, tmp_path, suffix):
 
 def test_export_is_written_output_with_o(models, tmp_path):
     ok(models, f'labels -a -c {CC} -g 0-1 --name From-Botnet-TCP-HTTP-CC12-1')
-    for spelling in ('-o', '--output', '--export'):
+    for spelling in ('-o', '--export'):
         out = tmp_path / f'labels{spelling}.csv'
         assert ok(models, f'labels {spelling} {out}')[0].text == (
             f'1 labeled connections written to {out}')
         assert out.read_text() == (
             'group,connection,label,constructor,sha256\n'
             f"0-1,{CC},From-Botnet-TCP-HTTP-CC12-1,1,{sha256_of(tmp_path / 'labels.binetflow')}\n")
+    # --output is every listing's file (labels -l --json --output FILE) now
+    assert error(models, f"labels --output {tmp_path / 'x.csv'}").endswith(
+        '; to export, --export FILE; nothing was written')
 
 
 def sha256_of(path):
