@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stf.commands import common
+from stf.commands import common, modelview
 from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import filters, flowtable, letters, letterstsv
 from stf.core import formats
@@ -12,6 +12,7 @@ from stf.core.errors import UserError
 from stf.commands.results import Table, ok
 from stf.models.behavior import ModelGroup, group_id
 from stf.ops import deletions
+from stf.ops.gaps import ensure_gaps
 
 
 
@@ -22,9 +23,23 @@ def constructors(app, args):
              letters.seconds_text(c.td1_us), letters.seconds_text(c.td2_us), c.ts1, c.ts2,
              letters.seconds_text(c.timeout_us), 'one' if c.single_zero else 'one per hour')
             for c in letters.CONSTRUCTORS.values()]
+    words = [(c.id, c.name, letters.in_words(c)) for c in letters.CONSTRUCTORS.values()]
     return [Table(['id', 'name', 'tt1', 'tt2', 'tt3', 'td1 s', 'td2 s', 'ts1 B', 'ts2 B',
                    'timeout s', "zeros per gap"], rows, title='model constructors',
-                  footer=f'default: {letters.DEFAULT_CONSTRUCTOR}')]
+                  footer=f'default: {letters.DEFAULT_CONSTRUCTOR}'),
+            Table(['id', 'name', 'in words'], words, title='constructors in words',
+                  footer='TD: the longer of the two last gaps over the shorter'),
+            letter_table()]
+
+
+def letter_table():
+    """The letter of each periodicity (rows) and size and duration (columns), as in SPEC.md."""
+    size, duration = letters.WORDS['size'], letters.WORDS['duration']
+    headers = ['periodicity'] + [f'{big[0]},{long[0]}' for big in size for long in duration]
+    rows = [(word, *chars) for word, chars in zip(letters.WORDS['periodicity'], letters.LETTERS)]
+    return Table(headers, rows, title='letters', footer=(
+        f"columns: size ({', '.join(f'{word[0]} {word}' for word in size)}), duration "
+        f"({', '.join(f'{word[0]} {word}' for word in duration)})"))
 
 
 def ratio(pair):
@@ -119,21 +134,12 @@ NUMBER_COLUMNS = {'flows': 'flows', 'statelength': 'lengths', 'periodicity': 'pe
 def model_columns(app, group):
     """The group's ModelColumns; a group made before gaps were kept gets
     them from its connections' flows first (when they are still held)."""
-    if not group.knows_gaps():
-        group.set_gaps(gaps_from_connections(app, group))
+    ensure_gaps(app.root, group)
     columns = group.columns()
     if columns.count != len(group):     # changed by a path that did not say so
         group.model_columns = None
         columns = group.columns()
     return columns
-
-
-def gaps_from_connections(app, group):
-    connections = app.root['connections'].get(group.connection_group_id)
-    if connections is None or connections.trimmed or not connections.flow_count:
-        return []
-    return [pair for chunk in connections.chunks for pair in zip(
-        chunk.ids, letters.median_gaps(chunk.column('start'), chunk.column('bounds')))]
 
 
 def selected(app, group, conditions, names):
@@ -275,12 +281,7 @@ def delete_group(app, args, consent):
 
 def noted_model(app, args):
     group = common.model_group(app, args.note)
-    if not args.id:
-        raise UserError(f"models -n {group.id} needs -i ID, a model of the group; "
-                        f"list them with 'models -L {group.id}'")
-    if args.id not in group.states:
-        raise UserError(f"group {group.id} has no model '{args.id}'; "
-                        f"list them with 'models -L {group.id}'")
+    modelview.chosen_model(group, args.id, '-n')
     return group
 
 
@@ -362,6 +363,9 @@ COMMANDS = [Command(
                apply=delete_models),
         Action(('-d', '--delete'), 'delete a group of models', metavar='GROUP',
                complete='model_group', gather=confirm_delete_group, apply=delete_group),
+        Action(('-S', '--show'), 'show one model whole (-i ID): its letters, what they mean '
+               'for its constructor, their counts, periodicity, gap, label and note',
+               metavar='GROUP', complete='model_group', apply=modelview.show),
         Action(('-H', '--histogram'), 'histogram of the state lengths of a group',
                metavar='GROUP', complete='model_group', apply=histogram),
         Action(('-n', '--note'), "edit a model's note (-i ID)", metavar='GROUP',
@@ -372,8 +376,8 @@ COMMANDS = [Command(
     options=(
         Flag(('-c', '--constructor'), '-g: the constructor', metavar='ID', type=int,
              default=letters.DEFAULT_CONSTRUCTOR, complete='constructor'),
-        Flag(('-i', '--id'), '-g: the group of connections; -D, -n: the model id',
-             metavar='ID'),
+        Flag(('-i', '--id'), '-g: the group of connections; -D, -n, -S: the model id',
+             metavar='ID', complete='connection_id'),
         Flag(('-f', '--filter'), filters.help_text('models'), metavar='FILTER', nargs='+',
              extend=True,
              complete='filter:models'),

@@ -47,6 +47,19 @@ class Exact(str):
 
 
 @dataclass
+class Letters(Text):
+    """A behavioral model's letters shown whole (text): the renderer wraps
+    them to the screen's width (a fixed width in batch mode) and colors them
+    on a terminal. title: shown above; data: for --json / --csv / --tsv, the
+    letters as a Fields titled like the block (made when not given)."""
+    title: str = ''
+
+    def __post_init__(self):
+        if self.data is None:
+            self.data = Fields([('state', Exact(self.text))], title=self.title)
+
+
+@dataclass
 class ClearScreen:
     """Ask the renderer to clear the terminal."""
 

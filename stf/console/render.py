@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import unicodedata
 
-from stf.commands.results import ClearScreen, Fields, Message, Table, Text
+from stf.commands.results import ClearScreen, Fields, Letters, Message, Table, Text
 
 COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': '',
           'note': ''}
@@ -215,11 +215,34 @@ def fitting(text, width, measure):
     return len(text)
 
 
-def fields_text(item):
+# A model's letters shown whole (models -S) wrap at the screen's width, in
+# batch mode at LETTERS_WIDTH (files and pipes read best in lines of a size).
+LETTERS_WIDTH = 100
+LETTERS_INDENT = '  '
+
+
+def letters_text(item, color=False, columns=None):
+    """Letters wrapped to columns (LETTERS_WIDTH without a screen), indented
+    like Fields, each colored on a terminal."""
+    text = visible(item.text)
+    measure = len if text.isascii() else display_width
+    lines = wrapped(text, max((columns or LETTERS_WIDTH) - len(LETTERS_INDENT), 1), measure)
+    paint = colored_letters if color else str
+    title = [visible(item.title)] if item.title else []
+    return '\n'.join(title + [LETTERS_INDENT + paint(line) for line in lines])
+
+
+def fields_text(item, columns=None):
+    """Key : value lines; on a screen of `columns`, a longer value wraps
+    under itself (unless that leaves it fewer than NARROWEST columns)."""
     pairs = [(visible(str(key)), visible(str(value))) for key, value in item.pairs]
     width = max((display_width(key) for key, _ in pairs), default=0)
+    room = columns - width - 5 if columns else 0     # 5: '  ' and ' : '
     lines = [visible(item.title)] if item.title else []
-    lines += [f'  {key}{" " * (width - display_width(key))} : {value}' for key, value in pairs]
+    for key, value in pairs:
+        pieces = wrapped(value, room, display_width) if room >= NARROWEST else [value]
+        lines.append(f'  {key}{" " * (width - display_width(key))} : {pieces[0]}')
+        lines += [' ' * (width + 5) + piece for piece in pieces[1:]]
     return '\n'.join(lines)
 
 
@@ -315,6 +338,10 @@ class Renderer:
                 blocks.append(message_text(item, self.terminal))
             elif isinstance(item, Table):
                 blocks.append(table_text(item, self.terminal, columns))
+            elif isinstance(item, Letters):
+                blocks.append(letters_text(item, self.terminal, columns))
+            elif isinstance(item, Fields):
+                blocks.append(fields_text(item, columns))
             else:
                 blocks.append(FORMATTERS[type(item)](item))
         self.flush(blocks)

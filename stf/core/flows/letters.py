@@ -23,6 +23,7 @@ vectorized code to it.
 from dataclasses import dataclass
 import functools
 from fractions import Fraction
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -400,3 +401,127 @@ def seconds_text(microseconds):
     sign = '-' if microseconds < 0 else ''
     whole, fraction = divmod(abs(microseconds), SECOND)
     return f'{sign}{whole}.{fraction:06d}'
+
+
+# ---- in words ----------------------------------------------------------------
+
+# What the letters say (models -S, models -s): the periodicity by the row of
+# LETTERS, the size and the duration by the column (3 * size + duration), the
+# time since the previous flow by its symbol (GAP_SYMBOLS: TIMECHARS, then '0').
+WORDS = {
+    'periodicity': ('no periodicity yet', 'strongly periodic', 'weakly periodic',
+                    'weakly not periodic', 'not periodic'),
+    'size': ('small', 'medium size', 'large'),
+    'duration': ('short', 'medium duration', 'long'),
+    'gap': ('seconds apart', 'under a minute apart', 'minutes apart', 'under an hour apart',
+            'hours apart'),
+}
+LETTER_KINDS = ('periodicity', 'size', 'duration')
+GAP_SYMBOLS = ''.join(char for char, _ in TIMECHARS) + '0'
+# letter -> its (periodicity, size, duration) classes: indexes into WORDS
+CLASSES = {char: (row, column // 3, column % 3)
+           for row, chars in enumerate(LETTERS) for column, char in enumerate(chars)}
+# One gap: a timechar, or a run of zeros (a gap of many hours is one gap).
+_GAPS = re.compile('0+|[' + re.escape(GAP_SYMBOLS[:-1]) + ']')
+# What the zeros of a long gap are, by Constructor.single_zero.
+_ZEROS = {False: 'a 0 for every {timeout} of it', True: 'one 0 however long'}
+
+
+def meaning(char):
+    """A letter or symbol in words ('strongly periodic, medium size, short',
+    'seconds apart'); None for a character that is neither."""
+    if char in CLASSES:
+        return ', '.join(WORDS[kind][index] for kind, index in zip(LETTER_KINDS, CLASSES[char]))
+    at = GAP_SYMBOLS.find(char)
+    return WORDS['gap'][at] if at >= 0 else None
+
+
+def reading(state):
+    """The state in words: its most frequent periodicity (of the letters that
+    have one, unless none has), size, duration and gap, e.g. 'strongly
+    periodic, large, medium duration, seconds apart'; ties go to the first in
+    WORDS; '' for a state without letters."""
+    classes = [CLASSES[char] for char in state if char in CLASSES]
+    if not classes:
+        return ''
+    judged = [found for found in classes if found[0] != NO_PERIODICITY] or classes
+    words = [_most_frequent(WORDS['periodicity'], [found[0] for found in judged])]
+    words += [_most_frequent(WORDS[kind], [found[at] for found in classes])
+              for at, kind in enumerate(LETTER_KINDS) if at]
+    gaps = [GAP_SYMBOLS.index(gap[0]) for gap in _GAPS.findall(state)]
+    return ', '.join(words + ([_most_frequent(WORDS['gap'], gaps)] if gaps else []))
+
+
+def _most_frequent(words, indexes):
+    counts = [indexes.count(index) for index in range(len(words))]
+    return words[counts.index(max(counts))]
+
+
+def _limits(constructor):
+    """kind -> (what is measured, the upper limit of each class but the
+    last, as text) for a constructor."""
+    ratios = (constructor.tt1, constructor.tt2, constructor.tt3)
+    return {'periodicity': ('TD', [f'{numerator / denominator:g}'
+                                   for numerator, denominator in ratios]),
+            'size': ('size', [f'{constructor.ts1} B', f'{constructor.ts2} B']),
+            'duration': ('duration', [_seconds(constructor.td1_us),
+                                      _seconds(constructor.td2_us)]),
+            'gap': ('gap', [_seconds(limit) for _, limit in TIMECHARS])}
+
+
+def _seconds(microseconds):
+    return f'{microseconds / SECOND:g} s'
+
+
+def _range(name, limits, index):
+    """Class `index` of a measure: 'TD ≤ 1.05', '1.05 < TD ≤ 1.3', 'TD > 5'."""
+    low = limits[index - 1] if index else None
+    high = limits[index] if index < len(limits) else None
+    if high is None:
+        return f'{name} > {low}'
+    return f'{name} ≤ {high}' if low is None else f'{low} < {name} ≤ {high}'
+
+
+def legend(constructor):
+    """(symbols, meaning) rows: what each letter and symbol means for this
+    constructor, with its thresholds."""
+    limits = _limits(constructor)
+    rows = [('TD', 'from the 3rd flow: the longer of its gap and the gap before, over the '
+             'shorter (1 when either is 0)'),
+            ('gap', "the time from the previous flow's start to this flow's start"),
+            (_span(LETTERS[NO_PERIODICITY]),
+             f"{WORDS['periodicity'][NO_PERIODICITY]}: the first two flows")]
+    rows += [(_span(LETTERS[row]), f"{WORDS['periodicity'][row]}: "
+              f"{_range(*limits['periodicity'], row - 1)}")
+             for row in range(STRONGLY_PERIODIC, len(LETTERS))]
+    rows += [(' '.join(_span(chars[3 * size:3 * size + 3]) for chars in LETTERS),
+              f"{word}: {_range(*limits['size'], size)}")
+             for size, word in enumerate(WORDS['size'])]
+    rows += [(' '.join(chars[duration::3] for chars in LETTERS),
+              f"{word}: {_range(*limits['duration'], duration)}")
+             for duration, word in enumerate(WORDS['duration'])]
+    rows += [(char, f"{word}: {_range(*limits['gap'], at)}")
+             for at, (char, word) in enumerate(zip(GAP_SYMBOLS, WORDS['gap'][:-1]))]
+    zeros = _ZEROS[constructor.single_zero].format(timeout=_seconds(constructor.timeout_us))
+    rows.append(('0', f"{WORDS['gap'][-1]}: gap > {_seconds(constructor.timeout_us)}: "
+                 f'{zeros}, before the letter instead of a symbol after it'))
+    return rows
+
+
+def _span(chars):
+    return f'{chars[0]}-{chars[-1]}'
+
+
+def in_words(constructor):
+    """A constructor's thresholds in one sentence: 'TD up to 1.05: strongly
+    periodic, up to 1.3: weakly periodic, ...; a gap over 3600 s: ...'."""
+    limits = _limits(constructor)
+    parts = []
+    for kind in LETTER_KINDS:
+        name, found = limits[kind]
+        words = WORDS[kind][-len(found) - 1:]    # not 'no periodicity yet'
+        steps = [f'up to {limit}: {word}' for limit, word in zip(found, words)]
+        parts.append(f"{name} {', '.join(steps)}, above: {words[-1]}")
+    timeout = _seconds(constructor.timeout_us)
+    zeros = _ZEROS[constructor.single_zero].format(timeout=timeout)
+    return '; '.join(parts + [f'a gap over {timeout}: {zeros}'])
