@@ -38,10 +38,11 @@ def timeline(app, args):
     flows = chunk.flows(position)
     start, dur, size = flows['start'], flows['dur'], flows['size']
     state = letters.states(start, dur, size, np.array([0, len(start)], dtype=np.int64))[0]
+    flow_letters = state.translate(NOT_LETTERS)       # one a flow, as connections -F shows
     title = (f'timeline of {conn} (group {group.id}): {formats.counted(len(start), "flow")} '
              f'from {formats.from_us(int(start[0]))} to {formats.from_us(int(start[-1]))}')
-    return [Timeline(title, start.tolist(), size.tolist(), state.translate(NOT_LETTERS),
-                     data=flow_table(conn, start, dur, size, state.translate(NOT_LETTERS)))]
+    return [Timeline(title, start.tolist(), size.tolist(), flow_letters,
+                     data=flow_table(conn, start, dur, size, flow_letters))]
 
 
 def flow_table(conn, start, dur, size, flow_letters):
@@ -61,7 +62,7 @@ def drawing(item, width, paint=None):
     colors the letters (on a terminal)."""
     plot = max(width - LABEL, TICK_EVERY)
     start = np.asarray(item.start, np.int64)
-    # unsigned: from a broken clock's year 1 to year 9999 is more than int64 holds
+    # unsigned: a broken clock's times may lie more than int64 apart
     offsets = (start - start[0]).view(np.uint64)
     span = int(offsets[-1])
     step = -(-(span + 1) // plot)             # µs a column: the last flow in the last one
