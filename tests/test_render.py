@@ -94,12 +94,14 @@ def test_an_empty_table_says_none():
 
 
 def test_histogram_rows():
+    """Linear bins of a round width (1, 2 or 5 times a power of 10), decades
+    when the values span more than two orders of magnitude (tests/test_rhythm.py)."""
     from stf.commands.common import histogram
-    assert histogram([1, 1, 2, 10], bins=3, width=4) == [
-        ('1 - 3', 3, '####'), ('4 - 6', 0, ''), ('7 - 10', 1, '#')]
-    assert histogram([2_500_000, 10_000_000], bins=1, width=2, unit=1_000_000) == [
-        ('2.5 - 10', 2, '##')]
-    assert histogram([5, 50, 5000], log=True, width=3) == [
+    assert histogram([1, 1, 2, 10], most=3, width=4) == [
+        ('0 - 4', 3, '####'), ('5 - 9', 0, ''), ('10 - 14', 1, '#')]
+    assert histogram([2_500_000, 10_000_000], most=4, width=2, unit=1_000_000) == [
+        ('0 - 4.999999', 1, '##'), ('5 - 9.999999', 0, ''), ('10 - 14.999999', 1, '##')]
+    assert histogram([5, 50, 5000], width=3) == [
         ('1 - 9', 1, '###'), ('10 - 99', 1, '###'), ('100 - 999', 0, ''),
         ('1,000 - 5,000', 1, '###')]
     assert histogram([]) == []

@@ -3,7 +3,9 @@ import os
 from dataclasses import dataclass
 
 from stf.commands.registry import Flag
+from stf.commands.results import Table
 from stf.core.errors import UserError
+from stf.core.flows import stats
 
 
 def connection_group(app, text):
@@ -205,33 +207,60 @@ def dataset_note(app, dataset_id, line):
     note.append(line)
 
 
-def histogram(values, bins=10, width=40, unit=1, log=False):
-    """Rows (range, count, bar) of a text histogram of integer values.
+def histogram(values, width=40, unit=1, most=stats.MOST_BINS):
+    """Rows (range, count, bar) of a text histogram of integer values, in
+    the bins of stf.core.flows.stats (linear of a round width; decades
+    when the values span more than two orders of magnitude).
 
     unit divides the values for display (1_000_000 shows microseconds as
-    seconds); log uses decades, for long-tailed values such as sizes and gaps.
+    seconds).
     """
-    import numpy as np
-    values = np.asarray(values, dtype=np.int64)
-    if not len(values):
-        return []
-    low, high = int(values.min()), int(values.max())
-    if log:
-        edges = [0] + [10 ** power for power in range(len(str(max(high, 1))) + 1)]
-        edges = np.array([edge for edge in edges if edge <= high] + [high + 1])
-        edges = np.unique(edges)
-    else:
-        edges = np.unique(np.linspace(low, high + 1, bins + 1).astype(np.int64))
-    counts, edges = np.histogram(values, bins=edges)
-    top = max(int(counts.max()), 1)
-    rows = [(f'{number(edges[i], unit)} - {number(edges[i + 1] - 1, unit)}', int(count),
-             '#' * max(int(count) * width // top, 1 if count else 0))
-            for i, count in enumerate(counts)]
-    while log and rows and rows[0][1] == 0:
-        rows.pop(0)  # decades below the smallest value say nothing
-    return rows
+    found = stats.spread(values, most)
+    return histogram_rows(found.bins, width, unit) if found else []
+
+
+def histogram_rows(bins, width=40, unit=1):
+    top = max(max(bins.counts), 1)
+    return [(bin_text(bins, index, unit), count, '#' * max(count * width // top, 1 if count else 0))
+            for index, count in enumerate(bins.counts)]
+
+
+def bin_text(bins, index, unit):
+    """'2.2 - 2.299999' (both ends in the bin), or the one value it holds."""
+    low, high = bins.edges[index], bins.edges[index + 1] - 1
+    return number(low, unit) if low == high else f'{number(low, unit)} - {number(high, unit)}'
+
+
+SPREAD_HEADERS = ['values', 'median', 'MAD', 'mode (fullest bin)', 'bins']
+SPREAD_FOOTER = 'MAD: the median absolute deviation from the median'
+
+
+def spreads(measures, width=40):
+    """A table of the median, MAD and mode of each measure (title, values,
+    unit, what its values count: 'flows', 'gaps'), then a histogram of each."""
+    found = [(title, stats.spread(values), unit, what) for title, values, unit, what in measures]
+    summary = Table(SPREAD_HEADERS, [spread_row(title, spread, unit)
+                                     for title, spread, unit, _ in found],
+                    title='summary', footer=SPREAD_FOOTER)
+    return [summary] + [Table(['range', what, ''], histogram_rows(spread.bins, width, unit)
+                              if spread else [], title=title)
+                        for title, spread, unit, what in found]
+
+
+def spread_row(title, spread, unit):
+    if spread is None:
+        return (title, '-', '-', '-', '-')
+    bins = spread.bins
+    return (title, number(spread.median, unit), number(spread.mad, unit),
+            bin_text(bins, bins.fullest, unit),
+            'decades' if bins.width is None else f'{number(bins.width, unit)} wide')
 
 
 def number(value, unit):
-    value = int(value)
-    return f'{value:,}' if unit == 1 else f'{value / unit:,.6f}'.rstrip('0').rstrip('.')
+    """An int or a median (halves) for display: separators, and
+    unit dividing it (1_000_000: microseconds as seconds, to the µs)."""
+    if unit != 1:
+        return f'{value / unit:,.6f}'.rstrip('0').rstrip('.')
+    if float(value).is_integer():
+        return f'{int(value):,}'
+    return f'{value:,.2f}'.rstrip('0').rstrip('.')

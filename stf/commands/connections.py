@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stf.commands import common
+from stf.commands import common, timeline
 from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import connid, filters, flowfile, flowtable, letters
 from stf.core import formats
@@ -22,8 +22,8 @@ FLOW_KINDS = ('binetflow', 'zeek')
 def read_flows(app, args):
     """Read the flow file (before the transaction: it can take a while)."""
     if args.generate is not True:
-        raise UserError(f"connections: -g {args.generate} names a group only with -F, -H or "
-                        "-P; to make connections give -g alone (and -i FILE_ID)")
+        raise UserError(f"connections: -g {args.generate} names a group only with -F, -H, -T "
+                        "or -P; to make connections give -g alone (and -i FILE_ID)")
     item = flow_file(app.require_current(), args.id)
     table = flowtable.read(item.path, progress=app.progress(f'reading {item.name}'))
     if not table.flows:
@@ -206,12 +206,9 @@ def histograms(app, args):
     gaps = np.diff(flows['start'])
     items = [Fields([('flows', f"{len(flows['start']):,}"), ('state length', len(state))],
                     title=f'{args.histogram} (group {group.id})')]
-    for title, values, unit in (('duration (s)', flows['dur'], 1_000_000),
-                                ('size (bytes)', flows['size'], 1),
-                                ('time between flows (s)', gaps, 1_000_000)):
-        items.append(Table(['range', 'flows', ''], common.histogram(values, unit=unit, log=True),
-                           title=title))
-    return items
+    return items + common.spreads((('duration (s)', flows['dur'], letters.SECOND, 'flows'),
+                                   ('size (bytes)', flows['size'], 1, 'flows'),
+                                   ('time between flows (s)', gaps, letters.SECOND, 'gaps')))
 
 
 def payloads(app, args):
@@ -379,14 +376,17 @@ COMMANDS = [Command(
                **GROUP, apply=trim),
         Action(('-M', '--delete-modelless'), 'delete the connections whose models were '
                'deleted', **GROUP, apply=delete_modelless),
-        Action(('-H', '--histogram'), "histograms of a connection's durations, sizes and gaps",
+        Action(('-H', '--histogram'), "histograms of a connection's durations, sizes and gaps "
+               "with their median, MAD and mode",
                **CONNECTION, apply=histograms),
+        Action(('-T', '--timeline'), "a connection's flows over time: gaps, sizes and "
+               "letters in columns of time", **CONNECTION, apply=timeline.timeline),
         Action(('-P', '--payload'), "payloads of a connection's first flows (--pcap: its "
                "first packets from the dataset's capture)", **CONNECTION, gather=payloads),
     ),
     options=(
         Action(('-g', '--generate'), "alone: make a group of connections from the current "
-               "dataset's flow file; with -F, -H or -P: the group", nargs='?', const=True,
+               "dataset's flow file; with -F, -H, -T or -P: the group", nargs='?', const=True,
                **GROUP, gather=read_flows, apply=generate),
         Flag(('-i', '--id'), '-g: the flow file id; -D: the connection id', metavar='ID',
              complete='connection_id'),

@@ -227,8 +227,7 @@ def count(app, args):
 def histogram(app, args):
     group = common.model_group(app, args.histogram)
     lengths = [len(state) for _, state in group.states.values()]
-    return [Table(['state length', 'models', ''], common.histogram(lengths),
-                  title=f'state lengths of group {group.id}')]
+    return common.spreads(((f'state lengths of group {group.id}', lengths, 1, 'models'),))
 
 
 # -- changing

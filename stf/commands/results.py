@@ -41,6 +41,19 @@ class Text:
     data: object = None
 
 
+@dataclass
+class Timeline:
+    """A connection's flows over time, drawn by the renderer to the screen's
+    width (stf.commands.timeline.drawing). start: the flows' start times
+    (µs, in order); size: their bytes; letters: one letter each; data: the
+    flows as a Table, for --json / --csv / --tsv."""
+    title: str
+    start: list
+    size: list
+    letters: str
+    data: object = None
+
+
 class Exact(str):
     """A cell given to JSON, CSV and TSV exactly as it is: never read as a
     number, a time or '-' for none (base64 '1234' is text)."""

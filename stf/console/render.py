@@ -10,7 +10,8 @@ import shutil
 import subprocess
 import unicodedata
 
-from stf.commands.results import ClearScreen, Fields, Letters, Message, Table, Text
+from stf.commands import timeline
+from stf.commands.results import ClearScreen, Fields, Letters, Message, Table, Text, Timeline
 
 COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': '',
           'note': ''}
@@ -307,6 +308,15 @@ def char_width(char):
     return 2 if unicodedata.east_asian_width(char) in 'WF' else 1
 
 
+def timeline_text(item, color=False, columns=None):
+    """A timeline as wide as the screen (timeline.BATCH_WIDTH in batch mode).
+    Only its title comes from outside (the connection's name): the rest is
+    stf's own drawing, its letters colored on a terminal."""
+    title, *lines = timeline.drawing(item, columns or timeline.BATCH_WIDTH,
+                                     colored_letters if color else None)
+    return '\n'.join([visible(title), *lines])
+
+
 FORMATTERS = {Table: table_text, Fields: fields_text,
               Text: lambda item: visible_text(item.text)}
 
@@ -342,6 +352,8 @@ class Renderer:
                 blocks.append(letters_text(item, self.terminal, columns))
             elif isinstance(item, Fields):
                 blocks.append(fields_text(item, columns))
+            elif isinstance(item, Timeline):
+                blocks.append(timeline_text(item, self.terminal, columns))
             else:
                 blocks.append(FORMATTERS[type(item)](item))
         self.flush(blocks)

@@ -135,7 +135,7 @@ def _order(cell):
 def render(items, form):
     """(the text of the tables and details in form, the other items): the
     messages are said apart, so that the data stays readable by a program."""
-    data = [item.data if isinstance(item, Text) else item for item in items
+    data = [item if isinstance(item, (Table, Fields)) else item.data for item in items
             if isinstance(item, (Table, Fields)) or getattr(item, 'data', None) is not None]
     others = [item for item in items if not isinstance(item, (Table, Fields))
               and getattr(item, 'data', None) is None]
