@@ -147,5 +147,5 @@ COMMANDS = [Command(
         Flag(('--text',), 'the note text, instead of $EDITOR', metavar='TEXT'),
         Flag(('--to',), '-c: attach to dataset:ID, label:ID, experiment:ID or '
              'model:GROUP/CONN_ID',
-             metavar='KIND:ID'),
+             metavar='KIND:ID', complete='note_owner'),
     ))]

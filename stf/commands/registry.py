@@ -4,6 +4,7 @@ A command is one record: its name, aliases, one-line help, how to build its
 argparse parser, which kind of value completes each flag, and the handler.
 """
 import argparse
+import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -48,11 +49,32 @@ class ExitRequested(Exception):
     """`exit`, `quit`: leave the console."""
 
 
+def closest(word, names):
+    """The name most like a mistyped word (difflib's ratio 0.6 or more), or None."""
+    found = difflib.get_close_matches(word, names, n=1)
+    return found[0] if found else None
+
+
+# argparse's error for words it does not know (options mistyped, mostly).
+UNRECOGNIZED = 'unrecognized arguments: '
+
+
 class CommandParser(argparse.ArgumentParser):
     """An ArgumentParser that never prints or exits: it raises instead."""
 
     def error(self, message):
-        raise UserError(f"{self.prog}: {message}; see '{self.prog} -h'")
+        raise UserError(f"{self.prog}: {message}{self.guess(message)}; see '{self.prog} -h'")
+
+    def guess(self, message):
+        """' (did you mean --sort?)' when an unrecognized option is like one of ours."""
+        if not message.startswith(UNRECOGNIZED):
+            return ''
+        for word in message[len(UNRECOGNIZED):].split():
+            match = word.startswith('-') and closest(word.partition('=')[0],
+                                                     list(self._option_string_actions))
+            if match:
+                return f' (did you mean {match}?)'
+        return ''
 
     def print_help(self, file=None):
         raise HelpRequested(self.format_help())
@@ -244,3 +266,9 @@ class Registry:
 
     def names(self):
         return sorted(self._by_name)
+
+    def unknown(self, name):
+        """The error for a command name that is none of ours."""
+        match = closest(name, self.names())
+        guess = f" (did you mean '{match}'?)" if match else ''
+        return f"unknown command '{name}'{guess}; type 'help' for the list of commands"

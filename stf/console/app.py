@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stf.commands import build_registry, common
 from stf.commands.registry import ExitRequested, HelpRequested
-from stf.console import config as config_module, structured
+from stf.console import completion, config as config_module, structured
 from stf.core.errors import Interrupted, UserError
 from stf.db.errors import ClientDisconnected, ServerAway
 from stf.core.flows.filters import FILTER_KEYS
@@ -25,30 +25,6 @@ from stf.commands.results import Message, Text
 from stf.models import ensure_structures
 
 log = logging.getLogger('stf')
-
-
-# Connection ids offered by completion, at most this many (a scan can make
-# millions; completion must stay instant).
-COMPLETION_CONNECTIONS = 20000
-
-
-def last_keys(tree, count=COMPLETION_CONNECTIONS):
-    """The newest keys of a BTree, without loading its objects."""
-    try:
-        newest = tree.maxKey()
-    except ValueError:  # empty
-        return []
-    return list(tree.keys(min=newest - count))
-
-
-def connection_ids(groups):
-    ids = {}
-    for group in reversed(groups):
-        for conn in group.index.keys():
-            ids[conn] = f'group {group.id}'
-            if len(ids) >= COMPLETION_CONNECTIONS:
-                return ids
-    return ids
 
 
 @dataclass
@@ -128,6 +104,7 @@ class App:
         self._completion_state = None
         self._refreshing = None  # the thread reading completion values apart
         self._completion_generation = 0  # console reads: a read apart is older after one
+        self._seen_ids = completion.SeenIds()  # groups' ids, read again when they change
         log_to_home()
         self.structures_ready = False  # stf's structures are known to be in the database
         try:
@@ -228,8 +205,7 @@ class App:
             return Reply()
         command = self.registry.get(words[0])
         if command is None:
-            return Reply([Message(f"unknown command '{words[0]}'; type 'help' "
-                                  'for the list of commands', 'error')], ok=False)
+            return Reply([Message(self.registry.unknown(words[0]), 'error')], ok=False)
         self._line = shlex.join(words)
         return self._run(command, words[1:])
 
@@ -446,16 +422,19 @@ class App:
         files = ({str(item.id): item.name for item in current.files.values()}
                  if current else {})
         structures = {name: type(value).__name__ for name, value in root.items()}
-        groups = [group for group in root['connections'].values()
+        every_group = root['connections'].values()
+        groups = [group for group in every_group
                   if current is None or group.dataset_id == current.id]
+        model_groups = root['models'].values()
+        self._seen_ids.keep_only(every_group + model_groups)
         return {'dataset_id': datasets, 'file_id': files, 'structure': structures,
                 'connection_group': {str(group.id): group.file_path.rsplit('/', 1)[-1]
                                      for group in groups},
-                'model_group': {group.id: f'{len(group):,} models'
-                                for group in root['models'].values()},
-                'connection_id': connection_ids(groups),
+                'model_group': {group.id: f'{len(group):,} models' for group in model_groups},
+                'connection_id': completion.connection_ids(groups, self._seen_ids),
+                'model_id': completion.model_ids(model_groups, self._seen_ids),
                 'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
-                'note_id': dict.fromkeys(map(str, last_keys(root['notes'].items)), 'note'),
+                'note_id': completion.note_ids(root['notes']),
                 'transaction_id': self._transaction_ids(),
                 'detector_name': {'default': 'shipped', **{
                     item.name: item.source for item in root['detectors'].values()}, **{

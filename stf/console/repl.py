@@ -6,10 +6,13 @@ import sys
 import time
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app
 from prompt_toolkit.completion import Completer, Completion, PathCompleter, WordCompleter
 from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
+from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
@@ -37,10 +40,9 @@ class StfCompleter(Completer):
             yield from self.path_completions(document.text_before_cursor, expectation.word,
                                              complete_event)
             return
-        pairs = completion.candidates(expectation, self.app.completion, self.app.registry)
-        for text, meta in completion.matching(pairs, expectation.word):
+        pairs = completion.offered(expectation, self.app.completion, self.app.registry)
+        for text, meta in pairs:
             yield Completion(text, start_position=-len(expectation.word), display_meta=meta)
-
 
     def path_completions(self, text, word, complete_event):
         # The whole typed word is replaced, quoted, so that names with
@@ -52,6 +54,25 @@ class StfCompleter(Completer):
                 path += '/'  # so that the next Tab goes on inside the folder
             yield Completion(completion.quoted(path), start_position=start - len(text),
                              display=item.display)
+
+
+def key_bindings():
+    """Tab on the only candidate, once it is taken (a folder, 'model:0-1/'),
+    goes on from it: the folder's contents, the group's ids. (prompt_toolkit
+    would go back to the text as typed.)"""
+    bindings = KeyBindings()
+
+    @Condition
+    def only_candidate_taken():
+        state = get_app().current_buffer.complete_state
+        return bool(state) and len(state.completions) == 1 and state.complete_index == 0
+
+    @bindings.add('tab', filter=only_candidate_taken)
+    def go_on(event):
+        buffer = event.current_buffer
+        buffer.complete_state = None
+        buffer.start_completion(insert_common_part=True)
+    return bindings
 
 
 TOOLBAR_REFRESH_SECONDS = 1
@@ -140,6 +161,7 @@ def run_console(app, banner):
     session = PromptSession(history=FileHistory(str(stf_home() / 'history')),
                             completer=StfCompleter(app), style=STYLE,
                             bottom_toolbar=toolbar(app), complete_while_typing=True,
+                            key_bindings=key_bindings(),
                             # The toolbar follows the server going and coming back
                             # while the analyst is idle (no database read).
                             refresh_interval=TOOLBAR_REFRESH_SECONDS)
