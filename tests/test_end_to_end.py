@@ -192,3 +192,47 @@ def test_models_keep_their_letters_in_view_at_any_width(tmp_path, columns):
         child.expect('stf >')
     child.send('exit\r')
     child.expect(pexpect.EOF)
+
+
+def test_did_you_mean_in_batch(tmp_path):
+    result = stf(tmp_path, 'dataset -l\ndatsets\nmodels --sot -flows\n')
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: line 1: unknown command 'dataset' (did you mean 'datasets'?); type 'help' for "
+        "the list of commands",
+        "error: line 2: unknown command 'datsets' (did you mean 'datasets'?); type 'help' for "
+        "the list of commands",
+        "error: line 3: models: unrecognized arguments: --sot (did you mean --sort?); see "
+        "'models -h'"]
+
+
+def test_terminal_completes_note_owners_folders_and_says_did_you_mean(tmp_path):
+    pexpect = pytest.importorskip('pexpect')
+    capture = write_pcap(tmp_path / 'c.pcap', [1.0, 2.0])
+    (tmp_path / 'folder').mkdir()
+    (tmp_path / 'folder' / 'inside.pcap').write_bytes(b'')
+    child, env = terminal(pexpect, tmp_path)
+    child.expect('stf >')
+    child.send(f'datasets -c {capture} --name owner\r')
+    child.expect("dataset 0 'owner' created")
+    child.send('notes -c --to ')
+    child.expect('an experiment: experiment:ID')   # the menu offers the kinds
+    child.send('dataset:')
+    child.expect('dataset:0')
+    child.expect('owner')                          # the id with the dataset's name
+    child.send('\t')
+    child.send(' --text "seen"\r')
+    # Only a completed id can have attached it.
+    child.expect(r"note 0 saved \(dataset 0 'owner'\)")
+    child.send(f'datasets -a {tmp_path}/fol')
+    child.expect('folder/')
+    child.send('\t')        # takes folder/ ...
+    child.send('\t')        # ... and goes on inside it
+    child.expect('inside.pcap')
+    child.sendcontrol('c')
+    child.expect('stf >')
+    child.send('datsets -l\r')
+    child.expect(r"unknown command 'datsets' \(did you mean 'datasets'\?\); type 'help' for the "
+                 'list of commands')
+    child.send('exit\r')
+    child.expect(pexpect.EOF)

@@ -157,10 +157,12 @@ def filter_source(kind, word, values):
     return '', found, word
 
 
-# What notes -c --to attaches a note to: KIND:ID, the ids of each kind from
-# these cached values (models: GROUP/CONN_ID, the group first).
-NOTE_OWNERS = {'dataset': 'dataset_id', 'label': 'label_id', 'model': 'model_group',
-               'experiment': 'experiment_id'}
+# What notes -c --to attaches a note to (KIND:ID): the cached values of each
+# kind's ids, and the meta of the kind (models: GROUP/CONN_ID, the group first).
+NOTE_OWNERS = {'dataset': ('dataset_id', 'a dataset: dataset:ID'),
+               'label': ('label_id', 'a label: label:ID'),
+               'model': ('model_group', 'a model: model:GROUP/CONN_ID'),
+               'experiment': ('experiment_id', 'an experiment: experiment:ID')}
 
 
 def owner_source(word, values):
@@ -168,9 +170,9 @@ def owner_source(word, values):
     'model:GROUP/', the connection ids of that group's models."""
     kind, colon, key = word.partition(':')
     if not colon or kind not in NOTE_OWNERS:
-        return '', [(f'{name}:', f'attach to a {name}') for name in NOTE_OWNERS], word
+        return '', [(f'{name}:', meta) for name, (_, meta) in NOTE_OWNERS.items()], word
     if kind != 'model':
-        return f'{kind}:', values.get(NOTE_OWNERS[kind], {}), key
+        return f'{kind}:', values.get(NOTE_OWNERS[kind][0], {}), key
     group, slash, conn = key.partition('/')
     if slash:
         return f'model:{group}/', values.get('model_id', {}).get(group, {}), conn
@@ -293,11 +295,11 @@ def model_shelf(group):
     columns = getattr(group, 'model_columns', None)
     if columns is not None and columns.count == len(group):
         ids, _, numbers = columns.arrays()
-        flows = numbers['flows'].tolist()
+        flows = numbers['flows']
     else:
         pairs = [(conn, count) for conn, (count, _) in group.states.items()]
         ids, flows = [conn for conn, _ in pairs], [count for _, count in pairs]
-    return Shelf(ids, lambda at: f'{flows[at]:,} flows')
+    return Shelf(ids, lambda at: f'{flows[at]:,} flow' + ('s' if flows[at] != 1 else ''))
 
 
 # Notes whose first line completion shows, the newest: a note's line is read
@@ -309,7 +311,7 @@ NOTE_LINES = 5000
 def note_ids(notes):
     """Every note id (notes: the Notes store), the newest with their first line."""
     ids = list(notes.items.keys())
-    newest = notes.items.values(min=ids[-NOTE_LINES]) if ids else ()
+    newest = notes.items.values(min=ids[-NOTE_LINES:][0]) if ids else ()
     lines = {note.id: note.summary(50) or '(empty)' for note in newest}
     texts = sorted(map(str, ids))
     return PrefixIndex([Shelf(texts, lambda at: lines.get(int(texts[at]), 'note'))])
