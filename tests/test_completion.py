@@ -127,6 +127,14 @@ def menu(app, text):
             for item in StfCompleter(app).get_completions(document, CompleteEvent())}
 
 
+def shown(app, text):
+    """What the menu shows, in its order."""
+    from stf.console.repl import StfCompleter
+    document = Document(text, len(text))
+    return [item.display_text
+            for item in StfCompleter(app).get_completions(document, CompleteEvent())]
+
+
 def two_connections(app, tmp_path):
     from tests.conftest import ok
     path = tmp_path / 'f.binetflow'
@@ -202,6 +210,8 @@ def test_thirty_thousand_connections_complete_by_prefix(app, tmp_path):
         **dict.fromkeys([conn for conn in ids if conn.startswith('10.2.9')][:100], 'group 0'),
         '10.2.9': '1,000 more: type more of it'}
     assert len(menu(app, 'connections -F 10.1.5.')) == 100     # exactly SHOWN: no "more"
+    assert shown(app, 'connections -F 10.2.9')[:2] == ['10.2.9…',
+                                                       '10.2.9.0-10.9.0.1-80-tcp']
     assert menu(app, 'notes -c --to model:0-1/10.2.99.99') == {
         'model:0-1/10.2.99.99-10.9.0.1-80-tcp': '1 flow'}
     assert menu(app, 'models -L 0-1 -f name=10.2.99.99') == {
@@ -222,6 +232,8 @@ def test_did_you_mean_a_command_or_an_option(app):
     assert error(app, 'datsets') == ("unknown command 'datsets' (did you mean 'datasets'?); "
                                      "type 'help' for the list of commands")
     assert error(app, 'zzz') == "unknown command 'zzz'; type 'help' for the list of commands"
+    assert error(app, 'help labls') == ("unknown command 'labls' (did you mean 'labels'?); "
+                                        "type 'help' for the list of commands")
     assert error(app, 'models -l --sot -flows') == (
         "models: unrecognized arguments: --sot (did you mean --sort?); see 'models -h'")
     assert error(app, 'notes -c --too=label:0') == (

@@ -11,7 +11,7 @@ def run_help(app, args):
     if args.command:
         command = app.registry.get(args.command)
         if command is None:
-            raise UserError(f"unknown command '{args.command}'; type 'help' for the list")
+            raise UserError(app.registry.unknown(args.command))
         return [Text(command.parser().format_help().rstrip())]
     rows = [(command.name, ', '.join(command.aliases), command.help)
             for command in app.registry.commands]

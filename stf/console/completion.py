@@ -3,6 +3,9 @@
 `next_word` is a pure function of the registry and the text before the
 cursor. Candidates from the database come from the App's cache, refreshed
 after commands that change data, so typing never waits on the database.
+Ids that can number 500,000 (connections, models, notes) are kept sorted
+(PrefixIndex) and found by prefix with bisect; a group's ids are read again
+only when the group changed (SeenIds).
 """
 import bisect
 import heapq
@@ -108,16 +111,19 @@ SHOWN = 100
 
 
 def offered(expectation, values, registry):
-    """(text, meta) pairs completing the word: the candidates that start with
-    it (at most SHOWN of them, then one '…' entry saying how many more)."""
+    """(text, meta, display or None) of what completes the word: the
+    candidates that start with it, at most SHOWN of them, after one entry
+    (their common part, shown with '…') saying how many more there are (first,
+    where the menu shows it)."""
     lead, source, prefix = source_of(expectation, values, registry)
     limit = None if expectation.kind in ('command', 'option') else SHOWN
     found = starting(source, prefix, limit)
-    pairs = [(lead + text, meta) for text, meta in found.pairs]
-    if found.total > len(found.pairs):
-        pairs.append((lead + found.common, f'{found.total - len(found.pairs):,} more: '
-                      'type more of it'))
-    return pairs
+    shown = [(lead + text, meta, None) for text, meta in found.pairs]
+    more = found.total - len(found.pairs)
+    if more:
+        common = lead + found.common
+        shown.insert(0, (common, f'{more:,} more: type more of it', common + '…'))
+    return shown
 
 
 def source_of(expectation, values, registry):

@@ -40,9 +40,10 @@ class StfCompleter(Completer):
             yield from self.path_completions(document.text_before_cursor, expectation.word,
                                              complete_event)
             return
-        pairs = completion.offered(expectation, self.app.completion, self.app.registry)
-        for text, meta in pairs:
-            yield Completion(text, start_position=-len(expectation.word), display_meta=meta)
+        offered = completion.offered(expectation, self.app.completion, self.app.registry)
+        for text, meta, display in offered:
+            yield Completion(text, start_position=-len(expectation.word), display=display,
+                             display_meta=meta)
 
     def path_completions(self, text, word, complete_event):
         # The whole typed word is replaced, quoted, so that names with
