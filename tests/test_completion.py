@@ -240,3 +240,25 @@ def test_did_you_mean_a_command_or_an_option(app):
         "notes: unrecognized arguments: --too=label:0 (did you mean --to?); see 'notes -h'")
     assert error(app, 'notes -l --zzz') == (
         "notes: unrecognized arguments: --zzz; see 'notes -h'")
+
+
+def test_a_console_starts_without_reading_every_id_and_reads_them_apart(app, tmp_path):
+    from tests.conftest import ok
+    path = tmp_path / 'f.binetflow'
+    path.write_text('StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,'
+                    'TotPkts,TotBytes\n'
+                    '2020/01/01 10:00:00.0,1,tcp,10.0.0.1,1,->,10.0.0.2,80,CON,0,0,1,100\n')
+    ok(app, f'datasets -c {path}')
+    ok(app, 'connections -g')
+    ok(app, 'models -g')
+    app._completion = None
+    app.interactive = True
+    read = []
+    values = app._completion_values
+    app._completion_values = lambda *args, **kwargs: read.append(kwargs) or values(
+        *args, **kwargs)
+    app.start_completion()
+    app._refreshing.join(10)
+    assert read == [{'with_ids': False}, {}]       # the ids only apart
+    assert completions(app, 'connections -F 10.0.0.1-') == {'10.0.0.1-10.0.0.2-80-tcp'}
+    assert completions(app, 'models -S 0-1 -i 10.0') == {'10.0.0.1-10.0.0.2-80-tcp'}

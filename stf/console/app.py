@@ -412,9 +412,25 @@ class App:
         self._completion = self._completion or {}
         self._completion_state = None
 
-    def _completion_values(self, root=None, current_id=None):
+    def start_completion(self):
+        """At a console's start: every value but the ids of connections and
+        models now, those read apart (500,000 connections take a second to
+        read, and the prompt must not wait for them)."""
+        self._completion_state = self._state()
+        try:
+            self._ensure_structures()
+            self._completion = self.database.run(
+                lambda: self._completion_values(with_ids=False))
+        except Exception:
+            log.exception('reading completion values failed')
+            self._keep_completion()
+            return
+        self._refresh_apart()
+
+    def _completion_values(self, root=None, current_id=None, with_ids=True):
         """The values, read from root (this console's connection by default)
-        for the dataset current_id (the current one by default)."""
+        for the dataset current_id (the current one by default); with_ids
+        False: no connection or model ids."""
         if root is None:
             root, current_id = self.root, self.current_id
         datasets = {str(item.id): item.name for item in root['datasets'].values()}
@@ -426,13 +442,16 @@ class App:
         groups = [group for group in every_group
                   if current is None or group.dataset_id == current.id]
         model_groups = root['models'].values()
-        self._seen_ids.keep_only(every_group + model_groups)
+        if with_ids:
+            self._seen_ids.keep_only(every_group + model_groups)
         return {'dataset_id': datasets, 'file_id': files, 'structure': structures,
                 'connection_group': {str(group.id): group.file_path.rsplit('/', 1)[-1]
                                      for group in groups},
                 'model_group': {group.id: f'{len(group):,} models' for group in model_groups},
-                'connection_id': completion.connection_ids(groups, self._seen_ids),
-                'model_id': completion.model_ids(model_groups, self._seen_ids),
+                'connection_id': completion.connection_ids(groups if with_ids else [],
+                                                           self._seen_ids),
+                'model_id': completion.model_ids(model_groups if with_ids else [],
+                                                 self._seen_ids),
                 'constructor': {str(key): item.name for key, item in CONSTRUCTORS.items()},
                 'note_id': completion.note_ids(root['notes']),
                 'transaction_id': self._transaction_ids(),

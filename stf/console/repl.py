@@ -168,7 +168,7 @@ def run_console(app, banner):
                             refresh_interval=TOOLBAR_REFRESH_SECONDS)
     renderer = Renderer(sys.stdout, sys.stderr, terminal=True, pager=app.config.pager)
     app.interactive = True
-    app.refresh_completion()  # before the first keystroke asks for it
+    app.start_completion()  # before the first keystroke asks for it
     # Questions get their own session: their answers stay out of the command
     # history and their completer does not replace the console's.
     questions = PromptSession()
