@@ -420,12 +420,14 @@ def _tls_version(hello):
 
 def _seen(hello, extension, name, values):
     """'NAME a,b' for values read, 'no NAME' when the whole hello has none, 'NAME cut off'
-    when the hello ends before they could be read."""
+    when the hello ends before they could be read, 'NAME unreadable' when malformed."""
     if values:
         return f"{name} {','.join(safe_text(value) for value in values)}"
-    if tls.whole(hello) or extension in _read_whole(hello):
+    if extension not in _read_whole(hello) and tls.whole(hello):
         return f'no {name}'
-    return f'{name} cut off'
+    if extension not in _read_whole(hello) and hello.truncated:
+        return f'{name} cut off'
+    return f'{name} unreadable'
 
 
 def _read_whole(hello):
