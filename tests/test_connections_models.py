@@ -280,14 +280,18 @@ def test_payloads_from_flows_and_from_the_pcap(app, shared, tmp_path):
     ok(app, 'connections -g')
     (text,) = ok(app, 'connections -P 192.168.2.16-8.8.8.8-53-udp --limit 1')
     lines = text.text.splitlines()
-    assert lines[1:5] == ['flow 0  2018/03/09 20:49:48.154291', '  -> 23 bytes',
+    assert lines[1:6] == ['DNS names of 8.8.8.8: none in the 26 DNS answers in the flow file '
+                          'test7-malicious.binetflow',
+                          'flow 0  2018/03/09 20:49:48.154291', '  -> 23 bytes',
                           '      DNS query 0x346f: local SOA',
                           '      00000000  34 6f 01 00 00 01 00 00  00 00 00 00 05 6c 6f 63  '
                           '|4o...........loc|']
     assert '      DNS response 0x346f NXDOMAIN: local SOA; no answers' in lines
     (packets,) = ok(app, 'connections -P 192.168.2.16-8.8.8.8-53-udp --pcap --limit 2')
-    assert packets.text.splitlines()[:3] == [
+    assert packets.text.splitlines()[:4] == [
         'payloads of the first 2 packets of 192.168.2.16-8.8.8.8-53-udp in test7-malicious.pcap',
+        'DNS names of 8.8.8.8: none in the 26 DNS answers in the flow file '
+        'test7-malicious.binetflow',
         '2018/03/09 20:49:48.154291  -> 23 bytes', '      DNS query 0x346f: local SOA']
     assert all(char.isprintable() for char in text.text + packets.text if char != '\n')
     (data,) = ok(app, 'connections -P 192.168.2.16-8.8.8.8-53-udp --limit 1 --json')

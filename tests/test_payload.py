@@ -416,11 +416,14 @@ def test_payload_lines():
     summary = 'DNS query 0x1234: example.com A'
     assert payload_lines(query, 'udp', '53') == [summary] + hexdump(query)
     assert payload_lines(GET, 'tcp', '80') == [
+        'HTTP request: GET /index.html HTTP/1.1, Host: example.com',
         'GET /index.html HTTP/1.1', 'Host: example.com', '']
     # A text head with a binary body reads as text, on any port.
     gzip_reply = (b'HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n'
                   b'\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03')
-    assert payload_lines(gzip_reply, 'tcp', 80)[3] == (
+    assert payload_lines(gzip_reply, 'tcp', 80)[:2] == ['HTTP response: HTTP/1.1 200 OK',
+                                                         'HTTP/1.1 200 OK']
+    assert payload_lines(gzip_reply, 'tcp', 80)[4] == (
         '\\x1f\\x8b\\x08\\x00\\x00\\x00\\x00\\x00\\x00\\x03')
     assert payload_lines(gzip_reply, 'tcp', 4444) == payload_lines(gzip_reply, 'tcp', 80)
     assert payload_lines(b'', 'tcp', 80) == []
@@ -688,10 +691,11 @@ def test_an_ssh_banner_is_text_and_its_kexinit_hex(app, tmp_path):
     ok(app, 'connections -g')
     (text,) = ok(app, f'connections -P {CLIENT}-{SERVER}-22-tcp --pcap')
     lines = text.text.splitlines()
-    assert lines[1:3] == ['2020/09/13 12:26:40.000000  -> 32 bytes',
+    assert lines[1:4] == ['DNS names of 10.0.0.2: none, no DNS answers in the flow file '
+                          'ssh.binetflow', '2020/09/13 12:26:40.000000  -> 32 bytes',
                           '      SSH-2.0-OpenSSH_9.2p1 Debian-2']
-    assert lines[3] == f'2020/09/13 12:26:40.100000  -> {len(kexinit())} bytes'
-    assert lines[4:] == ['      ' + line for line in hexdump(kexinit())]
+    assert lines[4] == f'2020/09/13 12:26:40.100000  -> {len(kexinit())} bytes'
+    assert lines[5:] == ['      ' + line for line in hexdump(kexinit())]
 
 
 def test_payloads_as_json_and_csv_carry_the_bytes_in_base64(app, tmp_path):

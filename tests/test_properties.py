@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import signal
 import socket
 import struct
@@ -36,7 +37,7 @@ import dpkt
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings, strategies as st
 
-from stf.core.captures import filescan, filetypes, payload, peinfo
+from stf.core.captures import dnsnames, filescan, filetypes, payload, peinfo, tls
 from stf.core.errors import UserError
 from stf.core.flows import flowfile, letterstsv
 from stf.core.flows.flowfile import ReadStats
@@ -1007,9 +1008,41 @@ TEXTS = (b'GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: x\r\n\r\
          b'NICK bot\r\nJOIN #cc\tkey\r\n', b'SSH-2.0-OpenSSH_8.9\r\n')
 
 
+def gen_client_hello(rng):
+    """A TLS record with a ClientHello of random ciphers and extensions (a server name
+    among them), and the hello's size."""
+    def vector(data, size=2):
+        return len(data).to_bytes(size, 'big') + data
+    host = rng.choice((b'example.com', b'c2.evil.test', rng.randbytes(rng.randrange(1, 30))))
+    extensions = [(0, vector(b'\x00' + vector(host)))] + [
+        (rng.randrange(65536), rng.randbytes(rng.randrange(40))) for _ in range(rng.randrange(20))]
+    rng.shuffle(extensions)
+    body = (b'\x03\x03' + rng.randbytes(32) + vector(rng.randbytes(rng.choice((0, 32))), 1)
+            + vector(rng.randbytes(2 * rng.randrange(1, 60))) + b'\x01\x00'
+            + vector(b''.join(kind.to_bytes(2, 'big') + vector(data) for kind, data in extensions)))
+    message = b'\x01' + len(body).to_bytes(3, 'big') + body
+    return b'\x16\x03\x01' + vector(message), len(body)
+
+
+JA4 = re.compile(r't(1[0-3]|s[23]|d[123]|00)[di]\d{4}[0-9A-Za-z]{2}_[0-9a-f]{12}_[0-9a-f]{12}')
+
+
+def check_client_hello(rng):
+    """A whole hello has its fingerprints; cut anywhere, it says so and has none."""
+    data, size = gen_client_hello(rng)
+    hello = tls.parse_hello(data)
+    assert (hello.size, hello.truncated, hello.malformed) == (size, False, False)
+    assert JA4.fullmatch(tls.ja4(hello)) and len(tls.ja3(hello)) == 32
+    cut = tls.parse_hello(data[:rng.randrange(10, len(data))])
+    assert cut.truncated and tls.ja3(cut) is tls.ja4(cut) is None
+    return data
+
+
 def gen_payload(rng):
     """(payload bytes, proto, port, the DNS message's question names or None)."""
-    roll = rng.randrange(4)
+    roll = rng.randrange(5)
+    if roll == 4:
+        return check_client_hello(rng), 'tcp', rng.choice((443, 8443, 80)), None
     if roll == 0:
         data, names, _ = dns_message(rng)
         if rng.random() < 0.3:
@@ -1022,8 +1055,16 @@ def gen_payload(rng):
 
 
 def unhexdump(lines):
-    """The bytes a hexdump shows, read back from its hex columns."""
-    return b''.join(bytes.fromhex(line[10:58]) for line in lines)
+    """The bytes a hexdump shows, read back from its hex columns; a '*' repeats the line
+    before it up to the offset of the line after it (the length, when it ends the dump)."""
+    data = b''
+    for number, line in enumerate(lines):
+        if line == '*':
+            line_bytes = data[-16:]
+            data += line_bytes * ((int(lines[number + 1][:8], 16) - len(data)) // 16)
+        elif len(line) > 8:
+            data += bytes.fromhex(line[10:58])
+    return data
 
 
 def hex_field(data, side='s'):
@@ -1040,6 +1081,7 @@ def check_payload_views(inputs, data, proto, port):
     for udp in (True, False):
         summary = payload.dns_summary(data, udp=udp)
         assert summary is None or printable(summary)
+        dnsnames.DnsNames().add(0, data, udp)
     text = payload.as_text(data)
     assert text is None or printable(text, newlines=True)
     dump = payload.hexdump(data)

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import numpy as np
 
-from stf.commands import common, timeline
+from stf.commands import common, context, timeline
 from stf.commands.registry import Action, Command, Flag
 from stf.core.flows import connid, filters, flowfile, flowtable, letters
 from stf.core import formats
 from stf.core.captures import payload
 from stf.core.errors import UserError
-from stf.commands.results import Exact, Fields, Table, Text, ok, warning
+from stf.commands.results import Exact, Fields, Message, Table, Text, ok, warning
 from stf.ops import deletions
 
 FLOW_KINDS = ('binetflow', 'zeek')
@@ -161,6 +161,7 @@ def show_flows(app, args):
     items = [Table(['#', 'line', 'start', 'dur s', 'bytes', 'label', 'letter', 'T1 s', 'T2 s',
                     'TD'], rows, title=f'flows of {args.flows} (group {group.id})',
                    footer=footer)]
+    items += [Message(line) for line in dns_context(app, group, args.flows)]
     if args.lines:
         items.append(original_lines(group, flows['offset'][:shown], flows['line'][:shown]))
     return items
@@ -229,7 +230,7 @@ def payloads(app, args):
     pairs = payload.flow_payloads(group.file_path, fmt, offsets)
     title = (f'payloads of the first {len(pairs)} flows of {conn} (group {group.id}), '
              'from the flow file (argus keeps the first 480 bytes of each direction)')
-    lines, records = [title], []
+    lines, records = [title, *dns_context(app, group, conn)], []
     for number, (start, (outgoing, incoming)) in enumerate(zip(flows['start'], pairs)):
         moment = formats.from_us(int(start))
         lines.append(f'flow {number}  {moment}')
@@ -238,6 +239,13 @@ def payloads(app, args):
         records += [payload_record(number, moment, arrow, data, proto, port)
                     for arrow, data in (('->', outgoing), ('<-', incoming))]
     return [Text('\n'.join(lines), data=payload_table(records, 'flow', title))]
+
+
+def dns_context(app, group, conn, capture=False):
+    """[the line on the names DNS answers gave the connection's destination], or []
+    when the group's payloads hold no DNS answers (see stf.commands.context)."""
+    line = context.dns_line(app, group, connid.parse(conn).dst, capture)
+    return [line] if line else []
 
 
 # a payload's direction as data: words a spreadsheet takes for no formula
@@ -273,7 +281,7 @@ def pcap_payloads(app, group, conn, limit):
     src, dst, port, proto = connid.parse(conn)
     packets = payload.pcap_payloads(capture.path, src, dst, port, proto, limit=limit)
     title = f'payloads of the first {len(packets)} packets of {conn} in {capture.name}'
-    lines, records = [title], []
+    lines, records = [title, *dns_context(app, group, conn, capture=True)], []
     for number, (moment, arrow, data) in enumerate(packets):
         lines.append(f'{formats.from_us(moment)}  {arrow} {len(data)} bytes')
         lines += ['      ' + line for line in payload.payload_lines(data, proto, port)]

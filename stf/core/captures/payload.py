@@ -40,7 +40,7 @@ from typing import NamedTuple
 import dpkt
 
 from stf.core.flows import flowfile
-from stf.core.captures import pcapformat
+from stf.core.captures import pcapformat, tls
 from stf.core.errors import UserError
 
 # ---- argus' user-data fields ------------------------------------------------
@@ -135,7 +135,8 @@ def flow_payloads(path, fmt, offsets):
     dstUdata columns is a UserError that says how to get payloads another way.
     """
     columns = _udata_columns(path, fmt)
-    pairs = [_udata_fields(path, fmt, columns, offset) for offset in offsets]
+    with _line_reader(path) as line_at:
+        pairs = [_udata_fields(path, fmt, columns, line_at, offset) for offset in offsets]
     if not pairs:
         return []
     encoding = (udata_encoding(chain.from_iterable(pairs))
@@ -151,12 +152,19 @@ def _udata_columns(path, fmt):
         raise UserError(NO_PAYLOAD.format(path=path)) from None
 
 
-def _udata_fields(path, fmt, columns, offset):
+@contextlib.contextmanager
+def _line_reader(path):
+    """A function offset -> the line of the file that starts there (flowfile.line_at's
+    text), reading one open file: a group's DNS flows are thousands of lines."""
     try:
-        line = flowfile.line_at(path, offset)
+        with open(path, 'rb') as stream:
+            yield partial(flowfile.stream_line_at, stream)
     except OSError as error:
         raise UserError(f'cannot read {path}: {error.strerror}; check the path') from None
-    fields = _fields(line, fmt, columns)
+
+
+def _udata_fields(path, fmt, columns, line_at, offset):
+    fields = _fields(line_at(offset), fmt, columns)
     if fields is None:
         raise UserError(f'{path}: the line at byte {offset} is not a flow with payload '
                         'columns; was the file changed after it was loaded? load it again')
@@ -214,9 +222,20 @@ DUMP_GROUP = 8
 
 
 def hexdump(data, width=16):
-    """Lines as `hexdump -C` prints them: offset, hex bytes, |printable ASCII|."""
-    return [_dump_line(data[offset:offset + width], offset, width)
-            for offset in range(0, len(data), width)]
+    """Lines as `hexdump -C` prints them: offset, hex bytes, |printable ASCII|; a run of
+    lines equal to the one before is a single '*' (argus pads with zeros). hexdump's last
+    line, the length, is left out (the payload's size is shown beside it) unless the dump
+    ends in a '*', where it says how far the run goes."""
+    lines, previous, repeating = [], None, False
+    for offset in range(0, len(data), width):
+        chunk = data[offset:offset + width]
+        if chunk == previous:
+            lines += ['*'] * (not repeating)
+            repeating = True
+            continue
+        previous, repeating = chunk, False
+        lines.append(_dump_line(chunk, offset, width))
+    return lines + [f'{len(data):08x}'] * repeating
 
 
 def _dump_line(chunk, offset, width):
@@ -239,7 +258,13 @@ def as_text(data, min_ratio=TEXT_RATIO):
 
 def _one_line(text):
     """A decoded name or text of the packet, safe on one line of the screen."""
-    return text.encode('utf-8', 'surrogateescape').decode('latin-1').translate(ONE_LINE)
+    return safe_text(text.encode('utf-8', 'surrogateescape'))
+
+
+def safe_text(raw):
+    """Bytes of the packet (a name, a header) as text safe on one line of the screen:
+    printable ASCII as itself, every other byte as \\xNN."""
+    return raw.decode('latin-1').translate(ONE_LINE)
 
 
 # ---- DNS --------------------------------------------------------------------
@@ -345,6 +370,100 @@ def _dns_type(number):
     return DNS_TYPES.get(number, f'TYPE{number}')
 
 
+# ---- TLS hellos and HTTP heads, recognised by their content -----------------
+
+def tls_lines(data):
+    """Lines on the TLS ClientHello or ServerHello at the start of data (see tls.py), on
+    any port; [] when data starts with neither."""
+    hello = tls.parse_hello(data)
+    if hello is None:
+        return []
+    return (_client_hello_lines if hello.kind == 'ClientHello' else _server_hello_lines)(hello)
+
+
+def _client_hello_lines(hello):
+    lines = [f'{_hello_head(hello)}: {_tls_version(hello)}, '
+             f"{_seen(hello, tls.SERVER_NAME, 'SNI', hello.sni and [hello.sni])}, "
+             f"{_seen(hello, tls.ALPN, 'ALPN', hello.alpn)}"]
+    if hello.ciphers is not None:
+        cut = ', cut short' if hello.compressions is None else ''
+        lines.append(f'cipher suites ({len(hello.ciphers)}{cut}): '
+                     + ' '.join(f'{cipher:04x}' for cipher in hello.ciphers))
+    if not tls.whole(hello):
+        return lines + ['JA3, JA4: none for a hello cut short or malformed']
+    return lines + [f'JA3 {tls.ja3(hello)} {tls.ja3_text(hello)}', f'JA4 {tls.ja4(hello)}']
+
+
+def _server_hello_lines(hello):
+    cipher = '-' if hello.cipher is None else f'{hello.cipher:04x}'
+    lines = [f'{_hello_head(hello)}: {_tls_version(hello)}, cipher suite {cipher}, '
+             f"{_seen(hello, tls.ALPN, 'ALPN', hello.alpn)}"]
+    if tls.whole(hello):
+        lines.append(f'JA3S {tls.ja3(hello)} {tls.ja3_text(hello)}')
+    return lines
+
+
+def _hello_head(hello):
+    kind = 'HelloRetryRequest' if hello.retry else hello.kind
+    if hello.truncated:
+        return f'TLS {kind} (truncated: {hello.held:,} of {hello.size:,} bytes)'
+    return f'TLS {kind}' + (' (malformed)' if hello.malformed else '')
+
+
+def _tls_version(hello):
+    version = hello.best_version
+    text = 'version unknown' if version is None else tls.VERSIONS.get(version, f'0x{version:04x}')
+    if hello.truncated and tls.SUPPORTED_VERSIONS not in _read_whole(hello):
+        text += ' (supported_versions cut off)'
+    return text
+
+
+def _seen(hello, extension, name, values):
+    """'NAME a,b' for values read, 'no NAME' when the whole hello has none, 'NAME cut off'
+    when the hello ends before they could be read, 'NAME unreadable' when malformed."""
+    if values:
+        return f"{name} {','.join(safe_text(value) for value in values)}"
+    if extension not in _read_whole(hello) and tls.whole(hello):
+        return f'no {name}'
+    if extension not in _read_whole(hello) and hello.truncated:
+        return f'{name} cut off'
+    return f'{name} unreadable'
+
+
+def _read_whole(hello):
+    return {kind for kind, _, whole in hello.extensions or () if whole}
+
+
+# HTTP/1.x: a request line (a method in capitals, a target, the version) or a status line.
+HTTP_REQUEST = re.compile(rb'([A-Z][A-Z0-9_-]{0,31}) (\S+) (HTTP/\d(?:\.\d)?)')
+HTTP_STATUS = re.compile(rb'(HTTP/\d(?:\.\d)?) (\d{3})(?: ([^\r\n]*))?')
+HTTP_HOST = re.compile(rb'host:[ \t]*(.*?)[ \t]*', re.IGNORECASE)
+
+
+def http_lines(data):
+    """One line on the HTTP request (request line and Host header) or response (status
+    line) at the start of data; [] when data starts with neither."""
+    first, _, rest = data.partition(b'\n')
+    first = first.removesuffix(b'\r')
+    if request := HTTP_REQUEST.fullmatch(first):
+        return [f"HTTP request: {safe_text(b' '.join(request.groups()))}, {_http_host(rest)}"]
+    if status := HTTP_STATUS.fullmatch(first):
+        return [f"HTTP response: {safe_text(b' '.join(part for part in status.groups() if part))}"]
+    return []
+
+
+def _http_host(head):
+    """'Host: NAME', 'no Host header' (the head ends without one) or 'Host cut off'
+    (the payload ends before the head does)."""
+    for line in head.split(b'\n')[:-1]:      # the last piece is no whole line
+        line = line.removesuffix(b'\r')
+        if not line:
+            return 'no Host header'
+        if host := HTTP_HOST.fullmatch(line):
+            return f'Host: {safe_text(host[1])}'
+    return 'Host cut off'
+
+
 # ---- which view for which service -------------------------------------------
 
 # (protocol, server port) -> a function payload -> one summary line or None.
@@ -363,13 +482,28 @@ def service_summary(data, proto, port):
     return decoder(data) if decoder and data else None
 
 
-def payload_lines(data, proto, port, width=16):
-    """How to show one direction's payload: the service's summary line when it has
-    one, then the payload as text when it reads as text, else its hex dump."""
+# Views that recognise a payload by its content, whatever the port, tried in order.
+CONTENT_SUMMARIES = (tls_lines, http_lines)
+
+
+def summary_lines(data, proto, port):
+    """The lines that sum up a payload: its service's summary (DNS) when it has one,
+    else those of the first content view that recognises it (TLS hello, HTTP head)."""
     summary = service_summary(data, proto, port)
+    if summary is not None:
+        return [summary]
+    for view in CONTENT_SUMMARIES:
+        if lines := view(data):
+            return lines
+    return []
+
+
+def payload_lines(data, proto, port, width=16):
+    """How to show one direction's payload: its summary lines, then the payload as
+    text when it reads as text, else its hex dump."""
     text = as_text(data, TEXT_SHARE) if starts_as_text(data) else None
     body = text.splitlines() if text is not None else hexdump(data, width)
-    return [summary] * (summary is not None) + body
+    return summary_lines(data, proto, port) + body
 
 
 def starts_as_text(data):
@@ -462,6 +596,30 @@ def pcap_payloads(pcap_path, src, dst, dport, proto, limit=10):
     conversation = Conversation(src, dst, dport, proto)
     with _capture(pcap_path) as (records, to_ip):
         return list(islice(_payloads(conversation, records, to_ip), max(limit, 0)))
+
+
+def server_payloads(pcap_path, port):
+    """(timestamp_us, 'tcp' or 'udp', payload) of every packet with payload sent from
+    port (a service's answers, e.g. 53 for DNS), in capture order. Streamed like
+    pcap_payloads, to the end of the capture."""
+    marker = _port_number(port).to_bytes(2, 'big')
+    with _capture(pcap_path) as (records, to_ip):
+        for timestamp, frame in records:
+            # The port's two bytes, searched in C, reject most frames before dpkt.
+            found = marker in frame and _sent_from(to_ip, frame, int(port))
+            if found:
+                yield round(timestamp * 1_000_000), *found
+
+
+def _sent_from(to_ip, frame, port):
+    try:
+        segment = to_ip(frame).data
+    except PARSE_ERRORS:
+        return None
+    for name, layer in PROTOCOLS.items():
+        if isinstance(segment, layer) and segment.sport == port and segment.data:
+            return name, bytes(segment.data)
+    return None
 
 
 def _payloads(conversation, records, to_ip):

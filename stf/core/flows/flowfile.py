@@ -468,8 +468,13 @@ def _skip_line(read, size):
 def line_at(path, offset, limit=MAX_LINE):
     """The text of the line that starts at byte offset (to show a flow as written)."""
     with open(path, 'rb') as stream:
-        stream.seek(offset)
-        return stream.readline(limit).decode('utf-8', 'replace').rstrip('\r\n')
+        return stream_line_at(stream, offset, limit)
+
+
+def stream_line_at(stream, offset, limit=MAX_LINE):
+    """line_at in a file already open (binary): for many lines of one file."""
+    stream.seek(offset)
+    return stream.readline(limit).decode('utf-8', 'replace').rstrip('\r\n')
 
 
 class _BlockReader:
