@@ -458,3 +458,12 @@ def test_a_tls_hello_from_a_capture(app, tmp_path):
         'DNS names of 10.0.0.2: none, no DNS answers in tls.pcap',
         f'2020/09/13 12:26:40.000000  -> {len(HELLO)} bytes',
         *('      ' + line for line in tls_lines(HELLO)[:3])]
+
+
+def test_a_model_shows_the_names_of_its_destination(app, lab):
+    ok(app, 'models -g')
+    (model, *_) = ok(app, 'models -S 0-1 -i 10.0.0.1-1.2.3.4-80-tcp')
+    assert dict(model.pairs)['dns names'] == WEB_LINE.split(': ', 1)[1]
+    (model, *_) = ok(app, 'models -S 0-1 -i 10.0.0.1-10.0.0.53-53-udp')
+    assert dict(model.pairs)['dns names'] == (
+        'none in the 3 DNS answers in the flow file lab.binetflow')

@@ -4,10 +4,10 @@ constructor, how many of each the model has, its periodicity, gap, label and
 note, and its letters read in words."""
 from collections import Counter
 
-from stf.commands import common
+from stf.commands import common, context
 from stf.commands.results import Exact, Fields, Letters, Table, Text
 from stf.core.errors import UserError
-from stf.core.flows import letters
+from stf.core.flows import connid, letters
 from stf.ops.gaps import ensure_gaps
 
 # The order of the counts: letters as in the letter table, then the symbols.
@@ -23,7 +23,7 @@ def show(app, args):
     ensure_gaps(app.root, group)
     constructor = letters.get_constructor(group.constructor_id)
     label = app.root['labels'].names().get(group.labels.get(conn))
-    return [details(group, conn, flows, state, label, constructor),
+    return [details(group, conn, flows, state, label, constructor, dns_names(app, group, conn)),
             Letters(state, title='letters'),
             Table(['symbol', 'count', 'meaning'], counts(state), title='counts'),
             Table(['symbol', 'meaning'], [(Exact(symbol), meaning) for symbol, meaning in
@@ -43,7 +43,7 @@ def chosen_model(group, conn, action):
     return conn
 
 
-def details(group, conn, flows, state, label, constructor):
+def details(group, conn, flows, state, label, constructor, dns=None):
     periodicity = letters.periodicity(state)
     gap = group.gap_of(conn)
     return Fields([('group', group.id), ('model', Exact(conn)), ('label', label or '-'),
@@ -51,7 +51,23 @@ def details(group, conn, flows, state, label, constructor):
                    ('periodicity', '-' if periodicity is None else f'{periodicity:.2f}'),
                    ('gap', '-' if gap is None else f'{gap:g}'),
                    ('constructor', f'{constructor.id} ({constructor.name})'),
-                   ('reading', letters.reading(state) or '-')], title='model')
+                   ('reading', letters.reading(state) or '-')]
+                  + ([('dns names', dns)] if dns else []), title='model')
+
+
+def dns_names(app, group, conn):
+    """What the DNS answers of the model's capture say of its destination
+    (the part after 'DNS names of IP: '), or None when they say nothing: no
+    connections left, an imported id, no DNS payloads."""
+    connections = app.root['connections'].get(group.connection_group_id)
+    try:
+        destination = connid.parse(conn).dst
+    except UserError:
+        return None
+    if connections is None or not connections.flow_count:
+        return None
+    line = context.dns_line(app, connections, destination)
+    return line.split(': ', 1)[1] if line else None
 
 
 def counts(state):
