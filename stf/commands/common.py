@@ -79,6 +79,25 @@ def stages(app, label, count):
     return step
 
 
+# A counted progress is reported once per this many items: the console
+# redraws at most ten times a second anyway.
+COUNT_EVERY = 1024
+
+
+def with_progress(items, total, update):
+    """items, counted on update(done, total) as they are taken (the App's
+    progress; None in batch mode: items as they are)."""
+    if update is None:
+        yield from items
+        return
+    update(0, total)
+    for done, item in enumerate(items, 1):
+        if not done % COUNT_EVERY:
+            update(done, total)
+        yield item
+    update(total, total)
+
+
 def figure(value):
     """A metric in a table: 4 decimals, '-' where it is undefined."""
     return '-' if value is None else (f'{value:.4f}' if isinstance(value, float) else value)
