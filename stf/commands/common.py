@@ -79,9 +79,9 @@ def stages(app, label, count):
     return step
 
 
-# A counted progress is reported once per this many items: the console
-# redraws at most ten times a second anyway.
-COUNT_EVERY = 1024
+# A counted progress is reported this many times at most: the console
+# redraws ten times a second anyway.
+COUNT_REPORTS = 500
 
 
 def with_progress(items, total, update):
@@ -90,9 +90,10 @@ def with_progress(items, total, update):
     if update is None:
         yield from items
         return
+    every = max(1, total // COUNT_REPORTS)
     update(0, total)
     for done, item in enumerate(items, 1):
-        if not done % COUNT_EVERY:
+        if not done % every:
             update(done, total)
         yield item
     update(total, total)
