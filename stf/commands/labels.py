@@ -573,6 +573,7 @@ def from_flows(app, args, consent):
         label = label_for_flows(app, conn, text)
         attach(app, group, conn, label, note=False)
         made[label.name] += 1
+    app.saves(f'the labels of {len(found):,} connections')
     common.dataset_note(app, group.dataset_id, f'labeled {sum(made.values()):,} connections of '
                         f'group {group.id} from the labels of their flows '
                         f'({len(made):,} labels)')

@@ -375,7 +375,7 @@ class Renderer:
     def flush(self, blocks):
         if not blocks:
             return
-        with self.busy('measuring the listing'):
+        with self.busy('preparing the listing'):
             text = '\n'.join(blocks) + '\n'
             paged = self.terminal and self.too_big(text)
         blocks.clear()
