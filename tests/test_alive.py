@@ -170,8 +170,7 @@ def test_a_quick_save_says_nothing():
     line = progress.StatusLine(stream, columns=80)
     assert progress.saving(slow_commit(0.05), '5 connections', line, delay=0.3) == 'committed'
     assert stream.getvalue() == ''
-    assert threading.active_count() == 1 or all(
-        thread.name != 'stf-spinner' for thread in threading.enumerate())
+    assert all(thread.name != 'stf-spinner' for thread in threading.enumerate())
 
 
 def test_a_long_save_says_what_it_saves_after_the_delay_and_clears_it():
@@ -183,7 +182,7 @@ def test_a_long_save_says_what_it_saves_after_the_delay_and_clears_it():
     pieces = stream.getvalue().split('\r\x1b[K')
     assert pieces[0] == '' and pieces[-1] == ''
     assert len(pieces) >= 4
-    assert all(re.fullmatch(r'saving 266,715 connections\.\.\. [|/\\-] 0 s', piece)
+    assert all(re.fullmatch(r'saving 266,715 connections\.\.\. [|/\\-] \d+ s', piece)
                for piece in pieces[1:-1])
     assert stream.times[0] - began >= 0.3
     assert all(thread.name != 'stf-spinner' for thread in threading.enumerate())
