@@ -81,6 +81,26 @@ def stages(app, label, count):
     return step
 
 
+# A counted progress is reported this many times at most: the console
+# redraws ten times a second anyway.
+COUNT_REPORTS = 500
+
+
+def with_progress(items, total, update):
+    """items, counted on update(done, total) as they are taken (the App's
+    progress; None in batch mode: items as they are)."""
+    if update is None:
+        yield from items
+        return
+    every = max(1, total // COUNT_REPORTS)
+    update(0, total)
+    for done, item in enumerate(items, 1):
+        if not done % every:
+            update(done, total)
+        yield item
+    update(total, total)
+
+
 def figure(value):
     """A metric in a table: 4 decimals, '-' where it is undefined."""
     return '-' if value is None else (f'{value:.4f}' if isinstance(value, float) else value)
@@ -243,7 +263,7 @@ def spreads(measures, width=40):
                                      for title, spread, unit, _ in found],
                     title='summary', footer=SPREAD_FOOTER)
     return [summary] + [Table(['range', what, ''], histogram_rows(spread.bins, width, unit)
-                              if spread else [], title=title)
+                              if spread else [], title=title, painted={2: 'bar'})
                         for title, spread, unit, what in found]
 
 

@@ -25,7 +25,8 @@ def read_flows(app, args):
         raise UserError(f"connections: -g {args.generate} names a group only with -F, -H, -T "
                         "or -P; to make connections give -g alone (and -i FILE_ID)")
     item = flow_file(app.require_current(), args.id)
-    table = flowtable.read(item.path, progress=app.progress(f'reading {item.name}'))
+    table = flowtable.read(item.path,
+                           progress=app.progress(f'reading {item.name}', unit='bytes'))
     if not table.flows:
         raise UserError(f'{item.name} has no valid flows ({describe_skipped(table.stats)}); '
                         'check the file')
@@ -41,6 +42,7 @@ def generate(app, args, gathered):
                         'nothing was made')
     group = app.root['connections'].new(dataset.id, item.id, item.path)
     group.fill(table)
+    app.saves(f'{group.connection_count:,} connections')
     items = [ok(f'group of connections {group.id}: {group.connection_count:,} connections '
                 f'from {group.flow_count:,} flows of {item.name}')]
     items += [warning(text) for text in read_warnings(table.stats)]

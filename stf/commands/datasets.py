@@ -158,6 +158,7 @@ def list_files(app, args):
              item.kind, item.status(), os.path.dirname(item.path))
             for item in dataset.files.values()]
     return [Table(['name', 'id', 'file time', 'size', 'type', 'status', 'folder'], rows,
+                  painted={5: 'status'},
                   title=f"files of dataset {dataset.id} '{dataset.name}'",
                   footer=f'folder: {dataset.folder}')]
 
@@ -186,7 +187,7 @@ def gather_file_info(app, args):
     scan = new_scan(item, bin_seconds, app.progress, app.config.ra_conf)
     retimed = item.changed() and same_content(item, item.scan, scan)
     return (scan, retimed), (change_notice(item, retimed)
-                             + file_details(item, scan or item.scan, bin_seconds))
+                             + file_details(item, scan or item.scan, bin_seconds, app.progress))
 
 
 def change_notice(item, retimed):

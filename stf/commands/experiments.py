@@ -176,7 +176,8 @@ def ip_table(name, ips):
     rows = [(ip, *(common.figure(values.get(key)) for key in IP_FIELDS))
             for ip, values in sorted(ips.items())]
     return Table(['ip', *IP_FIELDS], rows, title=f'{name}: per IP for the whole run',
-                 footer='an IP flagged once while normal stays a false positive')
+                 footer='an IP flagged once while normal stays a false positive',
+                 painted={1 + IP_FIELDS.index('truth'): 'verdict'})
 
 
 def slot_table(name, slots):

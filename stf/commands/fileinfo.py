@@ -17,15 +17,16 @@ from stf.commands.results import Fields, Table
 from stf.core.errors import UserError
 
 
-def file_details(item, scan, bin_seconds):
+def file_details(item, scan, bin_seconds, progress=None):
     """The result items for a file and its scan (reads flow, PE and letters
-    files for their details: before the transaction)."""
+    files for their details: before the transaction). progress: the App's
+    progress factory (reading a large flow file takes seconds)."""
     pairs = [('name', item.name), ('id', item.id), ('type', item.kind),
              ('path', item.path), ('size', formats.size(scan['size'])),
              ('file time', formats.when(item.mtime)), ('added', formats.when(item.added)),
              ('md5', scan['md5']), ('sha1', scan['sha1']), ('sha256', scan['sha256'])]
     items = [Fields(pairs, title=f'file {item.id}')]
-    items += DETAILS.get(item.kind, no_details)(item, scan, bin_seconds)
+    items += DETAILS.get(item.kind, no_details)(item, scan, bin_seconds, progress)
     return items
 
 
@@ -42,7 +43,7 @@ def new_scan(item, bin_seconds, progress, ra_conf=None):
         summary = pool.submit(filescan.capinfos_summary, item.path) if item.kind in CAPTURES \
             else None
         result = filescan.scan_file(item.path, item.kind, bin_seconds=bin_seconds,
-                                    progress=progress(f'scanning {item.name}'))
+                                    progress=progress(f'scanning {item.name}', unit='bytes'))
         result['capinfos'] = summary.result() if summary else None
     result['bin_seconds'] = bin_seconds if item.kind in CAPTURES else None
     if item.kind == 'biargus':
@@ -78,7 +79,7 @@ def same_content(item, earlier, scan):
             and earlier.get('sha256') == scan['sha256'] and scan['size'] == size)
 
 
-def capture_details(item, scan, bin_seconds):
+def capture_details(item, scan, bin_seconds, progress=None):
     pairs = [('packets', f"{scan['packets']:,}"),
              ('first packet', formats.from_us(scan['first_us'])),
              ('last packet', formats.from_us(scan['last_us'])),
@@ -96,11 +97,12 @@ def capture_details(item, scan, bin_seconds):
     return items
 
 
-def flow_details(item, scan, bin_seconds):
-    return flow_summary_items(flowfile.summarize(item.path))
+def flow_details(item, scan, bin_seconds, progress=None):
+    reading = progress(f'reading {item.name}', unit='bytes') if progress else None
+    return flow_summary_items(flowfile.summarize(item.path, reading))
 
 
-def argus_details(item, scan, bin_seconds):
+def argus_details(item, scan, bin_seconds, progress=None):
     """The flows of an argus file, as ra prints them (kept in the scan)."""
     summary = scan.get('flows') or {'error': 'the flows were not read'}
     if 'error' in summary:
@@ -136,7 +138,7 @@ def malformed_text(summary):
     return f"{count:,} (first at line{'s' if count > 1 else ''} {lines})"
 
 
-def pe_details(item, scan, bin_seconds):
+def pe_details(item, scan, bin_seconds, progress=None):
     from stf.core.captures import peinfo
     info = peinfo.pe_summary(item.path)
     pairs = [('machine', info['machine']), ('compile time', formats.when(info['compile_time'])),
@@ -148,7 +150,7 @@ def pe_details(item, scan, bin_seconds):
             Table(['section', 'virtual size', 'raw size'], rows, title='sections')]
 
 
-def letters_details(item, scan, bin_seconds):
+def letters_details(item, scan, bin_seconds, progress=None):
     """A letters TSV: how many models, and their labels."""
     labels = Counter()
     with open(item.path, encoding='utf-8', errors='replace') as handle:
@@ -171,7 +173,7 @@ UNLABELED = 'unlabeled'
 DECISIONS = (*labelnames.VERDICTS, UNLABELED)
 
 
-def no_details(item, scan, bin_seconds):
+def no_details(item, scan, bin_seconds, progress=None):
     return []
 
 

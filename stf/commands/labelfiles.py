@@ -43,10 +43,10 @@ class Row:
 
 
 def write(handle, records, suffix):
-    """records: dicts of FIELDS. CSV cells a spreadsheet would take for a
-    formula are guarded (stf.core.cells); JSON is written as it is."""
+    """records: dicts of FIELDS (any iterable). CSV cells a spreadsheet would
+    take for a formula are guarded (stf.core.cells); JSON is written as it is."""
     if suffix.lower() == '.json':
-        json.dump(records, handle, indent=1)
+        json.dump(list(records), handle, indent=1)
         return
     writer = csv.writer(handle, lineterminator='\n')
     writer.writerow(FIELDS)

@@ -244,7 +244,8 @@ def list_labels(app, args):
               for label in unused(app, conditions)]
     found.sort(key=lambda row: row[0])
     return [Table(['id', 'name', 'group of models', 'connections', 'verdict'], found,
-                  title='labels', footer=f'{len({row[0] for row in found}):,} labels')]
+                  title='labels', footer=f'{len({row[0] for row in found}):,} labels',
+                  painted={4: 'verdict'})]
 
 
 def unused(app, conditions):
@@ -363,8 +364,10 @@ def export(app, args):
     path = Path(args.export).expanduser()
     common.check_overwrite(path, args.force)  # before reading every file for its hash
     records, unread = export_records(app)
-    common.write_whole(path, lambda handle: labelfiles.write(handle, records, path.suffix),
-                       force=args.force)
+    writing = app.progress(f'writing {path.name}')
+    common.write_whole(path, lambda handle: labelfiles.write(
+        handle, common.with_progress(records, len(records), writing), path.suffix),
+        force=args.force)
     items = [ok(f'{len(records):,} labeled connections written to {path}')]
     if unread:
         items.append(warning(
@@ -378,12 +381,15 @@ def export_records(app):
     """(records, ids of the groups whose file could not be read)."""
     hashes = CaptureHashes(app)
     records = []
-    for label in store(app).values():
-        for group_id, conn in label.connections():
-            group = app.root['models'].get(group_id)
-            records.append({'group': group_id, 'connection': conn, 'label': label.name,
-                            'constructor': group.constructor_id if group else None,
-                            'sha256': hashes.of(group) if group else ''})
+    labels = list(store(app).values())
+    pairs = ((label, pair) for label in labels for pair in label.connections())
+    for label, (group_id, conn) in common.with_progress(
+            pairs, sum(label.count() for label in labels),
+            app.progress('reading the labeled connections')):
+        group = app.root['models'].get(group_id)
+        records.append({'group': group_id, 'connection': conn, 'label': label.name,
+                        'constructor': group.constructor_id if group else None,
+                        'sha256': hashes.of(group) if group else ''})
     return records, hashes.unread()
 
 
@@ -403,7 +409,7 @@ class CaptureHashes:
             path = connections.file_path if connections else group.source
             if path not in self.by_path:
                 self.by_path[path] = kept_sha256(self.app, connections) or file_sha256(
-                    path, self.app.progress(f'sha256 of {Path(path).name}'))
+                    path, self.app.progress(f'sha256 of {Path(path).name}', unit='bytes'))
             self.by_group[group.id] = self.by_path[path]
         return self.by_group[group.id]
 
@@ -526,7 +532,9 @@ def flow_labels(app, args):
     if connections is None or not connections.flow_count:
         raise UserError(f'group {group.id} has no flows to take labels from')
     found = []
-    for conn, *_, chunk, position in connections.connections():
+    for conn, *_, chunk, position in common.with_progress(
+            connections.connections(), connections.connection_count,
+            app.progress(f"reading the labels of group {connections.id}'s flows")):
         labels = connections.flow_labels(chunk, position)
         if conn in group.states and labels:
             found.append((conn, labels[0]))
@@ -539,7 +547,8 @@ def flows_impact(app, group, found):
     """Labeling from the flows replaces the labels analysts gave that differ."""
     names = store(app).names()
     replaced = Counter()
-    for conn, text in found:
+    for conn, text in common.with_progress(found, len(found),
+                                           app.progress('comparing with the labels given')):
         current = group.labels.get(conn)
         if current is not None and names.get(current) != str(flow_label_name(conn, text)):
             replaced[current] += 1
@@ -559,10 +568,12 @@ def from_flows(app, args, consent):
         return [ok('nothing was labeled')]
     common.check_consent(consent, flows_impact(app, group, found))
     made = Counter()
-    for conn, text in found:
+    for conn, text in common.with_progress(found, len(found),
+                                           app.progress(f'labeling {len(found):,} connections')):
         label = label_for_flows(app, conn, text)
         attach(app, group, conn, label, note=False)
         made[label.name] += 1
+    app.saves(f'the labels of {len(found):,} connections')
     common.dataset_note(app, group.dataset_id, f'labeled {sum(made.values()):,} connections of '
                         f'group {group.id} from the labels of their flows '
                         f'({len(made):,} labels)')

@@ -140,7 +140,7 @@ def list_models(app, args):
                          len(record.used), len(record.training), threshold, record.source))
     return [Table(['id', 'label', 'Proto3', 'decision', 'connections', 'characters',
                    'threshold', 'from'], rows, title='Markov models per label',
-                  shorten=(1, 7))]
+                  shorten=(1, 7), painted={3: 'verdict'})]
 
 
 def matrix(app, args):

@@ -79,6 +79,7 @@ def generate(app, args, gathered):
     deletions.forget_connections(app.root, model_group, [
         conn for conn in {*model_group.labels.keys(), *model_group.notes.keys()}
         if conn not in model_group.states])
+    app.saves(f'{len(rows):,} models')
     if verb == 'regenerated':
         common.dataset_note(app, group.dataset_id, f'regenerated models {model_group.id}')
     return [ok(f'group of models {model_group.id} {verb}: {len(rows):,} models with '
@@ -95,7 +96,8 @@ def group_states(app, group, chosen):
     if group.trimmed:
         return states_from_file(app, group, chosen)
     rows = []
-    for chunk in group.chunks:
+    for chunk in common.with_progress(group.chunks, len(group.chunks),
+                                      app.progress(f'letters of group {group.id}')):
         start, bounds = chunk.column('start'), chunk.column('bounds')
         found = letters.states(start, chunk.column('dur'), chunk.column('size'), bounds,
                                chosen)
@@ -109,7 +111,7 @@ def states_from_file(app, group, chosen):
         raise UserError(common.moved_message(
             group.dataset_id, group.file_path, f'the flow file of group {group.id}',
             why=' (the group was trimmed: its letters come from every flow of the file)'))
-    table = flowtable.read(group.file_path, progress=app.progress('reading flows'),
+    table = flowtable.read(group.file_path, progress=app.progress('reading flows', unit='bytes'),
                            only=set(group.index.keys()))
     found = letters.states(table.start, table.dur, table.size, table.bounds, chosen)
     return list(zip(table.ids, np.diff(table.bounds).tolist(), found,

@@ -16,6 +16,9 @@ class Table:
     footer: str = ''
     letters_column: int = None  # a column of behavioral-model letters, colored on a terminal
     shorten: tuple = ()  # columns cut with an ellipsis, not wrapped, to fit the screen
+    # column -> what its cells are ('verdict', 'status', 'bar'), colored on a terminal
+    painted: dict = None
+    highlight: str = ''  # a searched text, highlighted in every cell on a terminal
 
 
 @dataclass

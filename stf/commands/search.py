@@ -54,7 +54,7 @@ def search(app, args):
                   title=f'where {what if what != "text" else repr(text)} appears',
                   footer=f'{len(rows):,} places' + (f' (at most {MOST} of each kind)'
                                                     if len(rows) >= MOST else ''),
-                  shorten=(2,))]
+                  shorten=(2,), highlight=text)]
 
 
 def _datasets(app, in_text):

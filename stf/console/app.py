@@ -3,8 +3,10 @@
 One App serves a console or a batch run. execute() turns one input line into
 result items: split with shell rules, find the command in the registry, parse
 its arguments, run the handler as one transaction. The App knows no terminal:
-the console gives it `ask`, `progress` and `interactive` when there is one.
+the console gives it `ask`, `progress`, `busy` and `interactive` when there
+is one.
 """
+import contextlib
 import logging
 import shlex
 import threading
@@ -73,8 +75,12 @@ def shorten_server_away(record):
 LIBRARY_LOGGERS = ('asyncio', 'ZEO', 'ZODB', 'txn')
 
 
-def no_progress(label):
+def no_progress(label, unit=None):
     return None
+
+
+def not_busy(label):
+    return contextlib.nullcontext()
 
 
 class App:
@@ -82,7 +88,9 @@ class App:
     current_id (current dataset id or None), interactive, ask (callable
     (question, default) -> answer, or None in batch), choose (callable
     (question, choices, default) -> one of choices, or None in batch), progress (factory
-    (label) -> update(done, total) or None), completion (cached database values),
+    (label, unit=None) -> update(done, total) or None; unit 'bytes' or None for a
+    count), busy (label -> a context manager: a console's spinner while a
+    command runs long), completion (cached database values),
     typed (the text typed in the editor by the running command, or None),
     structures_ready (False while the server that went away as stf started
     has not been reached since)."""
@@ -100,6 +108,7 @@ class App:
         self.ask = None
         self.choose = None
         self.progress = no_progress
+        self.busy = not_busy
         self._completion = None
         self._completion_state = None
         self._refreshing = None  # the thread reading completion values apart
@@ -146,6 +155,11 @@ class App:
         """$EDITOR on text (the console's; tests put another in its place)."""
         from stf.console.editor import edit_text
         return edit_text(text)
+
+    def saves(self, what):
+        """Say what the running command saves ('266,715 connections'): a
+        console shows it while a long save runs."""
+        self.database.saving_what = what
 
     def confirm(self, question):
         """A yes/no question in a terminal; no in batch mode (where commands
@@ -213,11 +227,12 @@ class App:
         self.typed = None
         selected = self.current_id
         try:
-            reply = self._reply(command, argv)
+            with self.busy(self._line):
+                reply = self._reply(command, argv)
             if not reply.ok and self.current_id is not None:
                 self.current_id = selected  # a dataset a command not saved selected
         finally:
-            self.database.annotation = None
+            self.database.annotation = self.database.saving_what = None
             self._remember_current()
             # help, info, exit change nothing: no database read after them.
             if command.uses_database and self._completion_state != self._state():

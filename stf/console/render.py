@@ -3,7 +3,10 @@
 On a terminal: bordered tables, status lines in color, listings taller
 or wider than the screen through a pager (less -R -F -X -S). In batch mode:
 the same tables, plain text, no colors, no pager; errors go to stderr.
+NO_COLOR (any value but empty, https://no-color.org) turns the colors off
+on a terminal too.
 """
+import contextlib
 import os
 import re
 import shutil
@@ -12,6 +15,7 @@ import unicodedata
 
 from stf.commands import timeline
 from stf.commands.results import ClearScreen, Fields, Letters, Message, Table, Text, Timeline
+from stf.core.flows.labelnames import DECISION_WORDS
 
 COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': '',
           'note': ''}
@@ -32,6 +36,48 @@ COLORED_LETTERS = {ord(char): f'\x1b[{code}m{char}{RESET}'
 
 def colored_letters(state):
     return state.translate(COLORED_LETTERS)
+
+
+def in_color(code, cell):
+    """A padded cell with its text in color (the padding stays plain)."""
+    text = cell.rstrip(' ')
+    if not code or not text:
+        return cell
+    return f'\x1b[{code}m{text}{RESET}{cell[len(text):]}'
+
+
+def by_word(colors):
+    """A painter coloring a cell whose whole text is one of the words of colors."""
+    return lambda cell: in_color(colors.get(cell.strip()), cell)
+
+
+VERDICT_COLORS = {'malicious': '31', 'normal': '32'}
+# A decision word (Botnet, Benign, ...) takes the color of its verdict.
+WORD_COLORS = {**VERDICT_COLORS, **{word: VERDICT_COLORS[verdict] for word, (_, verdict)
+                                    in DECISION_WORDS.items() if verdict in VERDICT_COLORS}}
+# What the cells of a column are (Table.painted) -> the function that colors one.
+PAINTS = {'verdict': by_word(WORD_COLORS),
+          'status': by_word({'changed': '33', 'missing': '31'}),
+          'bar': lambda cell: in_color('36', cell)}
+HIGHLIGHT = '1;33'
+
+
+def highlighter(text):
+    """A painter marking every place of text in a cell (case-insensitive)."""
+    found = re.compile(re.escape(visible(text)), re.IGNORECASE)
+    return lambda cell: found.sub(lambda match: in_color(HIGHLIGHT, match[0]), cell)
+
+
+def painters(item):
+    """column -> the function that colors its padded cells, on a terminal."""
+    found = {index: PAINTS[kind] for index, kind in (item.painted or {}).items()}
+    if item.highlight:
+        marking = highlighter(item.highlight)
+        found.update({index: marking for index in range(len(item.headers))
+                      if index not in found})
+    if item.letters_column is not None:
+        found[item.letters_column] = colored_letters
+    return found
 
 
 def table_text(item, color=False, columns=None):
@@ -55,7 +101,7 @@ def table_text(item, color=False, columns=None):
     elif columns and rows:
         narrowed = letters_in_view(widths, column, columns)
         if narrowed is None:     # even at their narrowest the others leave no room
-            return expanded_text(item, headers, rows, color)
+            return expanded_text(item, headers, rows, painters(item) if color else {})
         rows = [[cell if index == column or measure(cell) <= width else
                  middle_shortened(cell, width) for index, (cell, width) in
                  enumerate(zip(row, narrowed))] for row in rows]
@@ -68,9 +114,9 @@ def table_text(item, color=False, columns=None):
     rule = '+' + '+'.join('-' * (width + 2) for width in widths) + '+'
     lines = [visible(item.title)] if item.title else []
     if rows:
-        colored = column if color else None
+        paint = painters(item) if color else None
         lines += [rule, table_line(headers, widths, measure), rule]
-        lines += [table_line(row, widths, measure, colored) for row in rows]
+        lines += [table_line(row, widths, measure, paint) for row in rows]
         lines.append(rule)
     else:
         lines.append('(none)')
@@ -111,15 +157,16 @@ def middle_shortened(text, width):
     return text[:head] + '…' + text[len(text) - (width - 1 - head):]
 
 
-def expanded_text(item, headers, rows, color):
+def expanded_text(item, headers, rows, paint):
     """One record per block (a screen too narrow for the letters beside the
-    other columns): every field on a line of its own, the letters last."""
+    other columns): every field on a line of its own, the letters last.
+    paint: column -> its painter (see painters), on a terminal."""
     lines = [visible(item.title)] if item.title else []
     width = max(map(len, headers))
     for number, row in enumerate(rows, 1):
         lines.append(f'-[ record {number} ]' + '-' * 20)
         for index, (header, cell) in enumerate(zip(headers, row)):
-            shown = colored_letters(cell) if color and index == item.letters_column else cell
+            shown = paint[index](cell) if index in paint else cell
             lines.append(f'{header.ljust(width)} | {shown}')
     if item.footer:
         lines.append(visible(item.footer))
@@ -130,14 +177,15 @@ NARROWEST = 8
 SHORTENED = 24
 
 
-def table_line(cells, widths, measure=len, letters_column=None):
+def table_line(cells, widths, measure=len, paint=None):
+    """One row; paint: column -> its painter (see painters), on a terminal."""
     if measure is len:
         padded = [cell.ljust(width) for cell, width in zip(cells, widths)]
     else:
         padded = [cell + ' ' * (width - measure(cell)) for cell, width in zip(cells, widths)]
-    if letters_column is not None:
-        # Pad first: the color codes take no room on the screen.
-        padded[letters_column] = colored_letters(padded[letters_column])
+    # Padded first: the color codes take no room on the screen.
+    for index, painter in (paint or {}).items():
+        padded[index] = painter(padded[index])
     end = ' |' if measure(cells[-1]) <= widths[-1] else ''
     return '| ' + ' | '.join(padded) + end
 
@@ -324,15 +372,19 @@ FORMATTERS = {Table: table_text, Fields: fields_text,
 class Renderer:
     """Writes result items.
 
-    Attributes: out, err (streams), terminal (colors, pager, clear), pager
-    (command name or 'none').
+    Attributes: out, err (streams), terminal (pager, clear), color (on a
+    terminal unless NO_COLOR is set), pager (command name or 'none'), busy
+    (label -> a context manager: the console's spinner while a large
+    listing is formatted).
     """
 
     def __init__(self, out, err, terminal=False, pager='less'):
         self.out = out
         self.err = err
         self.terminal = terminal
+        self.color = terminal and not os.environ.get('NO_COLOR')
         self.pager = pager
+        self.busy = lambda label: contextlib.nullcontext()
 
     def show(self, items):
         blocks = []
@@ -342,18 +394,19 @@ class Renderer:
                 self.clear()
             elif isinstance(item, Message) and item.level in ('error', 'note'):
                 self.flush(blocks)
-                self.err.write(message_text(item, self.terminal) + '\n')
+                self.err.write(message_text(item, self.color) + '\n')
                 self.err.flush()
             elif isinstance(item, Message):
-                blocks.append(message_text(item, self.terminal))
+                blocks.append(message_text(item, self.color))
             elif isinstance(item, Table):
-                blocks.append(table_text(item, self.terminal, columns))
+                with self.busy(f'formatting {len(item.rows):,} rows'):
+                    blocks.append(table_text(item, self.color, columns))
             elif isinstance(item, Letters):
-                blocks.append(letters_text(item, self.terminal, columns))
+                blocks.append(letters_text(item, self.color, columns))
             elif isinstance(item, Fields):
                 blocks.append(fields_text(item, columns))
             elif isinstance(item, Timeline):
-                blocks.append(timeline_text(item, self.terminal, columns))
+                blocks.append(timeline_text(item, self.color, columns))
             else:
                 blocks.append(FORMATTERS[type(item)](item))
         self.flush(blocks)
@@ -361,9 +414,11 @@ class Renderer:
     def flush(self, blocks):
         if not blocks:
             return
-        text = '\n'.join(blocks) + '\n'
+        with self.busy('preparing the listing'):
+            text = '\n'.join(blocks) + '\n'
+            paged = self.terminal and self.too_big(text)
         blocks.clear()
-        if self.terminal and self.too_big(text) and self.page(text):
+        if paged and self.page(text):
             return
         self.out.write(text)
         self.out.flush()

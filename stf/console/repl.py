@@ -3,7 +3,6 @@ terminal. Key bindings, toolbar and completer are small factories."""
 import os
 import subprocess
 import sys
-import time
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app
@@ -16,7 +15,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
-from stf.console import completion
+from stf.console import completion, progress
 from stf.commands.registry import ExitRequested
 from stf.commands.results import Message
 from stf.console.config import stf_home
@@ -97,23 +96,6 @@ def prompt_message(app):
     return view
 
 
-def terminal_progress(label):
-    """A one-line progress display on stderr, redrawn at most 10 times a second."""
-    state = {'shown': 0.0}
-
-    def update(done, total):
-        now = time.monotonic()
-        if done < (total or 0) and now - state['shown'] < 0.1:
-            return
-        state['shown'] = now
-        percent = f'{100 * done // total:3d}%' if total else ''
-        sys.stderr.write(f'\r{label} {percent}')
-        if total and done >= total:
-            sys.stderr.write('\r' + ' ' * (len(label) + 6) + '\r')
-        sys.stderr.flush()
-    return update
-
-
 def asker(session):
     """Ask a question in the console; an empty answer takes the default."""
     def ask(question, default):
@@ -174,7 +156,7 @@ def run_console(app, banner):
     questions = PromptSession()
     app.ask = asker(questions)
     app.choose = chooser(questions)
-    app.progress = terminal_progress
+    progress.attach(app, renderer, sys.stderr)
     print(banner)
     while True:
         try:

@@ -10,6 +10,7 @@ and TSV write each table with its header row (several tables: a '# name'
 line before each), text cells guarded against spreadsheet formulas.
 """
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -117,8 +118,7 @@ def _sorted(table, keys):
         absent = [row for order, row in keyed if order is None]   # '-': always last
         present.sort(key=lambda pair: pair[0], reverse=descending)
         rows = [row for _, row in present] + absent
-    return Table(table.headers, rows, table.title, table.footer, table.letters_column,
-                 table.shorten)
+    return dataclasses.replace(table, rows=rows)
 
 
 def _order(cell):

@@ -70,7 +70,8 @@ class SavePhase:
 class Database:
     """An open database with its own transaction manager and connection.
 
-    Attributes: db (ZODB.DB), tm (TransactionManager), conn (Connection).
+    Attributes: db (ZODB.DB), tm (TransactionManager), conn (Connection),
+    saving and saving_what (see __init__).
     """
 
     def __init__(self, db, shared=None, opened_from=None):
@@ -90,6 +91,11 @@ class Database:
         # (command, what it did outside the database) written on the
         # transactions run() commits: the database's history
         self.annotation = None
+        # saving(commit, what) runs commit() for a console that says what is
+        # being saved while a long save runs; saving_what: what the running
+        # command saves ('266,715 connections'), or None
+        self.saving = None
+        self.saving_what = None
         self._apart_lock = threading.Lock()
 
     @property
@@ -178,7 +184,10 @@ class Database:
         not at all; True when Ctrl-C came while it was saved."""
         with interrupts_held() as held:
             try:
-                self.tm.commit()
+                if self.saving is None:
+                    self.tm.commit()
+                else:
+                    self.saving(self.tm.commit, self.saving_what)
             except ConflictError:
                 if held:  # the analyst asked to stop: no new attempt
                     raise KeyboardInterrupt from None

@@ -991,23 +991,29 @@ def _after_lines(data, lines):
 
 # ---- summary ---------------------------------------------------------------
 
-def summarize(path):
+def summarize(path, progress=None):
     """Counts for the file-details view, in one streaming pass.
 
     Keys: kind, flows, first_us, last_us (earliest and latest start, None without
     flows), protocols and labels (Counters; labels counts non-empty labels only),
     and every ReadStats field (malformed, first_malformed, out_of_order, ...).
+    progress: called as progress(bytes read so far, file size) after every block.
     """
     fmt = sniff_format(path)
     stats = ReadStats()
     protocols, labels = Counter(), Counter()
     first = last = None
+    size = os.path.getsize(path) if progress else None
     for block in iter_blocks(path, fmt, stats):
+        if progress and block.offset:
+            progress(min(block.offset[-1], size), size)
         protocols.update(block.proto)
         labels.update(filter(None, block.label))
         low, high = min(block.start), max(block.start)
         first = low if first is None else min(first, low)
         last = high if last is None else max(last, high)
+    if progress:
+        progress(size, size)
     summary = dict(vars(stats), kind=fmt.kind, first_us=first, last_us=last)
     summary.update(protocols=protocols, labels=labels)
     return summary
