@@ -108,32 +108,52 @@ def asker(session):
 
 def chooser(session):
     """Ask for one of a few values, with completion; empty takes the default.
-    check(answer) raises a UserError for an answer to ask again (its message
-    says why)."""
+    choices: the values, or a mapping value -> what it is (shown beside it).
+    check(answer) raises a UserError for an answer to ask again. A bad answer
+    is asked again with the one line that says why: the answers given before
+    it are kept."""
     def choose(question, choices, default, check=None):
-        completer = WordCompleter(list(choices), ignore_case=True) if choices else None
-        shown = f' [{default}]' if default else ''
-        hint = f" ({' | '.join(choices)})" if choices else ''
+        completer = (WordCompleter(list(choices), ignore_case=True, meta_dict=dict(
+            choices) if isinstance(choices, dict) else None) if choices else None)
+        prompt = f'{question}{choice_hint(choices)}{f" [{default}]" if default else ""}: '
         while True:
             try:
-                answer = session.prompt(f'{question}{hint}{shown}: ', completer=completer,
+                answer = session.prompt(prompt, completer=completer,
                                         complete_while_typing=True).strip() or default
             except EOFError:
                 raise KeyboardInterrupt from None
             if interrupted_at_enter(session):
                 raise KeyboardInterrupt
-            match = next((value for value in choices if value.lower() == answer.lower()), None)
-            if choices and not match:
-                print(f"'{answer}' is not one of {', '.join(choices)}")
-                continue
             try:
+                answer = chosen(answer, choices)
                 if check:
-                    check(match or answer)
+                    check(answer)
             except UserError as error:
                 print(error)
                 continue
-            return match or answer
+            return answer
     return choose
+
+
+def choice_hint(choices):
+    """' (From | To)', ' (0 a.pcap | 3 b.pcap)' for a mapping, '' for free text."""
+    if not choices:
+        return ''
+    if isinstance(choices, dict):
+        return f" ({' | '.join(f'{value} {meta}' for value, meta in choices.items())})"
+    return f" ({' | '.join(choices)})"
+
+
+def chosen(answer, choices):
+    """The choice an answer names (in any case), or a UserError saying why not."""
+    if not choices:
+        return answer
+    match = next((value for value in choices if value.lower() == answer.lower()), None)
+    if match is None and not answer:
+        raise UserError(f"an answer is needed: one of {', '.join(choices)}")
+    if match is None:
+        raise UserError(f"'{answer}' is not one of {', '.join(choices)}")
+    return match
 
 
 def run_console(app, banner):
