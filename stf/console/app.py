@@ -106,7 +106,8 @@ class App:
     current_id (current dataset id or None), interactive, ask (callable
     (question, default) -> answer, or None in batch), choose (callable
     (question, choices, default) -> one of choices, or None in batch), progress (factory
-    (label) -> update(done, total) or None), completion (cached database values),
+    (label) -> update(done, total) or None), tell (callable (text) showing a line while
+    a command runs, or None in batch), completion (cached database values),
     typed (the text typed in the editor by the running command, or None),
     structures_ready (False while the server that went away as stf started
     has not been reached since)."""
@@ -123,6 +124,7 @@ class App:
         self.interactive = interactive
         self.ask = None
         self.choose = None
+        self.tell = None
         self.progress = no_progress
         self._completion = None
         self._completion_state = None

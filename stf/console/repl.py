@@ -171,6 +171,7 @@ def run_console(app, banner):
     questions = PromptSession()
     app.ask = asker(questions)
     app.choose = chooser(questions)
+    app.tell = lambda text: renderer.show([Message(text)])
     app.progress = terminal_progress
     print(banner)
     while True:
