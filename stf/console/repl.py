@@ -13,7 +13,7 @@ from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
-from stf.console import completion
+from stf.console import completion, remembered
 from stf.commands.registry import ExitRequested
 from stf.commands.results import Message
 from stf.console.config import stf_home
@@ -173,6 +173,7 @@ def run_console(app, banner):
     app.choose = chooser(questions)
     app.tell = lambda text: renderer.show([Message(text)])
     app.progress = terminal_progress
+    keeper = remembered.Keeper(app)  # the next console on this database starts there
     print(banner)
     while True:
         try:
@@ -185,7 +186,9 @@ def run_console(app, banner):
             renderer.show([Message(f'{line.split()[0] if line.split() else "stf"}: '
                                    'interrupted; nothing was changed', 'error')])
             continue
-        if not handle_line(app, renderer, line):
+        going_on = handle_line(app, renderer, line)
+        keeper.keep()
+        if not going_on:
             break
     return 0
 
