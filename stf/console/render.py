@@ -11,6 +11,7 @@ import subprocess
 import unicodedata
 
 from stf.commands.results import ClearScreen, Fields, Message, Table, Text
+from stf.console import markdown
 
 COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': '',
           'note': ''}
@@ -315,6 +316,8 @@ class Renderer:
                 blocks.append(message_text(item, self.terminal))
             elif isinstance(item, Table):
                 blocks.append(table_text(item, self.terminal, columns))
+            elif isinstance(item, Text) and item.markdown and self.terminal:
+                blocks.append(markdown.rendered(visible_text(item.text)))
             else:
                 blocks.append(FORMATTERS[type(item)](item))
         self.flush(blocks)
