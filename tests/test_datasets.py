@@ -26,11 +26,11 @@ def test_create_selects_and_lists(app, capture):
     assert message.text == "dataset 0 'case one' created with capture.pcap (pcap) and selected"
     assert app.current_id == 0
     (table,) = ok(app, 'datasets -l')
-    assert table.headers == ['id', 'name', 'added', 'main file', 'file time', 'folder',
+    assert table.headers == ['id', 'name', 'added', 'main file', 'capture start', 'folder',
                              'current', 'note']
     (row,) = table.rows
-    assert (row[0], row[1], row[3], row[5], row[6], row[7]) == (
-        0, 'case one', 'capture.pcap', str(capture.parent), '*', '')
+    assert (row[0], row[1], row[3], row[4], row[5], row[6], row[7]) == (
+        0, 'case one', 'capture.pcap', '-', str(capture.parent), '*', '')
 
 
 def test_name_flag_and_duplicate_names(app, capture):

@@ -43,6 +43,7 @@ def generate(app, args, gathered):
     group = app.root['connections'].new(dataset.id, item.id, item.path)
     group.fill(table)
     app.saves(f'{group.connection_count:,} connections')
+    item.note_span(table.start.min(), table.start.max())  # datasets -l shows it
     items = [ok(f'group of connections {group.id}: {group.connection_count:,} connections '
                 f'from {group.flow_count:,} flows of {item.name}')]
     items += [warning(text) for text in read_warnings(table.stats)]

@@ -83,7 +83,7 @@ def check_unused(app, name):
 
 def list_datasets(app, args):
     rows = [dataset_row(app, dataset) for dataset in app.datasets.values()]
-    return [Table(['id', 'name', 'added', 'main file', 'file time', 'folder',
+    return [Table(['id', 'name', 'added', 'main file', 'capture start', 'folder',
                    'current', 'note'], rows, title='datasets', shorten=(7,))]
 
 
@@ -91,9 +91,19 @@ def dataset_row(app, dataset):
     main = dataset.main_file()
     note = app.notes.get(dataset.note_id) if dataset.note_id is not None else None
     return (dataset.id, dataset.name, formats.when(dataset.added),
-            main.name if main else '-', formats.when(main.mtime) if main else '-',
+            main.name if main else '-', formats.when_us(capture_start(dataset)),
             dataset.folder, '*' if dataset.id == app.current_id else '',
             note.summary() if note else '')
+
+
+def capture_start(dataset):
+    """The first packet or flow time (µs) of the dataset's capture: of its main
+    file, else of the first of its files stf has read (flows made from a
+    capture start with it); None before any was read (datasets -F,
+    connections -g)."""
+    main = dataset.main_file()
+    files = ([main] if main else []) + list(dataset.files.values())
+    return next((span[0] for item in files for span in [item.time_span()] if span), None)
 
 
 def find_dataset(app, dataset_id):
@@ -349,26 +359,40 @@ def remove_new_files(app, args, made):
 
 def generate_files(app, args, made):
     dataset = app.require_current()
-    source = generation_source(dataset, args.id)
+    source = generation_source(app, dataset, args.id)
     out = Path(args.out).expanduser().resolve() if args.out else Path(dataset.folder)
     if args.out and not out.exists() and out.parent.is_dir():
         out.mkdir()
     check_writable_folder(out)
-    if source.kind in ('pcap', 'pcapng'):
-        biargus = out / (Path(source.name).stem + '.biargus')
-        check_target(dataset, biargus, args.force)
+    biargus, binetflow = generated_paths(source, out)
+    for target in filter(None, (biargus, binetflow)):
+        check_target(dataset, target, args.force)
+    tell(app, generation_plan(source, out, biargus, binetflow))
+    source_path = Path(source.path)
+    if biargus:
         step(app, f'argus: {source.name} -> {biargus.name}')
         made.append((biargus, 'biargus', not biargus.exists()))
         argus.generate_biargus(source.path, biargus, app.config.argus_conf)
         source_path = biargus
-    else:
-        source_path = Path(source.path)
-    binetflow = out / (source_path.stem + '.binetflow')
-    check_target(dataset, binetflow, args.force)
     step(app, f'ra: {source_path.name} -> {binetflow.name}')
     made.append((binetflow, 'binetflow', not binetflow.exists()))
     argus.generate_binetflow(source_path, binetflow, app.config.ra_conf)
     return made
+
+
+def generated_paths(source, out):
+    """(the .biargus argus writes or None for an argus file, the .binetflow ra writes)."""
+    if source.kind in ('pcap', 'pcapng'):
+        biargus = out / (Path(source.name).stem + '.biargus')
+        return biargus, out / (biargus.stem + '.binetflow')
+    return None, out / (Path(source.name).stem + '.binetflow')
+
+
+def generation_plan(source, out, biargus, binetflow):
+    """Where -g writes, said before argus runs (minutes on a big capture)."""
+    made = f'{biargus.name} with argus and ' if biargus else ''
+    return (f'making {made}{binetflow.name} with ra in {out}, from {source.name} '
+            f'(file {source.id})')
 
 
 def generate(app, args, made):
@@ -383,22 +407,51 @@ def step(app, label):
         update(0, None)
 
 
-def generation_source(dataset, file_id=None):
+def tell(app, text):
+    """A line for the analyst at a terminal while the command is still running."""
+    if app.tell:
+        app.tell(text)
+
+
+# The files -g makes flows from, most wanted first: a capture, else an argus
+# file (a dataset's biargus is usually made from its capture).
+GENERATION_SOURCES = ((('pcap', 'pcapng'), 'captures'), (('biargus',), 'argus files'))
+
+
+def generation_source(app, dataset, file_id=None):
+    """The file -g makes flows from: -i FILE_ID, the only capture (or argus
+    file), or the one the analyst chooses (batch runs need -i then)."""
     if file_id is not None:
         item = dataset.files.get(file_id)
         if item is None or item.kind not in ('pcap', 'pcapng', 'biargus'):
             raise UserError(f"dataset '{dataset.name}' has no pcap, pcapng or biargus file "
                             f"{file_id}; list its files with 'datasets -f'")
-        if not item.exists():
-            raise UserError(moved_message(dataset, item))
-        return item
-    for kinds in (('pcap', 'pcapng'), ('biargus',)):
-        for item in dataset.files_of_kind(*kinds):
-            if not item.exists():
-                raise UserError(moved_message(dataset, item))
-            return item
+    else:
+        item = only_source(app, dataset)
+    if not item.exists():
+        raise UserError(moved_message(dataset, item))
+    return item
+
+
+def only_source(app, dataset):
+    for kinds, what in GENERATION_SOURCES:
+        found = dataset.files_of_kind(*kinds)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            return chosen_source(app, dataset, found, what)
     raise UserError(f"dataset '{dataset.name}' has no pcap or biargus file to "
                     "generate flows from; add one with 'datasets -a PATH'")
+
+
+def chosen_source(app, dataset, found, what):
+    named = {str(item.id): item.name for item in found}
+    if not app.choose:
+        listed = ', '.join(f'{key} ({name})' for key, name in named.items())
+        raise UserError(f"dataset '{dataset.name}' has {len(found)} {what}: {listed}; say "
+                        'which to make flows from with -i FILE_ID')
+    answer = app.choose(f'Which of the {what} to make flows from', named, str(found[0].id))
+    return dataset.files[int(answer)]
 
 
 def check_writable_folder(folder):
@@ -421,7 +474,7 @@ def record_output(dataset, path, kind):
     for item in dataset.files.values():
         if item.path == str(path):
             item.refresh_stat()
-            item.scan = None
+            item.forget_contents()
             return ok(f'{path.name} regenerated (file {item.id})')
     item = dataset.add_file(path, kind)
     return ok(f'{path.name} generated and added as file {item.id}')

@@ -36,7 +36,7 @@ def new_scan(item, bin_seconds, progress, ra_conf=None):
     ra_conf: the ra configuration that prints an argus file's flows."""
     scan = item.cached_scan()
     if (scan is not None and scan.get('bin_seconds') in (None, bin_seconds)
-            and (item.kind != 'biargus' or 'error' not in scan.get('flows', {'error': ''}))):
+            and (item.kind not in FLOWS or 'error' not in scan.get('flows', {'error': ''}))):
         return None
     # capinfos reads the capture on the other core while we scan it.
     with ThreadPoolExecutor(1) as pool:
@@ -48,6 +48,9 @@ def new_scan(item, bin_seconds, progress, ra_conf=None):
     result['bin_seconds'] = bin_seconds if item.kind in CAPTURES else None
     if item.kind == 'biargus':
         result['flows'] = argus_flows(item.path, ra_conf, progress(f'ra: {item.name}'))
+    elif item.kind in FLOWS:
+        result['flows'] = kept_summary(flowfile.summarize(
+            item.path, progress(f'reading {item.name}', unit='bytes')))
     return result
 
 
@@ -62,7 +65,11 @@ def argus_flows(path, ra_conf, progress=None):
             argus.generate_binetflow(path, printed, ra_conf)
         except UserError as error:
             return {'error': str(error)}
-        summary = flowfile.summarize(printed)
+        return kept_summary(flowfile.summarize(printed))
+
+
+def kept_summary(summary):
+    """What flow_details shows of a flow file's summary, kept with its scan."""
     return {key: summary[key] for key in ('flows', 'first_us', 'last_us', 'malformed',
                                           'first_malformed', 'out_of_order')} | {
         'protocols': dict(summary['protocols']), 'labels': dict(summary['labels'])}
@@ -98,12 +105,8 @@ def capture_details(item, scan, bin_seconds, progress=None):
 
 
 def flow_details(item, scan, bin_seconds, progress=None):
-    reading = progress(f'reading {item.name}', unit='bytes') if progress else None
-    return flow_summary_items(flowfile.summarize(item.path, reading))
-
-
-def argus_details(item, scan, bin_seconds, progress=None):
-    """The flows of an argus file, as ra prints them (kept in the scan)."""
+    """The flows of a flow file, or of an argus file as ra prints them (kept
+    in the scan)."""
     summary = scan.get('flows') or {'error': 'the flows were not read'}
     if 'error' in summary:
         return [Fields([('flows', f"cannot be shown: {summary['error']}")], title='flows')]
@@ -178,7 +181,8 @@ def no_details(item, scan, bin_seconds, progress=None):
 
 
 CAPTURES = ('pcap', 'pcapng')
+FLOWS = ('binetflow', 'zeek', 'biargus')   # files whose scan keeps a summary of their flows
 DETAILS = {'pcap': capture_details, 'pcapng': capture_details,
-           'binetflow': flow_details, 'zeek': flow_details, 'biargus': argus_details,
+           'binetflow': flow_details, 'zeek': flow_details, 'biargus': flow_details,
            'pe': pe_details,
            'letters': letters_details}

@@ -39,7 +39,7 @@ def ask_parts(app, args):
     conns = targets(app, group, args)
     parts = None
     if args.same is None and not args.name:
-        parts = label_parts(app, args, conns[0])
+        parts = label_parts(app, args, conns)
     label_id, name = planned_label(app, args, parts)
     check_protocols(name, conns, args.force)
     if named_one(args, group):
@@ -88,14 +88,26 @@ def check_protocols(name, conns, force):
     unless --force."""
     if force:
         return
-    clashes = [(conn, proto) for conn in conns
-               for proto in [labelnames.contradiction(name, conn)] if proto]
+    try:
+        proto3 = labelnames.parse(name).proto3
+    except UserError:
+        return  # a name outside the grammar says no Proto3
+    clashes = clashes_of(proto3, conns)
     if clashes:
         conn, proto = clashes[0]
-        more = f' (and {len(clashes) - 1:,} more connections)' if len(clashes) > 1 else ''
-        raise UserError(f"label {name} says {labelnames.parse(name).proto3} but connection "
-                        f"{conn} is {proto}{more}; choose the right Proto3, or add --force "
+        raise UserError(f"label {name} says {proto3} but connection {conn} is {proto}"
+                        f"{more_clashes(clashes)}; choose the right Proto3, or add --force "
                         'to label it anyway')
+
+
+def clashes_of(proto3, conns):
+    """[(connection, its protocol)] of the connections proto3 contradicts."""
+    return [(conn, proto) for conn in conns
+            for proto in [labelnames.proto3_contradiction(proto3, conn)] if proto]
+
+
+def more_clashes(clashes):
+    return f' (and {len(clashes) - 1:,} more connections)' if len(clashes) > 1 else ''
 
 
 def model_group_option(app, args):
@@ -158,8 +170,8 @@ def chosen_label(app, args, parts):
     return new_behavior(app, parts)
 
 
-def label_parts(app, args, conn):
-    proto3, proto4 = labelnames.guess(conn)
+def label_parts(app, args, conns):
+    proto3, proto4 = labelnames.guess(conns[0])
     defaults = {'direction': 'From', 'decision': None, 'proto3': proto3, 'proto4': proto4,
                 'details': ''}
     parts = {part: getattr(args, part) for part, _ in WIZARD}
@@ -174,8 +186,25 @@ def label_parts(app, args, conn):
         if parts[part] is None:
             choices = labelnames.VALUES.get(part, ())
             parts[part] = app.choose(question, choices, defaults[part] or '',
-                                     check=lambda answer, part=part: labelnames.check(part, answer))
+                                     check=lambda answer, part=part: checked_answer(
+                                         part, answer, conns, args.force))
     return parts
+
+
+def checked_answer(part, answer, conns, force):
+    """A wizard's answer, or a UserError saying why it is asked again: a bad
+    value, or a Proto3 the connections' protocol contradicts (unless --force),
+    found now rather than after the last question."""
+    labelnames.check(part, answer)
+    if part != 'proto3' or force:
+        return answer
+    clashes = clashes_of(answer, conns)
+    if clashes:
+        conn, proto = clashes[0]
+        raise UserError(f'connection {conn} is {proto}{more_clashes(clashes)}, not {answer}; '
+                        f'answer {labelnames.PROTO3_OF[proto]}, or label with --force to keep '
+                        f'{answer}')
+    return answer
 
 
 def new_behavior(app, parts):

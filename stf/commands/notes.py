@@ -42,7 +42,7 @@ def show(app, args):
     return [Fields([('attached to', owner_text(app, note.owner)),
                     ('created', formats.when(note.created)),
                     ('changed', formats.when(note.modified))], title=f'note {note.id}'),
-            Text(note.text.rstrip() or '(empty)')]
+            Text(note.text.rstrip() or '(empty)', markdown=not args.raw)]
 
 
 def gather_edit(app, args):
@@ -130,8 +130,8 @@ COMMANDS = [Command(
     'notes', 'the lab notebook: notes of datasets, models and labels',
     actions=(
         Action(('-l', '--list'), 'list the notes (-f text=...)', apply=list_notes),
-        Action(('-s', '--show'), 'show a note', metavar='ID', type=int, complete='note_id',
-               apply=show),
+        Action(('-s', '--show'), 'show a note (rendered on a terminal; --raw as written)',
+               metavar='ID', type=int, complete='note_id', apply=show),
         Action(('-e', '--edit'), 'edit a note in $EDITOR (or --text)', metavar='ID', type=int,
                complete='note_id', gather=gather_edit, apply=edit),
         Action(('-d', '--delete'), 'delete a note', metavar='ID', type=int, complete='note_id',
@@ -145,6 +145,7 @@ COMMANDS = [Command(
         Flag(('-f', '--filter'), 'text=...', metavar='FILTER', nargs='+', extend=True,
              complete='filter:notes'),
         Flag(('--text',), 'the note text, instead of $EDITOR', metavar='TEXT'),
+        Flag(('--raw',), '-s: the Markdown as written, not rendered'),
         Flag(('--to',), '-c: attach to dataset:ID, label:ID, experiment:ID or '
              'model:GROUP/CONN_ID',
              metavar='KIND:ID', complete='note_owner'),

@@ -39,9 +39,11 @@ class Message:
 class Text:
     """A preformatted block printed as is (help, notes). data: the same
     result as a Table or Fields, for --json / --csv / --tsv (e.g. payload
-    bytes in base64 beside their hexdump)."""
+    bytes in base64 beside their hexdump); markdown: Markdown a terminal
+    shows rendered (batch output keeps it as written)."""
     text: str
     data: object = None
+    markdown: bool = False
 
 
 @dataclass

@@ -90,7 +90,8 @@ class App:
     (question, choices, default) -> one of choices, or None in batch), progress (factory
     (label, unit=None) -> update(done, total) or None; unit 'bytes' or None for a
     count), busy (label -> a context manager: a console's spinner while a
-    command runs long), completion (cached database values),
+    command runs long), tell (callable (text) showing a line while a command
+    runs, or None in batch), completion (cached database values),
     typed (the text typed in the editor by the running command, or None),
     structures_ready (False while the server that went away as stf started
     has not been reached since)."""
@@ -107,6 +108,7 @@ class App:
         self.interactive = interactive
         self.ask = None
         self.choose = None
+        self.tell = None
         self.progress = no_progress
         self.busy = not_busy
         self._completion = None

@@ -30,6 +30,10 @@ def parse_arguments(argv):
                      help='the CA certificate that signed the server and client certificates')
     parser.add_argument('--stop-on-error', action='store_true',
                         help='batch mode: stop at the first command that fails')
+    parser.add_argument('--dataset', type=int, metavar='ID',
+                        help='start with this dataset selected (a terminal starts with the '
+                             'one that was current when it last ran on this database, a '
+                             'batch run with none)')
     return parser.parse_args(argv)
 
 
@@ -41,13 +45,19 @@ EXCLUSIVE_OPTIONS = [
     (('serve', 'command'), '--serve only serves; run commands in another stf with --zeo '
                            'HOST:PORT'),
     (('serve', 'stop_on_error'), '--serve only serves; --stop-on-error is for batch runs'),
+    (('serve', 'dataset'), '--serve only serves; --dataset is for the console and batch runs'),
 ]
 
 
 def check_combinations(args):
     for names, message in EXCLUSIVE_OPTIONS:
-        if all(getattr(args, name) for name in names):
+        if all(given(getattr(args, name)) for name in names):
             raise UserError(message)
+
+
+def given(value):
+    """An option given on the command line (--dataset 0 too)."""
+    return value is not None and value is not False
 
 
 def open_database(config, args):
@@ -171,6 +181,7 @@ def main(argv=None):
 
 
 def run(app, args):
+    from stf.console import remembered
     from stf.console.batch import run_batch
     from stf.console.render import Renderer
     console = not args.command and sys.stdin.isatty() and sys.stdout.isatty()
@@ -179,11 +190,16 @@ def run(app, args):
         # does): one line rather than one failure per command.
         print(f'error: {went_away(app.database.server_location())}', file=sys.stderr)
         return 1
+    try:
+        said = remembered.start(app, args.dataset, console)
+    except UserError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     if args.command:
         renderer = Renderer(sys.stdout, sys.stderr, terminal=False)
         return run_batch(app, args.command, renderer, args.stop_on_error)
-    if sys.stdin.isatty() and sys.stdout.isatty():
+    if console:
         from stf.console.repl import run_console
-        return run_console(app, banner(app))
+        return run_console(app, '\n'.join([banner(app), *said]))
     renderer = Renderer(sys.stdout, sys.stderr, terminal=False)
     return run_batch(app, sys.stdin, renderer, args.stop_on_error)

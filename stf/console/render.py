@@ -16,6 +16,7 @@ import unicodedata
 from stf.commands import timeline
 from stf.commands.results import ClearScreen, Fields, Letters, Message, Table, Text, Timeline
 from stf.core.flows.labelnames import DECISION_WORDS
+from stf.console import markdown
 
 COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': '',
           'note': ''}
@@ -407,6 +408,8 @@ class Renderer:
                 blocks.append(fields_text(item, columns))
             elif isinstance(item, Timeline):
                 blocks.append(timeline_text(item, self.color, columns))
+            elif isinstance(item, Text) and item.markdown and self.terminal:
+                blocks.append(markdown.rendered(visible_text(item.text)))
             else:
                 blocks.append(FORMATTERS[type(item)](item))
         self.flush(blocks)

@@ -15,7 +15,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
-from stf.console import completion, progress
+from stf.console import completion, progress, remembered
 from stf.commands.registry import ExitRequested
 from stf.commands.results import Message
 from stf.console.config import stf_home
@@ -112,32 +112,52 @@ def asker(session):
 
 def chooser(session):
     """Ask for one of a few values, with completion; empty takes the default.
-    check(answer) raises a UserError for an answer to ask again (its message
-    says why)."""
+    choices: the values, or a mapping value -> what it is (shown beside it).
+    check(answer) raises a UserError for an answer to ask again. A bad answer
+    is asked again with the one line that says why: the answers given before
+    it are kept."""
     def choose(question, choices, default, check=None):
-        completer = WordCompleter(list(choices), ignore_case=True) if choices else None
-        shown = f' [{default}]' if default else ''
-        hint = f" ({' | '.join(choices)})" if choices else ''
+        completer = (WordCompleter(list(choices), ignore_case=True, meta_dict=dict(
+            choices) if isinstance(choices, dict) else None) if choices else None)
+        prompt = f'{question}{choice_hint(choices)}{f" [{default}]" if default else ""}: '
         while True:
             try:
-                answer = session.prompt(f'{question}{hint}{shown}: ', completer=completer,
+                answer = session.prompt(prompt, completer=completer,
                                         complete_while_typing=True).strip() or default
             except EOFError:
                 raise KeyboardInterrupt from None
             if interrupted_at_enter(session):
                 raise KeyboardInterrupt
-            match = next((value for value in choices if value.lower() == answer.lower()), None)
-            if choices and not match:
-                print(f"'{answer}' is not one of {', '.join(choices)}")
-                continue
             try:
+                answer = chosen(answer, choices)
                 if check:
-                    check(match or answer)
+                    check(answer)
             except UserError as error:
                 print(error)
                 continue
-            return match or answer
+            return answer
     return choose
+
+
+def choice_hint(choices):
+    """' (From | To)', ' (0 a.pcap | 3 b.pcap)' for a mapping, '' for free text."""
+    if not choices:
+        return ''
+    if isinstance(choices, dict):
+        return f" ({' | '.join(f'{value} {meta}' for value, meta in choices.items())})"
+    return f" ({' | '.join(choices)})"
+
+
+def chosen(answer, choices):
+    """The choice an answer names (in any case), or a UserError saying why not."""
+    if not choices:
+        return answer
+    match = next((value for value in choices if value.lower() == answer.lower()), None)
+    if match is None and not answer:
+        raise UserError(f"an answer is needed: one of {', '.join(choices)}")
+    if match is None:
+        raise UserError(f"'{answer}' is not one of {', '.join(choices)}")
+    return match
 
 
 def run_console(app, banner):
@@ -157,6 +177,8 @@ def run_console(app, banner):
     app.ask = asker(questions)
     app.choose = chooser(questions)
     progress.attach(app, renderer, sys.stderr)
+    app.tell = lambda text: renderer.show([Message(text)])
+    keeper = remembered.Keeper(app)  # the next console on this database starts there
     print(banner)
     while True:
         try:
@@ -169,7 +191,9 @@ def run_console(app, banner):
             renderer.show([Message(f'{line.split()[0] if line.split() else "stf"}: '
                                    'interrupted; nothing was changed', 'error')])
             continue
-        if not handle_line(app, renderer, line):
+        going_on = handle_line(app, renderer, line)
+        keeper.keep()
+        if not going_on:
             break
     return 0
 

@@ -12,6 +12,17 @@ def when(moment):
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def when_us(microseconds):
+    """Integer microseconds since the epoch as when() writes them, to the
+    second; '-' for None; a time outside years 1-9999 as from_us does."""
+    if microseconds is None:
+        return '-'
+    try:
+        return when(EPOCH + timedelta(microseconds=int(microseconds)))
+    except OverflowError:
+        return from_us(microseconds)
+
+
 def from_us(microseconds):
     """Integer microseconds since the epoch as 'YYYY/MM/DD HH:MM:SS.ffffff' UTC;
     a time outside years 1-9999 (a broken clock, a forged record) as its

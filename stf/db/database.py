@@ -9,6 +9,7 @@ import random
 import signal
 import threading
 import time
+from pathlib import Path
 
 import transaction
 from ZODB.POSException import ConflictError
@@ -231,13 +232,27 @@ class Database:
         path = getattr(storage, '_file_name', None)
         if path:
             return kind, str(path)
+        return kind, self._address() + (' (TLS)' if self.uses_tls() else '')
+
+    def _address(self):
+        """The server's address ('host:port' or a socket's path), else the
+        storage's name."""
+        storage = self.db.storage
         addr = getattr(storage, '_addr', None)
         if isinstance(addr, list) and len(addr) == 1:
             addr = addr[0]
         if isinstance(addr, tuple):
             addr = f'{addr[0]}:{addr[1]}'
-        location = str(addr) if addr else storage.getName()
-        return kind, location + (' (TLS)' if self.uses_tls() else '')
+        return str(addr) if addr else storage.getName()
+
+    def key(self):
+        """What tells this database from the analyst's others (an analyst's
+        own state, such as the current dataset, is kept per database): the
+        file's absolute path, or the server's address."""
+        if self.shared:
+            return str(self.shared.path)
+        path = getattr(self.db.storage, '_file_name', None)
+        return str(Path(path).resolve()) if path else self._address()
 
     def note_other_commit(self):
         self._others_committed.set()

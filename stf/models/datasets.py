@@ -17,8 +17,11 @@ class DatasetFile(Persistent):
 
     Attributes: id, path (absolute), kind (see stf.core.captures.filetypes), size,
     mtime (the file's modification time, UTC), added, scan (cached details
-    keyed by size and mtime so a changed file is scanned again).
+    keyed by size and mtime so a changed file is scanned again), span
+    ((first, last) time in µs of its packets or flows once stf read them, or
+    None).
     """
+    span = None  # files stored before spans were kept find theirs in their scan
 
     def __init__(self, file_id, path, kind):
         self.id = file_id
@@ -69,6 +72,34 @@ class DatasetFile(Persistent):
         stat = os.stat(self.path)
         self.scan = PersistentMapping(details)
         self.scan['stat'] = [stat.st_size, stat.st_mtime_ns]
+        self.span = span_of(details)
+
+    def note_span(self, first_us, last_us):
+        """Keep the time range of the packets or flows just read (the object is
+        written only when it changes: several analysts read one file)."""
+        span = (int(first_us), int(last_us))
+        if self.span != span:
+            self.span = span
+
+    def time_span(self):
+        """(first, last) time in µs of its packets or flows, None while unknown."""
+        return self.span or span_of(self.scan)
+
+    def forget_contents(self):
+        """The file was made again: what was read of it no longer holds."""
+        self.scan = None
+        self.span = None
+
+
+def span_of(scan):
+    """(first, last) µs of a scan's packets (captures) or flows (flow and argus
+    files), or None."""
+    if not scan:
+        return None
+    times = scan if 'first_us' in scan else scan.get('flows') or {}
+    if times.get('first_us') is None:
+        return None
+    return int(times['first_us']), int(times['last_us'])
 
 
 class Dataset(Persistent):

@@ -127,6 +127,16 @@ def contradiction(name, conn_id):
     connection ids)."""
     try:
         proto3 = parse(name).proto3
+    except UserError:
+        return None
+    return proto3_contradiction(proto3, conn_id)
+
+
+def proto3_contradiction(proto3, conn_id):
+    """The connection's protocol when a label's Proto3 contradicts it, else
+    None (also for ids that are not connection ids): the wizard asks again
+    at once instead of failing after its last question."""
+    try:
         proto = connid.parse(conn_id).proto.lower()
     except UserError:
         return None
