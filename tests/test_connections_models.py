@@ -98,7 +98,7 @@ def test_flows_of_a_connection(app, beacons):
     ok(app, f'datasets -c {beacons}')
     ok(app, 'connections -g')
     (table,) = ok(app, 'connections -F 10.0.0.1-10.0.0.2-80-tcp --limit 3')
-    assert table.rows[2] == (2, 4, '2020/01/01 10:00:20.000000', '0.500000', 300,
+    assert table.rows[2] == (2, 4, '2020-01-01 10:00:20.000000 UTC', '0.500000', 300,
                              'flow=From-Botnet-V1-TCP-CC', 'e,', '10.000000', '10.000000',
                              '1.000000')
     assert table.footer == '3 of 6 flows; --limit 0 shows all'
@@ -282,7 +282,7 @@ def test_payloads_from_flows_and_from_the_pcap(app, shared, tmp_path):
     lines = text.text.splitlines()
     assert lines[1:6] == ['DNS names of 8.8.8.8: none in the 26 DNS answers in the flow file '
                           'test7-malicious.binetflow',
-                          'flow 0  2018/03/09 20:49:48.154291', '  -> 23 bytes',
+                          'flow 0  2018-03-09 20:49:48.154291 UTC', '  -> 23 bytes',
                           '      DNS query 0x346f: local SOA',
                           '      00000000  34 6f 01 00 00 01 00 00  00 00 00 00 05 6c 6f 63  '
                           '|4o...........loc|']
@@ -292,7 +292,7 @@ def test_payloads_from_flows_and_from_the_pcap(app, shared, tmp_path):
         'payloads of the first 2 packets of 192.168.2.16-8.8.8.8-53-udp in test7-malicious.pcap',
         'DNS names of 8.8.8.8: none in the 26 DNS answers in the flow file '
         'test7-malicious.binetflow',
-        '2018/03/09 20:49:48.154291  -> 23 bytes', '      DNS query 0x346f: local SOA']
+        '2018-03-09 20:49:48.154291 UTC  -> 23 bytes', '      DNS query 0x346f: local SOA']
     assert all(char.isprintable() for char in text.text + packets.text if char != '\n')
     (data,) = ok(app, 'connections -P 192.168.2.16-8.8.8.8-53-udp --limit 1 --json')
     outgoing, incoming = json.loads(data.text)

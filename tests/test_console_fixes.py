@@ -222,9 +222,9 @@ def test_the_listing_shows_when_the_capture_starts_once_read(app, two_captures):
         return table.rows[0][4]
     assert start() == '-'
     ok(app, 'datasets -F 1')   # another file of the dataset: the main one is not read yet
-    assert start() == '2020-09-13 12:26:41'
+    assert start() == '2020-09-13 12:26:41 UTC'
     ok(app, 'datasets -F 0')
-    assert start() == '2020-09-13 12:26:40'
+    assert start() == '2020-09-13 12:26:40 UTC'
     (listed,) = ok(app, 'datasets -l --json')
     assert json.loads(listed.text)[0]['capture_start'] == '2020-09-13T12:26:40Z'
 
@@ -234,12 +234,12 @@ def test_flow_files_know_their_first_flow_after_reading(app, tmp_path):
     ok(app, f'datasets -c {flows} --name lab')
     assert ok(app, 'datasets -l')[0].rows[0][4] == '-'
     ok(app, 'connections -g')
-    assert ok(app, 'datasets -l')[0].rows[0][4] == '2020-01-01 10:00:00'
+    assert ok(app, 'datasets -l')[0].rows[0][4] == '2020-01-01 10:00:00 UTC'
     app.database.run(lambda: setattr(app.current().files[0], 'span', None))
     assert ok(app, 'datasets -l')[0].rows[0][4] == '-'
     fields = ok(app, 'datasets -F 0')[1]
-    assert dict(fields.pairs)['first flow'] == '2020/01/01 10:00:00.000000'
-    assert ok(app, 'datasets -l')[0].rows[0][4] == '2020-01-01 10:00:00'
+    assert dict(fields.pairs)['first flow'] == '2020-01-01 10:00:00.000000 UTC'
+    assert ok(app, 'datasets -l')[0].rows[0][4] == '2020-01-01 10:00:00 UTC'
     # The details come from the scan kept with the file: the same again.
     assert ok(app, 'datasets -F 0')[1] == fields
 

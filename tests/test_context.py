@@ -351,10 +351,10 @@ def lab(app, tmp_path):
     return path
 
 
-WEB_LINE = ('DNS names of 1.2.3.4: e7.cdn.net (A, first answered 2020/09/13 12:26:01.000000), '
-            'edge.cdn.net (CNAME, first answered 2020/09/13 12:26:01.000000), www.example.com '
-            '(CNAME, first answered 2020/09/13 12:26:01.000000), www.example.com (A, first '
-            'answered 2020/09/13 12:26:02.000000)')
+WEB_LINE = ('DNS names of 1.2.3.4: e7.cdn.net (A, first answered 2020-09-13 12:26:01.000000 '
+            'UTC), edge.cdn.net (CNAME, first answered 2020-09-13 12:26:01.000000 UTC), '
+            'www.example.com (CNAME, first answered 2020-09-13 12:26:01.000000 UTC), '
+            'www.example.com (A, first answered 2020-09-13 12:26:02.000000 UTC)')
 
 
 def test_flows_and_payloads_name_the_destination(app, lab):
@@ -362,7 +362,7 @@ def test_flows_and_payloads_name_the_destination(app, lab):
     assert line.text == WEB_LINE
     (text,) = ok(app, 'connections -P 10.0.0.1-1.2.3.4-80-tcp')
     assert text.text.splitlines()[1:5] == [
-        WEB_LINE, 'flow 0  2020/09/13 12:26:03.000000', '  -> 41 bytes',
+        WEB_LINE, 'flow 0  2020-09-13 12:26:03.000000 UTC', '  -> 41 bytes',
         '      HTTP request: GET / HTTP/1.1, Host: www.example.com']
     assert ok(app, 'connections -F 10.0.0.1-10.0.0.53-53-udp')[1].text == (
         'DNS names of 10.0.0.53: none in the 3 DNS answers in the flow file lab.binetflow')
@@ -422,8 +422,8 @@ def test_dns_names_from_the_capture(app, shared, tmp_path):
     assert len(ok(app, 'connections -F 192.168.2.16-81.2.248.189-123-udp')) == 1
     (text,) = ok(app, 'connections -P 192.168.2.16-81.2.248.189-123-udp --pcap --limit 1')
     assert text.text.splitlines()[1] == (
-        'DNS names of 81.2.248.189: 0.debian.pool.ntp.org (A, first answered 2018/03/09 '
-        '20:49:49.283316, 5 answers)')
+        'DNS names of 81.2.248.189: 0.debian.pool.ntp.org (A, first answered 2018-03-09 '
+        '20:49:49.283316 UTC, 5 answers)')
 
 
 def test_dns_names_in_test7_through_argus(app, shared, tmp_path):
@@ -435,7 +435,7 @@ def test_dns_names_in_test7_through_argus(app, shared, tmp_path):
     _, line = ok(app, 'connections -F 192.168.2.16-81.2.248.189-123-udp')
     # The time is the start of the DNS flow that answered (its query).
     assert line.text == ('DNS names of 81.2.248.189: 0.debian.pool.ntp.org (A, first answered '
-                         '2018/03/09 20:49:48.908052, 5 answers)')
+                         '2018-03-09 20:49:48.908052 UTC, 5 answers)')
     group = app.root['connections'].get(0)
     index = context.dns_index(app, group)
     assert (index.names.responses, len(index.names), index.read, index.total) == (26, 33, 31, 31)
@@ -456,7 +456,7 @@ def test_a_tls_hello_from_a_capture(app, tmp_path):
     (text,) = ok(app, 'connections -P 10.0.0.1-10.0.0.2-443-tcp --pcap')
     assert text.text.splitlines()[1:6] == [
         'DNS names of 10.0.0.2: none, no DNS answers in tls.pcap',
-        f'2020/09/13 12:26:40.000000  -> {len(HELLO)} bytes',
+        f'2020-09-13 12:26:40.000000 UTC  -> {len(HELLO)} bytes',
         *('      ' + line for line in tls_lines(HELLO)[:3])]
 
 

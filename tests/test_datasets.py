@@ -67,14 +67,16 @@ def test_pcap_details(app, capture):
     assert pairs['sha256'] == hashlib.sha256(data).hexdigest()
     details = dict(capture_fields.pairs)
     assert details['packets'] == '5'
-    assert details['first packet'] == '2020/09/13 12:26:40.500000'
-    assert details['last packet'] == '2020/09/13 12:41:40.000001'
+    assert details['first packet'] == '2020-09-13 12:26:40.500000 UTC'
+    assert details['last packet'] == '2020-09-13 12:41:40.000001 UTC'
     assert details['link type'] == '1 EN10MB (Ethernet)'
     bins = rest[-1]
-    assert bins.rows == [('2020/09/13 12:26:40.500000', 3), ('2020/09/13 12:31:40.500000', 1),
-                         ('2020/09/13 12:36:40.500000', 1)]
+    assert bins.rows == [('2020-09-13 12:26:40.500000 UTC', 3),
+                         ('2020-09-13 12:31:40.500000 UTC', 1),
+                         ('2020-09-13 12:36:40.500000 UTC', 1)]
     (*_, bins60) = ok(app, 'datasets -F 0 --bin 600')
-    assert bins60.rows == [('2020/09/13 12:26:40.500000', 4), ('2020/09/13 12:36:40.500000', 1)]
+    assert bins60.rows == [('2020-09-13 12:26:40.500000 UTC', 4),
+                           ('2020-09-13 12:36:40.500000 UTC', 1)]
 
 
 def test_select_unselect_delete(app, capture):

@@ -169,7 +169,7 @@ def test_the_details_of_an_argus_file_show_its_flows(app, tmp_path):
     assert [item.title for item in details] == ['file 0', 'flows', 'flows per protocol']
     flows = dict(details[1].pairs)
     assert (flows['flows'], flows['first flow'], flows['last flow']) == (
-        '2', '2020/09/13 12:26:40.000000', '2020/09/13 12:26:41.000000')
+        '2', '2020-09-13 12:26:40.000000 UTC', '2020-09-13 12:26:41.000000 UTC')
     assert details[2].rows == [('tcp', '1'), ('udp', '1')]
     # Kept with the file: ra does not run again while the file is unchanged.
     assert ok(app, 'datasets -F 0') == details

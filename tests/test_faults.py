@@ -99,11 +99,11 @@ ODD_STARTS = {'10.0.0.2': '253402300800', '10.0.0.3': '1000000000000',
 
 def test_from_us_is_total():
     from stf.core.formats import from_us
-    assert from_us(253_402_300_799_999_999) == '9999/12/31 23:59:59.999999'
+    assert from_us(253_402_300_799_999_999) == '9999-12-31 23:59:59.999999 UTC'
     assert from_us(253_402_300_800_000_000) == '253402300800.000000 (epoch seconds)'
-    assert from_us(-62_135_596_800_000_000) == '0001/01/01 00:00:00.000000'
+    assert from_us(-62_135_596_800_000_000) == '0001-01-01 00:00:00.000000 UTC'
     assert from_us(-62_135_596_800_000_001) == '-62135596800.000001 (epoch seconds)'
-    assert from_us(-1_500_000) == '1969/12/31 23:59:58.500000'
+    assert from_us(-1_500_000) == '1969-12-31 23:59:58.500000 UTC'
     assert from_us(2 ** 62) == '4611686018427.387904 (epoch seconds)'
 
 
@@ -121,7 +121,7 @@ def test_flows_beyond_the_calendar_are_kept_and_shown_as_epoch_seconds(app, tmp_
               for dst in ODD_STARTS]
     assert starts == ['253402300800.000000 (epoch seconds)',
                       '1000000000000.000000 (epoch seconds)',
-                      '-99999999999.000000 (epoch seconds)', '2020/09/13 12:26:40.250000']
+                      '-99999999999.000000 (epoch seconds)', '2020-09-13 12:26:40.250000 UTC']
 
 
 def pcapng_block(kind, body):
@@ -143,6 +143,6 @@ def test_a_pcapng_packet_at_2_to_the_62_ticks(app, tmp_path):
     details = ok(app, 'datasets -F 0')
     capture = dict(details[1].pairs)
     assert (capture['packets'], capture['first packet'], capture['last packet']) == (
-        '2', '2020/09/13 12:26:40.000000', '4611686018427.387904 (epoch seconds)')
-    assert details[-1].rows == [('2020/09/13 12:26:40.000000', 1),
+        '2', '2020-09-13 12:26:40.000000 UTC', '4611686018427.387904 (epoch seconds)')
+    assert details[-1].rows == [('2020-09-13 12:26:40.000000 UTC', 1),
                                 ('4611686018200.000000 (epoch seconds)', 1)]

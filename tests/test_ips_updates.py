@@ -294,15 +294,16 @@ def test_a_running_ips_takes_an_installed_update_at_a_window_boundary(keys, tmp_
             time.sleep(0.05)
         updates.update(home / updates.STORE_NAME,
                        settings(public, update_dir=str(eager_detector(tmp_path / 'e', private))))
+        # the IPS says when it has taken the update; the flow comes after
+        taken = child.stdout.readline().decode()
+        assert "detector 'eager'" in taken and 'it judges from the next window on' in taken
         now = time.time()
         stamp = time.strftime('%Y/%m/%d %H:%M:%S', time.gmtime(now))
         from tests.test_flowfile import HEADER
         child.stdin.write((HEADER + '\n' + f'{stamp}.000000,0.1,udp,10.0.0.7,5000,   ->,'
                            '1.1.1.1,53,CON,0,0,2,90,60,x\n').encode())
         child.stdin.flush()
-        lines = [child.stdout.readline().decode() for _ in range(2)]
-        assert "detector 'eager'" in lines[0] and 'it judges from the next window on' in lines[0]
-        assert lines[1].split()[3:5] == ['10.0.0.7', 'malicious']
+        assert child.stdout.readline().decode().split()[3:5] == ['10.0.0.7', 'malicious']
         (alert,) = map(json.loads, (home / 'alerts.jsonl').read_text().splitlines())
         assert alert['Analyzer']['Model'].endswith(' detector eager')
     finally:

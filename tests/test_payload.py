@@ -692,9 +692,9 @@ def test_an_ssh_banner_is_text_and_its_kexinit_hex(app, tmp_path):
     (text,) = ok(app, f'connections -P {CLIENT}-{SERVER}-22-tcp --pcap')
     lines = text.text.splitlines()
     assert lines[1:4] == ['DNS names of 10.0.0.2: none, no DNS answers in the flow file '
-                          'ssh.binetflow', '2020/09/13 12:26:40.000000  -> 32 bytes',
+                          'ssh.binetflow', '2020-09-13 12:26:40.000000 UTC  -> 32 bytes',
                           '      SSH-2.0-OpenSSH_9.2p1 Debian-2']
-    assert lines[4] == f'2020/09/13 12:26:40.100000  -> {len(kexinit())} bytes'
+    assert lines[4] == f'2020-09-13 12:26:40.100000 UTC  -> {len(kexinit())} bytes'
     assert lines[5:] == ['      ' + line for line in hexdump(kexinit())]
 
 

@@ -172,8 +172,9 @@ def test_histograms_as_json(capture):
 # -- connections -T
 
 BEACON_TIMELINE = [
-    'timeline of 10.0.0.1-1.1.1.1-80-tcp (group 0): 11 flows from 2020/01/01 10:00:00.000000 to',
-    '2020/01/01 10:00:24.200000',
+    'timeline of 10.0.0.1-1.1.1.1-80-tcp (group 0): 11 flows from 2020-01-01 10:00:00.000000 UTC '
+    'to',
+    '2020-01-01 10:00:24.200000 UTC',
     'time    0                  5s                 10s                15s                20s',
     '        ┬──────────────────┬──────────────────┬──────────────────┬──────────────────┬'
     '───────────────',
@@ -199,9 +200,9 @@ def test_a_timeline_of_flows_sharing_columns_with_a_log_scale(capture):
     (item,) = ok(capture, f'connections -T {BROWSER}')
     assert timeline.drawing(item, 40) == [
         'timeline of 10.0.0.1-2.2.2.2-80-tcp',
-        '(group 0): 11 flows from 2020/01/01',
-        '10:00:01.000000 to 2020/01/01',
-        '10:05:00.000000',
+        '(group 0): 11 flows from 2020-01-01',
+        '10:00:01.000000 UTC to 2020-01-01',
+        '10:05:00.000000 UTC',
         'time    0           2min         4min',
         '        ┬───────────┬────────────┬──────',
         'flows   █ ▆  █   ▃           ▃         ▃',

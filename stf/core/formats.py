@@ -4,9 +4,11 @@ from datetime import datetime, timedelta, timezone
 UNITS = ((1 << 40, 'TB'), (1 << 30, 'GB'), (1 << 20, 'MB'), (1 << 10, 'KB'))
 
 
+# One way of writing a moment on screen, everywhere: '2024-02-08 15:16:39 UTC'
+# (with microseconds where they matter: flows and packets).
 def when(moment):
-    """A datetime (UTC) as 'YYYY-MM-DD HH:MM:SS', '-' for None."""
-    return moment.strftime('%Y-%m-%d %H:%M:%S') if moment else '-'
+    """A datetime (UTC) as 'YYYY-MM-DD HH:MM:SS UTC', '-' for None."""
+    return moment.strftime('%Y-%m-%d %H:%M:%S UTC') if moment else '-'
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -24,7 +26,7 @@ def when_us(microseconds):
 
 
 def from_us(microseconds):
-    """Integer microseconds since the epoch as 'YYYY/MM/DD HH:MM:SS.ffffff' UTC;
+    """Integer microseconds since the epoch as 'YYYY-MM-DD HH:MM:SS.ffffff UTC';
     a time outside years 1-9999 (a broken clock, a forged record) as its
     epoch seconds, '253402300800.000000 (epoch seconds)'."""
     if microseconds is None:
@@ -36,7 +38,7 @@ def from_us(microseconds):
         sign = '-' if microseconds < 0 else ''
         seconds, micro = divmod(abs(microseconds), 1_000_000)
         return f'{sign}{seconds}.{micro:06d} (epoch seconds)'
-    return f'{stamp.year:04d}/{stamp:%m/%d %H:%M:%S}.{stamp.microsecond:06d}'
+    return f'{stamp.year:04d}-{stamp:%m-%d %H:%M:%S}.{stamp.microsecond:06d} UTC'
 
 
 def duration_us(microseconds):
