@@ -112,7 +112,7 @@ def test_trim_keeps_letters_from_all_flows(app, beacons):
     ok(app, 'connections -g')
     ok(app, 'models -g')
     assert ok(app, 'connections -t 0 -a 2')[0].text == (
-        '1 connections of group 0 trimmed to 2 flows; their models keep every flow')
+        '1 connection of group 0 trimmed to 2 flows; their models keep every flow')
     assert ok(app, 'connections -L 0')[0].rows[0][1] == '2 of 6'
     assert ok(app, 'models -g')[0].text.startswith('group of models 0-1 regenerated')
     assert ok(app, 'models -L 0-1')[0].rows[0][3:] == ('6', '1.00', '10', '55,e,e,e,e,')
@@ -125,12 +125,12 @@ def test_deleting_connections_models_and_groups(app, beacons):
     ok(app, f'datasets -c {beacons}')
     ok(app, 'connections -g')
     ok(app, 'models -g')
-    assert ok(app, 'models -D 0-1 -f name=8.8.8.8')[0].text == '1 models deleted from group 0-1'
+    assert ok(app, 'models -D 0-1 -f name=8.8.8.8')[0].text == '1 model deleted from group 0-1'
     assert ok(app, 'connections -M 0')[0].text == (
-        '1 connections without models deleted from group 0')
+        '1 connection without models deleted from group 0')
     assert [row[0] for row in ok(app, 'connections -L 0')[0].rows] == ['10.0.0.1-10.0.0.2-80-tcp']
     assert ok(app, 'connections -D 0 -i 10.0.0.1-10.0.0.2-80-tcp --yes')[0].text == (
-        '1 connections deleted from group 0 with their 1 models')
+        '1 connection deleted from group 0 with their 1 model')
     assert ok(app, 'connections -d 0 --yes')[0].text == (
         'group of connections 0 deleted and its groups of models 0-1')
     assert len(app.root['models']) == 0
@@ -157,7 +157,7 @@ def test_letters_file_imports_as_models(app, shared, tmp_path):
     out.parent.mkdir()
     ok(app, f'models -e 0-1 -o {out}')
     items = ok(app, f'datasets -c {out} --name imported')
-    assert items[1].text == '1 models with 0 labels imported as group of models 1-1'
+    assert items[1].text == '1 model with 0 labels imported as group of models 1-1'
     assert exported(app, '1-1', tmp_path) == exported(app, '0-1', tmp_path)
     items = ok(app, f'datasets -c {shared / "letters" / "train.tsv"} --name train')
     assert items[1].text.startswith('1,371 models with 1,371 labels imported as group')
@@ -202,7 +202,7 @@ def test_malformed_lines_are_skipped_and_reported(app, tmp_path):
     reply = generate(app, make(tmp_path, HEADER + ''.join(lines)))
     assert reply.ok
     assert [item.text for item in reply.items] == [
-        'group of connections 0: 1 connections from 3 flows of bad.binetflow',
+        'group of connections 0: 1 connection from 3 flows of bad.binetflow',
         '2 malformed lines skipped (first at lines 3, 5)']
 
 
@@ -217,7 +217,7 @@ def test_missing_columns_are_named(app, tmp_path):
 def test_non_utf8_bytes(app, tmp_path):
     data = (HEADER + flow_line(0) + flow_line(10, label='flow=\xff')).encode('latin-1')
     reply = generate(app, make(tmp_path, data, mode='wb'))
-    assert reply.ok and reply.items[0].text.endswith('1 connections from 2 flows of bad.binetflow')
+    assert reply.ok and reply.items[0].text.endswith('1 connection from 2 flows of bad.binetflow')
 
 
 def test_empty_and_header_only_files(app, tmp_path):
@@ -239,7 +239,7 @@ def test_negative_and_missing_durations_and_sizes(app, tmp_path):
 def test_duplicate_header_mid_file(app, tmp_path):
     text = HEADER + flow_line(0) + HEADER + flow_line(10)
     reply = generate(app, make(tmp_path, text))
-    assert reply.items[0].text.endswith('1 connections from 2 flows of bad.binetflow')
+    assert reply.items[0].text.endswith('1 connection from 2 flows of bad.binetflow')
 
 
 def test_huge_line_without_newline(app, tmp_path):
@@ -251,7 +251,7 @@ def test_huge_line_without_newline(app, tmp_path):
             handle.write(chunk)  # 100 MB, no newline
     reply = generate(app, path)
     assert [item.text for item in reply.items] == [
-        'group of connections 0: 1 connections from 1 flows of huge.binetflow',
+        'group of connections 0: 1 connection from 1 flow of huge.binetflow',
         '1 malformed lines skipped (first at lines 3)']
 
 

@@ -58,7 +58,7 @@ def test_a_proto3_the_connection_contradicts_is_asked_again(models):
         return answer
     models.choose = choose
     assert ok(models, f'labels -a -c {DNS} -g 0-1')[-1].text == (
-        '1 connections of group 0-1 labeled From-Botnet-UDP-DNS-Tunnel-1 (label 0)')
+        '1 connection of group 0-1 labeled From-Botnet-UDP-DNS-Tunnel-1 (label 0)')
     assert refused == [f'connection {DNS} is udp, not TCP; answer UDP, or label with --force '
                        'to keep TCP']
 
@@ -120,7 +120,7 @@ def test_the_wizard_in_a_terminal_asks_each_bad_answer_again(tmp_path):
         child.send(answer + '\r')
         if reason:
             child.expect_exact(f'{reason}\r\n')
-    child.expect_exact('1 connections of group 0-1 labeled From-Botnet-UDP-DNS-Tunnel-1 '
+    child.expect_exact('1 connection of group 0-1 labeled From-Botnet-UDP-DNS-Tunnel-1 '
                        '(label 0)')
     child.send('exit\r')
     child.expect(pexpect.EOF)

@@ -159,7 +159,7 @@ def test_a_batch_run_with_unmatched_rows_exits_with_status_1(models, tmp_path):
     path.write_text(f'group,connection,label\n9-1,{CC},From-Botnet-TCP-HTTP-CC-1\n')
     out, err = io.StringIO(), io.StringIO()
     assert run_batch(models, [f'labels --import {path}'], Renderer(out, err)) == 1
-    assert err.getvalue() == ('error: line 1: 1 of the 1 rows matched no model here and were '
+    assert err.getvalue() == ('error: line 1: 1 of the 1 row matched no model here and were '
                               'not imported (listed above)\n')
 
 

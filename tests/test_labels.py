@@ -22,7 +22,7 @@ def label_of(app, conn, group='0-1'):
 def test_label_one_connection_with_flags(models):
     items = ok(models, f'labels -a -c {CC} -g 0-1 --direction From --decision Botnet '
                        '--proto3 TCP --proto4 HTTP --details CC12')
-    assert items[-1].text == ('1 connections of group 0-1 labeled From-Botnet-TCP-HTTP-CC12-1 '
+    assert items[-1].text == ('1 connection of group 0-1 labeled From-Botnet-TCP-HTTP-CC12-1 '
                               '(label 0)')
     assert label_of(models, CC) == 'From-Botnet-TCP-HTTP-CC12-1'
     (table,) = ok(models, 'models -L 0-1 -f labelname=Botnet')
@@ -35,7 +35,7 @@ def test_label_one_connection_with_flags(models):
 def test_batch_label_without_details(models):
     items = ok(models, f'labels -a -c {DNS} -g 0-1 --direction From --decision Normal '
                        '--proto3 UDP --proto4 DNS')
-    assert items[-1].text == '1 connections of group 0-1 labeled From-Normal-UDP-DNS--1 (label 0)'
+    assert items[-1].text == '1 connection of group 0-1 labeled From-Normal-UDP-DNS--1 (label 0)'
     assert label_of(models, DNS) == 'From-Normal-UDP-DNS--1'
 
 
@@ -57,7 +57,7 @@ def test_label_by_ip_and_by_filter(models):
         'From-Normal-TCP-Unknown--1', 'From-Normal-TCP-Unknown--1', None]
     items = ok(models, 'labels -a -f connid=10.0.0.9 connid=-443- -g 0-1 '
                        '--name From-Attack-TCP-HTTPS-Scan-1')
-    assert items[-1].text.startswith('1 connections of group 0-1 labeled')
+    assert items[-1].text.startswith('1 connection of group 0-1 labeled')
     assert label_of(models, OTHER) == 'From-Attack-TCP-HTTPS-Scan-1'
 
 
@@ -120,7 +120,7 @@ def test_delete_ranges_filters_and_one_connection(models):
     assert ok(models, 'labels -d 0-1 --yes')[0].text == (
         '2 labels deleted: From-Botnet-TCP-HTTP--1, From-Botnet-TCP-HTTP--2')
     assert label_of(models, DNS) is None
-    assert ok(models, 'labels -F -f name=HTTP--3 --yes')[0].text == '1 labels deleted'
+    assert ok(models, 'labels -F -f name=HTTP--3 --yes')[0].text == '1 label deleted'
     assert label_of(models, OTHER) is None and len(models.root['labels']) == 0
 
 

@@ -83,8 +83,8 @@ def test_deleting_only_what_is_named_asks_nothing(models):
     models.ask = lambda question, default: pytest.fail(f'asked {question!r}')
     ok(models, 'labels -a -c 10.0.0.1-10.0.0.2-80-tcp -g 0-1 --name From-Botnet-TCP-HTTP--1')
     ok(models, f'labels -D {CC} -g 0-1 --yes')
-    assert ok(models, f'models -D 0-1 -i {OTHER}')[0].text == '1 models deleted from group 0-1'
-    assert ok(models, 'labels -d 0')[0].text == '1 labels deleted: From-Botnet-TCP-HTTP--1'
+    assert ok(models, f'models -D 0-1 -i {OTHER}')[0].text == '1 model deleted from group 0-1'
+    assert ok(models, 'labels -d 0')[0].text == '1 label deleted: From-Botnet-TCP-HTTP--1'
 
 
 def test_what_changed_after_the_question_is_refused(models):
@@ -136,7 +136,7 @@ def test_deleting_a_group_of_models_keeps_its_labels_listed(models):
 def test_deleting_connections_deletes_their_models(models):
     labeled(models)
     assert ok(models, f'connections -D 0 -i {CC} --yes')[0].text == (
-        '1 connections deleted from group 0 with their 1 models')
+        '1 connection deleted from group 0 with their 1 model')
     assert ok(models, 'models -C 0-1')[0].text.startswith('2 ')
     group = models.root['models'].get('0-1')
     assert CC not in group.states and CC not in group.labels and CC not in group.notes
@@ -284,7 +284,7 @@ def test_history_and_undo_through_a_zeo_server(tmp_path):
 def test_labels_without_connections_are_deleted_by_filter(models):
     ok(models, f'labels -a -c {CC} -g 0-1 --name From-Normal-TCP-HTTP--1')
     ok(models, f'labels -a -c {CC} -g 0-1 --name {BOTNET}')
-    assert ok(models, 'labels -F -f name=Normal')[0].text == '1 labels deleted'
+    assert ok(models, 'labels -F -f name=Normal')[0].text == '1 label deleted'
     assert [row[1] for row in ok(models, 'labels -l')[0].rows] == [BOTNET]
 
 

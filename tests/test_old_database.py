@@ -162,7 +162,7 @@ def test_commands_work_on_the_old_database(old):
         ('*', 'From-Botnet-TCP-HTTP-Beacon-1', BEACON, '6', '88,h,h,h,h,'),
         ('*', 'From-Normal-UDP-DNS--1', DNS, '4', '11,a,a,'), ('', '', WEB, '1', '9')]
     items = ok(old, f'labels -a -c {WEB} -g 0-1 --name From-Normal-TCP-HTTPS-Web-1')
-    assert items[-1].text == ('1 connections of group 0-1 labeled From-Normal-TCP-HTTPS-Web-1 '
+    assert items[-1].text == ('1 connection of group 0-1 labeled From-Normal-TCP-HTTPS-Web-1 '
                               '(label 3)')
     # labeling noted it on the model (note 4); ids go on from the old counter
     assert ok(old, 'notes -c --text "new"')[-1].text == 'note 5 saved (free-standing)'

@@ -13,6 +13,7 @@ from stf.core.captures import payload
 from stf.core.errors import UserError
 from stf.commands.results import Exact, Fields, Message, Table, Text, ok, warning
 from stf.ops import deletions
+from stf.core.formats import counted
 
 FLOW_KINDS = ('binetflow', 'zeek')
 
@@ -42,10 +43,10 @@ def generate(app, args, gathered):
                         'nothing was made')
     group = app.root['connections'].new(dataset.id, item.id, item.path)
     group.fill(table)
-    app.saves(f'{group.connection_count:,} connections')
+    app.saves(f'{counted(group.connection_count, "connection")}')
     item.note_span(table.start.min(), table.start.max())  # datasets -l shows it
-    items = [ok(f'group of connections {group.id}: {group.connection_count:,} connections '
-                f'from {group.flow_count:,} flows of {item.name}')]
+    items = [ok(f'group of connections {group.id}: {counted(group.connection_count, "connection")} '
+                f'from {counted(group.flow_count, "flow")} of {item.name}')]
     items += [warning(text) for text in read_warnings(table.stats)]
     return items
 
@@ -91,7 +92,7 @@ def read_warnings(stats):
         lines = ', '.join(map(str, stats.first_malformed))
         texts.append(f'{stats.malformed:,} malformed lines skipped (first at lines {lines})')
     if stats.out_of_order:
-        texts.append(f'{stats.out_of_order:,} flows were out of time order; '
+        texts.append(f'{counted(stats.out_of_order, "flow")} out of time order; '
                      'each connection was sorted by start time')
     if stats.negative:
         texts.append(f'{stats.negative:,} negative durations or sizes were read as 0')
@@ -100,7 +101,7 @@ def read_warnings(stats):
 
 def describe_skipped(stats):
     return (f'{stats.malformed:,} malformed lines, {stats.management:,} management '
-            f'records, {stats.comments + stats.blank:,} comments or blank lines')
+            f'records, {counted(stats.comments + stats.blank, "comment")} or blank lines')
 
 
 # -- listing
@@ -137,14 +138,15 @@ def list_connections(app, args):
              ', '.join(group.flow_labels(chunk, position)))
             for conn, flows, original, chunk, position in selected(app, group, conditions)]
     return [Table(['connection', 'flows', 'labels in the flows'], rows,
-                  title=f'connections of group {group.id}', footer=f'{len(rows):,} connections')]
+                  title=f'connections of group {group.id}',
+                  footer=counted(len(rows), 'connection'))]
 
 
 def count(app, args):
     group = common.connection_group(app, args.count)
     conditions = filters.parse('connections', args.filter)
     total = sum(1 for _ in selected(app, group, conditions))
-    return [ok(f'{total:,} of the {group.connection_count:,} connections of group '
+    return [ok(f'{total:,} of the {counted(group.connection_count, "connection")} of group '
                f'{group.id} match')]
 
 
@@ -158,7 +160,7 @@ def show_flows(app, args):
     shown = len(flows['start']) if limit == 0 else min(limit, len(flows['start']))
     pieces = letters.flow_letters(flows['start'], flows['dur'], flows['size'])
     rows = [flow_row(group, flows, index, pieces[index]) for index in range(shown)]
-    footer = f'{shown:,} of {len(pieces):,} flows'
+    footer = f'{shown:,} of {counted(len(pieces), "flow")}'
     if shown < len(pieces):
         footer += '; --limit 0 shows all'
     items = [Table(['#', 'line', 'start', 'dur s', 'bytes', 'label', 'letter', 'T1 s', 'T2 s',
@@ -323,9 +325,9 @@ def delete_connections(app, args, consent):
     common.check_consent(consent, deletions.connections_impact(app.root, group, doomed))
     deleted, models = deletions.delete_connections(app.root, group, doomed)
     common.dataset_note(app, group.dataset_id,
-                        f'deleted {deleted:,} connections from group {group.id}')
-    extra = f' with their {models:,} models' if models else ''
-    return [ok(f'{deleted:,} connections deleted from group {group.id}{extra}')]
+                        f'deleted {counted(deleted, "connection")} from group {group.id}')
+    extra = f' with their {counted(models, "model")}' if models else ''
+    return [ok(f'{counted(deleted, "connection")} deleted from group {group.id}{extra}')]
 
 
 def confirm_delete_group(app, args):
@@ -351,8 +353,8 @@ def trim(app, args):
     changed = group.trim(args.amount)
     common.dataset_note(app, group.dataset_id, f'trimmed group of connections {group.id} to '
                         f'at most {args.amount} flows per connection ({changed:,} trimmed)')
-    return [ok(f'{changed:,} connections of group {group.id} trimmed to {args.amount} flows; '
-               'their models keep every flow')]
+    return [ok(f'{counted(changed, "connection")} of group {group.id} trimmed to '
+               f'{args.amount} flows; their models keep every flow')]
 
 
 def delete_modelless(app, args):
@@ -363,7 +365,7 @@ def delete_modelless(app, args):
     kept = set().union(*(set(model_group.states.keys()) for model_group in models))
     doomed = [conn for conn in group.index.keys() if conn not in kept]
     deleted = group.delete(doomed)
-    return [ok(f'{deleted:,} connections without models deleted from group {group.id}')]
+    return [ok(f'{counted(deleted, "connection")} without models deleted from group {group.id}')]
 
 
 GROUP = dict(metavar='GROUP', complete='connection_group')

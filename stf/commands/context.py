@@ -22,6 +22,7 @@ from stf.core import formats
 from stf.core.captures import dnsnames, payload
 from stf.core.errors import UserError
 from stf.core.flows import flowfile
+from stf.core.formats import counted
 
 DNS_CONNECTIONS = ('-53-udp', '-53-tcp')    # the endings of DNS connection ids
 DNS_PORT = 53
@@ -72,7 +73,7 @@ def dns_line(app, group, ip, capture=False):
 
 
 def _name_text(seen):
-    answers = f', {seen.answers:,} answers' if seen.answers > 1 else ''
+    answers = f', {counted(seen.answers, "answer")}' if seen.answers > 1 else ''
     return (f'{payload.safe_text(seen.name)} ({seen.kind}, first answered '
             f'{formats.from_us(seen.first_us)}{answers})')
 

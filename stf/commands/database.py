@@ -5,6 +5,7 @@ from stf.core.errors import UserError
 from stf.commands.results import Fields, Table, ok, warning
 from stf.models import STRUCTURES
 from stf.ops import deletions
+from stf.core.formats import counted
 
 
 def info(app, args):
@@ -23,7 +24,7 @@ def revert(app, args):
 def pack(app, args):
     # Packing needs no open transaction of ours; the command's own is empty.
     before, after = app.database.pack()
-    return [ok(f'packed: {before:,} bytes -> {after:,} bytes'),
+    return [ok(f'packed: {counted(before, "byte")} -> {counted(after, "byte")}'),
             warning("undo cannot go back before this pack: the transactions 'history' "
                     'listed before it can no longer be undone')]
 

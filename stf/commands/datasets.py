@@ -14,6 +14,7 @@ from stf.commands.fileinfo import file_details, new_scan, same_content
 from stf.core.flows import letterstsv
 from stf.commands.results import Table, ok, warning
 from stf.ops import deletions
+from stf.core.formats import counted
 
 
 # -- datasets
@@ -209,8 +210,8 @@ def change_notice(item, retimed):
                    'is recorded')]
     if item.changed():
         return [warning(f'{item.name} changed since it was added ({formats.when(item.mtime)}, '
-                        f'{item.size:,} bytes); the details below are of the file as it is '
-                        'now')]
+                        f'{counted(item.size, "byte")}); the details below are of the file as '
+                        'it is now')]
     return []
 
 
@@ -316,8 +317,8 @@ def check_relocation(item, target):
                         'nothing was moved')
     if not item.exists() and target.stat().st_size != item.size:
         raise UserError(f'{target} is not file {item.id} of the dataset: it has '
-                        f'{target.stat().st_size:,} bytes, the dataset\'s had {item.size:,}; '
-                        'nothing was moved')
+                        f'{counted(target.stat().st_size, "byte")}, the dataset\'s had '
+                        f'{item.size:,}; nothing was moved')
     if item.exists() and not os.access(Path(item.path).parent, os.W_OK):
         raise UserError(f'cannot move {item.path}: its folder is not writable; '
                         'nothing was moved')

@@ -14,6 +14,7 @@ from stf.core.detect import experiment, stream, truth, verdict
 from stf.core.errors import UserError
 from stf.core.flows import filters
 from stf.ops import deletions
+from stf.core.formats import counted
 
 # The figures of a run that listings show, in order.
 LISTED = ('tpr', 'fpr', 'precision', 'f1', 'mcc', 'ttpr', 'tfpr')
@@ -220,7 +221,7 @@ def delete(app, args, consent):
     common.check_consent(consent, impact(found))
     for made in found:
         deletions.delete_experiment(app.root, made)
-    return [ok(f'{len(found):,} experiments deleted')]
+    return [ok(f'{counted(len(found), "experiment")} deleted')]
 
 
 def drop_slots(app, args):

@@ -99,7 +99,7 @@ def capture_details(item, scan, bin_seconds, progress=None):
     if summary:
         items.append(Fields(summary, title='capinfos'))
     rows = [(formats.from_us(start), count) for start, count in scan['bins']]
-    items.append(Table(['bin start (UTC)', 'packets'], rows,
+    items.append(Table(['bin start', 'packets'], rows,
                        title=f'packets per {bin_seconds} s'))
     return items
 

@@ -11,6 +11,7 @@ from stf.core.flows import connid, filters, labelnames
 from stf.core.errors import UserError
 from stf.commands.results import Message, Table, ok, warning
 from stf.ops import deletions
+from stf.core.formats import counted
 
 WIZARD = (('direction', 'Direction'), ('decision', 'Decision'),
           ('proto3', 'Layer-3 protocol'), ('proto4', 'Main layer-4 protocol'),
@@ -60,7 +61,7 @@ def add(app, args, gathered):
     label = chosen_label(app, args, gathered.parts)
     check_protocols(label.name, conns, args.force)
     items = [attach(app, group, conn, label) for conn in conns]
-    items.append(ok(f'{len(conns):,} connections of group {group.id} labeled '
+    items.append(ok(f'{counted(len(conns), "connection")} of group {group.id} labeled '
                     f'{label.name} (label {label.id})'))
     return [item for item in items if item]
 
@@ -313,7 +314,7 @@ def delete(app, args, consent):
     common.check_consent(consent, deletions.labels_impact(labels))
     for label in labels:
         forget(app, label)
-    return [ok(f'{len(labels):,} labels deleted: '
+    return [ok(f'{counted(len(labels), "label")} deleted: '
                + ', '.join(label.name for label in labels))]
 
 
@@ -347,7 +348,7 @@ def delete_filtered(app, args, consent):
         common.check_consent(consent, deletions.labels_impact(doomed))
     for label in doomed:
         forget(app, label)
-    return [ok(f'{len(doomed):,} labels deleted')]
+    return [ok(f'{counted(len(doomed), "label")} deleted')]
 
 
 def labeled_connection(app, args):
@@ -549,9 +550,9 @@ def unmatched_report(rows, unmatched, hashes):
             "their captures could not be told: if they were moved, run 'datasets -o'"
             if unread else '')
     return [Table(['row', 'connection', 'why'], unmatched,
-                  title=f'{len(unmatched):,} rows that matched no model'),
-            Message(f'{len(unmatched):,} of the {len(rows):,} rows matched no model here and '
-                    f'were not imported (listed above){hint}', 'error')]
+                  title=f'{counted(len(unmatched), "row")} that matched no model'),
+            Message(f'{len(unmatched):,} of the {counted(len(rows), "row")} matched no model '
+                    f'here and were not imported (listed above){hint}', 'error')]
 
 
 def flow_labels(app, args):
@@ -581,8 +582,8 @@ def flows_impact(app, group, found):
         current = group.labels.get(conn)
         if current is not None and names.get(current) != str(flow_label_name(conn, text)):
             replaced[current] += 1
-    return deletions.Impact(f'{len(found):,} connections of group {group.id} from the labels '
-                            'of their flows', tuple(f'{piece} replaced' for piece in
+    return deletions.Impact(f'{counted(len(found), "connection")} of group {group.id} from the '
+                            'labels of their flows', tuple(f'{piece} replaced' for piece in
                                                     deletions.label_pieces(replaced)))
 
 
@@ -597,15 +598,16 @@ def from_flows(app, args, consent):
         return [ok('nothing was labeled')]
     common.check_consent(consent, flows_impact(app, group, found))
     made = Counter()
-    for conn, text in common.with_progress(found, len(found),
-                                           app.progress(f'labeling {len(found):,} connections')):
+    labeling = app.progress(f'labeling {counted(len(found), "connection")}')
+    for conn, text in common.with_progress(found, len(found), labeling):
         label = label_for_flows(app, conn, text)
         attach(app, group, conn, label, note=False)
         made[label.name] += 1
-    app.saves(f'the labels of {len(found):,} connections')
-    common.dataset_note(app, group.dataset_id, f'labeled {sum(made.values()):,} connections of '
+    app.saves(f'the labels of {counted(len(found), "connection")}')
+    common.dataset_note(app, group.dataset_id,
+                        f'labeled {counted(sum(made.values()), "connection")} of '
                         f'group {group.id} from the labels of their flows '
-                        f'({len(made):,} labels)')
+                        f'({counted(len(made), "label")})')
     return [Table(['label', 'connections'], [(name, f'{count:,}') for name, count in
                                              made.most_common()],
                   title=f'labels from the flows of group {group.connection_group_id}',

@@ -14,6 +14,7 @@ from stf.core.detect.labelmarkov import MIN_FLOWS, LabelModel
 from stf.core.errors import UserError
 from stf.core.flows import connid, filters, labelnames
 from stf.models.markov import DistanceRecord, MarkovRecord
+from stf.core.formats import counted
 
 
 def models_store(app):
@@ -104,7 +105,7 @@ def generate(app, args):
     record = models_store(app).add(lambda new_id: MarkovRecord(
         new_id, model, label.id, args.min_flows, used, 'label'))
     return [ok(f'Markov model {record.id} of label {label.id} {label.name}: {len(used)} '
-               f'connections, {len(model.training):,} characters; set its threshold with '
+               f'connections, {counted(len(model.training), "character")}; set its threshold with '
                f"'markov_models --train-threshold {record.id}'")]
 
 
@@ -177,7 +178,7 @@ def regenerate(app, args):
     record.take(model)
     record.used = list(used)
     return [ok(f'Markov model {record.id} built again: {before} -> {len(used)} connections, '
-               f'{len(model.training):,} characters (threshold kept)')]
+               f'{counted(len(model.training), "character")} (threshold kept)')]
 
 
 def delete(app, args):
@@ -272,7 +273,7 @@ def import_models(app, args, read):
         threshold = '-' if model.threshold is None else f'{model.threshold:g}'
         items.append(ok(f'Markov model {record.id} imported from {args.import_file}: label '
                         f'{model.label} ({model.proto3}, {model.decision}), '
-                        f'{len(model.training):,} characters, threshold {threshold}'))
+                        f'{counted(len(model.training), "character")}, threshold {threshold}'))
     return items
 
 

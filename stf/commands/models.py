@@ -13,6 +13,7 @@ from stf.commands.results import Table, ok
 from stf.models.behavior import ModelGroup, group_id
 from stf.ops import deletions
 from stf.ops.gaps import ensure_gaps
+from stf.core.formats import counted
 
 
 
@@ -79,10 +80,10 @@ def generate(app, args, gathered):
     deletions.forget_connections(app.root, model_group, [
         conn for conn in {*model_group.labels.keys(), *model_group.notes.keys()}
         if conn not in model_group.states])
-    app.saves(f'{len(rows):,} models')
+    app.saves(f'{counted(len(rows), "model")}')
     if verb == 'regenerated':
         common.dataset_note(app, group.dataset_id, f'regenerated models {model_group.id}')
-    return [ok(f'group of models {model_group.id} {verb}: {len(rows):,} models with '
+    return [ok(f'group of models {model_group.id} {verb}: {counted(len(rows), "model")} with '
                f'constructor {chosen.id} ({chosen.name})')]
 
 
@@ -215,7 +216,7 @@ def list_models(app, args):
             for conn, flows, state, label, periodic, gap in selected(
                 app, group, conditions, app.root['labels'].names())]
     return [Table(['note', 'label', 'model', 'flows', 'periodicity', 'gap', 'state'], rows,
-                  title=f'models of group {group.id}', footer=f'{len(rows):,} models',
+                  title=f'models of group {group.id}', footer=f'{counted(len(rows), "model")}',
                   letters_column=6)]
 
 
@@ -223,7 +224,7 @@ def count(app, args):
     group = common.model_group(app, args.count)
     conditions = filters.parse('models', args.filter)
     total = sum(1 for _ in selected(app, group, conditions, app.root['labels'].names()))
-    return [ok(f'{total:,} of the {len(group):,} models of group {group.id} match')]
+    return [ok(f'{total:,} of the {counted(len(group), "model")} of group {group.id} match')]
 
 
 def histogram(app, args):
@@ -261,8 +262,9 @@ def delete_models(app, args, consent):
         return [ok('nothing was deleted')]
     common.check_consent(consent, deletions.models_impact(group, doomed))
     deleted = deletions.delete_models(app.root, group, doomed)
-    common.dataset_note(app, group.dataset_id, f'deleted {deleted:,} models from group {group.id}')
-    return [ok(f'{deleted:,} models deleted from group {group.id}')]
+    common.dataset_note(app, group.dataset_id,
+                        f'deleted {counted(deleted, "model")} from group {group.id}')
+    return [ok(f'{counted(deleted, "model")} deleted from group {group.id}')]
 
 
 def confirm_delete_group(app, args):
@@ -315,7 +317,7 @@ def export(app, args):
     rows = ((conn, flows, names.get(group.labels.get(conn), ''), state)
             for conn, (flows, state) in group.states.items())
     common.write_whole(path, lambda handle: letterstsv.write(handle, rows), force=args.force)
-    return [ok(f'{len(group):,} models of group {group.id} written to {path}')]
+    return [ok(f'{counted(len(group), "model")} of group {group.id} written to {path}')]
 
 
 def import_letters(app, dataset, item, rows, labels):
@@ -329,8 +331,8 @@ def import_letters(app, dataset, item, rows, labels):
     model_group.set_gaps([])     # a letters file holds no times
     model_group.columns()
     attach_imported_labels(app, model_group, labels)
-    return ok(f'{len(rows):,} models with {len(labels):,} labels imported as group of '
-              f'models {model_group.id}')
+    return ok(f'{counted(len(rows), "model")} with {counted(len(labels), "label")} imported as '
+              f'group of models {model_group.id}')
 
 
 def attach_imported_labels(app, model_group, labels):

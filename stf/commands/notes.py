@@ -7,6 +7,7 @@ from stf.core import formats
 from stf.core.errors import UserError
 from stf.commands.results import Fields, Table, Text, ok
 from stf.ops import deletions
+from stf.core.formats import counted
 
 
 def owner_text(app, owner):
@@ -67,7 +68,7 @@ def search(app, args):
             for note in app.notes.values() for line in note.text.splitlines()
             if wanted in line.lower()]
     return [Table(['note', 'attached to', 'line'], rows, title=f"notes with '{args.search}'",
-                  footer=f'{len(rows):,} lines')]
+                  footer=f'{counted(len(rows), "line")}')]
 
 
 def gather_new(app, args):

@@ -10,6 +10,7 @@ from stf.commands.registry import Action, Command
 from stf.commands.results import Table
 from stf.core.errors import UserError
 from stf.core.flows import connid
+from stf.core.formats import counted
 
 # Places listed per kind: a common text can match half a capture.
 MOST = 200
@@ -46,13 +47,13 @@ def search(app, args):
     rows += _datasets(app, in_text)
     rows += _connections(app, in_connection)
     rows += _models(app, in_connection)
-    rows += [('label', str(label.id), label.name, f'{label.count():,} connections')
+    rows += [('label', str(label.id), label.name, f'{counted(label.count(), "connection")}')
              for label in app.root['labels'].values() if in_text(label.name)][:MOST]
     rows += [('note', str(note.id), _first_line(note.text), '')
              for note in app.notes.values() if in_text(note.text)][:MOST]
     return [Table(['kind', 'where', 'what', 'more'], rows,
                   title=f'where {what if what != "text" else repr(text)} appears',
-                  footer=f'{len(rows):,} places' + (f' (at most {MOST} of each kind)'
+                  footer=f'{counted(len(rows), "place")}' + (f' (at most {MOST} of each kind)'
                                                     if len(rows) >= MOST else ''),
                   shorten=(2,), highlight=text)]
 

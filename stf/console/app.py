@@ -25,6 +25,7 @@ from stf.core.flows import labelnames
 from stf.core.flows.letters import CONSTRUCTORS
 from stf.commands.results import Message, Text
 from stf.models import ensure_structures
+from stf.core.formats import counted
 
 log = logging.getLogger('stf')
 
@@ -464,7 +465,7 @@ class App:
         return {'dataset_id': datasets, 'file_id': files, 'structure': structures,
                 'connection_group': {str(group.id): group.file_path.rsplit('/', 1)[-1]
                                      for group in groups},
-                'model_group': {group.id: f'{len(group):,} models' for group in model_groups},
+                'model_group': {group.id: counted(len(group), 'model') for group in model_groups},
                 'connection_id': completion.connection_ids(groups if with_ids else [],
                                                            self._seen_ids),
                 'model_id': completion.model_ids(model_groups if with_ids else [],

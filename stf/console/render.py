@@ -17,6 +17,7 @@ from stf.commands import timeline
 from stf.commands.results import ClearScreen, Fields, Letters, Message, Table, Text, Timeline
 from stf.core.flows.labelnames import DECISION_WORDS
 from stf.console import markdown
+from stf.core.formats import counted
 
 COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': '',
           'note': ''}
@@ -400,7 +401,7 @@ class Renderer:
             elif isinstance(item, Message):
                 blocks.append(message_text(item, self.color))
             elif isinstance(item, Table):
-                with self.busy(f'formatting {len(item.rows):,} rows'):
+                with self.busy(f'formatting {counted(len(item.rows), "row")}'):
                     blocks.append(table_text(item, self.color, columns))
             elif isinstance(item, Letters):
                 blocks.append(letters_text(item, self.color, columns))

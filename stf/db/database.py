@@ -18,6 +18,7 @@ from stf.core.errors import UserError
 from stf.db import history, storages, zeohooks
 from stf.db.errors import ClientDisconnected, ServerAway
 from stf.models import store
+from stf.core.formats import counted
 
 # A conflict means another analyst committed the same objects first; the
 # command runs again on fresh data, after a short random pause (doubling at
@@ -296,7 +297,7 @@ class Database:
         kind, location = self.describe()
         pairs = [('storage', kind), ('location', location)]
         size = self.db.storage.getSize()
-        pairs.append(('size', f'{size:,} bytes'))
+        pairs.append(('size', f'{counted(size, "byte")}'))
         pairs.append(('objects', f'{len(self.db.storage):,}'))
         last = self.db.lastTransaction()
         if last and last != b'\0' * 8:

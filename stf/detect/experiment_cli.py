@@ -9,6 +9,7 @@ from stf.core.detect import experiment, stream, verdict
 from stf.core.detect.slotmetrics import ALPHA
 from stf.core.errors import UserError
 from stf.core.flows import letterstsv
+from stf.core.formats import counted
 
 HELP = ('run a detector over a capture\'s flows per source IP and time slot and print its '
         'error metrics against the capture\'s labels')
@@ -105,8 +106,9 @@ def _heading(path, summary):
     rule = summary['rule']
     if summary['threshold'] is not None:
         rule += f" (threshold {summary['threshold']:g})"
-    return (f"{path}: {summary['flows']:,} flows, {summary['tuples']:,} tuples; detector "
-            f"{summary['detector']!r}, rule {rule}; {summary['slots']:,} slots of "
+    return (f"{path}: {counted(summary['flows'], 'flow')}, "
+            f"{counted(summary['tuples'], 'tuple')}; detector "
+            f"{summary['detector']!r}, rule {rule}; {counted(summary['slots'], 'slot')} of "
             f"{summary['slot_seconds']:g} s ({summary['empty_slots']:,} empty); "
             f"{summary['seconds']:.2f} s")
 

@@ -238,7 +238,7 @@ def size_text(size):
     for unit, name in ((1 << 20, 'MiB'), (1 << 10, 'KiB')):
         if size % unit == 0:
             return f'{size // unit:,} {name}'
-    return f'{size:,} bytes'
+    return f'{counted(size, "byte")}'
 
 
 def load_detector(folder, store):

@@ -265,7 +265,8 @@ class CaptureParser:
     def cut_message(self, packets):
         if not self.tail:
             return None
-        return f'truncated: the last packet record is cut after {packets:,} packets'
+        return (f'truncated: the last packet record is cut after {packets:,} '
+                f"packet{'' if packets == 1 else 's'}")
 
     def linktype_label(self):
         if self.linktype is None:

@@ -42,6 +42,7 @@ import dpkt
 from stf.core.flows import flowfile
 from stf.core.captures import pcapformat, tls
 from stf.core.errors import UserError
+from stf.core.formats import counted
 
 # ---- argus' user-data fields ------------------------------------------------
 
@@ -406,7 +407,7 @@ def _server_hello_lines(hello):
 def _hello_head(hello):
     kind = 'HelloRetryRequest' if hello.retry else hello.kind
     if hello.truncated:
-        return f'TLS {kind} (truncated: {hello.held:,} of {hello.size:,} bytes)'
+        return f'TLS {kind} (truncated: {hello.held:,} of {counted(hello.size, "byte")})'
     return f'TLS {kind}' + (' (malformed)' if hello.malformed else '')
 
 

@@ -26,6 +26,7 @@ from stf.core.flows import connid
 from stf.core.flows.letters import CONSTRUCTORS, DEFAULT_CONSTRUCTOR, LETTERS, SECOND, \
     TIMECHARS, continued, flow_piece, states
 from stf.core.errors import UserError
+from stf.core.formats import counted
 
 MAX_STATE = 100
 SLOT_SECONDS = 300
@@ -268,7 +269,7 @@ def slot_runs(table, width_us=SLOT_SECONDS * SECOND,
     slot = slots.number(table.start) if flows else np.zeros(0, np.int64)
     last_slot = int(slot.max()) if flows else 0
     if last_slot > MAX_SLOTS:
-        raise UserError(f'the flows span {last_slot:,} slots of {width_us / SECOND:g} s '
+        raise UserError(f'the flows span {counted(last_slot, "slot")} of {width_us / SECOND:g} s '
                         f'(more than {MAX_SLOTS:,}): a flow has a broken time; choose a '
                         'longer --slot or remove the flows far from the others')
     first, last = _runs(conn, slot)
