@@ -81,6 +81,9 @@ LEGEND_1 = [
      'of a symbol after it')]
 
 
+WIDEST = max(len(meaning) for _, meaning in LEGEND_1)   # the borders close around it
+
+
 def test_the_legend_of_each_constructor():
     assert letters.legend(letters.CONSTRUCTORS[1]) == LEGEND_1
     model_0 = dict(letters.legend(letters.CONSTRUCTORS[0]))
@@ -143,12 +146,11 @@ def test_one_model_whole_in_batch(lab):
         '| 0      | 2     | hours apart                                   |',
         '+--------+-------+-----------------------------------------------+',
         'legend',
-        '+---------------------+--------------------------------------------------------------+',
-        '| symbol              | meaning                                                      |',
-        '+---------------------+--------------------------------------------------------------+',
-        *(f'| {symbol:19} | {meaning:60} |' if len(meaning) <= 60 else   # the last column:
-          f'| {symbol:19} | {meaning}' for symbol, meaning in LEGEND_1),  # not padded beyond
-        '+---------------------+--------------------------------------------------------------+',
+        f"+---------------------+{'-' * (WIDEST + 2)}+",
+        f"| symbol              | {'meaning':{WIDEST}} |",
+        f"+---------------------+{'-' * (WIDEST + 2)}+",
+        *(f'| {symbol:19} | {meaning:{WIDEST}} |' for symbol, meaning in LEGEND_1),
+        f"+---------------------+{'-' * (WIDEST + 2)}+",
         'note 0',
         '  Seen on day 2.',
         '',

@@ -142,3 +142,24 @@ def test_letters_stay_in_view_other_columns_give_way_then_one_record_per_block()
     assert narrow[:2] == ['-[ record 1 ]--------------------', 'note        | ']
     assert narrow[-1] == f'state       | {state}'
     assert table_text(table).splitlines()[3].count(model) == 1   # batch: never shortened
+
+
+def test_a_message_wider_than_the_terminal_is_wrapped_not_paged():
+    from stf.commands.results import Message
+    from stf.console.render import message_text
+    text = ('group of connections 0: 308 connections from 338 flows of '
+            'test7-malicious.binetflow')
+    assert message_text(Message(text, 'ok'), False, 40).split('\n') == [
+        'group of connections 0: 308 connections', 'from 338 flows of',
+        'test7-malicious.binetflow']
+    assert message_text(Message(text, 'ok'), False) == text      # batch: as it is
+
+
+def test_a_long_last_column_keeps_the_borders_closed_unless_it_is_letters():
+    from stf.commands.results import Table
+    from stf.console.render import table_text
+    command = 'datasets -c /work/data/binetflow/test2-malicious.binetflow --name test2'
+    lines = table_text(Table(['id', 'command'], [('1', command), ('2', 'x')])).split('\n')
+    assert {len(line) for line in lines} == {len('| 1  |  |') + len(command)}
+    letters = Table(['id', 'state'], [('1', 'a.' * 100), ('2', 'b')], letters_column=1)
+    assert table_text(letters).split('\n')[3] == '| 1  | ' + 'a.' * 100    # not padded

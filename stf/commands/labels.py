@@ -274,7 +274,7 @@ def list_labels(app, args):
               for label in unused(app, conditions)]
     found.sort(key=lambda row: row[0])
     return [Table(['id', 'name', 'group of models', 'connections', 'verdict'], found,
-                  title='labels', footer=f'{len({row[0] for row in found}):,} labels',
+                  title='labels', footer=counted(len({row[0] for row in found}), 'label'),
                   painted={4: 'verdict'})]
 
 

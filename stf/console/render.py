@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import textwrap
 import unicodedata
 
 from stf.commands import timeline
@@ -109,9 +110,10 @@ def table_text(item, color=False, columns=None):
                  enumerate(zip(row, narrowed))] for row in rows]
         widths = narrowed
         widths[-1] = min(widths[-1], max(measure(headers[-1]), LAST_COLUMN_RULE))
-    else:
-        # The last column (often letters, up to tens of thousands) is not padded:
+    elif column is not None or widths[-1] > LONGEST_PADDED:
+        # Letters (up to tens of thousands) in the last column are not padded:
         # padding every row to the longest state would multiply the output.
+        # Other text is, up to LONGEST_PADDED, so that the borders close.
         widths[-1] = min(widths[-1], max(measure(headers[-1]), LAST_COLUMN_RULE))
     rule = '+' + '+'.join('-' * (width + 2) for width in widths) + '+'
     lines = [visible(item.title)] if item.title else []
@@ -128,6 +130,7 @@ def table_text(item, color=False, columns=None):
 
 
 LAST_COLUMN_RULE = 60
+LONGEST_PADDED = 200
 # A listing of letters shortens its other columns down to this many columns
 # each, so that at least LETTERS_SEEN letters start on the screen.
 OTHER_COLUMNS_MIN = 12
@@ -297,8 +300,12 @@ def fields_text(item, columns=None):
     return '\n'.join(lines)
 
 
-def message_text(item, color):
+def message_text(item, color, columns=None):
+    """A message on its lines; on a terminal wrapped to its width (a status
+    line wider than the screen must not send the output to the pager)."""
     text = PREFIX[item.level] + visible(item.text)
+    if columns and display_width(text) > columns:
+        text = '\n'.join(textwrap.wrap(text, columns, break_on_hyphens=False))
     if color and COLORS[item.level]:
         return f'{COLORS[item.level]}{text}{RESET}'
     return text
@@ -396,10 +403,10 @@ class Renderer:
                 self.clear()
             elif isinstance(item, Message) and item.level in ('error', 'note'):
                 self.flush(blocks)
-                self.err.write(message_text(item, self.color) + '\n')
+                self.err.write(message_text(item, self.color, columns) + '\n')
                 self.err.flush()
             elif isinstance(item, Message):
-                blocks.append(message_text(item, self.color))
+                blocks.append(message_text(item, self.color, columns))
             elif isinstance(item, Table):
                 with self.busy(f'formatting {counted(len(item.rows), "row")}'):
                     blocks.append(table_text(item, self.color, columns))

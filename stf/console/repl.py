@@ -177,7 +177,8 @@ def run_console(app, banner):
     app.ask = asker(questions)
     app.choose = chooser(questions)
     progress.attach(app, renderer, sys.stderr)
-    app.tell = lambda text: renderer.show([Message(text)])
+    # a status line goes straight to stderr: never held by the pager
+    app.tell = lambda text: renderer.show([Message(text, 'note')])
     keeper = remembered.Keeper(app)  # the next console on this database starts there
     print(banner)
     while True:
