@@ -381,3 +381,15 @@ def test_a_note_in_the_terminal(app, tmp_path):
     child.expect_exact('# Findings\r\n- one `two`\r\n')
     child.send('exit\r')
     child.expect(pexpect.EOF)
+
+
+def test_the_toolbar_fits_the_terminal():
+    from stf.console.repl import toolbar_text
+    database = 'FileStorage /tmp/tryout/stf.db'
+    assert toolbar_text('test7', database, '', 120) == (
+        ' dataset: test7   database: FileStorage /tmp/tryout/stf.db   help: help, Ctrl-D exits ')
+    assert toolbar_text('test7', database, '', 60) == (
+        ' dataset: test7   database: FileStorage /tmp/tryout/stf.db ')
+    narrow = toolbar_text('test7', database, ' (server away)', 60)
+    assert narrow == ' dataset: test7   database: FileStor…t/stf.db (server away) '
+    assert len(narrow) <= 60

@@ -1,6 +1,7 @@
 """The interactive console: prompt_toolkit glue, the only room that knows the
 terminal. Key bindings, toolbar and completer are small factories."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from stf.console import completion, progress, remembered
 from stf.commands.registry import ExitRequested
 from stf.commands.results import Message
 from stf.console.config import stf_home
-from stf.console.render import Renderer
+from stf.console.render import Renderer, middle_shortened
 from stf.core.errors import UserError
 
 STYLE = Style.from_dict({'bottom-toolbar': 'noreverse bg:#333333 #dddddd',
@@ -84,9 +85,23 @@ def toolbar(app):
         away = ('' if app.database.reachable() else
                 ' (older database on the server)' if app.database.server_behind() else
                 ' (server away)')
-        return (f' dataset: {app.current_name or "-"}   database: {kind} {location}{away}   '
-                'help: help, Ctrl-D exits ')
+        return toolbar_text(app.current_name or '-', f'{kind} {location}', away,
+                            shutil.get_terminal_size().columns)
     return view
+
+
+TOOLBAR_HELP = 'help: help, Ctrl-D exits'
+
+
+def toolbar_text(dataset, database, away, columns):
+    """The toolbar in columns: the help hint goes first, then the middle of
+    the database's location."""
+    head = f' dataset: {dataset}   database: '
+    full = f'{head}{database}{away}   {TOOLBAR_HELP} '
+    if len(full) <= columns:
+        return full
+    room = max(columns - len(head) - len(away) - 1, 12)
+    return f'{head}{middle_shortened(database, room)}{away} '
 
 
 def prompt_message(app):
