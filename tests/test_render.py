@@ -163,3 +163,16 @@ def test_a_long_last_column_keeps_the_borders_closed_unless_it_is_letters():
     assert {len(line) for line in lines} == {len('| 1  |  |') + len(command)}
     letters = Table(['id', 'state'], [('1', 'a.' * 100), ('2', 'b')], letters_column=1)
     assert table_text(letters).split('\n')[3] == '| 1  | ' + 'a.' * 100    # not padded
+
+
+def test_a_table_narrowed_for_the_screen_breaks_dates_and_names_at_their_spaces():
+    from stf.commands.results import Table
+    from stf.console.render import table_text
+    table = Table(['id', 'name', 'added', 'folder'],
+                  [('0', 'test7', '2026-12-02 08:26:54 UTC',
+                    '/tmp/tryout/datasets/test7-malicious')])
+    lines = table_text(table, columns=50).split('\n')
+    assert max(map(len, lines)) <= 50
+    assert lines[3:6] == ['| 0  | test7 | 2026-12-02 | /tmp/tryout/datasets |',
+                          '|    |       | 08:26:54   | /test7-malicious     |',
+                          '|    |       | UTC        |                      |']

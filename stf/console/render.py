@@ -99,7 +99,9 @@ def table_text(item, color=False, columns=None):
               for index, header in enumerate(headers)]
     column = item.letters_column
     if columns and rows and column is None:
-        widths = fitted(widths, [measure(header) for header in headers], columns, item.shorten)
+        widths = fitted(widths, [measure(header) for header in headers], columns, item.shorten,
+                        longest_words(rows, len(headers), measure)
+                        if sum(widths) + 3 * len(widths) + 1 > columns else None)
         rows = wrapped_rows(rows, widths, measure, item.shorten)
     elif columns and rows:
         narrowed = letters_in_view(widths, column, columns)
@@ -195,17 +197,28 @@ def table_line(cells, widths, measure=len, paint=None):
     return '| ' + ' | '.join(padded) + end
 
 
-def fitted(widths, header_widths, columns, shorten=()):
+def fitted(widths, header_widths, columns, shorten=(), words=None):
     """The widths narrowed until the table is `columns` wide (or every column
     is as narrow as it may be): the columns of `shorten` first, down to
-    SHORTENED, then the widest first."""
+    SHORTENED, then the widest first; first not below each column's longest
+    word (words: their widths, at most WORD_FLOOR), so that dates and names
+    break at their spaces, then down to NARROWEST."""
     widths = list(widths)
-    floors = [min(width, max(header, NARROWEST)) for width, header in zip(widths, header_widths)]
     excess = sum(widths) + 3 * len(widths) + 1 - columns
     for index in shorten:
         target = max(min(widths[index], SHORTENED), widths[index] - excess)
         excess -= widths[index] - target
         widths[index] = target
+    plain = [min(width, max(header, NARROWEST)) for width, header in zip(widths, header_widths)]
+    kept = [max(floor, min(word, WORD_FLOOR, width))
+            for floor, word, width in zip(plain, words or plain, widths)]
+    for floors in (kept, plain):
+        excess = _narrowed(widths, floors, excess)
+    return widths
+
+
+def _narrowed(widths, floors, excess):
+    """Narrow widths in place, the widest first, not below floors; the excess left."""
     while excess > 0:
         narrowable = [index for index, width in enumerate(widths) if width > floors[index]]
         if not narrowable:
@@ -215,7 +228,22 @@ def fitted(widths, header_widths, columns, shorten=()):
         target = max(max(others, default=0), widths[widest] - excess, floors[widest])
         excess -= widths[widest] - target
         widths[widest] = target
-    return widths
+    return excess
+
+
+# A column is kept as wide as its longest word up to this many columns while
+# others can give room; words are measured in the first WORD_ROWS rows.
+WORD_FLOOR = 12
+WORD_ROWS = 2000
+
+
+def longest_words(rows, count, measure):
+    """The width of the longest space-separated word of each column."""
+    found = [0] * count
+    for row in rows[:WORD_ROWS]:
+        for index, cell in enumerate(row):
+            found[index] = max(found[index], max(map(measure, cell.split(' ')), default=0))
+    return found
 
 
 def wrapped_rows(rows, widths, measure, shorten):
