@@ -37,11 +37,11 @@ def rows(app, line):
 
 def test_models_show_periodicity_and_gap_and_filter_on_them(capture):
     found = rows(capture, 'models -L 0-1')
-    assert found['1.1.1.1'][:3] == ('12', '1.00', '10')
+    assert found['1.1.1.1'][:3] == ('12', '1.00', '10.000000')
     assert found['3.3.3.3'][:3] == ('1', '-', '-')
     browser = capture.root['models'].get('0-1').states['10.0.0.1-2.2.2.2-80-tcp'][1]
     assert found['2.2.2.2'][1] == f'{letters.periodicity(browser):.2f}'
-    assert found['2.2.2.2'][2] == '9'     # gaps 1 1 1 1 2 | 16 33 34 100 110: (2 + 16) / 2
+    assert found['2.2.2.2'][2] == '9.000000'     # gaps 1 1 1 1 2 | 16 33 34 100 110: (2 + 16) / 2
     assert set(rows(capture, 'models -L 0-1 -f periodicity>0.8')) == {'1.1.1.1'}
     assert set(rows(capture, 'models -L 0-1 -f gap>9.5')) == {'1.1.1.1'}
     # the beacon's letters: 55,e,e,e,...
@@ -90,7 +90,7 @@ def test_columns_are_cut_in_parts_and_stay_right_after_deletions(capture, monkey
     ok(capture, 'models -D 0-1 -i 10.0.0.1-2.2.2.2-80-tcp')
     assert set(rows(capture, 'models -L 0-1')) == {'1.1.1.1', '3.3.3.3'}
     assert group.model_columns.count == 2
-    assert rows(capture, 'models -L 0-1 -f gap>1')['1.1.1.1'][:3] == ('12', '1.00', '10')
+    assert rows(capture, 'models -L 0-1 -f gap>1')['1.1.1.1'][:3] == ('12', '1.00', '10.000000')
 
 
 def test_a_group_made_before_columns_and_gaps_gets_them_on_first_use(capture):
@@ -98,7 +98,7 @@ def test_a_group_made_before_columns_and_gaps_gets_them_on_first_use(capture):
     del group.gaps, group.model_columns         # as an earlier version left it
     capture.database.tm.commit()
     found = rows(capture, 'models -L 0-1 -f periodicity>0.5')
-    assert found == {'1.1.1.1': ('12', '1.00', '10')}
+    assert found == {'1.1.1.1': ('12', '1.00', '10.000000')}
     assert group.gap_of('10.0.0.1-2.2.2.2-80-tcp') == 9
     # its flows trimmed away: the gaps are unknown ('-'), the rest is there
     del group.gaps, group.model_columns

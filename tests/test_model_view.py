@@ -127,7 +127,7 @@ def test_one_model_whole_in_batch(lab):
         '  flows        : 8',
         '  state length : 16',
         '  periodicity  : 0.33',          # i i of i i V E R R
-        '  gap          : 2',             # the median of 2 2 2 2 94 100 7200
+        '  gap          : 2.000000',             # the median of 2 2 2 2 94 100 7200
         '  constructor  : 1 (default)',
         '  reading      : not periodic, small, short, seconds apart',
         'letters',
@@ -167,7 +167,7 @@ def test_the_counts_and_reading_of_a_strongly_periodic_chain(lab):
     assert dict(model.pairs)['reading'] == (
         'strongly periodic, medium size, medium duration, under a minute apart')
     assert [dict(model.pairs)[key] for key in ('label', 'flows', 'periodicity', 'gap')] == [
-        '-', '12', '1.00', '10']
+        '-', '12', '1.00', '10.000000']
     assert legend.rows == LEGEND_1
     assert note.text == 'note\n  (none)'
 
@@ -177,7 +177,7 @@ def test_a_group_made_before_gaps_gets_them_for_one_model(lab):
     del group.gaps, group.model_columns         # as an earlier version left it
     lab.database.tm.commit()
     model = ok(lab, f'models -S 0-1 -i {BEACON}')[0]
-    assert dict(model.pairs)['gap'] == '10'
+    assert dict(model.pairs)['gap'] == '10.000000'
     assert group.gap_of(MIXED) == 2
 
 

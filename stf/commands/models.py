@@ -211,7 +211,7 @@ def list_models(app, args):
         raise UserError(f'-a must be 1 or more letters, not {limit}')
     rows = [('*' if conn in group.notes else '', label or '', conn, f'{flows:,}',
              '-' if periodic is None else f'{periodic:.2f}',
-             '-' if gap is None else f'{gap:g}',
+             '-' if gap is None else f'{gap:,.6f}',
              state if limit is None or len(state) <= limit else state[:limit] + '…')
             for conn, flows, state, label, periodic, gap in selected(
                 app, group, conditions, app.root['labels'].names())]

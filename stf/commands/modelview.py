@@ -49,7 +49,7 @@ def details(group, conn, flows, state, label, constructor, dns=None):
     return Fields([('group', group.id), ('model', Exact(conn)), ('label', label or '-'),
                    ('flows', f'{flows:,}'), ('state length', f'{len(state):,}'),
                    ('periodicity', '-' if periodicity is None else f'{periodicity:.2f}'),
-                   ('gap', '-' if gap is None else f'{gap:g}'),
+                   ('gap', '-' if gap is None else f'{gap:,.6f}'),
                    ('constructor', f'{constructor.id} ({constructor.name})'),
                    ('reading', letters.reading(state) or '-')]
                   + ([('dns names', dns)] if dns else []), title='model')
