@@ -85,7 +85,7 @@ def test_listing_counting_and_filters(app, beacons):
         '1 of the 2 connections of group 0 match')
     ok(app, 'models -g')
     (table,) = ok(app, 'models -L 0-1 -f statelength>5')
-    assert table.rows == [('', '', '10.0.0.1-10.0.0.2-80-tcp', '6', '1.00', '10',
+    assert table.rows == [('', '', '10.0.0.1-10.0.0.2-80-tcp', '6', '1.00', '10.000000',
                            '55,e,e,e,e,')]
     assert ok(app, 'models -L 0-1 -a 3')[0].rows[0][6] == '55,…'
     assert error(app, 'models -L 0-1 -f length>5') == (
@@ -115,7 +115,7 @@ def test_trim_keeps_letters_from_all_flows(app, beacons):
         '1 connection of group 0 trimmed to 2 flows; their models keep every flow')
     assert ok(app, 'connections -L 0')[0].rows[0][1] == '2 of 6'
     assert ok(app, 'models -g')[0].text.startswith('group of models 0-1 regenerated')
-    assert ok(app, 'models -L 0-1')[0].rows[0][3:] == ('6', '1.00', '10', '55,e,e,e,e,')
+    assert ok(app, 'models -L 0-1')[0].rows[0][3:] == ('6', '1.00', '10.000000', '55,e,e,e,e,')
     note = app.notes.get(app.current().note_id).text
     assert 'trimmed group of connections 0 to at most 2 flows per connection (1 trimmed)' in note
     assert 'regenerated models 0-1' in note

@@ -121,7 +121,7 @@ def test_groups_counts_and_model_notes(models):
     assert run_ok(models, f'models -n 0-1 -i {BEACON} --text "beacon"')[0].text == (
         f'note 0 of model {BEACON} (group 0-1) saved')
     assert run_ok(models, 'models -L 0-1 -f statelength>2')[0].rows == [
-        ('*', '', BEACON, '3', '1.00', '10', '55,e,')]
+        ('*', '', BEACON, '3', '1.00', '10.000000', '55,e,')]
     assert error(models, 'models -n 0-1 --text x') == (
         "models -n 0-1 needs -i ID, a model of the group; list them with 'models -L 0-1'")
 

@@ -226,7 +226,8 @@ def killable_server(tmp_path):
         server.wait()
 
 
-def test_server_away_and_back(killable_server):
+def test_server_away_and_back(killable_server, monkeypatch):
+    monkeypatch.setenv('COLUMNS', '200')      # the toolbar whole (it fits the terminal)
     start, port, path = killable_server
     server = start()
     app = client(('127.0.0.1', port))
