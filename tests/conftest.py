@@ -130,6 +130,15 @@ def ok(app, line):
     return reply.items
 
 
+def models_of(app, path, text, name):
+    """Write a flow file and make its dataset, connections and models (group 0-1)."""
+    path.write_text(text)
+    ok(app, f'datasets -c {path} --name {name}')
+    ok(app, 'connections -g')
+    ok(app, 'models -g')
+    return app
+
+
 def error(app, line):
     reply = app.execute(line)
     assert not reply.ok, reply.items

@@ -3,7 +3,7 @@
 import pytest
 
 from stf.core.flows import filters, letters
-from tests.conftest import error, ok
+from tests.conftest import error, models_of, ok
 from tests.test_connections_models import HEADER, flow_line
 
 SECOND = letters.SECOND
@@ -22,12 +22,7 @@ def capture(app, tmp_path):
     lines += [flow_line(second, dst='2.2.2.2', size=str(100 + second * 37))
               for second in (1, 3, 4, 20, 21, 55, 56, 57, 90, 200, 300)]          # a browser
     lines += [flow_line(5, dst='3.3.3.3')]                                       # one flow
-    path = tmp_path / 'capture.binetflow'
-    path.write_text(HEADER + ''.join(sorted(lines)))
-    ok(app, f'datasets -c {path} --name hunt')
-    ok(app, 'connections -g')
-    ok(app, 'models -g')
-    return app
+    return models_of(app, tmp_path / 'capture.binetflow', HEADER + ''.join(sorted(lines)), 'hunt')
 
 
 def rows(app, line):

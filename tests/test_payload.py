@@ -679,16 +679,21 @@ def kexinit():
     return struct.pack('>IB', len(body) + padding + 1, padding) + body + bytes(padding)
 
 
-def test_an_ssh_banner_is_text_and_its_kexinit_hex(app, tmp_path):
-    assert as_text(kexinit()) is not None   # mostly text bytes: a share alone says text
-    frames = [(T, ether(ip4(CLIENT, SERVER, tcp(40022, 22, SSH_BANNER)))),
-              (T + 0.1, ether(ip4(CLIENT, SERVER, tcp(40022, 22, kexinit(), seq=33))))]
+def ssh_dataset(app, tmp_path, frames):
+    """A dataset of a capture of one SSH connection (frames) and its flow file."""
     capture = write_pcap(tmp_path / 'ssh.pcap', frames)
     flows = tmp_path / 'ssh.binetflow'
     flows.write_text(f"{HEADER}\n{FLOW.format(0, 0).replace(',80,', ',22,')},\n")
     ok(app, f'datasets -c {capture}')
     ok(app, f'datasets -a {flows}')
     ok(app, 'connections -g')
+
+
+def test_an_ssh_banner_is_text_and_its_kexinit_hex(app, tmp_path):
+    assert as_text(kexinit()) is not None   # mostly text bytes: a share alone says text
+    frames = [(T, ether(ip4(CLIENT, SERVER, tcp(40022, 22, SSH_BANNER)))),
+              (T + 0.1, ether(ip4(CLIENT, SERVER, tcp(40022, 22, kexinit(), seq=33))))]
+    ssh_dataset(app, tmp_path, frames)
     (text,) = ok(app, f'connections -P {CLIENT}-{SERVER}-22-tcp --pcap')
     lines = text.text.splitlines()
     assert lines[1:4] == ['DNS names of 10.0.0.2: none, no DNS answers in the flow file '
@@ -702,12 +707,7 @@ def test_payloads_as_json_and_csv_carry_the_bytes_in_base64(app, tmp_path):
     frames = [(T, ether(ip4(CLIENT, SERVER, tcp(40022, 22, SSH_BANNER)))),
               (T + 0.1, ether(ip4(CLIENT, SERVER, tcp(40022, 22, b'\xd7m\xf8', seq=33)))),
               (T + 0.2, ether(ip4(CLIENT, SERVER, tcp(40022, 22, b'\xf8\0\0', seq=36))))]
-    capture = write_pcap(tmp_path / 'ssh.pcap', frames)
-    flows = tmp_path / 'ssh.binetflow'
-    flows.write_text(f"{HEADER}\n{FLOW.format(0, 0).replace(',80,', ',22,')},\n")
-    ok(app, f'datasets -c {capture}')
-    ok(app, f'datasets -a {flows}')
-    ok(app, 'connections -g')
+    ssh_dataset(app, tmp_path, frames)
     (text,) = ok(app, f'connections -P {CLIENT}-{SERVER}-22-tcp --pcap --json')
     first, second, third = json.loads(text.text)
     assert first == {'packet': 0, 'time': '2020-09-13T12:26:40.000000Z', 'direction': 'out',

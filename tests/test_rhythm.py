@@ -12,7 +12,7 @@ from stf.commands import common, timeline
 from stf.commands.results import Timeline
 from stf.console.render import Renderer, display_width
 from stf.core.flows import letters, stats
-from tests.conftest import error, ok
+from tests.conftest import error, models_of, ok
 from tests.test_connections_models import HEADER
 
 SECOND = letters.SECOND
@@ -39,12 +39,7 @@ def capture(app, tmp_path):
     lines += [flow_line(second * SECOND, '2.2.2.2', '0', 100 + second * 37)
               for second in (1, 3, 4, 20, 21, 55, 56, 57, 90, 200, 300)]          # a browser
     lines += [flow_line(5 * SECOND, '3.3.3.3')]                                  # one flow
-    path = tmp_path / 'rhythm.binetflow'
-    path.write_text(HEADER + ''.join(sorted(lines)))
-    ok(app, f'datasets -c {path} --name rhythm')
-    ok(app, 'connections -g')
-    ok(app, 'models -g')
-    return app
+    return models_of(app, tmp_path / 'rhythm.binetflow', HEADER + ''.join(sorted(lines)), 'rhythm')
 
 
 def shown(items, width=None):
