@@ -88,3 +88,15 @@ def ok(text):
 
 def warning(text):
     return Message(text, 'warning')
+
+
+@dataclass
+class Plot:
+    """A picture (stf.plots.figure.Figure). On the screen: the items of
+    `shown` (tables, a timeline) when given, else the figure drawn to the
+    screen's width by stf.plots.terminal; with --png FILE the figure is
+    written to FILE instead. data: for --json / --csv / --tsv when shown is
+    None (made from the figure's series when not given)."""
+    figure: object
+    shown: list = None
+    data: object = None
