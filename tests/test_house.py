@@ -35,8 +35,9 @@ MUST_NOT_IMPORT = {
 }
 # room -> the only libraries besides Python's own that it may import.
 ONLY_LIBRARIES = {
-    # cryptography: the signatures of detector updates (stf.core.signing)
-    'stf.core': {'numpy', 'dpkt', 'cryptography'},
+    # cryptography: the signatures of detector updates (stf.core.signing);
+    # pefile: the details of Windows executables (stf.core.captures.peinfo)
+    'stf.core': {'numpy', 'dpkt', 'cryptography', 'pefile'},
     'stf.ips': {'numpy', 'dpkt', 'cryptography'},
     'stf.detect': {'numpy', 'cryptography'},
     'stf.models': {'numpy', 'persistent', 'BTrees'},

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stf.commands import common
-from stf.commands.registry import Action, Command, Flag
+from stf.commands.registry import Action, Command, Flag, for_programs
 from stf.core.captures import argus, filetypes
 from stf.core import formats
 from stf.core.errors import UserError
@@ -198,7 +198,8 @@ def gather_file_info(app, args):
     scan = new_scan(item, bin_seconds, app.progress, app.config.ra_conf)
     retimed = item.changed() and same_content(item, item.scan, scan)
     return (scan, retimed), (change_notice(item, retimed)
-                             + file_details(item, scan or item.scan, bin_seconds, app.progress))
+                             + file_details(item, scan or item.scan, bin_seconds, app.progress,
+                                            whole=for_programs(args)))
 
 
 def change_notice(item, retimed):

@@ -166,6 +166,12 @@ OUTPUT_FLAGS = (
 )
 
 
+def for_programs(args):
+    """True when the result is written as --json, --csv or --tsv: a listing
+    that the screen shows in part then gives every row."""
+    return any(getattr(args, name, False) for name in ('json', 'csv', 'tsv'))
+
+
 @dataclass
 class Command:
     """A console command: name, one-line help, its actions (one of which is
