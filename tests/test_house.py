@@ -199,11 +199,11 @@ def test_the_checks_find_what_breaks_the_plan(tmp_path):
     write(tmp_path, 'stf/console/app.py', 'import prompt_toolkit\nfrom stf.db import session\n')
     assert plan_breaks(tmp_path) == [
         "stf/core/flows/reader.py:1: stf.core.flows.reader imports ZODB "
-        "(stf.core imports only Python's own modules and cryptography, dpkt, numpy)",
+        "(stf.core imports only Python's own modules and cryptography, dpkt, numpy, pefile)",
         'stf/core/flows/reader.py:2: stf.core.flows.reader imports stf.db.session '
         '(stf.core may import only stf.core)',
         "stf/core/flows/reader.py:6: stf.core.flows.reader imports prompt_toolkit "
-        "(stf.core imports only Python's own modules and cryptography, dpkt, numpy)",
+        "(stf.core imports only Python's own modules and cryptography, dpkt, numpy, pefile)",
         'stf/db/session.py:2: stf.db.session imports stf.console.app '
         '(stf.db may import only stf.core, stf.db, stf.models)',
     ]
