@@ -29,7 +29,7 @@ import socket
 import struct
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
