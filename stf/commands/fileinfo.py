@@ -202,7 +202,8 @@ def pe_pairs(info):
             ('compile time', formats.when_us(info['compile_time'] * 1_000_000)),
             ('subsystem', info['subsystem']), ('format', info['format']),
             ('kind', info['kind']), ('entry point', f"0x{info['entry_point']:x}"),
-            ('image base', f"0x{info['image_base']:x}"), ('imphash', info['imphash'] or '-'),
+            ('image base', f"0x{info['image_base']:x}"),
+            ('imphash', Exact(info['imphash']) if info['imphash'] else '-'),
             ('imported DLLs', f"{len({row[0] for row in info['imports']}):,}"),
             ('imported functions', f"{len(info['imports']):,}"),
             ('exported functions', f"{len(info['exports']):,}")]
