@@ -142,11 +142,11 @@ class Axis:
         high = max(known, default=1.0) if high is None else high
         if high <= low:      # one value: it lies in the middle
             low, high = low - 0.5, high + 0.5
+        self.time = time and not log and EARLIEST <= low and high <= LATEST
         if rounded and not fixed:
             step = self.step((high - low) / ROUND_TICKS)
             low, high = math.floor(low / step) * step, math.ceil(high / step) * step
         self.low, self.high = low, high
-        self.time = time and not log and EARLIEST <= low and high <= LATEST
 
     def scaled(self, value):
         """A value as the axis measures it (None: not drawable)."""
@@ -163,7 +163,7 @@ class Axis:
 
     def step(self, least):
         """A round step of at least `least` (whole decades on a log axis)."""
-        found = nice_step(least, getattr(self, 'time', False))
+        found = nice_step(least, self.time)
         return max(1.0, round(found)) if self.log else found
 
     def ticks(self, least):
@@ -240,10 +240,11 @@ def x_axis(axis, indent, columns, per_column, x_label):
 
 
 def y_labels(axis, rows, per_row):
-    """Row -> the round value written beside it (the row holding its place)."""
-    top, found = rows * per_row - 1, {}
+    """Row -> the round value written beside it: the row whose top the
+    value's place reaches (per_row places a row, the highest at the top)."""
+    top, found = axis.cells - 1, {}
     for value, text in axis.ticks((axis.high - axis.low) / ROUND_TICKS):
-        found.setdefault((top - axis.place(value)) // per_row, text)
+        found.setdefault(min((top - axis.place(value)) // per_row, rows - 1), text)
     return found
 
 
@@ -363,7 +364,7 @@ def bars_panel(panel, width, paint=None):
         first = round((start - starts[0]) / step) // group * per
         for column in range(first, first + per):
             sums[column] += count
-    y_axis = Axis([0, max(sums)], 8 * BAR_ROWS, rounded=True)
+    y_axis = Axis([0, max(sums)], 8 * BAR_ROWS + 1, rounded=True)     # eighths from 0
     chart, indent = with_y_axis(bar_rows(sums, y_axis, paint), y_labels(y_axis, BAR_ROWS, 8),
                                 panel.y_label)
     axis = Axis([starts[0], starts[0] + columns * step * group / per], columns + 1, None,
