@@ -15,22 +15,40 @@ from pathlib import Path
 from stf.core.captures import argus, filescan, peinfo
 from stf.core.flows import flowfile, labelnames
 from stf.core import formats
-from stf.commands.results import Exact, Fields, Table, warning
+from stf.commands.results import Exact, Fields, Plot, Table, warning
 from stf.core.errors import UserError
+from stf.plots.figure import Figure, Panel, Series
 
 
-def file_details(item, scan, bin_seconds, progress=None, whole=False):
+def file_details(item, scan, bin_seconds, progress=None, dataset=None, whole=False):
     """The result items for a file and its scan (reads letters files for
     their details: before the transaction). progress: the App's progress
-    factory (reading a large flow file takes seconds); whole: every row of
-    the long listings (--json, --csv, --tsv), not only the first ones."""
+    factory (reading a large flow file takes seconds); dataset: the file's,
+    named in a capture's picture; whole: every row of the long listings
+    (--json, --csv, --tsv), not only the first ones."""
     pairs = [('name', item.name), ('id', item.id), ('type', item.kind),
              ('path', item.path), ('size', formats.size(scan['size'])),
              ('file time', formats.when(item.mtime)), ('added', formats.when(item.added)),
              ('md5', scan['md5']), ('sha1', scan['sha1']), ('sha256', scan['sha256'])]
     items = [Fields(pairs, title=f'file {item.id}')]
     items += DETAILS.get(item.kind, no_details)(item, scan, bin_seconds, progress, whole)
+    if item.kind in CAPTURES:      # its packets per bin: a table, or a picture with --png
+        items[-1] = Plot(packet_figure(item, scan, bin_seconds, dataset), shown=[items[-1]])
     return items
+
+
+def packet_figure(item, scan, bin_seconds, dataset=None):
+    """A capture's packets per time bin as bars over time."""
+    where = f" of dataset {dataset.id} '{dataset.name}'" if dataset else ''
+    bins = scan['bins']
+    panel = Panel('bars', f"{formats.counted(scan['packets'], 'packet')} from "
+                  f"{formats.from_us(scan['first_us'])} to {formats.from_us(scan['last_us'])}",
+                  'time', f'packets per {bin_seconds} s',
+                  (Series('', tuple(start / 1_000_000 for start, _ in bins),
+                          tuple(count for _, count in bins)),),
+                  x_time=True, bin_width=bin_seconds)
+    return Figure(f'packets per {bin_seconds} s of {item.name} (file {item.id}{where})',
+                  (panel,))
 
 
 def new_scan(item, bin_seconds, progress, ra_conf=None):

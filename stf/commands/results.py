@@ -100,3 +100,13 @@ class Plot:
     figure: object
     shown: list = None
     data: object = None
+
+
+def shown_items(items):
+    """The items with each Plot that shows other items (tables, a timeline)
+    in its place as those items: what the screen shows without --png."""
+    for item in items:
+        if isinstance(item, Plot) and item.shown is not None:
+            yield from shown_items(item.shown)
+        else:
+            yield item
