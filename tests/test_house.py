@@ -19,9 +19,11 @@ MAY_IMPORT = {
     'stf.models': {'stf.models', 'stf.core'},
     'stf.db': {'stf.db', 'stf.models', 'stf.core'},
     'stf.ops': {'stf.ops', 'stf.models', 'stf.core'},
-    'stf.commands': {'stf.commands', 'stf.ops', 'stf.db', 'stf.models', 'stf.core', 'stf'},
-    'stf.console': {'stf.console', 'stf.commands', 'stf.ops', 'stf.db', 'stf.models',
-                    'stf.core', 'stf'},
+    'stf.plots': {'stf.plots', 'stf.core'},
+    'stf.commands': {'stf.commands', 'stf.plots', 'stf.ops', 'stf.db', 'stf.models',
+                     'stf.core', 'stf'},
+    'stf.console': {'stf.console', 'stf.commands', 'stf.plots', 'stf.ops', 'stf.db',
+                    'stf.models', 'stf.core', 'stf'},
     'stf.ips': {'stf.ips', 'stf.core'},
     'stf.detect': {'stf.detect', 'stf.core'},
 }
@@ -39,6 +41,8 @@ ONLY_LIBRARIES = {
     'stf.core': {'numpy', 'dpkt', 'cryptography'},
     'stf.ips': {'numpy', 'dpkt', 'cryptography'},
     'stf.detect': {'numpy', 'cryptography'},
+    # matplotlib: PNG pictures, imported only when one is asked for
+    'stf.plots': {'numpy', 'matplotlib'},
     'stf.models': {'numpy', 'persistent', 'BTrees'},
     'stf.ops': {'numpy', 'persistent', 'BTrees'},
 }

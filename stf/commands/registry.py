@@ -150,6 +150,7 @@ class Action(Flag):
     gather: Callable = None
     undo: Callable = None
     outside: str = ''
+    plots: bool = False
 
 
 # Every command also takes these (unless it gives one a meaning of its own):
