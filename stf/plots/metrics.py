@@ -9,6 +9,7 @@ says why.
 """
 from datetime import datetime, timezone
 
+from stf.core.formats import counted
 from stf.plots.figure import Figure, Panel, Series
 
 # Detections per IP: this many IPs get a series of their own (those flagged
@@ -70,12 +71,12 @@ def detections_panel(name, slots, ips):
             flagged.setdefault(ip, []).append(slot_start(slot))
     ranked = sorted(flagged, key=lambda ip: (-len(flagged[ip]), ip))
     series = [Series(f"{ip} ({ips.get(ip, {}).get('truth', '?')}, "
-                     f'{len(flagged[ip])} slots)',
+                     f"{counted(len(flagged[ip]), 'slot')})",
                      *columns((moment, rank) for moment in flagged[ip]))
               for rank, ip in enumerate(ranked[:NAMED_IPS], 1)]
     rest = ranked[NAMED_IPS:]
     if rest:
-        series.append(Series(f'others ({len(rest)} IPs)', *columns(
+        series.append(Series(f"others ({counted(len(rest), 'IP')})", *columns(
             (moment, rank) for rank, ip in enumerate(rest, NAMED_IPS + 1)
             for moment in flagged[ip])))
     if not series:
@@ -91,7 +92,7 @@ def first_detections_panel(name, ips):
     ranked = sorted(flagged, key=lambda ip: (-flagged[ip].get('flagged', 0), ip))
     points = [(float(flagged[ip]['first_detected_slot']), rank)
               for rank, ip in enumerate(ranked, 1)]
-    label = f'first flagged ({len(points)} IPs)' if points else 'no IP was flagged'
+    label = f"first flagged ({counted(len(points), 'IP')})" if points else 'no IP was flagged'
     return Panel('points', f"{name}: the per-slot detail was dropped ('experiments -r'); "
                  'the first slot each IP was flagged in', 'slot number (from 1)',
                  'flagged IP (1 = flagged in most slots)', (Series(label, *columns(points)),))
@@ -104,22 +105,23 @@ def detector_figure(name, trained_from, evaluation):
     figures: the whole sweep when kept, else only its two thresholds'
     points; none when it was not cross-validated."""
     sweep = evaluation.get('sweep')
+    folds = f" ({evaluation['folds']} folds)" if evaluation.get('folds') else ''
+    title = f'detector {name}: cross-validated{folds} on {trained_from}'
     if sweep:
         roc = curve(sweep, 'fpr', 'tpr')
         recall = curve(sweep, 'tpr', 'precision')
-        label, how = 'cross-validated', ''
+        label = 'cross-validated'
     elif evaluation.get('default'):
         points = [evaluation[key] for key in ('low_fpr', 'default') if key in evaluation]
         roc = curve([{'fpr': 0.0, 'tpr': 0.0}, *points, {'fpr': 1.0, 'tpr': 1.0}], 'fpr', 'tpr')
         recall = curve(points, 'tpr', 'precision')
         label = 'low-FPR and default thresholds only'
-        how = ' (no sweep was kept: train it again for the whole curves)'
+        title += ' (no sweep was kept: train it again for the whole curves)'
     else:
         roc = recall = ((), ())
         label = 'not cross-validated'
-        how = ' (imported, or too few models of a class): no curve'
-    folds = f" ({evaluation['folds']} folds)" if evaluation.get('folds') else ''
-    title = f'detector {name}: cross-validated{folds} on {trained_from}{how}'
+        title = (f'detector {name} from {trained_from}: not cross-validated (imported, or too '
+                 'few models of a class), no curve')
     return Figure(title, (
         Panel('lines', 'ROC: chains judged at each threshold', 'false positive rate (FPR)',
               'true positive rate (TPR)', (Series(label, *roc), Series('chance', UNIT, UNIT)),
@@ -130,9 +132,10 @@ def detector_figure(name, trained_from, evaluation):
 
 
 def curve(rows, x_key, y_key):
-    """(x, y) of the rows where both are known, in order of x then y."""
-    return columns(sorted((float(row[x_key]), float(row[y_key])) for row in rows
-                          if row.get(x_key) is not None and row.get(y_key) is not None))
+    """(x, y) of the rows where both are known, each point once, in order
+    of x then y."""
+    return columns(sorted({(float(row[x_key]), float(row[y_key])) for row in rows
+                           if row.get(x_key) is not None and row.get(y_key) is not None}))
 
 
 def chance_precision(evaluation):
