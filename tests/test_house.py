@@ -19,11 +19,14 @@ MAY_IMPORT = {
     'stf.models': {'stf.models', 'stf.core'},
     'stf.db': {'stf.db', 'stf.models', 'stf.core'},
     'stf.ops': {'stf.ops', 'stf.models', 'stf.core'},
-    'stf.plots': {'stf.plots', 'stf.core'},
     'stf.commands': {'stf.commands', 'stf.plots', 'stf.ops', 'stf.db', 'stf.models',
                      'stf.core', 'stf'},
     'stf.console': {'stf.console', 'stf.commands', 'stf.plots', 'stf.ops', 'stf.db',
                     'stf.models', 'stf.core', 'stf'},
+    # figures as data, drawn in the terminal and (matplotlib) into PNG files
+    'stf.plots': {'stf.plots', 'stf.core'},
+    # what a plugin uses of stf: the command record, results, errors, figures
+    'stf.plugins': {'stf.plugins', 'stf.commands', 'stf.plots', 'stf.core'},
     'stf.ips': {'stf.ips', 'stf.core'},
     'stf.detect': {'stf.detect', 'stf.core'},
 }
@@ -41,10 +44,10 @@ ONLY_LIBRARIES = {
     'stf.core': {'numpy', 'dpkt', 'cryptography'},
     'stf.ips': {'numpy', 'dpkt', 'cryptography'},
     'stf.detect': {'numpy', 'cryptography'},
-    # matplotlib: PNG pictures, imported only when one is asked for
-    'stf.plots': {'numpy', 'matplotlib'},
     'stf.models': {'numpy', 'persistent', 'BTrees'},
     'stf.ops': {'numpy', 'persistent', 'BTrees'},
+    # matplotlib: only inside stf.plots.png's functions, when a PNG is asked for
+    'stf.plots': {'numpy', 'matplotlib'},
 }
 
 

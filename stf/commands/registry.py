@@ -145,7 +145,8 @@ class Action(Flag):
     transaction was not saved (files made or moved), so that nothing is left
     that the database does not know.
     outside: what the action does outside the database that the `undo`
-    command cannot take back once it was saved (kept in the history)."""
+    command cannot take back once it was saved (kept in the history).
+    plots: it returns a picture (results.Plot) that --png FILE writes."""
     apply: Callable = None
     gather: Callable = None
     undo: Callable = None
