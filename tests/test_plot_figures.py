@@ -43,7 +43,7 @@ def test_an_experiment_draws_its_rates_per_slot_and_the_ips_it_flagged(app, tmp_
     rates, flagged = figure.panels
     assert (rates.kind, rates.title, rates.x_label, rates.y_label, rates.x_time,
             rates.y_range) == ('lines', 'default: TPR and FPR per 300 s slot (per source IP)',
-                               'slot start (UTC)', 'rate (0 to 1)', True, UNIT)
+                               'slot start', 'rate (0 to 1)', True, UNIT)
     slots = app.root['experiments'].get(0).results['default']['slots']
     starts = tuple(TEN_O_CLOCK + 300 * number for number in range(10))
     # the botnet hosts call home in the first two minutes only: one slot with a TPR
@@ -51,7 +51,7 @@ def test_an_experiment_draws_its_rates_per_slot_and_the_ips_it_flagged(app, tmp_
                                    ('FPR', starts, tuple(slot['fpr'] for slot in slots))]
 
     assert (flagged.kind, flagged.title, flagged.x_label, flagged.y_label, flagged.x_time) == (
-        'points', 'default: source IPs flagged per slot', 'slot start (UTC)',
+        'points', 'default: source IPs flagged per slot', 'slot start',
         'flagged IP (1 = flagged in most slots)', True)
     times = {ip: [start for start, slot in zip(starts, slots) if ip in slot['flagged_ips']]
              for ip in {ip for slot in slots for ip in slot['flagged_ips']}}
@@ -219,7 +219,7 @@ def test_a_group_compared_draws_each_chain_by_its_label_and_the_threshold(labele
                             'Proto3 UDP with at least 4 characters')
     (panel,) = figure.panels
     assert (panel.kind, panel.title, panel.x_label, panel.y_label) == (
-        'lines', 'the smallest distance of each chain, smallest first',
+        'points', 'the smallest distance of each chain, smallest first',
         'chains in order of distance (rank)',
         'smallest distance (larger |log P| / smaller; 1 = alike)')
     zzzz = 4 * math.log(0.01) / (math.log(3 / 5) + math.log(1 / 3) + math.log(2 / 3))
@@ -227,12 +227,14 @@ def test_a_group_compared_draws_each_chain_by_its_label_and_the_threshold(labele
     assert malicious == ('malicious chains', (1.0, 4.0), (1.0, zzzz))
     assert (normal[:2], [round(value, 3) for value in normal[2]]) == (
         ('normal chains', (2.0, 3.0)), [1.545, 2.942])
-    assert threshold == ('threshold 1.5', (1.0, 4.0), (1.5, 1.5))
+    assert threshold == ('threshold 1.5', (1.0, 2.0, 3.0, 4.0), (1.5,) * 4)
 
 
 def test_infinite_distances_are_left_out_and_counted():
     figure = distances.compared_figure('t', [('unlabeled', math.inf), ('normal', 2.0),
                                              ('unlabeled', 1.25)], None)
+    assert drawn(distances.compared_figure('t', [], 1.5).panels[0].series) == [
+        ('no chain to compare', (), ())]
     assert drawn(figure.panels[0].series) == [
         ('normal chains', (2.0,), (2.0,)),
         ('unlabeled chains (1 infinite left out)', (1.0,), (1.25,))]

@@ -24,17 +24,23 @@ def distance_figure(title, values, threshold):
 
 def compared_figure(title, chains, threshold):
     """chains: [(verdict of its label or 'unlabeled', smallest distance)];
-    drawn in order of distance (x: the chain's rank), one series a verdict,
-    so that the line of the threshold splits those that match."""
+    one point a chain, in order of distance (x: its rank), one series a
+    verdict; the threshold a row of points at every rank, under which the
+    chains match."""
     ordered = sorted(chains, key=lambda chain: chain[1])
     ranked = [(rank, verdict, value) for rank, (verdict, value) in enumerate(ordered, 1)]
     series = [finite_series(f'{verdict} chains',
                             [(rank, value) for rank, kind, value in ranked if kind == verdict])
               for verdict in VERDICTS if any(kind == verdict for _, kind, _ in ranked)]
+    if not ranked:
+        series.append(Series('no chain to compare', (), ()))
+    elif threshold is not None:
+        series.append(Series(f'threshold {threshold:g}',
+                             tuple(float(rank) for rank, _, _ in ranked),
+                             (float(threshold),) * len(ranked)))
     return Figure(title, (Panel(
-        'lines', 'the smallest distance of each chain, smallest first',
-        'chains in order of distance (rank)', f'smallest {DISTANCE}',
-        (*series, *threshold_series(threshold, [(rank, 0) for rank, _, _ in ranked]))),))
+        'points', 'the smallest distance of each chain, smallest first',
+        'chains in order of distance (rank)', f'smallest {DISTANCE}', tuple(series)),))
 
 
 def finite_series(label, points):
@@ -46,7 +52,8 @@ def finite_series(label, points):
 
 
 def threshold_series(threshold, points):
-    """The threshold across the points' x, or nothing when none is set."""
+    """The threshold as a line across the points' x, or nothing when none
+    is set."""
     if threshold is None or not points:
         return ()
     first, last = float(points[0][0]), float(points[-1][0])

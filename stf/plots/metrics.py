@@ -58,7 +58,7 @@ def rates_panel(name, slots, seconds):
         series.append(Series(legend if known else f'{legend} (no slot to measure it in)',
                              *columns(known)))
     return Panel('lines', f'{name}: TPR and FPR per {seconds:g} s slot (per source IP)',
-                 'slot start (UTC)', 'rate (0 to 1)', tuple(series), x_time=True,
+                 'slot start', 'rate (0 to 1)', tuple(series), x_time=True,
                  y_range=UNIT)
 
 
@@ -81,7 +81,7 @@ def detections_panel(name, slots, ips):
             for moment in flagged[ip])))
     if not series:
         series.append(Series('no IP was flagged', (), ()))
-    return Panel('points', f'{name}: source IPs flagged per slot', 'slot start (UTC)',
+    return Panel('points', f'{name}: source IPs flagged per slot', 'slot start',
                  'flagged IP (1 = flagged in most slots)', tuple(series), x_time=True)
 
 
