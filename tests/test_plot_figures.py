@@ -241,3 +241,29 @@ def test_infinite_distances_are_left_out_and_counted():
     grown = distances.distance_figure('t', [(4, math.inf), (5, 3.0)], 2.0)
     assert drawn(grown.panels[0].series) == [('distance (1 infinite left out)', (5.0,), (3.0,)),
                                              ('threshold 2', (4.0, 5.0), (2.0, 2.0))]
+
+
+# -- as pictures: each command's --png writes an image of its panels' size
+
+def test_each_metric_picture_is_a_png_of_its_panels(app, tmp_path, letters):  # noqa: F811
+    from tests.test_plots import png_size
+    ok(app, f'datasets -c {labeled_capture(tmp_path)} --name lab')
+    ok(app, 'experiments -n --rule any')
+    ok(app, f'detectors -t --from {letters} --name beacons')
+    for line, size in ((f'experiments -p 0 --png {tmp_path}/run.png', (1200, 800)),
+                       (f'detectors -s beacons --png {tmp_path}/roc.png', (1200, 800))):
+        (message,) = ok(app, line)
+        path = tmp_path / line.split('/')[-1]
+        assert message.text == f'picture written to {path} ({size[0]}×{size[1]} px)'
+        assert png_size(path) == size
+
+
+def test_distance_pictures_are_pngs_of_one_panel(labeled, tmp_path):  # noqa: F811
+    from tests.test_plots import png_size
+    app, names = labeled
+    ok(app, f'markov_models -g {names[BOTNET]}')
+    group = app.root['models'].values()[0].id
+    ok(app, f'distances -n --train 0 --test {group}:10.0.0.4-8.8.8.8-53-udp '
+            f'--png {tmp_path}/one.png')
+    ok(app, f'distances -c --train 0 --test {group} --png {tmp_path}/all.png')
+    assert png_size(tmp_path / 'one.png') == png_size(tmp_path / 'all.png') == (1200, 400)
