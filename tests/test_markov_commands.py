@@ -84,10 +84,13 @@ def test_distances_drawn_listed_compared_and_deleted(labeled):
     ok(app, 'markov_models --threshold 1.5 -i 0')
     group = app.root['models'].values()[0].id
     (drawn,) = ok(app, f'distances -n --train 0 --test {group}:10.0.0.6-8.8.8.8-53-udp')
-    plot, said = drawn.shown
+    (said,) = drawn.shown
+    assert drawn.chart      # drawn under the line on the screen, as a chart of the plots room
     assert said.text == (f'distance 0: {group}:10.0.0.6-8.8.8.8-53-udp to Markov model 0 '
                          f'({BOTNET}): smallest 2.942; never within the threshold 1.5')
-    assert '*' in plot.text and '-' * 10 in plot.text
+    from stf.plots import terminal
+    chart = '\n'.join(terminal.drawing(drawn.figure, 80))
+    assert 'threshold 1.5' in chart and 'letters read' in chart
     (table,) = ok(app, 'distances -l -f distance>2')
     assert [row[:5] for row in table.rows] == [(0, 0, BOTNET, f'{group}:10.0.0.6-8.8.8.8-53-udp',
                                                 NORMAL)]

@@ -195,7 +195,7 @@ def show(app, args):
     source = (f"{record.source if record else 'its shipped training set'} "
               f"({counts.get('malicious', 0):,} malicious, {counts.get('normal', 0):,} normal "
               'models)')
-    return [Plot(detector_figure(args.show, source, evaluation), shown=items)]
+    return [Plot(detector_figure(args.show, source, evaluation), shown=items, chart=True)]
 
 
 def shipped_evaluation():

@@ -169,7 +169,8 @@ def show(app, args):
         if args.slots:
             items.append(slot_table(name, result.get('slots')))
     dataset = app.datasets.get(made.dataset_id)
-    return [Plot(experiment_figure(made, dataset.name if dataset else ''), shown=items)]
+    return [Plot(experiment_figure(made, dataset.name if dataset else ''), shown=items,
+                 chart=True)]
 
 
 IP_FIELDS = ('truth', 'tp', 'fp', 'tn', 'fn', 'first_detected_slot')

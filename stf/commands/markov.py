@@ -359,43 +359,9 @@ def new_distance(app, args):
     figure = distance_figure(f'distance {stored.id}: {test}' + (f' ({label})' if label else '')
                              + f' to Markov model {record.id} ({record.label})', values,
                              record.threshold)
-    return [Plot(figure, shown=[
-        Text(plot(values, record.threshold)),
+    return [Plot(figure, chart=True, shown=[
         ok(f'distance {stored.id}: {test} to Markov model {record.id} ({record.label}): '
            f'smallest {min(value for _, value in values):.3f}; {said}{note}')])]
-
-
-def plot(values, threshold, width=60, height=12):
-    """Distance (up) against characters seen (across), the threshold as a
-    row of '-' and infinite distances at the top."""
-    finite = [value for _, value in values if math.isfinite(value)]
-    top = max(finite + [threshold or 1.0, 1.0]) * 1.05
-    bottom = 1.0
-    columns = width   # a short chain's values are stretched across
-    grid = [[' '] * columns for _ in range(height)]
-
-    def row_of(value):
-        if not math.isfinite(value):
-            return 0
-        share = (value - bottom) / (top - bottom) if top > bottom else 0.0
-        return max(0, min(height - 1, height - 1 - round(share * (height - 1))))
-
-    if threshold is not None:
-        for column in range(columns):
-            grid[row_of(threshold)][column] = '-'
-    for column in range(columns):
-        index = column * len(values) // columns
-        grid[row_of(values[index][1])][column] = '*'
-    lines = []
-    for number, row in enumerate(grid):
-        label = top if number == 0 else bottom if number == height - 1 else None
-        lines.append(f"{'' if label is None else f'{label:.2f}':>6} |{''.join(row)}")
-    first, last = values[0][0], values[-1][0]
-    lines.append(f"{'':>6} +{'-' * columns}")
-    axis = f'{first}'.ljust(columns - len(f'{last}')) + f'{last}'
-    lines.append(f"{'':>6}  {axis}")
-    lines.append(f"{'':>6}  characters seen; '-' the threshold, '*' the distance")
-    return '\n'.join(lines)
 
 
 def list_distances(app, args):
@@ -436,7 +402,7 @@ def compare_group(app, args):
     title = (f'group {group.id} against Markov model {record.id} ({record.label}): '
              f'{len(rows)} chains of Proto3 {record.proto3} with at least '
              f'{labelmarkov.MIN_LETTERS} characters')
-    return [Plot(compared_figure(title, chains, record.threshold), shown=[
+    return [Plot(compared_figure(title, chains, record.threshold), chart=True, shown=[
         Table(['connection', 'label', 'characters', 'smallest', 'matched at'], rows,
               title=title, shorten=(0, 1))])]
 

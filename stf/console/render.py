@@ -456,7 +456,7 @@ class Renderer:
     def show(self, items):
         blocks = []
         columns = shutil.get_terminal_size().columns if self.terminal else None
-        for item in shown_items(items):
+        for item in shown_items(items, screen=True):
             if isinstance(item, ClearScreen):
                 self.clear()
             elif isinstance(item, Message) and item.level in ('error', 'note'):
