@@ -85,15 +85,16 @@ class DnsStats:
     messages past the limit were left out).
     """
 
-    def __init__(self, limit=MAX_MESSAGES):
-        self.limit = limit
+    def __init__(self, limit=None):
+        self.limit = MAX_MESSAGES if limit is None else limit
         self.names, self.clients = {}, {}
         self.rcodes, self.qtypes = Counter(), Counter()
         self.ttls, self.ips_of, self.names_of = [], {}, {}
         self.messages = self.queries = self.responses = self.payloads = 0
         self.cut = False
         # (client, packed address) and (None, packed address) -> {name: [(answered_us,
-        # client)]}: the answers to one client, and to any
+        # not asked, client)]}: the answers to one client, and to any; 'not asked' puts
+        # the name a query asked for before the CNAMEs its answer went through
         self._answered = {}
         self._sorted = True
 
@@ -135,12 +136,13 @@ class DnsStats:
             found.nxdomain += message.rcode == NXDOMAIN
             found.seen(moment_us)
         self.ttls += [record.ttl for record in message.answers]
+        asked = {name for name, _ in message.questions}
         for packed, name, _ in dnsnames.addresses_answered(message) or ():
             self.ips_of.setdefault(name, set()).add(packed)
             self.names_of.setdefault(packed, set()).add(name)
             for key in ((client, packed), (None, packed)):
                 self._answered.setdefault(key, {}).setdefault(name, []).append(
-                    (moment_us, client))
+                    (moment_us, name not in asked, client))
         self._sorted = False
 
     def answered_before(self, connection, most=SHOWN_BEFORE):
@@ -165,13 +167,15 @@ class DnsStats:
 
 def _latest(names, moment_us):
     """[(name, answered_us, client)], the latest answer of each name at or before
-    moment_us, the latest first (names in their order at the same time)."""
+    moment_us, the latest first; at the same time the name asked for first, then the
+    others in their order."""
     found = []
     for name, answers in names.items():
         at = bisect.bisect_right(answers, moment_us, key=lambda answer: answer[0])
         if at:
             found.append((name, *answers[at - 1]))
-    return sorted(found, key=lambda seen: (-seen[1], seen[0]))
+    found.sort(key=lambda seen: (-seen[1], seen[2], seen[0]))
+    return [(name, moment, client) for name, moment, _, client in found]
 
 
 def names_before(stats, connections, most=SHOWN_BEFORE):

@@ -27,9 +27,15 @@ TOP = 20
 SHOWN_ADDRESSES = 5
 CENTI = 100                 # entropies are binned in hundredths of a bit
 PAYLOADS = ('src_udata', 'dst_udata')
-NO_PAYLOADS = ("dataset {dataset} has no DNS payloads to read: {why}; add its capture with "
-               "'datasets -a PCAP', or make a binetflow with payloads from a capture with "
-               "'datasets -g'")
+# Why a dataset has no DNS messages to read, and what to do: (has a group?) -> line.
+NO_PAYLOADS = {
+    True: ("dataset {dataset} has no DNS payloads to read: its flow file {flows} has no "
+           "srcUdata/dstUdata columns and it has no capture; add its capture with 'datasets "
+           "-a PCAP', or make a binetflow with payloads from a capture with 'datasets -g'"),
+    False: ("dataset {dataset} has no DNS payloads to read: it has no connections and no "
+            "capture; make its connections with 'connections -g' from a flow file with "
+            "srcUdata/dstUdata, or add its capture with 'datasets -a PCAP'"),
+}
 
 
 class Plan:
@@ -159,10 +165,9 @@ def read(app, found, wants_connections):
         return _read_flows(app, found)
     if found.capture is not None:
         return _read_capture(app, found, wants_connections)
-    why = (f'its flow file {Path(found.flow_path).name} has no srcUdata/dstUdata columns '
-           'and it has no capture' if found.group else 'it has no connections and no capture')
-    raise api.UserError(NO_PAYLOADS.format(dataset=f"{found.dataset.id} '{found.dataset.name}'",
-                                           why=why))
+    raise api.UserError(NO_PAYLOADS[found.group is not None].format(
+        dataset=f"{found.dataset.id} '{found.dataset.name}'",
+        flows=found.flow_path and Path(found.flow_path).name))
 
 
 def _has_payloads(found):
