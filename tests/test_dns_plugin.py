@@ -5,6 +5,7 @@ import base64
 import json
 import math
 import socket
+import sys
 from collections import Counter
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from tests.conftest import error, ok
 from tests.test_house import ROOT, imports_of, project_modules
 from tests.test_payload import ether, ip4, tcp, udp, write_pcap
 
-from stf.core.captures import dnsnames, dnsstats
+from stf.core.captures import argus, dnsnames, dnsstats
 from stf.plugins.shipped import dns
 
 T = 1_600_000_000                       # 2020-09-13 12:26:40 UTC
@@ -340,6 +341,21 @@ def test_the_dns_of_test7(app, shared):
                                                 '212.96.160.147']
 
 
+def test_the_dns_of_test7_through_argus(app, shared, tmp_path):
+    """argus' flows of the same capture hold the same messages in their payloads."""
+    if not (argus.find_tool('argus') and argus.find_tool('ra')):
+        pytest.skip('argus and ra are not installed (make setup installs them)')
+    ok(app, f'datasets -c {shared / "pcap" / "test7-malicious.pcap"} --name test7')
+    ok(app, f'datasets -g --out {tmp_path}')
+    ok(app, 'connections -g')
+    fields = dict(ok(app, 'dns')[0].pairs)
+    assert (fields['read from'], fields['DNS messages'], fields['queries'],
+            fields['response codes'], fields['answer records']) == (
+        'the flow file test7-malicious.binetflow (group 0, 31 DNS flows)', 66, 36,
+        'NOERROR 26, NXDOMAIN 4', 68)
+    assert dict(ok(app, 'dns --pcap')[0].pairs)['answer records'] == 68
+
+
 # ---- bad input ------------------------------------------------------------------------
 
 def test_no_dataset_selected(app):
@@ -430,4 +446,6 @@ def test_the_plugin_imports_only_the_api_and_the_core():
         'stf.plugins.api', 'stf.core.formats', 'stf.core.captures.dnsstats',
         'stf.core.captures.payload', 'stf.core.flows.connid', 'stf.core.flows.flowfile',
         'stf.core.flows.stats'}
+    assert {target for target in found if not target.startswith('stf')} <= set(
+        sys.stdlib_module_names)
     assert dns.VERSION == '1.0' and [command.name for command in dns.COMMANDS] == ['dns']

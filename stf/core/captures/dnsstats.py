@@ -18,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
+
 from stf.core.captures import dnsnames, payload
 
 MAX_MESSAGES = 200_000
@@ -216,6 +218,22 @@ class DnsFlow(NamedTuple):
     client: str
     server: str
     udp: bool
+
+
+def first_flows(connections, most):
+    """([DnsFlow] of the first `most` flows in file order, the count of all flows) of
+    DNS connections given as (offsets, starts: int arrays of their flows, client,
+    server, udp)."""
+    total = sum(len(offsets) for offsets, *_ in connections)
+    if not total:
+        return [], 0
+    offsets = np.concatenate([offsets for offsets, *_ in connections])
+    starts = np.concatenate([starts for _, starts, *_ in connections])
+    owner = np.repeat(np.arange(len(connections)), [len(offsets) for offsets, *_ in connections])
+    chosen = np.argsort(offsets, kind='stable')[:most]
+    return [DnsFlow(offset, start, *connections[number][2:])
+            for offset, start, number in zip(offsets[chosen].tolist(), starts[chosen].tolist(),
+                                             owner[chosen].tolist())], total
 
 
 def read_flows(path, fmt, flows, stats, progress=None):

@@ -12,8 +12,6 @@ stf.plugins.api and the pure core, as any plugin may.
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from stf.core import formats
 from stf.core.captures import dnsstats, payload
 from stf.core.flows import connid, flowfile, stats as spreads
@@ -123,23 +121,14 @@ def _capture(dataset, required):
 def dns_flows(group):
     """([DnsFlow] of the group's DNS connections, the first MAX_MESSAGES in file
     order; how many flows those connections have)."""
-    parts = []
+    connections = []
     for conn in group.index.keys():
         if conn.endswith(DNS_CONNECTIONS):
             chunk, position = group.locate(conn)
             flows, ends = chunk.flows(position), connid.parse(conn)
-            parts.append((flows['offset'], flows['start'], ends, ends.proto == 'udp'))
-    total = sum(len(offsets) for offsets, *_ in parts)
-    if not total:
-        return [], 0
-    offsets = np.concatenate([offsets for offsets, *_ in parts])
-    starts = np.concatenate([starts for _, starts, *_ in parts])
-    owner = np.repeat(np.arange(len(parts)), [len(offsets) for offsets, *_ in parts])
-    chosen = np.argsort(offsets, kind='stable')[:dnsstats.MAX_MESSAGES]
-    return [dnsstats.DnsFlow(offset, start, parts[number][2].src, parts[number][2].dst,
-                             parts[number][3])
-            for offset, start, number in zip(offsets[chosen].tolist(), starts[chosen].tolist(),
-                                             owner[chosen].tolist())], total
+            connections.append((flows['offset'], flows['start'], ends.src, ends.dst,
+                                ends.proto == 'udp'))
+    return dnsstats.first_flows(connections, dnsstats.MAX_MESSAGES)
 
 
 def group_connections(group):
