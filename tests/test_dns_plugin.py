@@ -449,3 +449,11 @@ def test_the_plugin_imports_only_the_api_and_the_core():
     assert {target for target in found if not target.startswith('stf')} <= set(
         sys.stdlib_module_names)
     assert dns.VERSION == '1.0' and [command.name for command in dns.COMMANDS] == ['dns']
+
+
+def test_completion_offers_the_command_its_flags_and_datasets(flows):
+    from tests.test_completion import completions
+    assert completions(flows, 'dn') == {'dns'}
+    assert completions(flows, 'dns --n') == {'--names'}
+    assert completions(flows, 'dns -g ') == {'0'}
+    assert completions(flows, 'dns ') == {'0'}
