@@ -376,6 +376,11 @@ def test_a_group_of_another_dataset(flows, tmp_path):
     ok(flows, f'datasets -c {write_capture(tmp_path / "other.pcap")} --name other')
     assert error(flows, 'dns 1 -g 0') == ('group 0 is of dataset 0, not of dataset 1; leave '
                                           'out one of them')
+    # -g alone names its dataset, whichever is selected, or none.
+    for _ in range(2):
+        assert ok(flows, 'dns -g 0')[0].pairs[0] == (
+            'read from', 'the flow file dns.binetflow (group 0, 6 DNS flows)')
+        ok(flows, 'datasets -u')
     assert error(flows, 'dns --pcap -g 0') == ("dataset 0 'flows' has no capture; add one with "
                                                "'datasets -a PCAP', or leave out --pcap to read "
                                                "the flows' payloads")

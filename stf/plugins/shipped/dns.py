@@ -62,10 +62,11 @@ class Read(NamedTuple):
 # ---- the database: what to read ----------------------------------------------------
 
 def plan(app, args, view):
-    dataset = _dataset(app, args.dataset)
-    group = _group(app, args.group, dataset, args.dataset != CURRENT)
-    if group is not None:
-        dataset = app.datasets.get(group.dataset_id) or dataset
+    # -g alone names the dataset too: no dataset need be selected.
+    alone = args.dataset == CURRENT and args.group is not None
+    dataset = None if alone else _dataset(app, args.dataset)
+    group = _group(app, args.group, dataset)
+    dataset = dataset or app.datasets.get(group.dataset_id)
     found = Plan(dataset, group, _capture(dataset, args.pcap))
     found.from_capture = args.pcap
     if group is not None:
@@ -89,8 +90,9 @@ def _dataset(app, text):
     return dataset
 
 
-def _group(app, text, dataset, named):
-    """The group of -g, else the dataset's newest group (None when it has none)."""
+def _group(app, text, dataset):
+    """The group of -g (of dataset, when given), else the dataset's newest group (None
+    when it has none)."""
     if text is None:
         groups = app.root['connections'].of_dataset(dataset.id)
         return groups[-1] if groups else None
@@ -101,7 +103,7 @@ def _group(app, text, dataset, named):
     if group is None:
         raise api.UserError(f"there is no group of connections '{text}'; list them with "
                             "'connections -l'")
-    if named and group.dataset_id != dataset.id:
+    if dataset is not None and group.dataset_id != dataset.id:
         raise api.UserError(f'group {group.id} is of dataset {group.dataset_id}, not of '
                             f'dataset {dataset.id}; leave out one of them')
     return group
