@@ -43,11 +43,11 @@ class Plan:
     (--pcap), connections ([dnsstats.Connection] of the group, for --before; None
     when not asked or no group)."""
 
-    def __init__(self, dataset, group, capture):
+    def __init__(self, dataset, group, capture, from_capture):
         self.dataset, self.group, self.capture = dataset, group, capture
+        self.from_capture = from_capture
         self.flow_path = group.file_path if group else None
         self.flows, self.dns_flows, self.connections = [], 0, None
-        self.from_capture = False
 
 
 class Read(NamedTuple):
@@ -67,8 +67,7 @@ def plan(app, args, view):
     dataset = None if alone else _dataset(app, args.dataset)
     group = _group(app, args.group, dataset)
     dataset = dataset or app.datasets.get(group.dataset_id)
-    found = Plan(dataset, group, _capture(dataset, args.pcap))
-    found.from_capture = args.pcap
+    found = Plan(dataset, group, _capture(dataset, args.pcap), args.pcap)
     if group is not None:
         if not args.pcap:
             found.flows, found.dns_flows = dns_flows(group)
@@ -127,9 +126,10 @@ def dns_flows(group):
     for conn in group.index.keys():
         if conn.endswith(DNS_CONNECTIONS):
             chunk, position = group.locate(conn)
-            flows, ends = chunk.flows(position), connid.parse(conn)
-            connections.append((flows['offset'], flows['start'], ends.src, ends.dst,
-                                ends.proto == 'udp'))
+            flows, ends = chunk.flows(position), _ends(conn)
+            if ends:
+                connections.append((flows['offset'], flows['start'], ends.src, ends.dst,
+                                    ends.proto == 'udp'))
     return dnsstats.first_flows(connections, dnsstats.MAX_MESSAGES)
 
 
@@ -140,11 +140,20 @@ def group_connections(group):
     for chunk in group.chunks:
         bounds, starts = chunk.column('bounds'), chunk.column('start')
         for conn, begin, end in zip(chunk.ids, bounds[:-1].tolist(), bounds[1:].tolist()):
-            if end > begin and not conn.endswith(DNS_CONNECTIONS):
-                ends, first = connid.parse(conn), int(starts[begin:end].min())
-                key = (ends.src, ends.dst)
+            ends = end > begin and not conn.endswith(DNS_CONNECTIONS) and _ends(conn)
+            if ends:
+                first, key = int(starts[begin:end].min()), (ends.src, ends.dst)
                 firsts[key] = min(firsts.get(key, first), first)
     return [dnsstats.Connection(src, dst, first) for (src, dst), first in firsts.items()]
+
+
+def _ends(conn):
+    """The fields of a connection id, or None for one made of odd flow fields (its
+    connection is left out rather than the whole listing)."""
+    try:
+        return connid.parse(conn)
+    except api.UserError:
+        return None
 
 
 # ---- the files: reading --------------------------------------------------------------
