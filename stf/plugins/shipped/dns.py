@@ -244,7 +244,7 @@ def summary_view(got, top):
                       for code, count in sorted(stats.rcodes.items())) or '-'
     nxdomain = stats.rcodes[dnsstats.NXDOMAIN]
     spread = spreads.spread(stats.ttls)
-    busiest = max(stats.names.items(), key=lambda item: (item[1].queries, _desc(item[0])),
+    busiest = min(stats.names.items(), key=lambda item: (-item[1].queries, item[0]),
                   default=None)
     asked = '-' if busiest is None else (
         f'{name_text(busiest[0])} ({formats.counted(busiest[1].queries, "query", "queries")})')
@@ -256,11 +256,6 @@ def summary_view(got, top):
              ('TTL median', '-' if spread is None else f'{spread.median:g} s'),
              ('most asked name', asked)]
     return [api.Fields(pairs, title='DNS')]
-
-
-def _desc(name):
-    # max() with the first name in order among equals: the name's bytes inverted.
-    return bytes(255 - byte for byte in name)
 
 
 def names_view(got, top):
