@@ -37,7 +37,7 @@ import dpkt
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings, strategies as st
 
-from stf.core.captures import dnsnames, filescan, filetypes, payload, peinfo, tls
+from stf.core.captures import dnsnames, dnsstats, filescan, filetypes, payload, peinfo, tls
 from stf.core.errors import UserError
 from stf.core.flows import flowfile, letterstsv
 from stf.core.flows.flowfile import ReadStats
@@ -964,7 +964,20 @@ def check_capture(inputs, data, kind):
     found = settle(payload.pcap_payloads, path, '10.0.0.1', '10.0.0.2', 53, 'udp', limit=5)
     if not failed(found):
         assert len(found) <= 5
+    stats = dnsstats.DnsStats()
+    connections = settle(dnsstats.read_capture, path, stats, connections=True)
+    assert failed(connections) or stats.messages == stats.queries + stats.responses
     return scan
+
+
+def check_dns_statistics(case, path):
+    """Each DNS packet of the conversation is one message, a query or a response as its
+    QR bit says; the other packets make one connection per pair of addresses."""
+    stats = dnsstats.DnsStats()
+    connections = dnsstats.read_capture(path, stats, connections=True)
+    responses = sum(1 for _, data in case.hits if data[2] & 0x80)
+    assert (stats.messages, stats.responses) == (len(case.hits), responses)
+    assert len(connections) <= 2 and not stats.cut
 
 
 def check_capture_case(rng, inputs, case):
@@ -980,6 +993,7 @@ def check_capture_case(rng, inputs, case):
     assert sum(count for _, count in scan['bins']) == len(times)
     found = payload.pcap_payloads(path, '10.0.0.1', '10.0.0.2', 53, 'udp', limit=1000)
     assert [(way, data) for _, way, data in found] == case.hits
+    check_dns_statistics(case, path)
     # Cut anywhere: the packets whose records are whole are counted, and the cut
     # is told unless it falls between two records.
     cut = rng.randrange(case.ends[0], len(case.data) + 1)
@@ -1082,6 +1096,10 @@ def check_payload_views(inputs, data, proto, port):
         summary = payload.dns_summary(data, udp=udp)
         assert summary is None or printable(summary)
         dnsnames.DnsNames().add(0, data, udp)
+        stats = dnsstats.DnsStats()
+        stats.add(0, '10.0.0.1', '10.0.0.2', data, udp)
+        assert stats.messages == stats.queries + stats.responses
+        assert all(dnsstats.entropy(name) >= 0 for name in stats.names)
     text = payload.as_text(data)
     assert text is None or printable(text, newlines=True)
     dump = payload.hexdump(data)
@@ -1102,6 +1120,8 @@ def prop_payload(rng, inputs):
     if names is not None:
         summary = payload.dns_summary(data, udp=proto == 'udp')
         assert summary.startswith('DNS ') and all(name in summary for name in names), summary
+        (message,) = dnsnames.messages(data, udp=proto == 'udp')
+        assert [name for name, _ in message.questions] == [name.encode() for name in names]
     if data in TEXTS:
         assert payload.as_text(data) == data.decode().replace('\r\n', '\n').expandtabs(8)
     # ra's fields decode to the bytes they were made from
