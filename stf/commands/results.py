@@ -100,3 +100,20 @@ class Plot:
     figure: object
     shown: list = None
     data: object = None
+
+
+@dataclass
+class Replay:
+    """A group's flows replayed in time order, shown full-screen on a
+    terminal (stf.console.replay). heading: what is replayed; playback:
+    stf.core.flows.replay.Playback (it reads the group's chunks as the
+    replay goes); states(conns) -> {conn: its model's letters};
+    select(filter words) -> a bool per tuple or None for all (a UserError
+    for a bad filter); model_view(conn) -> the items of models -S;
+    filter_words: the filter it began with."""
+    heading: str
+    playback: object
+    states: object
+    select: object
+    model_view: object
+    filter_words: list = None
