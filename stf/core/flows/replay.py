@@ -107,8 +107,9 @@ class FlowOrder:
     edges (windows: [edges[i], edges[i+1]) µs), first and last (the group's
     first and last start)."""
 
-    def __init__(self, source, budget=WINDOW_FLOWS, progress=None):
+    def __init__(self, source, budget=None, progress=None):
         self.source = source
+        budget = budget or WINDOW_FLOWS
         samples = source.scan(range(source.count), _counted(sample, progress, source.count))
         self.ids = [conn for found in samples for conn in found.ids]
         self.counts = np.concatenate([found.counts for found in samples] or [np.zeros(0)]

@@ -1,0 +1,301 @@
+"""visualize on the screen: a full-screen view of a Replay (stf.commands.results).
+
+One line per tuple with its letters growing as its flows come, colored as
+listings color them, under a header that says what is replayed, the replay's
+time, speed and flows. The replay's state is stf.core.flows.replay.Playback;
+this module only draws it and turns keys into its calls.
+"""
+import asyncio
+import os
+import shlex
+import time
+
+from prompt_toolkit.application import Application, get_app
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import ANSI
+from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.layout import (BufferControl, ConditionalContainer, FormattedTextControl,
+                                   HSplit, Layout, Window)
+from prompt_toolkit.layout.processors import BeforeInput
+
+from stf.console.render import RESET, colored_letters, item_text, middle_shortened, visible
+from stf.core.errors import UserError
+from stf.core.flows import replay
+from stf.core.formats import when_us
+from stf.db.errors import ServerAway
+
+# Redraws a second while the replay runs.
+TICK_SECONDS = 0.1
+HEADER_LINES = 2
+FOOTER_LINES = 1
+NAME_WIDTH = 44      # a tuple's name is shortened in its middle beyond this
+FLOWS_WIDTH = 9
+KEYS = ('space pause  n/→ step  +/- speed  s sort  / filter  g jump  ↑↓ select  '
+        'Enter model  q quit')
+MODEL_KEYS = 'Esc back  ↑↓ PgUp PgDn scroll'
+# what the input line asks, by what it is for
+PROMPTS = {'filter': 'filter (models keys, empty for all): ',
+           'jump': 'jump to (YYYY-MM-DD HH:MM:SS UTC or +SECONDS from the first flow): '}
+REVERSE = '\x1b[7m'
+# States kept for drawing; more are read again when needed.
+KEPT_STATES = 4096
+
+
+class ReplayView:
+    """The view of one Replay. clock: seconds (time.monotonic; a test gives
+    its own); color: letters in color (off with NO_COLOR)."""
+
+    def __init__(self, item, clock=time.monotonic, color=True):
+        self.item = item
+        self.playback = item.playback
+        self.clock = clock
+        self.color = color
+        self.mode = 'replay'          # or 'model' (a model's view), 'input' (a line typed)
+        self.asking = None            # what the input line is for: a key of PROMPTS
+        self.selected = None          # the tuple (index) the cursor is on
+        self.message = ''             # one line under the list: an error, a note
+        self.model_lines = []
+        self.model_top = 0
+        self.filter_words = list(item.filter_words or ())
+        self.states = {}
+        self.input = Buffer(multiline=False, accept_handler=self._accept)
+        self._last = None
+
+    # -- the application
+    def application(self, input=None, output=None):
+        replaying = Condition(lambda: self.mode == 'replay')
+        body = HSplit([
+            Window(FormattedTextControl(self.header), height=HEADER_LINES),
+            Window(FormattedTextControl(self.body), wrap_lines=False),
+            ConditionalContainer(Window(BufferControl(self.input, input_processors=[
+                BeforeInput(lambda: PROMPTS.get(self.asking, ''))]), height=1),
+                filter=Condition(lambda: self.mode == 'input')),
+            Window(FormattedTextControl(self.footer), height=FOOTER_LINES),
+        ])
+        return Application(layout=Layout(body), key_bindings=self.keys(replaying),
+                           full_screen=True, input=input, output=output)
+
+    def run(self, input=None, output=None, ticking=True):
+        app = self.application(input, output)
+        app.ttimeoutlen = 0.05     # Esc alone is read at once, not after half a second
+        self._last = self.clock()
+        return app.run(pre_run=(lambda: app.create_background_task(self._ticking(app)))
+                       if ticking else None)
+
+    async def _ticking(self, app):
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self.tick()
+            app.invalidate()
+
+    def tick(self):
+        """The clock went on: the replay shows what the time since brings."""
+        now = self.clock()
+        elapsed, self._last = now - (self._last if self._last is not None else now), now
+        self._safely(lambda: self.playback.advance(elapsed))
+
+    def _safely(self, work):
+        """work(); a database that went away or a group changed meanwhile
+        pauses the replay with the one line that says so."""
+        try:
+            work()
+        except (UserError, ServerAway) as error:
+            self.playback.paused = True
+            self.message = str(error)
+
+    # -- keys
+    def keys(self, replaying):
+        bindings = KeyBindings()
+        modeled = Condition(lambda: self.mode == 'model')
+        asking = Condition(lambda: self.mode == 'input')
+
+        def on(*keys, when=replaying):
+            return bindings.add(*keys, filter=when)
+
+        on(' ')(lambda event: self._toggle_pause())
+        for key in ('n', 'right'):
+            on(key)(lambda event: self._step())
+        for key in ('+', '='):
+            on(key)(lambda event: self.playback.faster())
+        on('-')(lambda event: self.playback.slower())
+        on('s')(lambda event: self.playback.next_sort())
+        on('/')(lambda event: self._ask(event, 'filter', ' '.join(
+            shlex.quote(word) for word in self.filter_words)))
+        on('g')(lambda event: self._ask(event, 'jump', ''))
+        on('up')(lambda event: self._move(-1))
+        on('down')(lambda event: self._move(1))
+        on('pageup')(lambda event: self._move(-self._rows()))
+        on('pagedown')(lambda event: self._move(self._rows()))
+        on('enter')(lambda event: self._open_model())
+        for key in ('q', 'escape'):
+            on(key)(lambda event: event.app.exit())
+        for key in ('escape', 'q'):
+            on(key, when=modeled)(lambda event: self._back())
+        on('up', when=modeled)(lambda event: self._scroll(-1))
+        on('down', when=modeled)(lambda event: self._scroll(1))
+        on('pageup', when=modeled)(lambda event: self._scroll(-self._rows()))
+        on('pagedown', when=modeled)(lambda event: self._scroll(self._rows()))
+        on('escape', when=asking)(lambda event: self._back(event))
+        bindings.add('c-c')(lambda event: event.app.exit())
+        return bindings
+
+    def _toggle_pause(self):
+        self.playback.paused = not self.playback.paused
+
+    def _step(self):
+        self.playback.paused = True
+        self._safely(self.playback.step)
+
+    def _ask(self, event, what, text):
+        self.mode, self.asking = 'input', what
+        self.input.set_document(Document(text, len(text)))
+        event.app.layout.focus(self.input)
+
+    def _accept(self, buffer):
+        """The input line's Enter: a filter or a time to jump to."""
+        text, what = buffer.text, self.asking
+        self._back()
+        self.message = ''
+        if what == 'filter':
+            self._safely(lambda: self._filter(text))
+        else:
+            self._safely(lambda: self.playback.jump(
+                replay.moment(text, self.playback.order.first)))
+        return False    # the line is not kept
+
+    def _filter(self, text):
+        try:
+            words = shlex.split(text)
+        except ValueError as error:
+            raise UserError(f'cannot split the filter: {error}; close the quotes') from None
+        self.playback.select(self.item.select(words))
+        self.filter_words = words
+
+    def _back(self, event=None):
+        self.mode, self.asking = 'replay', None
+        app = event.app if event else get_app()
+        if app.layout.has_focus(self.input):
+            app.layout.focus_previous()
+
+    # -- the list
+    def _rows(self):
+        rows = get_app().output.get_size().rows
+        return max(rows - HEADER_LINES - FOOTER_LINES - (self.mode == 'input'), 1)
+
+    def _move(self, by):
+        ranked = self.playback.ranked()
+        if not len(ranked):
+            return
+        at = self._rank(ranked)
+        at = 0 if at is None else min(max(at + by, 0), len(ranked) - 1)
+        self.selected = int(ranked[at])
+
+    def _rank(self, ranked):
+        """Where the selected tuple is in ranked, None when it is not."""
+        if self.selected is None:
+            return None
+        found = (ranked == self.selected).nonzero()[0]
+        return int(found[0]) if len(found) else None
+
+    def shown_rows(self, rows, ranked=None):
+        """(tuple, connection id, flows shown) of the rows on screen: the
+        selected tuple's page."""
+        ranked = self.playback.ranked() if ranked is None else ranked
+        at = self._rank(ranked)
+        top = 0 if at is None else at - at % rows
+        chosen = ranked[top:top + rows].tolist()
+        ids = self.playback.order.ids
+        return [(tuple_, ids[tuple_], int(self.playback.seen[tuple_])) for tuple_ in chosen]
+
+    def letters(self, conn, flows):
+        """The tuple's letters after its first `flows` flows."""
+        state, ends = self.states[conn]
+        if not len(ends):
+            return state
+        return state[:ends[min(flows, len(ends)) - 1]]
+
+    def _read_states(self, conns):
+        missing = [conn for conn in conns if conn not in self.states]
+        if not missing:
+            return
+        if len(self.states) + len(missing) > KEPT_STATES:
+            self.states.clear()
+        found = self.item.states(missing)
+        self.states.update({conn: (state, replay.state_ends(state))
+                            for conn, state in found.items()})
+
+    # -- drawing
+    def header(self):
+        playback = self.playback
+        speed = (f'{playback.speed:g}× real time' if playback.speed else
+                 f'evenly, {playback.rate:g} flows/s')
+        state = 'ended' if playback.finished else 'paused' if playback.paused else 'playing'
+        filtered = f"   filter: {' '.join(self.filter_words)}" if self.filter_words else ''
+        return [('bold', visible(self.item.heading) + '\n'),
+                ('', f'{when_us(playback.clock)}   {speed}   {playback.shown:,} / '
+                     f'{playback.total:,} flows   sort: {playback.sort}   '),
+                ('reverse' if playback.paused else 'bold', state), ('', visible(filtered))]
+
+    def footer(self):
+        if self.message:
+            return [('fg:ansired', visible(self.message))]
+        return [('', MODEL_KEYS if self.mode == 'model' else KEYS)]
+
+    def body(self):
+        size = get_app().output.get_size()
+        if self.mode == 'model':
+            return ANSI('\n'.join(self.model_lines[self.model_top:
+                                                   self.model_top + self._rows()]))
+        return ANSI('\n'.join(self.list_lines(size.columns, self._rows())))
+
+    def list_lines(self, columns, rows):
+        """The list as lines of text (ANSI colors when self.color)."""
+        shown = self.shown_rows(rows)
+        if not shown:
+            return ['(no flow yet: space pauses and resumes, n steps one flow)']
+        self._safely(lambda: self._read_states([conn for _, conn, _ in shown]))
+        width = min(max(len(conn) for _, conn, _ in shown), NAME_WIDTH)
+        room = max(columns - width - FLOWS_WIDTH - 4, 1)
+        lines = []
+        for tuple_, conn, flows in shown:
+            name = middle_shortened(visible(conn), width).ljust(width)
+            letters = self.letters(conn, flows) if conn in self.states else ''
+            tail = visible(letters[-room:])
+            mark = '>' if tuple_ == self.selected else ' '
+            head = f'{mark} {name} {flows:>{FLOWS_WIDTH},} '
+            if self.color and tuple_ == self.selected:
+                head = f'{REVERSE}{head}{RESET}'
+            lines.append(head + ' ' + (colored_letters(tail) if self.color else tail))
+        return lines
+
+    # -- a model's view
+    def _open_model(self):
+        ranked = self.playback.ranked()
+        if not len(ranked):
+            return
+        if self._rank(ranked) is None:
+            self.selected = int(ranked[0])
+        conn = self.playback.order.ids[self.selected]
+        try:
+            items = self.item.model_view(conn)
+        except (UserError, ServerAway) as error:
+            self.message = str(error)
+            return
+        columns = get_app().output.get_size().columns
+        text = '\n\n'.join(item_text(item, self.color, columns, terminal=True)
+                           for item in items)
+        self.model_lines = text.split('\n')
+        self.model_top = 0
+        self.mode = 'model'
+
+    def _scroll(self, by):
+        most = max(len(self.model_lines) - self._rows(), 0)
+        self.model_top = min(max(self.model_top + by, 0), most)
+
+
+def run_replay(item, color=None):
+    """Show a Replay until q."""
+    view = ReplayView(item, color=not os.environ.get('NO_COLOR') if color is None else color)
+    view.run()

@@ -1,0 +1,320 @@
+"""visualize: a group's flows replayed in time order (stf/core/flows/replay.py),
+the command that gathers the replay, and its full-screen view driven by keys."""
+import numpy as np
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from stf.commands.results import Replay
+from stf.console.replay import ReplayView
+from stf.core.errors import UserError
+from stf.core.flows import letters, replay
+from tests.conftest import error, ok
+
+S = replay.SECOND
+BEACON, DNS, WEB = ('10.0.0.1-10.0.0.2-80-tcp', '10.0.0.1-8.8.8.8-53-udp',
+                    '10.0.0.9-10.0.0.2-443-tcp')
+
+
+def random_group(seed=1, connections=60, span=300):
+    """Flows sorted by (connection, start) with many equal starts."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 40, connections)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    start = np.concatenate([np.sort(rng.integers(0, span, count)) for count in counts])
+    return start.astype(np.int64), bounds, [f'c{number}' for number in range(connections)]
+
+
+def replayed(order, selected=None):
+    windows = [order.window(number, selected) for number in range(order.windows)]
+    return (np.concatenate([start for start, _ in windows]),
+            np.concatenate([tuples for _, tuples in windows]))
+
+
+# -- the order of the flows
+
+@pytest.mark.parametrize('budget', [1, 37, 10_000])
+def test_the_order_across_chunks_is_a_stable_sort_by_start(budget):
+    start, bounds, ids = random_group()
+    order = replay.FlowOrder(replay.chunks_of(start, bounds, ids, 7), budget)
+    tuples = np.repeat(np.arange(len(ids)), np.diff(bounds))
+    expected = np.argsort(start, kind='stable')
+    got_start, got_tuples = replayed(order)
+    assert len(got_start) == len(start) == int(bounds[-1])
+    assert (got_start == start[expected]).all()
+    assert (got_tuples == tuples[expected]).all()
+    assert order.ids == ids and order.counts.tolist() == np.diff(bounds).tolist()
+    if budget == 1:   # one window per distinct start at most (ties stay together)
+        assert order.windows == len(np.unique(start))
+
+
+def test_a_selection_leaves_the_other_tuples_flows_out():
+    start, bounds, ids = random_group(seed=2)
+    order = replay.FlowOrder(replay.chunks_of(start, bounds, ids, 5), 50)
+    selected = np.zeros(len(ids), bool)
+    selected[[3, 17, 40]] = True
+    tuples = np.repeat(np.arange(len(ids)), np.diff(bounds))
+    kept = np.flatnonzero(selected[tuples])
+    expected = kept[np.argsort(start[kept], kind='stable')]
+    got_start, got_tuples = replayed(order, selected)
+    assert (got_start == start[expected]).all() and (got_tuples == tuples[expected]).all()
+    assert set(got_tuples.tolist()) == {3, 17, 40}
+
+
+# -- letters after k flows
+
+def test_the_letters_after_k_flows_are_the_states_first_k_pieces():
+    # gaps: none, 3 s ('.'), 2 h (two zeros), 30 s (','), 200 s ('+'), 2000 s ('*')
+    gaps = [0, 3, 7200, 30, 200, 2000]
+    start = np.cumsum(gaps).astype(np.int64) * S
+    dur, size = np.zeros(6, np.int64), np.full(6, 100, np.int64)
+    (state,) = letters.states(start, dur, size, [0, 6])
+    assert state == '11.00RR,R+R*'
+    ends = replay.state_ends(state)
+    assert ends.tolist() == [1, 3, 6, 8, 10, 12]
+    for k in range(1, 7):
+        (prefix,) = letters.states(start[:k], dur[:k], size[:k], [0, k])
+        assert state[:ends[k - 1]] == prefix
+    assert replay.state_ends('').tolist() == []
+
+
+# -- the playback
+
+def small_playback(speed=1.0, periodicity=None):
+    """Three tuples: a at 0, 10, 20 s; b at 5 s; c at 7 and 8 s (chunks of two)."""
+    start = np.array([0, 10, 20, 5, 7, 8], np.int64) * S
+    source = replay.chunks_of(start, [0, 3, 4, 6], ['a', 'b', 'c'], 2)
+    return replay.Playback(replay.FlowOrder(source, 2), speed, periodicity=periodicity)
+
+
+def test_steps_show_one_flow_each_and_the_sorts_order_the_tuples():
+    playback = small_playback(periodicity=[0.5, np.nan, 0.9])
+    assert playback.shown == 0 and playback.total == 6 and len(playback.ranked()) == 0
+    for _ in range(4):
+        playback.step()
+    assert playback.seen.tolist() == [1, 1, 2] and playback.clock == 8 * S
+    assert playback.ranked().tolist() == [2, 1, 0]              # most recent first
+    playback.next_sort()
+    assert playback.sort == 'flows' and playback.ranked().tolist() == [2, 1, 0]
+    playback.step()                                          # a at 10 s
+    assert playback.ranked().tolist() == [0, 2, 1]              # 2 flows, later than c
+    playback.next_sort()
+    assert playback.sort == 'periodicity'
+    assert playback.ranked().tolist() == [2, 0, 1]              # 0.9, 0.5, unknown
+    playback.next_sort()
+    assert playback.sort == 'recent'
+    playback.step()
+    assert playback.finished and playback.shown == 6
+    playback.step()
+    assert playback.shown == 6 and playback.clock == 20 * S
+
+
+def test_the_clock_runs_at_speed_times_real_time():
+    playback = small_playback(speed=2)
+    assert playback.clock == -1
+    playback.advance(3.5)                # to 7 s - 1 µs: a at 0, b at 5
+    assert playback.seen.tolist() == [1, 1, 0] and playback.clock == 7 * S - 1
+    playback.paused = True
+    playback.advance(100)
+    assert playback.shown == 2
+    playback.paused = False
+    playback.faster()
+    playback.advance(1)                  # 4 s more
+    assert playback.seen.tolist() == [2, 1, 2] and playback.speed == 4
+
+
+def test_speed_0_spaces_the_flows_evenly():
+    playback = small_playback(speed=0)
+    playback.advance(0.25)               # 2.5 flows owed: 2 shown
+    assert playback.shown == 2 and playback.clock == 5 * S
+    playback.advance(0)
+    assert playback.shown == 2
+    playback.advance(0.25)               # 0.5 + 2.5 = 3 flows
+    assert playback.shown == 5 and playback.clock == 10 * S
+    playback.slower()
+    assert playback.rate == 5 and playback.speed == 0
+
+
+def test_a_jump_shows_exactly_the_flows_before_the_time_and_goes_on_from_there():
+    playback = small_playback()
+    playback.jump(9 * S)
+    assert playback.seen.tolist() == [1, 1, 2] and playback.shown == 4
+    assert playback.latest.tolist() == [0, 5 * S, 8 * S]
+    playback.step()
+    assert playback.seen.tolist() == [2, 1, 2] and playback.clock == 10 * S
+    playback.jump(5 * S)                 # back
+    assert playback.seen.tolist() == [1, 1, 0]
+    playback.select(np.array([True, False, False]))
+    assert playback.seen.tolist() == [1, 0, 0] and playback.total == 3
+    playback.step()
+    assert playback.seen.tolist() == [2, 0, 0] and playback.clock == 10 * S
+    playback.jump(99 * S)
+    assert playback.finished and playback.shown == 3
+
+
+def test_times_to_jump_to():
+    assert replay.moment('2011-08-10 09:46:53 UTC', 0) == 1312969613 * S
+    assert replay.moment('2011-08-10 09:46:53', 0) == 1312969613 * S
+    assert replay.moment('+90', 5) == 90 * S + 5
+    assert replay.moment('+0.5', 0) == S // 2
+    with pytest.raises(UserError, match=r"^'\+x' is not \+SECONDS: write e.g. \+90 or \+0.5$"):
+        replay.moment('+x', 0)
+    with pytest.raises(UserError, match="^'10:00' is not a time: write YYYY-MM-DD HH:MM:SS"):
+        replay.moment('10:00', 0)
+
+
+def test_a_negative_speed_is_refused_by_the_playback():
+    with pytest.raises(UserError, match='^the speed must be 0'):
+        small_playback(speed=-1)
+
+
+# -- the command and its view
+
+def visualize(app, line='visualize 0'):
+    app.interactive = True
+    (item,) = ok(app, line)
+    assert isinstance(item, Replay)
+    return item
+
+
+def typed(item, *keys):
+    """The view after these keys (then Ctrl-C, which leaves from any mode),
+    its clock standing still."""
+    view = ReplayView(item, clock=lambda: 0.0, color=False)
+    with create_pipe_input() as keyboard:
+        for key in keys:
+            keyboard.send_text(key)
+        keyboard.send_text('\x03')
+        view.run(input=keyboard, output=DummyOutput(), ticking=False)
+    return view
+
+
+def rows(view):
+    return [[line[:1].strip(), *line[1:].split()] for line in view.list_lines(120, 10)]
+
+
+def test_the_view_shows_tuples_and_their_letters_as_flows_come(models):
+    item = visualize(models)
+    assert item.heading == "dataset 0 'lab', group 0 (models 0-1)"
+    states = {conn: state for conn, (_, state) in models.root['models'].get('0-1')
+              .states.items()}
+    assert states[BEACON] == '55,e,'
+    view = typed(item, ' ', 'nnnn')      # flows at 0 (beacon), 5 (dns), 7 (web), 10 (beacon)
+    assert view.playback.paused and view.playback.shown == 4
+    assert rows(view) == [['', BEACON, '2', '55,'], ['', WEB, '1', '5'], ['', DNS, '1', '5']]
+    assert ''.join(text for _, text in view.header()) == (
+        "dataset 0 'lab', group 0 (models 0-1)\n2020-01-01 10:00:10 UTC   1× real time   "
+        '4 / 5 flows   sort: recent   paused')
+    view = typed(item, ' ', 'nnnnn', '\x1b[B\x1b[B')   # all flows; the cursor on the 2nd
+    assert rows(view)[:2] == [['', BEACON, '3', '55,e,'], ['>', WEB, '1', '5']]
+    assert view.playback.finished
+
+
+def test_keys_sort_filter_and_jump(models):
+    item = visualize(models)
+    view = typed(item, ' ', 'nnnn', 's', '/', 'name=10.0.0.1-\r')
+    assert view.playback.sort == 'flows' and view.filter_words == ['name=10.0.0.1-']
+    assert rows(view) == [['', BEACON, '2', '55,'], ['', DNS, '1', '5']]
+    assert view.playback.total == 4 and view.message == ''
+    view = typed(item, ' ', 'g', '+6\r')
+    assert rows(view) == [['', DNS, '1', '5'], ['', BEACON, '1', '5']]
+    view = typed(item, ' ', 'g', '2020-01-01 10:00:07 UTC\r', '/', 'flows>=2\r')
+    assert rows(view) == [['', BEACON, '1', '5']]
+
+
+def test_a_bad_filter_or_time_in_the_view_says_why_in_one_line(models):
+    item = visualize(models)
+    view = typed(item, ' ', '/', 'colour=red\r')
+    assert view.message == ("unknown filter key 'colour' for models; valid keys: name, flows, "
+                            'statelength, labelname, state, periodicity, gap')
+    assert view.filter_words == [] and view.playback.paused
+    view = typed(item, ' ', 'g', 'soon\r')
+    assert view.message.startswith("'soon' is not a time: write YYYY-MM-DD HH:MM:SS")
+
+
+def test_enter_opens_the_selected_models_view_and_esc_goes_back(models):
+    item = visualize(models)
+    view = typed(item, ' ', 'nnnn', '\r')
+    assert view.mode == 'model' and view.selected == view.playback.order.ids.index(BEACON)
+    text = '\n'.join(view.model_lines)
+    assert f'model        : {BEACON}' in text and '  55,e,' in text
+    view = typed(item, ' ', 'nnnn', '\x1b[B\x1b[B\r', '\x1b')
+    assert view.mode == 'replay' and view.playback.order.ids[view.selected] == WEB
+
+
+def test_visualize_replays_a_shared_capture(shared, app, monkeypatch):
+    monkeypatch.setattr(replay, 'WINDOW_FLOWS', 16)       # many windows on a small file
+    path = shared / 'binetflow' / 'test3-mixed.binetflow'
+    ok(app, f'datasets -c {path} --name mixed')
+    ok(app, 'connections -g')
+    ok(app, 'models -g')
+    item = visualize(app)
+    playback = item.playback
+    assert (playback.total, len(playback.order.ids), playback.order.windows) == (89, 76, 6)
+    group = app.root['connections'].get(0)
+    start = np.concatenate([chunk.column('start') for chunk in group.chunks])
+    previous = -1
+    for _ in range(89):
+        playback.step()
+        assert playback.clock >= previous
+        previous = playback.clock
+    assert playback.finished and playback.shown == 89
+    assert playback.clock == int(start.max())
+    view = ReplayView(item, color=False)
+    ids = playback.order.ids
+    view._read_states(ids)
+    states = item.states(ids)
+    # every tuple shows its whole model once all its flows came
+    assert all(view.letters(conn, int(playback.seen[at])) == states[conn]
+               for at, conn in enumerate(ids))
+    assert playback.seen.tolist() == playback.order.counts.tolist()
+
+
+# -- bad inputs
+
+def test_visualize_needs_a_terminal(models):
+    assert error(models, 'visualize 0') == (
+        "visualize needs a terminal: it replays the flows full-screen; in a batch run see a "
+        "tuple's letters with 'models -S GROUP -i ID' or its flows over time with "
+        "'connections -T ID'")
+
+
+def test_an_unknown_dataset(models):
+    models.interactive = True
+    assert error(models, 'visualize 7') == "there is no dataset 7; list them with 'datasets -l'"
+
+
+def test_a_group_of_another_dataset(models, tmp_path):
+    models.interactive = True
+    other = tmp_path / 'other.binetflow'
+    other.write_text((tmp_path / 'labels.binetflow').read_text())
+    ok(models, f'datasets -c {other} --name other')
+    ok(models, 'connections -g')
+    assert error(models, 'visualize 0 -g 1') == (
+        "group of connections 1 is of dataset 1, not of dataset 0 'lab'; list the groups "
+        "with 'connections -l'")
+    assert error(models, 'visualize 1') == (
+        "group of connections 1 has no models yet; make them with 'models -g -i 1'")
+
+
+def test_a_bad_filter(models):
+    models.interactive = True
+    assert error(models, 'visualize 0 -f colour=red') == (
+        "unknown filter key 'colour' for models; valid keys: name, flows, statelength, "
+        'labelname, state, periodicity, gap')
+
+
+def test_a_negative_speed(models):
+    models.interactive = True
+    assert error(models, 'visualize 0 -x -2') == (
+        '-x must be 0 (flows evenly spaced) or more times real time, not -2')
+
+
+def test_a_dataset_without_connections(models, tmp_path):
+    models.interactive = True
+    other = tmp_path / 'empty.binetflow'
+    other.write_text((tmp_path / 'labels.binetflow').read_text())
+    ok(models, f'datasets -c {other} --name bare')
+    assert error(models, 'visualize 1') == (
+        "dataset 1 'bare' has no connections yet; make them with 'datasets -s 1' then "
+        "'connections -g'")
