@@ -159,8 +159,7 @@ def model_states(app, model_group_id, conns):
 
 
 COMMANDS = [Command(
-    'visualize', "replay a dataset's flows in time order, each tuple's letters growing "
-    'as they come (full-screen; keys: space, n, +, -, s, /, g, Enter, q)', example='',
+    'visualize', "replay a dataset's flows in time order, full-screen", example='',
     output=False,
     options=(
         Action(('dataset',), 'the dataset', metavar='DATASET', type=int,
