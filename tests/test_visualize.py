@@ -318,3 +318,35 @@ def test_a_dataset_without_connections(models, tmp_path):
     assert error(models, 'visualize 1') == (
         "dataset 1 'bare' has no connections yet; make them with 'datasets -s 1' then "
         "'connections -g'")
+
+
+def test_over_zeo_the_replay_reads_through_the_console_connection(tmp_path, monkeypatch):
+    """An analyst replays a group another made through a ZEO server; the
+    group deleted meanwhile pauses the replay with one line."""
+    zeo = pytest.importorskip('ZEO')
+    from tests.test_zeo import client
+    from tests.conftest import models_of
+    from tests.test_connections_models import HEADER, flow_line
+    monkeypatch.setattr(replay, 'WINDOW_FLOWS', 2)
+    address, stop = zeo.server(path=str(tmp_path / 'shared.fs'))
+    maker, viewer = client(address), client(address)
+    try:
+        text = HEADER + ''.join(flow_line(second) for second in (0, 10, 20, 30, 40))
+        models_of(maker, tmp_path / 'beacon.binetflow', text, 'beacon')
+        item = visualize(viewer)
+        view = typed(item, ' ', 'nn')
+        assert rows(view) == [['', BEACON, '2', '55,']]
+        assert view.playback.order.windows == 3
+        ok(maker, 'connections -d 0 --yes')
+        view = typed(item, 'nnn')
+        assert view.playback.paused and view.playback.shown == 2
+        # the first draw, reading the letters, is the first to find it
+        assert view.message == ('group of models 0-1 was deleted (by another analyst?); run '
+                                'visualize again')
+        with pytest.raises(UserError, match='^group of connections 0 changed while it was '
+                           r'replayed \(by another analyst\?\); run visualize again$'):
+            view.playback.step()
+    finally:
+        maker.close()
+        viewer.close()
+        stop()

@@ -103,7 +103,7 @@ class ReplayView:
             work()
         except (UserError, ServerAway) as error:
             self.playback.paused = True
-            self.message = str(error)
+            self.message = self.message or str(error)    # the first says what happened
 
     # -- keys
     def keys(self, replaying):
@@ -143,6 +143,8 @@ class ReplayView:
 
     def _toggle_pause(self):
         self.playback.paused = not self.playback.paused
+        if not self.playback.paused:
+            self.message = ''
 
     def _step(self):
         self.playback.paused = True

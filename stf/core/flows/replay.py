@@ -288,24 +288,30 @@ class Playback:
     def jump(self, moment):
         """Show exactly the flows that start at or before moment."""
         moment = int(moment)
-        self.seen, self.latest = self.order.until(moment, self.selected)
-        self.shown = int(self.seen.sum())
-        self._window = self.order.window_at(moment)
-        self._load(self._window)
-        self._at = int(np.searchsorted(self._start, moment, 'right'))
+        # read all first: a read that fails (the group deleted meanwhile)
+        # leaves the replay as it was
+        seen, latest = self.order.until(moment, self.selected)
+        window = self.order.window_at(moment)
+        start, tuples = self._read(window)
+        self.seen, self.latest, self.shown = seen, latest, int(seen.sum())
+        self._window, self._start, self._tuples = window, start, tuples
+        self._at = int(np.searchsorted(start, moment, 'right'))
         self.clock = moment
         self._owed = 0.0
 
     def select(self, selected):
         """Show only the flows of these tuples (None: all), from the same clock."""
-        self.selected = selected
-        self.jump(self.clock)
+        before, self.selected = self.selected, selected
+        try:
+            self.jump(self.clock)
+        except Exception:
+            self.selected = before
+            raise
 
-    def _load(self, number):
+    def _read(self, number):
         if self.order.windows:
-            self._start, self._tuples = self.order.window(number, self.selected)
-        else:
-            self._start, self._tuples = np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return self.order.window(number, self.selected)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
 
     def _show_until(self, moment):
         while True:
@@ -332,9 +338,8 @@ class Playback:
         if following >= self.order.windows or (
                 moment is not None and self.order.edges[following] > moment):
             return False
-        self._window = following
-        self._load(following)
-        self._at = 0
+        self._start, self._tuples = self._read(following)
+        self._window, self._at = following, 0
         return True
 
     def _show(self, end):
