@@ -16,13 +16,13 @@ BEACON, DNS, WEB = ('10.0.0.1-10.0.0.2-80-tcp', '10.0.0.1-8.8.8.8-53-udp',
                     '10.0.0.9-10.0.0.2-443-tcp')
 
 
-def random_group(seed=1, connections=60, span=300):
+def random_group(seed=1, connections=60, span=300, scale=1):
     """Flows sorted by (connection, start) with many equal starts."""
     rng = np.random.default_rng(seed)
     counts = rng.integers(1, 40, connections)
     bounds = np.concatenate(([0], np.cumsum(counts)))
     start = np.concatenate([np.sort(rng.integers(0, span, count)) for count in counts])
-    return start.astype(np.int64), bounds, [f'c{number}' for number in range(connections)]
+    return start.astype(np.int64) * scale, bounds, [f'c{n}' for n in range(connections)]
 
 
 def replayed(order, selected=None):
@@ -33,9 +33,12 @@ def replayed(order, selected=None):
 
 # -- the order of the flows
 
-@pytest.mark.parametrize('budget', [1, 37, 10_000])
-def test_the_order_across_chunks_is_a_stable_sort_by_start(budget):
-    start, bounds, ids = random_group()
+# scale 2**50: windows spanning more than a start and a position fit in one
+# int64 key (stable_order sorts the starts themselves then)
+@pytest.mark.parametrize('budget, scale', [(1, 1), (37, 1), (10_000, 1), (37, 1 << 50),
+                                           (10_000, 1 << 50)])
+def test_the_order_across_chunks_is_a_stable_sort_by_start(budget, scale):
+    start, bounds, ids = random_group(scale=scale)
     order = replay.FlowOrder(replay.chunks_of(start, bounds, ids, 7), budget)
     tuples = np.repeat(np.arange(len(ids)), np.diff(bounds))
     expected = np.argsort(start, kind='stable')
