@@ -90,6 +90,22 @@ def small_playback(speed=1.0, periodicity=None):
     return replay.Playback(replay.FlowOrder(source, 2), speed, periodicity=periodicity)
 
 
+@pytest.mark.parametrize('sort', replay.SORTS)
+def test_a_page_of_the_order_and_a_tuples_place_in_it(sort):
+    start, bounds, ids = random_group(seed=3, connections=300, span=40)
+    order = replay.FlowOrder(replay.chunks_of(start, bounds, ids, 16), 100)
+    periodicity = np.random.default_rng(3).choice([0.25, 0.5, np.nan], len(ids))
+    playback = replay.Playback(order, periodicity=periodicity)
+    playback.sort = sort
+    playback.jump(20)
+    whole = playback.ranked()
+    assert playback.showing == len(whole) > 200
+    for limit in (0, 1, 7, 40, len(whole), len(whole) + 5):
+        assert playback.ranked(limit).tolist() == whole[:limit].tolist()
+    assert [playback.rank(tuple_) for tuple_ in whole.tolist()] == list(range(len(whole)))
+    assert playback.rank(int(np.flatnonzero(playback.seen == 0)[0])) is None
+
+
 def test_steps_show_one_flow_each_and_the_sorts_order_the_tuples():
     playback = small_playback(periodicity=[0.5, np.nan, 0.9])
     assert playback.shown == 0 and playback.total == 6 and len(playback.ranked()) == 0
@@ -205,6 +221,9 @@ def test_the_view_shows_tuples_and_their_letters_as_flows_come(models):
     view = typed(item, ' ', 'nnnn')      # flows at 0 (beacon), 5 (dns), 7 (web), 10 (beacon)
     assert view.playback.paused and view.playback.shown == 4
     assert rows(view) == [['', BEACON, '2', '55,'], ['', WEB, '1', '5'], ['', DNS, '1', '5']]
+    # a line fills the screen's columns: its letters' tail where they do not fit
+    assert view.list_lines(41, 1) == [f'  {BEACON}         2  55,']
+    assert view.list_lines(40, 1) == [f'  {BEACON}         2  5,']
     assert ''.join(text for _, text in view.header()) == (
         "dataset 0 'lab', group 0 (models 0-1)\n2020-01-01 10:00:10 UTC   1× real time   "
         '4 / 5 flows   sort: recent   paused')

@@ -187,27 +187,24 @@ class ReplayView:
         return max(rows - HEADER_LINES - FOOTER_LINES - (self.mode == 'input'), 1)
 
     def _move(self, by):
-        ranked = self.playback.ranked()
-        if not len(ranked):
+        showing = self.playback.showing
+        if not showing:
             return
-        at = self._rank(ranked)
-        at = 0 if at is None else min(max(at + by, 0), len(ranked) - 1)
-        self.selected = int(ranked[at])
+        at = self._rank()
+        at = 0 if at is None else min(max(at + by, 0), showing - 1)
+        self.selected = int(self.playback.ranked(at + 1)[at])
 
-    def _rank(self, ranked):
-        """Where the selected tuple is in ranked, None when it is not."""
-        if self.selected is None:
-            return None
-        found = (ranked == self.selected).nonzero()[0]
-        return int(found[0]) if len(found) else None
+    def _rank(self):
+        """Where the selected tuple is in the playback's order, None when
+        it is not there (none selected, or none of its flows shown)."""
+        return None if self.selected is None else self.playback.rank(self.selected)
 
-    def shown_rows(self, rows, ranked=None):
+    def shown_rows(self, rows):
         """(tuple, connection id, flows shown) of the rows on screen: the
         selected tuple's page."""
-        ranked = self.playback.ranked() if ranked is None else ranked
-        at = self._rank(ranked)
+        at = self._rank()
         top = 0 if at is None else at - at % rows
-        chosen = ranked[top:top + rows].tolist()
+        chosen = self.playback.ranked(top + rows)[top:].tolist()
         ids = self.playback.order.ids
         return [(tuple_, ids[tuple_], int(self.playback.seen[tuple_])) for tuple_ in chosen]
 
@@ -259,7 +256,7 @@ class ReplayView:
             return ['(no flow yet: space pauses and resumes, n steps one flow)']
         self._safely(lambda: self._read_states([conn for _, conn, _ in shown]))
         width = min(max(len(conn) for _, conn, _ in shown), NAME_WIDTH)
-        room = max(columns - width - FLOWS_WIDTH - 4, 1)
+        room = max(columns - width - FLOWS_WIDTH - 5, 1)    # the line fills the screen
         lines = []
         for tuple_, conn, flows in shown:
             name = middle_shortened(visible(conn), width).ljust(width)
@@ -274,11 +271,10 @@ class ReplayView:
 
     # -- a model's view
     def _open_model(self):
-        ranked = self.playback.ranked()
-        if not len(ranked):
+        if not self.playback.showing:
             return
-        if self._rank(ranked) is None:
-            self.selected = int(ranked[0])
+        if self._rank() is None:
+            self.selected = int(self.playback.ranked(1)[0])
         conn = self.playback.order.ids[self.selected]
         try:
             items = self.item.model_view(conn)

@@ -254,16 +254,47 @@ class Playback:
     def finished(self):
         return self._window >= self.order.windows - 1 and self._at >= len(self._start)
 
-    def ranked(self):
-        """The tuples with a flow shown, in the order of self.sort: the most
-        recent flow first; or the most flows; or the most periodic model
-        (unknown last); ties by the most recent flow, then the group's order."""
+    def ranked(self, limit=None):
+        """The tuples with a flow shown (the first `limit` of them), in the
+        order of self.sort: the most recent flow first; or the most flows; or
+        the most periodic model (unknown last); ties by the most recent flow,
+        then the group's order. A screen's page of 500,000 tuples takes the
+        tuples up to its last row's key and sorts only those."""
+        keys = self._keys()
+        primary = keys[-1]
+        if limit is not None and limit < len(primary):
+            if limit <= 0:
+                return keys[0][:0]
+            near = primary <= np.partition(primary, limit - 1)[limit - 1]
+            keys = [key[near] for key in keys]
+        return keys[0][np.lexsort(keys)][:limit]
+
+    def rank(self, tuple_):
+        """Where a tuple is in ranked(), None when none of its flows is shown."""
+        if not self.seen[tuple_]:
+            return None
+        keys = self._keys()
+        at = int(np.searchsorted(keys[0], tuple_))
+        before, equal = np.zeros(len(keys[0]), bool), np.ones(len(keys[0]), bool)
+        for key in reversed(keys):          # the primary key first
+            before |= equal & (key < key[at])
+            equal &= key == key[at]
+        return int(before.sum())
+
+    @property
+    def showing(self):
+        """How many tuples have a flow shown."""
+        return int(np.count_nonzero(self.seen))
+
+    def _keys(self):
+        """The keys of the tuples shown, as np.lexsort takes them (the last
+        one first); keys[0]: the tuples, in the group's order."""
         shown = np.flatnonzero(self.seen)
         recent = -self.latest[shown]
         keys = {'recent': (recent,),
                 'flows': (recent, -self.seen[shown]),
                 'periodicity': (recent, np.nan_to_num(-self.periodicity[shown], nan=np.inf))}
-        return shown[np.lexsort((shown, *keys[self.sort]))]
+        return [shown, *keys[self.sort]]
 
     def next_sort(self):
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
