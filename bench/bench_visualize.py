@@ -14,7 +14,7 @@ drawn: flows evenly spaced, N (--frame, default 100,000) a call, as a screen
 would take them at a high speed; then a few frames as the screen draws them
 (the tuples ranked, the letters of a page of them read). It reports:
   - the gathering time and the replay's flows per second;
-  - a frame's time (ranking every tuple shown, reading 40 states);
+  - a frame's time (the first page of the tuples shown ranked, its 40 states read);
   - peak memory: ru_maxrss of the process, and tracemalloc's peak during a
     second replay (numpy's arrays included), against the size of the group's
     flow columns in the database (44 bytes a flow) and of its start column.
@@ -60,6 +60,9 @@ def open_app(database):
     from stf.db import database as stf_database, storages
     app = App(config.load(), stf_database.Database(storages.open_file_storage(database)))
     app.interactive = True
+    # A console reads its completion values (every model id) after a
+    # command; that memory is the console's, not the replay's.
+    app.refresh_completion = lambda: None
     return app
 
 
@@ -89,10 +92,10 @@ def frames(item):
     playback.jump(playback.order.first + (playback.order.last - playback.order.first) // 2)
     began = time.perf_counter()
     for _ in range(FRAMES):
-        ranked = playback.ranked()
-        item.states([playback.order.ids[at] for at in ranked[:FRAME_ROWS].tolist()])
+        page = playback.ranked(FRAME_ROWS)    # as the view takes its page
+        item.states([playback.order.ids[at] for at in page.tolist()])
         playback.step()
-    return (time.perf_counter() - began) / FRAMES, len(ranked)
+    return (time.perf_counter() - began) / FRAMES, playback.showing
 
 
 def main():
@@ -111,6 +114,7 @@ def main():
         build(folder, args.flows)
     app = open_app(folder / 'stf.db')
     item, gathered = gather(app)
+    gathered_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     playback = item.playback
     total, tuples = playback.total, len(playback.order.ids)
     print(f'group: {total:,} flows, {tuples:,} tuples, {playback.order.windows} windows of '
@@ -120,15 +124,16 @@ def main():
     print(f'replay: {total:,} flows in {seconds:.1f} s ({total / seconds:,.0f} flows/s, '
           f'{calls} calls of {args.frame:,})')
     frame, shown = frames(item)
-    print(f'frame: {frame * 1000:.1f} ms (ranking {shown:,} tuples shown, '
-          f'{FRAME_ROWS} states read)')
+    print(f'frame: {frame * 1000:.1f} ms (a page of {FRAME_ROWS} of {shown:,} tuples shown '
+          'ranked, their states read)')
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     tracemalloc.start()
     replay_all(playback, args.frame)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     mb = 1 << 20
-    print(f'memory: peak RSS {rss / mb:,.0f} MB (the whole process, gathering included); '
+    print(f'memory: peak RSS {rss / mb:,.0f} MB (the whole process; {gathered_rss / mb:,.0f} MB '
+          f'once gathered); '
           f'replay peak (tracemalloc) {peak / mb:,.0f} MB; the group\'s flow columns '
           f'{total * COLUMN_BYTES / mb:,.0f} MB, its start column {total * 8 / mb:,.0f} MB')
     app.close()

@@ -146,6 +146,7 @@ def periodicities(columns, positions):
             at = positions.get(conn)
             if at is not None:
                 found[at] = value
+        part._p_deactivate()        # its states leave memory
     return found
 
 
