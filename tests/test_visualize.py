@@ -6,7 +6,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from stf.commands.results import Replay
-from stf.console.replay import ReplayView
+from stf.console.replay import ReplayView, run_replay
 from stf.core.errors import UserError
 from stf.core.flows import letters, replay
 from tests.conftest import error, ok
@@ -262,6 +262,20 @@ def test_enter_opens_the_selected_models_view_and_esc_goes_back(models):
     assert f'model        : {BEACON}' in text and '  55,e,' in text
     view = typed(item, ' ', 'nnnn', '\x1b[B\x1b[B\r', '\x1b')
     assert view.mode == 'replay' and view.playback.order.ids[view.selected] == WEB
+
+
+def test_an_unexpected_error_in_the_view_is_one_line_and_the_console_goes_on(models):
+    item = visualize(models)
+
+    def broken(conns):
+        raise RuntimeError('the states are gone')
+    item.states = broken
+    with create_pipe_input() as keyboard:
+        keyboard.send_text(' nq')
+        (said,) = run_replay(item, color=False, input=keyboard, output=DummyOutput())
+    assert said.level == 'error' and said.text.startswith(
+        'visualize: unexpected error RuntimeError: the states are gone (details in ')
+    assert said.text.endswith("stf.log); the console goes on")
 
 
 def test_visualize_replays_a_shared_capture(shared, app, monkeypatch):

@@ -433,8 +433,8 @@ class Renderer:
     Attributes: out, err (streams), terminal (pager, clear), color (on a
     terminal unless NO_COLOR is set), pager (command name or 'none'), busy
     (label -> a context manager: the console's spinner while a large
-    listing is formatted), full_screen (item -> None: a Replay shown
-    full-screen, on the console's terminal; None elsewhere).
+    listing is formatted), full_screen (item -> the items to show after it:
+    a Replay shown full-screen, on the console's terminal; None elsewhere).
     """
 
     def __init__(self, out, err, terminal=False, pager='less'):
@@ -444,7 +444,7 @@ class Renderer:
         self.color = terminal and not os.environ.get('NO_COLOR')
         self.pager = pager
         self.busy = lambda label: contextlib.nullcontext()
-        # item -> None: shows a Replay full-screen (the console's terminal only)
+        # item -> items: shows a Replay full-screen (the console's terminal only)
         self.full_screen = None
 
     def show(self, items):
@@ -473,7 +473,7 @@ class Renderer:
         if self.full_screen is None:
             self.err.write(message_text(Message(NOT_A_TERMINAL, 'error'), False) + '\n')
             return
-        self.full_screen(item)
+        self.show(self.full_screen(item))
 
     def flush(self, blocks):
         if not blocks:

@@ -6,9 +6,11 @@ time, speed and flows. The replay's state is stf.core.flows.replay.Playback;
 this module only draws it and turns keys into its calls.
 """
 import asyncio
+import logging
 import os
 import shlex
 import time
+import traceback
 
 from prompt_toolkit.application import Application, get_app
 from prompt_toolkit.buffer import Buffer
@@ -20,13 +22,16 @@ from prompt_toolkit.layout import (BufferControl, ConditionalContainer, Formatte
                                    HSplit, Layout, Window)
 from prompt_toolkit.layout.processors import BeforeInput
 
+from stf.commands.results import Message
+from stf.console.config import stf_home
 from stf.console.render import RESET, colored_letters, item_text, middle_shortened, visible
 from stf.core.errors import UserError
 from stf.core.flows import replay
 from stf.core.formats import when_us
 from stf.db.errors import ServerAway
 
-# Redraws a second while the replay runs.
+log = logging.getLogger('stf')
+# Seconds between two redraws while the replay runs.
 TICK_SECONDS = 0.1
 HEADER_LINES = 2
 FOOTER_LINES = 1
@@ -44,8 +49,15 @@ KEPT_STATES = 4096
 
 
 class ReplayView:
-    """The view of one Replay. clock: seconds (time.monotonic; a test gives
-    its own); color: letters in color (off with NO_COLOR)."""
+    """The view of one Replay.
+
+    Attributes: item (the Replay), playback (its Playback), clock (seconds:
+    time.monotonic; a test gives its own), color (letters in color; off
+    with NO_COLOR), mode ('replay', 'model': a model's view, 'input': a
+    line typed), asking (what the line is for: a key of PROMPTS), selected
+    (the tuple under the cursor, or None), message (one line under the list),
+    model_lines and model_top (the model's view and its first line shown),
+    filter_words (the filter now), states (conn -> (state, state_ends))."""
 
     def __init__(self, item, clock=time.monotonic, color=True):
         self.item = item
@@ -87,7 +99,11 @@ class ReplayView:
     async def _ticking(self, app):
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            self.tick()
+            try:
+                self.tick()
+            except Exception as error:      # the view leaves with the one line
+                app.exit(exception=error)
+                return
             app.invalidate()
 
     def tick(self):
@@ -293,7 +309,16 @@ class ReplayView:
         self.model_top = min(max(self.model_top + by, 0), most)
 
 
-def run_replay(item, color=None):
-    """Show a Replay until q."""
+def run_replay(item, color=None, input=None, output=None):
+    """Show a Replay until q; the items to show after it: an unexpected
+    error in one line (its traceback in the log), as the console says it of
+    a command."""
     view = ReplayView(item, color=not os.environ.get('NO_COLOR') if color is None else color)
-    view.run()
+    try:
+        view.run(input, output)
+    except Exception as error:
+        log.error('visualize failed:\n%s', traceback.format_exc())
+        return [Message(f'visualize: unexpected error {type(error).__name__}: {error} '
+                        f"(details in {stf_home() / 'stf.log'}); the console goes on",
+                        'error')]
+    return []
