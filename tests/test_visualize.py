@@ -279,31 +279,49 @@ def test_an_unexpected_error_in_the_view_is_one_line_and_the_console_goes_on(mod
 
 
 def test_visualize_replays_a_shared_capture(shared, app, monkeypatch):
-    monkeypatch.setattr(replay, 'WINDOW_FLOWS', 16)       # many windows on a small file
-    path = shared / 'binetflow' / 'test3-mixed.binetflow'
-    ok(app, f'datasets -c {path} --name mixed')
+    monkeypatch.setattr(replay, 'WINDOW_FLOWS', 1000)     # several windows on a small file
+    path = shared / 'binetflow' / 'test2-malicious.binetflow'
+    ok(app, f'datasets -c {path} --name malicious')
     ok(app, 'connections -g')
     ok(app, 'models -g')
     item = visualize(app)
     playback = item.playback
-    assert (playback.total, len(playback.order.ids), playback.order.windows) == (89, 76, 6)
+    assert (playback.total, len(playback.order.ids), playback.order.windows) == (6751, 577, 7)
     group = app.root['connections'].get(0)
-    start = np.concatenate([chunk.column('start') for chunk in group.chunks])
-    previous = -1
-    for _ in range(89):
-        playback.step()
-        assert playback.clock >= previous
-        previous = playback.clock
-    assert playback.finished and playback.shown == 89
-    assert playback.clock == int(start.max())
+    start = np.sort(np.concatenate([chunk.column('start') for chunk in group.chunks]))
     view = ReplayView(item, color=False)
     ids = playback.order.ids
     view._read_states(ids)
+    for step in range(100):
+        playback.step()
+        assert playback.clock == start[step]
+    playback.speed, playback.rate = 0, 1000.0
+    playback.advance(3.275)              # 3,275 flows more: half of them shown
+    assert playback.shown == 3375 and playback.clock == start[3374]
+    assert int((playback.seen > 1).sum()) > 200
+    # each tuple shows the letters of its flows so far
+    assert [view.letters(conn, int(playback.seen[at])) for at, conn in enumerate(ids)
+            if playback.seen[at]] == so_far(group, ids, playback.seen)
+    while not playback.finished:
+        playback.advance(1)
+    assert playback.shown == 6751 and playback.clock == start[-1]
+    assert playback.seen.tolist() == playback.order.counts.tolist()
     states = item.states(ids)
-    # every tuple shows its whole model once all its flows came
     assert all(view.letters(conn, int(playback.seen[at])) == states[conn]
                for at, conn in enumerate(ids))
-    assert playback.seen.tolist() == playback.order.counts.tolist()
+
+
+def so_far(group, ids, seen):
+    """The letters of each tuple's first `seen` flows, made from its flows."""
+    found = []
+    for at, conn in enumerate(ids):
+        if seen[at]:
+            chunk, position = group.locate(conn)
+            flows = chunk.flows(position)
+            k = int(seen[at])
+            found += letters.states(flows['start'][:k], flows['dur'][:k], flows['size'][:k],
+                                    [0, k])
+    return found
 
 
 # -- bad inputs
@@ -329,8 +347,18 @@ def test_a_group_of_another_dataset(models, tmp_path):
     assert error(models, 'visualize 0 -g 1') == (
         "group of connections 1 is of dataset 1, not of dataset 0 'lab'; list the groups "
         "with 'connections -l'")
+
+
+def test_a_group_without_models(models, tmp_path):
+    models.interactive = True
+    other = tmp_path / 'other.binetflow'
+    other.write_text((tmp_path / 'labels.binetflow').read_text())
+    ok(models, f'datasets -c {other} --name other')
+    ok(models, 'connections -g')
     assert error(models, 'visualize 1') == (
         "group of connections 1 has no models yet; make them with 'models -g -i 1'")
+    assert error(models, 'visualize 0 -g x') == (
+        "'x' is not a group of connections id (a number); list them with 'connections -l'")
 
 
 def test_a_bad_filter(models):
