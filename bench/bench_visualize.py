@@ -1,13 +1,14 @@
 """visualize on a large group: a replay as fast as it goes, headless.
 
-    python bench/bench_visualize.py [FLOWS] [--frame N] [--rebuild]
+    python bench/bench_visualize.py [FLOWS] [--frame N] [--window N] [--zeo] [--rebuild]
 
 FLOWS (default 10,000,000) generated flows (bench/gen_binetflow.py) are
 loaded once into /tmp/stf-bench-visualize-FLOWS/stf.db with stf in batch mode
 (`datasets -c`, `connections -g`, `models -g`); later runs reuse it
 (--rebuild makes it again).
 
-Then, in one process that opens the database as the console does, `visualize
+Then, in one process that opens the database as the console does (--zeo:
+through a ZEO server on loopback, started in the process), `visualize
 0` gathers its Replay (one pass over the group's chunks: the windows) and the
 replay runs through the core (stf.core.flows.replay.Playback) with nothing
 drawn: flows evenly spaced, N (--frame, default 100,000) a call, as a screen
@@ -54,11 +55,19 @@ def build(folder, flows):
     print(f'database built in {time.perf_counter() - began:.0f} s')
 
 
-def open_app(database):
+def open_app(database, zeo=False):
+    """An App on the database, as a console opens it: the file, or (zeo)
+    through a ZEO server started here on loopback."""
     from stf.console import config
     from stf.console.app import App
     from stf.db import database as stf_database, storages
-    app = App(config.load(), stf_database.Database(storages.open_file_storage(database)))
+    if zeo:
+        import ZEO
+        (host, port), _ = ZEO.server(path=str(database))
+        storage = storages.open_zeo(f'{host}:{port}', wait_timeout=30)
+    else:
+        storage = storages.open_file_storage(database)
+    app = App(config.load(), stf_database.Database(storage))
     app.interactive = True
     # A console reads its completion values (every model id) after a
     # command; that memory is the console's, not the replay's.
@@ -104,6 +113,8 @@ def main():
     parser.add_argument('--frame', type=int, default=100_000)
     parser.add_argument('--window', type=int, help='flows per window (stf.core.flows.replay.'
                         'WINDOW_FLOWS): less memory, more chunk reads')
+    parser.add_argument('--zeo', action='store_true', help='read through a ZEO server '
+                        '(started in this process: its memory counts too)')
     parser.add_argument('--rebuild', action='store_true')
     args = parser.parse_args()
     from stf.core.flows import replay
@@ -112,7 +123,7 @@ def main():
     folder = Path(f'/tmp/stf-bench-visualize-{args.flows}')
     if args.rebuild or not (folder / 'ready').exists():
         build(folder, args.flows)
-    app = open_app(folder / 'stf.db')
+    app = open_app(folder / 'stf.db', args.zeo)
     item, gathered = gather(app)
     gathered_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     playback = item.playback

@@ -150,6 +150,10 @@ class FlowOrder:
     def until(self, moment, selected=None):
         """(flows, latest start) of every tuple counting its flows that start
         at or before moment (NEVER where none)."""
+        if moment < self.first:          # the replay's start: nothing to read
+            return (np.zeros(len(self.counts), np.int64),
+                    np.full(len(self.counts), NEVER, np.int64))
+
         def counted(chunk, offset):
             passed = np.concatenate(([0], np.cumsum(chunk.start <= moment)))
             seen = passed[chunk.bounds[1:]] - passed[chunk.bounds[:-1]]
