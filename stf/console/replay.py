@@ -123,37 +123,14 @@ class ReplayView:
 
     # -- keys
     def keys(self, replaying):
+        """The key bindings of KEY_TABLE, each in its mode; Ctrl-C leaves from any."""
         bindings = KeyBindings()
-        modeled = Condition(lambda: self.mode == 'model')
-        asking = Condition(lambda: self.mode == 'input')
-
-        def on(*keys, when=replaying):
-            return bindings.add(*keys, filter=when)
-
-        on(' ')(lambda event: self._toggle_pause())
-        for key in ('n', 'right'):
-            on(key)(lambda event: self._step())
-        for key in ('+', '='):
-            on(key)(lambda event: self.playback.faster())
-        on('-')(lambda event: self.playback.slower())
-        on('s')(lambda event: self.playback.next_sort())
-        on('/')(lambda event: self._ask(event, 'filter', ' '.join(
-            shlex.quote(word) for word in self.filter_words)))
-        on('g')(lambda event: self._ask(event, 'jump', ''))
-        on('up')(lambda event: self._move(-1))
-        on('down')(lambda event: self._move(1))
-        on('pageup')(lambda event: self._move(-self._rows()))
-        on('pagedown')(lambda event: self._move(self._rows()))
-        on('enter')(lambda event: self._open_model())
-        for key in ('q', 'escape'):
-            on(key)(lambda event: event.app.exit())
-        for key in ('escape', 'q'):
-            on(key, when=modeled)(lambda event: self._back())
-        on('up', when=modeled)(lambda event: self._scroll(-1))
-        on('down', when=modeled)(lambda event: self._scroll(1))
-        on('pageup', when=modeled)(lambda event: self._scroll(-self._rows()))
-        on('pagedown', when=modeled)(lambda event: self._scroll(self._rows()))
-        on('escape', when=asking)(lambda event: self._back(event))
+        modes = {'replay': replaying, 'model': Condition(lambda: self.mode == 'model'),
+                 'input': Condition(lambda: self.mode == 'input')}
+        for mode, keys, action in KEY_TABLE:
+            for key in keys:
+                bindings.add(key, filter=modes[mode])(
+                    lambda event, action=action: action(self, event))
         bindings.add('c-c')(lambda event: event.app.exit())
         return bindings
 
@@ -166,7 +143,9 @@ class ReplayView:
         self.playback.paused = True
         self._safely(self.playback.step)
 
-    def _ask(self, event, what, text):
+    def _ask(self, event, what):
+        text = (' '.join(shlex.quote(word) for word in self.filter_words)
+                if what == 'filter' else '')
         self.mode, self.asking = 'input', what
         self.input.set_document(Document(text, len(text)))
         event.app.layout.focus(self.input)
@@ -307,6 +286,30 @@ class ReplayView:
     def _scroll(self, by):
         most = max(len(self.model_lines) - self._rows(), 0)
         self.model_top = min(max(self.model_top + by, 0), most)
+
+
+# (mode, keys, action(view, event)): what each key does in each mode.
+KEY_TABLE = (
+    ('replay', (' ',), lambda view, event: view._toggle_pause()),
+    ('replay', ('n', 'right'), lambda view, event: view._step()),
+    ('replay', ('+', '='), lambda view, event: view.playback.faster()),
+    ('replay', ('-',), lambda view, event: view.playback.slower()),
+    ('replay', ('s',), lambda view, event: view.playback.next_sort()),
+    ('replay', ('/',), lambda view, event: view._ask(event, 'filter')),
+    ('replay', ('g',), lambda view, event: view._ask(event, 'jump')),
+    ('replay', ('up',), lambda view, event: view._move(-1)),
+    ('replay', ('down',), lambda view, event: view._move(1)),
+    ('replay', ('pageup',), lambda view, event: view._move(-view._rows())),
+    ('replay', ('pagedown',), lambda view, event: view._move(view._rows())),
+    ('replay', ('enter',), lambda view, event: view._open_model()),
+    ('replay', ('q', 'escape'), lambda view, event: event.app.exit()),
+    ('model', ('q', 'escape'), lambda view, event: view._back(event)),
+    ('model', ('up',), lambda view, event: view._scroll(-1)),
+    ('model', ('down',), lambda view, event: view._scroll(1)),
+    ('model', ('pageup',), lambda view, event: view._scroll(-view._rows())),
+    ('model', ('pagedown',), lambda view, event: view._scroll(view._rows())),
+    ('input', ('escape',), lambda view, event: view._back(event)),
+)
 
 
 def run_replay(item, color=None, input=None, output=None):
