@@ -242,6 +242,9 @@ def test_keys_sort_filter_and_jump(models):
     assert rows(view) == [['', DNS, '1', '5'], ['', BEACON, '1', '5']]
     view = typed(item, ' ', 'g', '2020-01-01 10:00:07 UTC\r', '/', 'flows>=2\r')
     assert rows(view) == [['', BEACON, '1', '5']]
+    view = typed(item, '+', '+', '-', '/', 'name=x', '\x1b')    # Esc: the filter stays
+    assert view.playback.speed == 2 and view.filter_words == ['flows>=2']
+    assert view.mode == 'replay' and rows(view) == [['', BEACON, '1', '5']]
 
 
 def test_a_bad_filter_or_time_in_the_view_says_why_in_one_line(models):

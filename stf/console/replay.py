@@ -168,7 +168,7 @@ class ReplayView:
         except ValueError as error:
             raise UserError(f'cannot split the filter: {error}; close the quotes') from None
         self.playback.select(self.item.select(words))
-        self.filter_words = words
+        self.filter_words = self.item.filter_words = words   # the item's playback keeps it
 
     def _back(self, event=None):
         self.mode, self.asking = 'replay', None
