@@ -240,7 +240,14 @@ def test_keys_sort_filter_and_jump(models):
     assert view.playback.total == 4 and view.message == ''
     view = typed(item, ' ', 'g', '+6\r')
     assert rows(view) == [['', DNS, '1', '5'], ['', BEACON, '1', '5']]
-    view = typed(item, ' ', 'g', '2020-01-01 10:00:07 UTC\r', '/', 'flows>=2\r')
+    # '/' offers the filter now to edit: Ctrl-U clears it, ' flows>=2' adds to it
+    view = typed(item, ' ', 'g', '2020-01-01 10:00:07 UTC\r', '/', ' flows>=2\r')
+    assert view.filter_words == ['name=10.0.0.1-', 'flows>=2']
+    assert rows(view) == [['', BEACON, '1', '5']]
+    view = typed(item, '/', '\x15flows<2\r')
+    assert view.filter_words == ['flows<2']
+    assert rows(view) == [['', WEB, '1', '5'], ['', DNS, '1', '5']]
+    view = typed(item, '/', '\x15flows>=2\r')
     assert rows(view) == [['', BEACON, '1', '5']]
     view = typed(item, '+', '+', '-', '/', 'name=x', '\x1b')    # Esc: the filter stays
     assert view.playback.speed == 2 and view.filter_words == ['flows>=2']
