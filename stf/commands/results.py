@@ -116,3 +116,20 @@ def shown_items(items, screen=False):
                 yield Plot(item.figure, data=item.data)
         else:
             yield item
+
+
+@dataclass
+class Replay:
+    """A group's flows replayed in time order, shown full-screen on a
+    terminal (stf.console.replay). heading: what is replayed; playback:
+    stf.core.flows.replay.Playback (it reads the group's chunks as the
+    replay goes); states(conns) -> {conn: its model's letters};
+    select(filter words) -> a bool per tuple or None for all (a UserError
+    for a bad filter); model_view(conn) -> the items of models -S;
+    filter_words: the filter it began with."""
+    heading: str
+    playback: object
+    states: object
+    select: object
+    model_view: object
+    filter_words: list = None

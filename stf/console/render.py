@@ -15,8 +15,9 @@ import subprocess
 import textwrap
 import unicodedata
 
-from stf.commands.results import (ClearScreen, Fields, Letters, Message, Plot, Table, Text,
-                                  Timeline, shown_items)
+from stf.commands.results import (ClearScreen, Fields, Letters, Message, Plot, Replay, Table,
+                                  Text, Timeline, shown_items)
+from stf.commands.visualize import NOT_A_TERMINAL
 from stf.core.flows.labelnames import DECISION_WORDS
 from stf.console import markdown
 from stf.core.formats import counted
@@ -436,13 +437,35 @@ FORMATTERS = {Table: table_text, Fields: fields_text,
               Text: lambda item: visible_text(item.text)}
 
 
+def item_text(item, color=False, columns=None, terminal=False):
+    """One result item as text (Replay and ClearScreen aside): what a
+    Renderer writes for it, and what a full-screen view (a model opened
+    from visualize) shows."""
+    if isinstance(item, Message):
+        return message_text(item, color, columns)
+    if isinstance(item, Table):
+        return table_text(item, color, columns)
+    if isinstance(item, Letters):
+        return letters_text(item, color, columns)
+    if isinstance(item, Fields):
+        return fields_text(item, columns)
+    if isinstance(item, Timeline):
+        return timeline_text(item, color, columns)
+    if isinstance(item, Plot):
+        return plot_text(item, color, columns)
+    if isinstance(item, Text) and item.markdown and terminal:
+        return markdown.rendered(visible_text(item.text))
+    return FORMATTERS[type(item)](item)
+
+
 class Renderer:
     """Writes result items.
 
     Attributes: out, err (streams), terminal (pager, clear), color (on a
     terminal unless NO_COLOR is set), pager (command name or 'none'), busy
     (label -> a context manager: the console's spinner while a large
-    listing is formatted).
+    listing is formatted), full_screen (item -> the items to show after it:
+    a Replay shown full-screen, on the console's terminal; None elsewhere).
     """
 
     def __init__(self, out, err, terminal=False, pager='less'):
@@ -452,6 +475,8 @@ class Renderer:
         self.color = terminal and not os.environ.get('NO_COLOR')
         self.pager = pager
         self.busy = lambda label: contextlib.nullcontext()
+        # item -> items: shows a Replay full-screen (the console's terminal only)
+        self.full_screen = None
 
     def show(self, items):
         blocks = []
@@ -463,24 +488,23 @@ class Renderer:
                 self.flush(blocks)
                 self.err.write(message_text(item, self.color, columns) + '\n')
                 self.err.flush()
-            elif isinstance(item, Message):
-                blocks.append(message_text(item, self.color, columns))
+            elif isinstance(item, Replay):
+                self.flush(blocks)
+                self.replay(item)
             elif isinstance(item, Table):
                 with self.busy(f'formatting {counted(len(item.rows), "row")}'):
                     blocks.append(table_text(item, self.color, columns))
-            elif isinstance(item, Letters):
-                blocks.append(letters_text(item, self.color, columns))
-            elif isinstance(item, Fields):
-                blocks.append(fields_text(item, columns))
-            elif isinstance(item, Timeline):
-                blocks.append(timeline_text(item, self.color, columns))
-            elif isinstance(item, Plot):
-                blocks.append(plot_text(item, self.color, columns))
-            elif isinstance(item, Text) and item.markdown and self.terminal:
-                blocks.append(markdown.rendered(visible_text(item.text)))
             else:
-                blocks.append(FORMATTERS[type(item)](item))
+                blocks.append(item_text(item, self.color, columns, self.terminal))
         self.flush(blocks)
+
+    def replay(self, item):
+        """A replay runs full-screen on the console's terminal (the command
+        refuses it in batch mode: this is for a renderer given one anyway)."""
+        if self.full_screen is None:
+            self.err.write(message_text(Message(NOT_A_TERMINAL, 'error'), False) + '\n')
+            return
+        self.show(self.full_screen(item))
 
     def flush(self, blocks):
         if not blocks:

@@ -21,6 +21,7 @@ from stf.commands.registry import ExitRequested
 from stf.commands.results import Message
 from stf.console.config import stf_home
 from stf.console.render import Renderer, middle_shortened
+from stf.console.replay import run_replay
 from stf.core.errors import UserError
 
 STYLE = Style.from_dict({'bottom-toolbar': 'noreverse bg:#333333 #dddddd',
@@ -184,6 +185,7 @@ def run_console(app, banner):
                             # while the analyst is idle (no database read).
                             refresh_interval=TOOLBAR_REFRESH_SECONDS)
     renderer = Renderer(sys.stdout, sys.stderr, terminal=True, pager=app.config.pager)
+    renderer.full_screen = lambda item: run_replay(item, color=renderer.color)
     app.interactive = True
     app.start_completion()  # before the first keystroke asks for it
     # Questions get their own session: their answers stay out of the command

@@ -1,0 +1,176 @@
+"""visualize DATASET [-g GROUP] [-x SPEED] [-f FILTER]: a group's flows
+replayed in time order, each tuple's letters growing as its flows come. The
+command gathers what the replay needs and returns a Replay item; the console
+shows it full-screen (stf.console.replay) and reads the group's chunks through
+the database as the replay goes (the same connection, so over ZEO too)."""
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from stf.commands import models, modelview
+from stf.commands.common import connection_group
+from stf.commands.datasets import find_dataset
+from stf.commands.registry import Action, Command, Flag
+from stf.commands.results import Replay
+from stf.core.errors import UserError
+from stf.core.flows import filters, letters, replay
+from stf.models.behavior import group_id
+
+NOT_A_TERMINAL = ("visualize needs a terminal: it replays the flows full-screen; in a batch "
+                  "run see a tuple's letters with 'models -S GROUP -i ID' or its flows over "
+                  "time with 'connections -T ID'")
+
+
+def gather_replay(app, args):
+    if not app.interactive:
+        raise UserError(NOT_A_TERMINAL)
+    if not 0 <= args.speed < math.inf:
+        raise UserError(f'-x must be 0 (flows evenly spaced) or more times real time, '
+                        f'not {args.speed:g}')
+    dataset = find_dataset(app, args.dataset)
+    group = chosen_group(app, dataset, args.group)
+    model_group = chosen_models(app, group)
+    conditions = filters.parse('models', args.filter)
+    source = GroupChunks(app, group)
+    order = replay.FlowOrder(source, progress=app.progress(f'reading group {group.id}'))
+    source.read = app.database.read      # from now on each read is a transaction of its own
+    positions = {conn: at for at, conn in enumerate(order.ids)}
+    chooser = Selection(app, model_group.id, positions)
+    playback = replay.Playback(order, args.speed, chooser.mask(conditions),
+                               periodicities(models.model_columns(app, model_group), positions))
+    return [Replay(f"dataset {dataset.id} '{dataset.name}', group {group.id} "
+                   f'(models {model_group.id})', playback,
+                   states=lambda conns: app.database.read(
+                       lambda: model_states(app, model_group.id, conns)),
+                   select=lambda words: app.database.read(lambda: chooser.from_words(words)),
+                   model_view=lambda conn: app.database.read(
+                       lambda: modelview.show(app, SimpleNamespace(show=model_group.id,
+                                                                   id=conn))),
+                   filter_words=list(args.filter or ()))]
+
+
+def chosen_group(app, dataset, text):
+    """The group of connections -g names (of this dataset), else the dataset's newest."""
+    groups = app.root['connections'].of_dataset(dataset.id)
+    if text is None:
+        if not groups:
+            raise UserError(f"dataset {dataset.id} '{dataset.name}' has no connections yet; "
+                            f"make them with 'datasets -s {dataset.id}' then 'connections -g'")
+        return groups[-1]
+    group = connection_group(app, text)
+    if group.dataset_id != dataset.id:
+        raise UserError(f'group of connections {group.id} is of dataset {group.dataset_id}, not '
+                        f"of dataset {dataset.id} '{dataset.name}'; list the groups with "
+                        "'connections -l'")
+    return group
+
+
+def chosen_models(app, group):
+    """The models of the group: those of the default constructor if made."""
+    if not group.flow_count and group.read.get('imported') is not None:
+        raise UserError(f'group of connections {group.id} holds no flows: its models were '
+                        'imported from a letters file; there are no flow times to replay')
+    found = app.root['models'].get(group_id(group.id, letters.DEFAULT_CONSTRUCTOR))
+    found = found or next(iter(app.root['models'].of_connections(group.id)), None)
+    if found is None:
+        raise UserError(f'group of connections {group.id} has no models yet; make them with '
+                        f"'models -g -i {group.id}'")
+    return found
+
+
+class GroupChunks:
+    """The chunks of a group of connections as a source of stf.core.flows.replay:
+    each chunk is loaded, worked on, then let go (a chunk is a few MB: memory
+    holds one at a time). read(work): how a scan reaches the database (a
+    transaction of its own once the command is done)."""
+
+    def __init__(self, app, group):
+        self.app = app
+        self.group_id = group.id
+        self.count = len(group.chunks)
+        self.flows = group.flow_count
+        self.read = lambda work: work()
+
+    def scan(self, numbers, work):
+        return self.read(lambda: self._scan(numbers, work))
+
+    def _scan(self, numbers, work):
+        group = self.app.root['connections'].get(self.group_id)
+        if group is None or len(group.chunks) != self.count or group.flow_count != self.flows:
+            raise UserError(f'group of connections {self.group_id} changed while it was '
+                            'replayed (by another analyst?); run visualize again')
+        found = []
+        for number in numbers:
+            stored = group.chunks[number]
+            found.append(work(replay.Chunk(stored.column('start'), stored.column('bounds'),
+                                           stored.ids)))
+            stored._p_deactivate()      # its columns leave memory (unless changed here)
+        return found
+
+
+class Selection:
+    """The tuples a models filter (-f, or '/' in the replay) keeps."""
+
+    def __init__(self, app, model_group_id, positions):
+        self.app = app
+        self.model_group_id = model_group_id
+        self.positions = positions
+
+    def from_words(self, words):
+        return self.mask(filters.parse('models', words))
+
+    def mask(self, conditions):
+        """A bool per tuple (None without conditions)."""
+        if not conditions:
+            return None
+        group = self.app.root['models'].get(self.model_group_id)
+        if group is None:
+            raise UserError(f'group of models {self.model_group_id} was deleted (by another '
+                            'analyst?); run visualize again')
+        kept = np.zeros(len(self.positions), bool)
+        names = self.app.root['labels'].names()
+        at = [self.positions.get(conn) for conn, *_ in models.selected(
+            self.app, group, conditions, names)]
+        kept[[where for where in at if where is not None]] = True
+        return kept
+
+
+def periodicities(columns, positions):
+    """Each tuple's model periodicity (NaN: unknown or no model), read part
+    by part from the group's ModelColumns."""
+    found = np.full(len(positions), np.nan)
+    for part in columns.parts:
+        values = np.frombuffer(part.periodicity, np.float64).tolist()
+        for conn, value in zip(part.ids.split('\n'), values):
+            at = positions.get(conn)
+            if at is not None:
+                found[at] = value
+        part._p_deactivate()        # its states leave memory
+    return found
+
+
+def model_states(app, model_group_id, conns):
+    """conn -> its state ('' for a tuple without a model)."""
+    group = app.root['models'].get(model_group_id)
+    if group is None:
+        raise UserError(f'group of models {model_group_id} was deleted (by another '
+                        'analyst?); run visualize again')
+    return {conn: group.states.get(conn, (0, ''))[1] for conn in conns}
+
+
+COMMANDS = [Command(
+    'visualize', "replay a dataset's flows in time order, full-screen", example='',
+    output=False,
+    options=(
+        Action(('dataset',), 'the dataset', metavar='DATASET', type=int,
+               complete='dataset_id', gather=gather_replay),
+        Flag(('-g', '--group'), "the group of connections (default: the dataset's newest)",
+             metavar='GROUP', complete='connection_group'),
+        Flag(('-x', '--speed'), 'times real time (default 1; 0: flows evenly spaced, '
+             f'{replay.EVEN_RATE:g} a second at first)', metavar='SPEED', type=float,
+             default=1.0),
+        Flag(('-f', '--filter'), 'replay only the models that pass: '
+             + filters.help_text('models'), metavar='FILTER', nargs='+', extend=True,
+             complete='filter:models'),
+    ))]
