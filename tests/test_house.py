@@ -20,8 +20,12 @@ MAY_IMPORT = {
     'stf.db': {'stf.db', 'stf.models', 'stf.core'},
     'stf.ops': {'stf.ops', 'stf.models', 'stf.core'},
     'stf.commands': {'stf.commands', 'stf.ops', 'stf.db', 'stf.models', 'stf.core', 'stf'},
-    'stf.console': {'stf.console', 'stf.commands', 'stf.ops', 'stf.db', 'stf.models',
-                    'stf.core', 'stf'},
+    'stf.console': {'stf.console', 'stf.plugins', 'stf.plots', 'stf.commands', 'stf.ops',
+                    'stf.db', 'stf.models', 'stf.core', 'stf'},
+    'stf.plots': {'stf.plots', 'stf.core'},
+    # the plugin loader and the API plugins import (stf.plugins.api)
+    'stf.plugins': {'stf.plugins', 'stf.plots', 'stf.commands', 'stf.db', 'stf.models',
+                    'stf.core'},
     'stf.ips': {'stf.ips', 'stf.core'},
     'stf.detect': {'stf.detect', 'stf.core'},
 }
@@ -32,6 +36,7 @@ TERMINAL = {'prompt_toolkit', 'pexpect'}
 MUST_NOT_IMPORT = {
     'stf.db': TERMINAL,
     'stf.commands': {'ZEO', 'ZConfig', 'zc'} | TERMINAL,
+    'stf.plugins': {'ZEO', 'ZConfig', 'zc'} | TERMINAL,
 }
 # room -> the only libraries besides Python's own that it may import.
 ONLY_LIBRARIES = {
@@ -41,6 +46,8 @@ ONLY_LIBRARIES = {
     'stf.detect': {'numpy', 'cryptography'},
     'stf.models': {'numpy', 'persistent', 'BTrees'},
     'stf.ops': {'numpy', 'persistent', 'BTrees'},
+    # matplotlib only where a PNG is written
+    'stf.plots': {'numpy', 'matplotlib'},
 }
 
 
