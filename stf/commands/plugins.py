@@ -17,6 +17,6 @@ def list_plugins(app, args):
 
 
 COMMANDS = [Command(
-    'plugins', 'the plugins found as stf started: their commands, source, version, status',
+    'plugins', 'the plugins found: commands, source, version, status',
     actions=(Action(('-l', '--list'), 'list the plugins', apply=list_plugins),),
     uses_database=False)]
