@@ -229,6 +229,9 @@ def test_broken_plugins_fail_alone_in_one_line(stf_home, tmp_path):
             ('tally', 'tally', f'file {home}/tally.py', '1.0', 'loaded')]
         assert app.registry.get('tally') is not None
         assert 'stf_plugin_syntax' not in sys.modules
+        # the traceback of what each raised is in the log
+        logged = (stf_home / 'stf.log').read_text()
+        assert f'plugin syntax (file {home}/syntax.py) failed to load:\nTraceback' in logged
     finally:
         app.close()
 
@@ -413,3 +416,82 @@ def test_a_terminal_shows_the_warnings_and_completes_the_plugin(stf_home, tmp_pa
         child.expect(pexpect.EOF)
     finally:
         child.close()
+
+
+def serving(path, port, home, errors):
+    """`stf.py --db path --serve` with the stf home `home`, once it listens;
+    its stderr written to the file errors."""
+    import socket
+    import time
+    with open(errors, 'w') as stderr:
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / 'stf.py'), '--db', str(path), '--serve',
+             f'127.0.0.1:{port}'], stdout=subprocess.DEVNULL, stderr=stderr,
+            env=dict(os.environ, STF_HOME=str(home)))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(('127.0.0.1', port), 0.2).close()
+            return server
+        except OSError:
+            assert server.poll() is None, 'the server did not start'
+            time.sleep(0.05)
+    server.kill()
+    raise AssertionError('the server did not listen within 30 s')
+
+
+def seen(analyst, shown):
+    """Begin analyst's transaction once shown(root) is true: the other
+    analyst's commit reached it (ZEO tells its clients a moment later)."""
+    import time
+    connection, manager = analyst
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        manager.begin()
+        if shown(connection.root()):
+            return
+        time.sleep(0.02)
+    raise AssertionError('the other commit did not reach the analyst within 30 s')
+
+
+def test_a_server_loads_the_plugins_and_resolves_conflicts_on_their_classes(tmp_path):
+    """Two analysts add a tally at once to the same BTree: the server
+    resolves the conflict by reading the bucket, which names the plugin's
+    class, so the server must have loaded the plugin (stf.py --serve does)."""
+    import ZODB
+    from ZEO.ClientStorage import ClientStorage
+    from stf.plugins import loader
+    from tests.conftest import free_port
+    server_home = tmp_path / 'server-home'
+    install(server_home, TEMPLATE)
+    write_plugin(server_home / 'plugins', 'missing.py', BROKEN['missing.py'])
+    tally = loader.file_plugin(install(tmp_path / 'client-home', TEMPLATE))  # allowed here too
+    port, errors = free_port(), tmp_path / 'server-errors'
+    server = serving(tmp_path / 'served.fs', port, server_home, errors)
+    databases = [ZODB.DB(ClientStorage(('127.0.0.1', port), wait_timeout=30))
+                 for _ in range(2)]
+    try:
+        first, second = [(database.open(manager), manager) for database, manager in
+                         zip(databases, (transaction.TransactionManager(),
+                                         transaction.TransactionManager()))]
+        trees = first[0].root()['plugins'] = tally.api.OOBTree()
+        trees['tally'] = tally.api.OOBTree()
+        first[1].commit()
+        seen(second, lambda root: 'plugins' in root)
+        for number, (connection, manager) in enumerate((first, second)):
+            connection.root()['plugins']['tally'][number] = tally.Tally(number)
+        first[1].commit()
+        second[1].commit()  # a conflict on the tree, resolved by the server
+        seen(first, lambda root: len(root['plugins']['tally']) == 2)
+        assert [(key, type(value).__name__, value.dataset_id) for key, value in
+                first[0].root()['plugins']['tally'].items()] == [(0, 'Tally', 0),
+                                                                 (1, 'Tally', 1)]
+    finally:
+        for database in databases:
+            database.close()
+        server.terminate()
+        server.wait(timeout=30)
+    # (ZEO's own log lines follow)
+    assert [line for line in errors.read_text().splitlines() if line.startswith('stf')] == [
+        f"stf: warning: plugin 'missing' (file {server_home}/plugins/missing.py) failed: "
+        "ModuleNotFoundError: No module named 'no_such_module_of_stf'"]

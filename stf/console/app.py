@@ -124,6 +124,10 @@ class App:
         self.outside_database = False
         self.plugins = plugin_loader.load(self.registry, self.home(),
                                           config.plugins_folder)
+        for record in self.plugins:
+            if record.details:
+                log.warning('plugin %s (%s) failed to load:\n%s', record.name, record.source,
+                            record.details)
         self.structures_ready = False  # stf's structures are known to be in the database
         try:
             self._ensure_structures()

@@ -15,16 +15,14 @@ all.
 import importlib
 import importlib.metadata
 import importlib.util
-import logging
 import pkgutil
 import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stf.commands.registry import Command
-
-log = logging.getLogger('stf.plugins')
 
 ENTRY_POINT_GROUP = 'stf.plugins'
 SHIPPED_PACKAGE = 'stf.plugins.shipped'
@@ -43,12 +41,14 @@ _file_modules = {}
 class Plugin:
     """What `plugins -l` shows of one plugin. status: 'loaded', 'failed:
     REASON' or 'refused: REASON' (one line each); commands: the names its
-    COMMANDS declare (those added when loaded)."""
+    COMMANDS declare (those added when loaded); details: the traceback of
+    what a plugin that failed raised, for the log."""
     name: str
     source: str
     version: str = '-'
     commands: list = field(default_factory=list)
     status: str = 'loaded'
+    details: str = ''
 
     @property
     def loaded(self):
@@ -109,7 +109,7 @@ def imported(record, importer):
         record.status = f'failed: {failure}'
         return None
     except (Exception, SystemExit) as error:  # whatever a plugin raises, it fails alone
-        log.warning('plugin %s (%s) failed to load', record.name, record.source, exc_info=True)
+        record.details = traceback.format_exc()
         record.status = f'failed: {one_line(error)}'
         return None
     record.commands = [command.name for command in commands]
