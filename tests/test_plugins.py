@@ -284,6 +284,20 @@ def test_a_plugin_cannot_replace_a_built_in_or_an_earlier_plugin(stf_home, tmp_p
         app.close()
 
 
+def test_a_plugins_folder_that_is_not_there_is_said_in_one_line(stf_home, tmp_path, stf_conf):
+    folder = tmp_path / 'no such folder'
+    stf_conf.write_text(stf_conf.read_text() + f'plugins_folder = {folder}\n')
+    app = start(tmp_path)
+    try:
+        assert outside_rows(app) == [
+            ('no such folder', '-', f'folder {folder}', '-', 'failed: cannot read the folder: '
+             'No such file or directory; fix plugins_folder in stf.conf')]
+        assert error(app, 'plugins') == "plugins: say what to do, e.g. 'plugins -l'; see " \
+                                        "'plugins -h'"
+    finally:
+        app.close()
+
+
 def test_two_plugins_of_one_name_load_once(stf_home, tmp_path, stf_conf):
     folder = tmp_path / 'team-plugins'
     install(stf_home, TEMPLATE)

@@ -76,14 +76,16 @@ def load(registry, home, folder=None):
     home: stf's folder (plugins in home/plugins/); folder: plugins_folder of
     stf.conf, or None. Returns the Plugin records, in the order found."""
     taken = dict.fromkeys(registry.names(), 'a built-in command')
-    records = []
+    records, sources = [], {}  # sources: plugin name -> where the first of that name came from
     for record, importer in found(home, folder):
-        earlier = next((item for item in records if item.name == record.name), None)
         records.append(record)
-        if earlier is not None:
-            record.status = (f"refused: a plugin named '{record.name}' came earlier "
-                             f'({earlier.source})')
+        if importer is None:  # a folder that cannot be read: its record says why
             continue
+        if record.name in sources:
+            record.status = (f"refused: a plugin named '{record.name}' came earlier "
+                             f'({sources[record.name]})')
+            continue
+        sources[record.name] = record.source
         commands = imported(record, importer)
         if commands is None:
             continue
@@ -119,7 +121,7 @@ def imported(record, importer):
 def found(home, folder):
     """(Plugin record, importer) of every plugin, in SOURCES order;
     importer() imports it and returns the module (or the object an entry
-    point names)."""
+    point names); None for a record that failed already."""
     for source in SOURCES:
         yield from source(home, folder)
 
@@ -145,7 +147,9 @@ def packages(home, folder):
 
 
 def home_files(home, folder):
-    yield from files_in(Path(home) / 'plugins', 'file')
+    folder = Path(home) / 'plugins'
+    if folder.exists():  # an analyst without plugins has none
+        yield from files_in(folder, 'file')
 
 
 def folder_files(home, folder):
@@ -157,11 +161,18 @@ SOURCES = (shipped, packages, home_files, folder_files)
 
 
 def files_in(folder, kind):
-    """The .py files of folder (none when it does not exist), as plugins."""
-    if not folder.is_dir():
+    """The .py files of folder, as plugins; a folder that cannot be read is
+    one failed record."""
+    try:
+        paths = sorted(folder.iterdir())
+    except OSError as error:
+        why = error.strerror or one_line(error)
+        yield Plugin(folder.name, f'{kind} {folder}', status=f'failed: cannot read the '
+                     f'folder: {why}' + ('' if kind == 'file' else
+                                         '; fix plugins_folder in stf.conf')), None
         return
-    for path in sorted(folder.glob('*.py')):
-        if not path.name.startswith(('_', '.')):
+    for path in paths:
+        if path.suffix == '.py' and not path.name.startswith(('_', '.')):
             yield Plugin(path.stem, f'{kind} {path}'), lambda path=path: file_plugin(path)
 
 
