@@ -110,12 +110,12 @@ def went_away(where):
 
 def serve(config, args):
     from stf.db import server
+    prepared = server.prepare(args.db or configured_path(config), args.serve,
+                              tls=tls_files(args))
     # A server reads the classes its plugins keep in the database (resolving
     # conflicts) only when it loaded them, as the consoles did.
     for line in plugin_warnings(load_plugins(config)):
         print(f'stf: warning: {line}', file=sys.stderr, flush=True)
-    prepared = server.prepare(args.db or configured_path(config), args.serve,
-                              tls=tls_files(args))
     print(f'stf: {prepared.announcement}', flush=True)
     if prepared.warning:
         print(f'stf: warning: {prepared.warning}', file=sys.stderr, flush=True)
