@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from stf.commands.results import shown_items
 from tests.conftest import error, ok, write_pcap
 
 TIMES = [1_600_000_000 + offset for offset in (0.5, 1.25, 299.0, 301.0, 900.000001)]
@@ -70,11 +71,11 @@ def test_pcap_details(app, capture):
     assert details['first packet'] == '2020-09-13 12:26:40.500000 UTC'
     assert details['last packet'] == '2020-09-13 12:41:40.000001 UTC'
     assert details['link type'] == '1 EN10MB (Ethernet)'
-    bins = rest[-1]
+    (bins,) = rest[-1].shown
     assert bins.rows == [('2020-09-13 12:26:40.500000 UTC', 3),
                          ('2020-09-13 12:31:40.500000 UTC', 1),
                          ('2020-09-13 12:36:40.500000 UTC', 1)]
-    (*_, bins60) = ok(app, 'datasets -F 0 --bin 600')
+    (*_, bins60) = shown_items(ok(app, 'datasets -F 0 --bin 600'))
     assert bins60.rows == [('2020-09-13 12:26:40.500000 UTC', 4),
                            ('2020-09-13 12:36:40.500000 UTC', 1)]
 

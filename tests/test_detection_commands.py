@@ -41,7 +41,8 @@ def test_train_list_show_export_import_delete(app, letters, tmp_path):
     assert [row[:5] for row in table.rows] == [
         ('default', 'shipped with stf', *table.rows[0][2:5]),
         ('beacons', str(letters), '30', '30', '0')]
-    shown = ok(app, 'detectors -s beacons')
+    (plot,) = ok(app, 'detectors -s beacons')
+    shown = plot.shown
     assert shown[0].pairs[0] == ('name', 'beacons')
     assert [row[0] for row in shown[1].rows] == ['default threshold', 'low-FPR threshold',
                                                  'first 20 characters']
@@ -169,8 +170,8 @@ def test_an_experiment_is_run_stored_shown_and_deleted(app, tmp_path):
     assert [row[:7] + row[10:] for row in listed.rows] == [
         (0, listed.rows[0][1], 0, 'capture.binetflow', 'default', 'evidence', 300,
          'first try')]
-    shown = ok(app, 'experiments -p 0')
-    ips = shown[2]
+    (plot,) = ok(app, 'experiments -p 0')
+    ips = plot.shown[2]
     assert ips.title == 'default: per IP for the whole run'
     expected = slots_with_flows(capture)
     assert {row[0]: row[1] for row in ips.rows} == {ip: truth for ip, (truth, _) in
@@ -178,13 +179,13 @@ def test_an_experiment_is_run_stored_shown_and_deleted(app, tmp_path):
     for ip, truth, tp, fp, tn, fn, _ in ips.rows:
         assert tp + fp + tn + fn == expected[ip][1], ip
         assert (tp + fn == 0) == (truth == 'normal')
-    assert len(ok(app, 'experiments -p 0 --slots')) == 4
+    assert len(ok(app, 'experiments -p 0 --slots')[0].shown) == 4
     assert ok(app, 'experiments -r 0')[0].text.startswith('experiment 0: ')
-    assert ok(app, 'experiments -p 0 --slots')[3].footer == (
+    assert ok(app, 'experiments -p 0 --slots')[0].shown[3].footer == (
         "the per-slot detail was dropped ('experiments -r')")
 
     items = ok(app, 'experiments -n -f name=10.0.0.1- --rule any')
-    assert {row[0] for row in ok(app, 'experiments -p 1')[2].rows} == {'10.0.0.1'}
+    assert {row[0] for row in ok(app, 'experiments -p 1')[0].shown[2].rows} == {'10.0.0.1'}
 
     ok(app, 'notes -c --to experiment:1 --text "only one host"')
     assert error(app, 'experiments -d 0-1') == (
@@ -219,7 +220,9 @@ def test_crossvalidate_script_prints_the_figures_detectors_show(letters, tmp_pat
                             cwd=ROOT, timeout=120)
     assert (result.returncode, result.stdout, result.stderr) == (0, '', '')
     figures = json.loads(out.read_text())
-    assert sorted(figures) == ['default', 'folds', 'low_fpr', 'prefix_20']
+    assert sorted(figures) == ['default', 'folds', 'low_fpr', 'prefix_20', 'sweep']
+    assert [row['threshold'] for row in figures['sweep']] == [step / 100 for step in range(101)]
+    assert figures['sweep'][0]['tp'] + figures['sweep'][0]['fn'] == 30
     for point in ('default', 'low_fpr', 'prefix_20'):
         counts = [figures[point][key] for key in ('tp', 'fp', 'tn', 'fn')]
         assert sum(counts) == 60 and counts[0] + counts[3] == 30
@@ -233,7 +236,7 @@ def test_crossvalidate_script_prints_the_figures_detectors_show(letters, tmp_pat
 
 def test_the_shipped_detector_shows_its_figures(app):
     from stf.commands.detectors import SHIPPED_FIGURES
-    shown = ok(app, 'detectors -s default')
+    shown = ok(app, 'detectors -s default')[0].shown
     assert shown[0].pairs[:2] == [('name', 'default'), ('trained from', 'shipped with stf')]
     figures = json.loads(SHIPPED_FIGURES.read_text())
     assert shown[1].rows[0][1] == f"{figures['default']['accuracy']:.4f}"
@@ -284,7 +287,7 @@ def test_trial_findings(app, letters, tmp_path):
     assert error(app, 'experiments -n -f name=nomatch') == (
         'no flow of capture.binetflow is left to judge by the filter name=nomatch; nothing '
         'was stored')
-    shown = ok(app, 'experiments -n') and ok(app, 'experiments -p 0')
+    shown = ok(app, 'experiments -n') and ok(app, 'experiments -p 0')[0].shown
     assert dict(shown[0].pairs)['ground truth'] == 'Label column'
 
 
@@ -298,5 +301,5 @@ def test_training_on_too_few_models_of_a_class_says_it_was_not_cross_validated(a
     assert ok(app, f'detectors -t --from {path} --name few')[0].text == (
         "detector 'few' trained on 6 malicious and 2 normal models (0 skipped); too few models "
         'of one class to cross-validate it')
-    assert dict(ok(app, 'detectors -s few')[0].pairs)['cross-validated'] == (
+    assert dict(ok(app, 'detectors -s few')[0].shown[0].pairs)['cross-validated'] == (
         'not known (imported, or too few models of a class)')

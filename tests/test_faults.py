@@ -144,5 +144,5 @@ def test_a_pcapng_packet_at_2_to_the_62_ticks(app, tmp_path):
     capture = dict(details[1].pairs)
     assert (capture['packets'], capture['first packet'], capture['last packet']) == (
         '2', '2020-09-13 12:26:40.000000 UTC', '4611686018427.387904 (epoch seconds)')
-    assert details[-1].rows == [('2020-09-13 12:26:40.000000 UTC', 1),
-                                ('4611686018200.000000 (epoch seconds)', 1)]
+    assert details[-1].shown[0].rows == [('2020-09-13 12:26:40.000000 UTC', 1),
+                                         ('4611686018200.000000 (epoch seconds)', 1)]

@@ -19,13 +19,15 @@ MAY_IMPORT = {
     'stf.models': {'stf.models', 'stf.core'},
     'stf.db': {'stf.db', 'stf.models', 'stf.core'},
     'stf.ops': {'stf.ops', 'stf.models', 'stf.core'},
-    'stf.commands': {'stf.commands', 'stf.ops', 'stf.db', 'stf.models', 'stf.core', 'stf'},
-    'stf.console': {'stf.console', 'stf.plugins', 'stf.plots', 'stf.commands', 'stf.ops',
+    'stf.commands': {'stf.commands', 'stf.plots', 'stf.ops', 'stf.db', 'stf.models',
+                     'stf.core', 'stf'},
+    'stf.console': {'stf.console', 'stf.plugins', 'stf.commands', 'stf.plots', 'stf.ops',
                     'stf.db', 'stf.models', 'stf.core', 'stf'},
+    # figures as data, drawn in the terminal and (matplotlib) into PNG files
     'stf.plots': {'stf.plots', 'stf.core'},
-    # the plugin loader and the API plugins import (stf.plugins.api)
-    'stf.plugins': {'stf.plugins', 'stf.plots', 'stf.commands', 'stf.db', 'stf.models',
-                    'stf.core'},
+    # what a plugin uses of stf (the command record, results, errors, figures,
+    # its storage and allowed classes: stf.db.classes) and the loader
+    'stf.plugins': {'stf.plugins', 'stf.commands', 'stf.plots', 'stf.db', 'stf.core'},
     'stf.ips': {'stf.ips', 'stf.core'},
     'stf.detect': {'stf.detect', 'stf.core'},
 }
@@ -40,13 +42,14 @@ MUST_NOT_IMPORT = {
 }
 # room -> the only libraries besides Python's own that it may import.
 ONLY_LIBRARIES = {
-    # cryptography: the signatures of detector updates (stf.core.signing)
-    'stf.core': {'numpy', 'dpkt', 'cryptography'},
+    # cryptography: the signatures of detector updates (stf.core.signing);
+    # pefile: the details of Windows executables (stf.core.captures.peinfo)
+    'stf.core': {'numpy', 'dpkt', 'cryptography', 'pefile'},
     'stf.ips': {'numpy', 'dpkt', 'cryptography'},
     'stf.detect': {'numpy', 'cryptography'},
     'stf.models': {'numpy', 'persistent', 'BTrees'},
     'stf.ops': {'numpy', 'persistent', 'BTrees'},
-    # matplotlib only where a PNG is written
+    # matplotlib: only inside stf.plots.png's functions, when a PNG is asked for
     'stf.plots': {'numpy', 'matplotlib'},
 }
 
@@ -205,11 +208,11 @@ def test_the_checks_find_what_breaks_the_plan(tmp_path):
     write(tmp_path, 'stf/console/app.py', 'import prompt_toolkit\nfrom stf.db import session\n')
     assert plan_breaks(tmp_path) == [
         "stf/core/flows/reader.py:1: stf.core.flows.reader imports ZODB "
-        "(stf.core imports only Python's own modules and cryptography, dpkt, numpy)",
+        "(stf.core imports only Python's own modules and cryptography, dpkt, numpy, pefile)",
         'stf/core/flows/reader.py:2: stf.core.flows.reader imports stf.db.session '
         '(stf.core may import only stf.core)',
         "stf/core/flows/reader.py:6: stf.core.flows.reader imports prompt_toolkit "
-        "(stf.core imports only Python's own modules and cryptography, dpkt, numpy)",
+        "(stf.core imports only Python's own modules and cryptography, dpkt, numpy, pefile)",
         'stf/db/session.py:2: stf.db.session imports stf.console.app '
         '(stf.db may import only stf.core, stf.db, stf.models)',
     ]

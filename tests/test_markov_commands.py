@@ -83,15 +83,19 @@ def test_distances_drawn_listed_compared_and_deleted(labeled):
     ok(app, f'markov_models -g {names[BOTNET]}')
     ok(app, 'markov_models --threshold 1.5 -i 0')
     group = app.root['models'].values()[0].id
-    plot, said = ok(app, f'distances -n --train 0 --test {group}:10.0.0.6-8.8.8.8-53-udp')
+    (drawn,) = ok(app, f'distances -n --train 0 --test {group}:10.0.0.6-8.8.8.8-53-udp')
+    (said,) = drawn.shown
+    assert drawn.chart      # drawn under the line on the screen, as a chart of the plots room
     assert said.text == (f'distance 0: {group}:10.0.0.6-8.8.8.8-53-udp to Markov model 0 '
                          f'({BOTNET}): smallest 2.942; never within the threshold 1.5')
-    assert '*' in plot.text and '-' * 10 in plot.text
+    from stf.plots import terminal
+    chart = '\n'.join(terminal.drawing(drawn.figure, 80))
+    assert 'threshold 1.5' in chart and 'letters read' in chart
     (table,) = ok(app, 'distances -l -f distance>2')
     assert [row[:5] for row in table.rows] == [(0, 0, BOTNET, f'{group}:10.0.0.6-8.8.8.8-53-udp',
                                                 NORMAL)]
     assert ok(app, 'distances -l -f distance<2')[0].rows == []
-    (compared,) = ok(app, f'distances -c --train 0 --test {group}')
+    (compared,) = ok(app, f'distances -c --train 0 --test {group}')[0].shown
     # chains of 4 characters or more; zzzz: 4 x log(0.01) over |log P('aab#')|
     zzzz = 4 * math.log(0.01) / (math.log(3 / 5) + math.log(1 / 3) + math.log(2 / 3))
     assert [(row[0], row[3], row[4]) for row in compared.rows] == [

@@ -1,67 +1,36 @@
-"""pe_summary on PEs built byte by byte here, on damaged ones, and on real launchers."""
+"""pe_details on PEs built byte by byte (tests/pebuild.py), on damaged ones and
+on real launchers; `datasets -F` on a PE."""
+import hashlib
 import importlib.util
+import json
+import math
 import struct
-from datetime import datetime, timezone
+import time
+import tracemalloc
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from stf.core.errors import UserError
 from stf.core.captures.filetypes import detect_type
-from stf.core.captures.peinfo import pe_summary
+from stf.core.captures.peinfo import pe_details
+from tests import pebuild
+from tests.conftest import ok
+from tests.pebuild import STAMP, build_pe
 
-STAMP = 1_600_000_000   # 2020-09-13 12:26:40 UTC
-SECTION_RVA = 0x1000
-# Inside the .idata section (offsets from its start): two descriptors and the
-# terminating zero one, two lookup tables, hint/name entries, DLL names.
-DESCRIPTORS, KERNEL32_ILT, WS2_ILT = 0x000, 0x040, 0x080
-HINT_EXIT, HINT_GETPROC, NAME_KERNEL32, NAME_WS2 = 0x0C0, 0x0D0, 0x100, 0x120
-# format -> (optional header magic, machine, data directories offset, thunk, ordinal flag)
-FORMATS = {'PE32': (0x10B, 0x14C, 96, '<I', 1 << 31),
-           'PE32+': (0x20B, 0x8664, 112, '<Q', 1 << 63)}
-
-
-def idata(thunk, ordinal_flag):
-    section = bytearray(0x200)
-
-    def rva(offset):
-        return SECTION_RVA + offset
-
-    # KERNEL32 has a lookup table; WS2_32 only an address table, as old
-    # Borland linkers left it.
-    struct.pack_into('<IIIII', section, DESCRIPTORS, rva(KERNEL32_ILT), 0, 0,
-                     rva(NAME_KERNEL32), rva(KERNEL32_ILT))
-    struct.pack_into('<IIIII', section, DESCRIPTORS + 20, 0, 0, 0, rva(NAME_WS2), rva(WS2_ILT))
-    size = struct.calcsize(thunk)
-    struct.pack_into(thunk, section, KERNEL32_ILT, rva(HINT_EXIT))
-    struct.pack_into(thunk, section, KERNEL32_ILT + size, rva(HINT_GETPROC))
-    struct.pack_into(thunk, section, WS2_ILT, ordinal_flag | 23)   # import by ordinal
-    struct.pack_into('<H12s', section, HINT_EXIT, 0x11A, b'ExitProcess')
-    struct.pack_into('<H15s', section, HINT_GETPROC, 0x245, b'GetProcAddress')
-    struct.pack_into('13s', section, NAME_KERNEL32, b'KERNEL32.dll')
-    struct.pack_into('11s', section, NAME_WS2, b'WS2_32.dll')
-    return bytes(section)
-
-
-def build_pe(kind='PE32', raw_pointer=0x200, import_rva=SECTION_RVA, subsystem=3):
-    """A 1 KB PE: headers, then one .idata section at file offset 0x200."""
-    magic, machine, directories, thunk, ordinal_flag = FORMATS[kind]
-    optional_size = directories + 16 * 8
-    image = bytearray(0x400)
-    image[:2] = b'MZ'
-    struct.pack_into('<I', image, 0x3C, 0x40)
-    image[0x40:0x44] = b'PE\0\0'
-    struct.pack_into('<HHIIIHH', image, 0x44, machine, 1, STAMP, 0, 0, optional_size, 0x102)
-    optional = 0x58
-    struct.pack_into('<H', image, optional, magic)
-    struct.pack_into('<II', image, optional + 32, 0x1000, 0x200)   # section, file alignment
-    struct.pack_into('<H', image, optional + 68, subsystem)
-    struct.pack_into('<I', image, optional + directories - 4, 16)
-    struct.pack_into('<II', image, optional + directories + 8, import_rva, 60)
-    struct.pack_into('<8sIIII', image, optional + optional_size, b'.idata', 0x180,
-                     SECTION_RVA, 0x200, raw_pointer)
-    image[0x200:0x400] = idata(thunk, ordinal_flag)
-    return bytes(image)
+# The imphash string as Mandiant documents it: DLL names lower case without
+# .dll/.ocx/.sys, functions lower case, ordinals of ws2_32 by their names,
+# other ordinals as 'ordN', joined by commas in the order of the table.
+IMPHASH = hashlib.md5(b'kernel32.exitprocess,kernel32.getprocaddress,'
+                      b'ws2_32.socket,ws2_32.wsastartup,mylib.ord7').hexdigest()
+IMPORTS = [('KERNEL32.dll', 'ExitProcess', None, 0x11A),
+           ('KERNEL32.dll', 'GetProcAddress', None, 0x245),
+           ('WS2_32.dll', '#23 socket', 23, None),
+           ('WS2_32.dll', '#115 WSAStartup', 115, None),
+           ('MyLib.dll', '#7', 7, None)]
+EXPORTS = [('Start', 1, 0x1010, None), (None, 2, 0x1020, None),
+           ('Alloc', 3, 0x2280, 'NTDLL.RtlAllocateHeap')]
 
 
 def write(tmp_path, content, name='sample.exe'):
@@ -70,37 +39,65 @@ def write(tmp_path, content, name='sample.exe'):
     return path
 
 
-@pytest.mark.parametrize('kind, machine', [('PE32', 'i386'), ('PE32+', 'AMD64')])
-def test_summary_of_a_built_pe(tmp_path, kind, machine):
-    path = write(tmp_path, build_pe(kind))
+def shannon(data):
+    """Bits per byte, counted here independently of the reader."""
+    return -sum(count / len(data) * math.log2(count / len(data))
+                for count in Counter(data).values()) if data else 0.0
+
+
+@pytest.mark.parametrize('kind, machine, image_base, dll', [
+    ('PE32', 'i386', 0x10000000, True), ('PE32+', 'AMD64', 0x180000000, False)])
+def test_details_of_a_built_pe(tmp_path, kind, machine, image_base, dll):
+    content = build_pe(kind, dll=dll)
+    path = write(tmp_path, content)
     assert detect_type(path) == 'pe'
-    assert pe_summary(path) == {
-        'machine': machine,
-        'compile_time': datetime(2020, 9, 13, 12, 26, 40, tzinfo=timezone.utc),
-        'subsystem': 'Windows console',
-        'format': kind,
-        'sections': [('.idata', 0x180, 0x200)],
-        'imports': [('KERNEL32.dll', 2), ('WS2_32.dll', 1)],
-        'imports_dlls': 2,
-        'imports_functions': 3,
-    }
+    info = pe_details(path)
+    entropies = [section[3] for section in info['sections']]
+    assert entropies == pytest.approx([8.0, shannon(content[0x600:0xA00]),
+                                       shannon(content[0xA00:0xE00]), 0.0], abs=1e-12)
+    assert info == {
+        'machine': machine, 'compile_time': STAMP, 'subsystem': 'Windows console',
+        'format': kind, 'kind': 'DLL' if dll else 'EXE', 'entry_point': 0x1010,
+        'image_base': image_base, 'imphash': IMPHASH,
+        'sections': [('.text', 0x200, 0x200, entropies[0], 'r-x'),
+                     ('.rdata', 0x310, 0x400, entropies[1], 'r--'),
+                     ('.rsrc', 0x300, 0x400, entropies[2], 'r--'),
+                     ('.data', 0x100, 0, entropies[3], 'rw-')],
+        'imports': IMPORTS, 'exports': EXPORTS,
+        'version': list(pebuild.VERSION_STRINGS), 'warnings': []}
+
+
+def test_imphash_is_pefiles(tmp_path):
+    import pefile
+    path = write(tmp_path, build_pe())
+    assert pefile.PE(str(path)).get_imphash() == pe_details(path)['imphash'] == IMPHASH
 
 
 def test_raw_pointer_is_rounded_down_like_the_windows_loader(tmp_path):
-    # 0x201 is read from 0x200 by Windows; taken literally it would miss the table.
-    assert pe_summary(write(tmp_path, build_pe(raw_pointer=0x201)))['imports_functions'] == 3
+    # 0x601 is read from 0x600 by Windows; taken literally it would miss the table.
+    assert pe_details(write(tmp_path, build_pe(raw_pointer=0x601)))['imports'] == IMPORTS
 
 
 def test_no_import_directory(tmp_path):
-    info = pe_summary(write(tmp_path, build_pe(import_rva=0)))
-    assert (info['imports'], info['imports_dlls'], info['imports_functions']) == ([], 0, 0)
+    info = pe_details(write(tmp_path, build_pe(import_rva=0)))
+    assert (info['imports'], info['imphash'], info['warnings']) == ([], '', [])
 
 
 def test_unknown_subsystem_and_machine_are_shown_by_number(tmp_path):
     image = bytearray(build_pe(subsystem=99))
-    struct.pack_into('<H', image, 0x44, 0x1234)
-    info = pe_summary(write(tmp_path, bytes(image)))
+    struct.pack_into('<H', image, 0x84, 0x1234)
+    info = pe_details(write(tmp_path, bytes(image)))
     assert (info['machine'], info['subsystem']) == ('unknown (0x1234)', 'unknown (99)')
+
+
+def test_a_hostile_name_reaches_no_terminal_as_control_characters(tmp_path):
+    image = bytearray(build_pe())
+    image[0x178:0x17E] = b'.t\x1b[2J'          # the first section's name
+    image[0x600 + 0x102:0x600 + 0x10D] = b'Exit\x1b[2Jxyz'
+    info = pe_details(write(tmp_path, bytes(image)))
+    assert info['sections'][0][0] == '.t\\x1b[2J'
+    # pefile passes over a function name that is no valid one
+    assert [row[1] for row in info['imports'][:2]] == ['GetProcAddress', '#23 socket']
 
 
 def damaged(image, offset, content):
@@ -109,38 +106,46 @@ def damaged(image, offset, content):
     return bytes(image)
 
 
-BROKEN = {
-    'cut in the section table': (build_pe()[:0x100],
-                                 'the section header 1 at byte 312 is past the end'),
-    'cut in the import names': (build_pe()[:0x300],
-                                'the DLL name at byte 768 has no end'),
-    'no PE signature': (damaged(build_pe(), 0x40, b'XX'), "there is no 'PE' signature at byte 64"),
+# Files pefile cannot read at all: one line, its reason.
+UNREADABLE = {
+    'no PE signature': (damaged(build_pe(), 0x80, b'XX'), 'Invalid NT Headers signature.'),
+    'no MZ': (damaged(build_pe(), 0, b'ZM'), 'Probably a ZM Executable (not a PE file).'),
     'PE offset past the end': (damaged(build_pe(), 0x3C, struct.pack('<I', 5000)),
-                               "there is no 'PE' signature at byte 5,000"),
-    'bad optional magic': (damaged(build_pe(), 0x58, b'\x07\x01'),
-                           'the optional header magic 0x107 is neither PE32 nor PE32+'),
-    'import table outside every section': (build_pe(import_rva=0x9000),
-                                           'the import directory (RVA 0x9000) is in no section'),
-    'import descriptor pointing nowhere': (damaged(build_pe(), 0x200 + 40, b'\xff' * 20),
-                                           'the DLL name (RVA 0xffffffff) is in no section'),
+                               'Invalid e_lfanew value, probably not a PE file'),
 }
 
 
-@pytest.mark.parametrize('name', sorted(BROKEN))
-def test_damaged_pe_is_one_line_user_error(tmp_path, name):
-    content, problem = BROKEN[name]
-    path = write(tmp_path, content)
+@pytest.mark.parametrize('name', sorted(UNREADABLE))
+def test_unreadable_pe_is_one_line_user_error(tmp_path, name):
+    content, reason = UNREADABLE[name]
     with pytest.raises(UserError) as caught:
-        pe_summary(path)
-    message = str(caught.value)
-    assert message.startswith(f'{path} is a damaged or truncated PE: ')
-    assert problem in message
-    assert '\n' not in message
+        pe_details(write(tmp_path, content))
+    assert str(caught.value) == reason
+
+
+# Files pefile reads in part: what it could read, and what it passed over.
+DAMAGED = {
+    'cut in .rsrc': (build_pe()[:0xA80], 5, 0, [
+        'Error parsing section 2. SizeOfRawData is larger than file.',
+        'Invalid VS_VERSION_INFO block: VS_VERSION_IN']),
+    'import table outside every section': (build_pe(import_rva=0x9000), 0, 5, [
+        'Error parsing the import directory at RVA: 0x9000']),
+    'bad optional magic': (damaged(build_pe(), 0x98, b'\x07\x01'), 5, 5, [
+        'Invalid type 0x0107 in Optional Header.']),
+}
+
+
+@pytest.mark.parametrize('name', sorted(DAMAGED))
+def test_damaged_pe_gives_what_it_holds_and_warnings(tmp_path, name):
+    content, imports, version, warnings = DAMAGED[name]
+    info = pe_details(write(tmp_path, content))
+    assert (len(info['imports']), len(info['version']), info['warnings']) == (
+        imports, version, warnings)
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match='gone.exe: no such file'):
-        pe_summary(tmp_path / 'gone.exe')
+        pe_details(tmp_path / 'gone.exe')
 
 
 def launchers():
@@ -160,11 +165,131 @@ def launchers():
     ('w64.exe', 'AMD64', 'PE32+', 'Windows GUI'),
 ])
 def test_real_launchers(name, machine, kind, subsystem):
+    import pefile
     folder = launchers()
     if folder is None or not (folder / name).is_file():
         pytest.skip("pip's distlib launchers are not installed")
-    info = pe_summary(folder / name)
-    assert (info['machine'], info['format'], info['subsystem']) == (machine, kind, subsystem)
-    assert info['imports_dlls'] == len(info['imports']) >= 1
-    assert info['imports_functions'] == sum(count for _, count in info['imports']) > 10
-    assert '.text' in [section for section, _, _ in info['sections']]
+    info = pe_details(folder / name)
+    assert (info['machine'], info['format'], info['subsystem'], info['kind']) == (
+        machine, kind, subsystem, 'EXE')
+    assert info['imphash'] == pefile.PE(str(folder / name)).get_imphash() != ''
+    assert 'KERNEL32.dll' in {dll for dll, *_ in info['imports']}
+    assert len(info['imports']) > 10 and info['warnings'] == []
+    text = next(section for section in info['sections'] if section[0] == '.text')
+    assert text[4] == 'r-x' and 5 < text[3] < 7     # machine code
+
+
+def large_pe(megabytes):
+    """build_pe with a .text of `megabytes` MB more (0..255 over and over)."""
+    content = bytearray(build_pe())
+    size = 0x200 + (megabytes << 20)
+    struct.pack_into('<II', content, 0x178 + 8, size, pebuild.TEXT)      # virtual size, RVA
+    struct.pack_into('<I', content, 0x178 + 16, size)                    # raw size
+    for number in range(1, 4):      # the sections after it move along in the file
+        at = 0x178 + 40 * number + 20
+        raw_offset, = struct.unpack_from('<I', content, at)
+        struct.pack_into('<I', content, at, raw_offset + (megabytes << 20) if raw_offset else 0)
+    content[0x400:0x600] = bytes(range(256)) * (size // 256)
+    return bytes(content)
+
+
+def test_a_large_pe_is_read_within_seconds(tmp_path):
+    path = write(tmp_path, large_pe(48))
+    tracemalloc.start()
+    began = time.perf_counter()
+    try:
+        info = pe_details(path)
+        seconds, peak = time.perf_counter() - began, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the file is mapped and counted a megabyte at a time, never copied
+    assert seconds < 3 and peak < 16 << 20
+    assert info['sections'][0] == ('.text', 0x200 + (48 << 20), 0x200 + (48 << 20), 8.0, 'r-x')
+    assert (info['imports'], info['version']) == (IMPORTS, list(pebuild.VERSION_STRINGS))
+
+
+# -- datasets -F -----------------------------------------------------------------
+
+def pe_dataset(app, tmp_path, content):
+    path = write(tmp_path, content)
+    ok(app, f'datasets -c {path} --name pe')
+    return path
+
+
+def test_datasets_F_shows_imports_by_name(app, tmp_path):
+    content = build_pe()
+    pe_dataset(app, tmp_path, content)
+    fields, header, sections, imports, exports, version = ok(app, 'datasets -F 0')
+    assert dict(fields.pairs)['sha256'] == hashlib.sha256(content).hexdigest()
+    assert header.pairs == [
+        ('machine', 'i386'), ('compile time', '2020-09-13 12:26:40 UTC'),
+        ('subsystem', 'Windows console'), ('format', 'PE32'), ('kind', 'DLL'),
+        ('entry point', '0x1010'), ('image base', '0x10000000'), ('imphash', IMPHASH),
+        ('imported DLLs', '3'), ('imported functions', '5'), ('exported functions', '3')]
+    assert sections.rows == [('.text', '512', '512', '8.00', 'r-x'),
+                             ('.rdata', '784', '1,024', '1.39', 'r--'),
+                             ('.rsrc', '768', '1,024', '1.78', 'r--'),
+                             ('.data', '256', '0', '0.00', 'rw-')]
+    assert (imports.headers, imports.rows, imports.footer) == (['dll', 'function', 'hint'], [
+        ('KERNEL32.dll', 'ExitProcess', 282), ('KERNEL32.dll', 'GetProcAddress', 581),
+        ('WS2_32.dll', '#23 socket', '-'), ('WS2_32.dll', '#115 WSAStartup', '-'),
+        ('MyLib.dll', '#7', '-')], '')
+    assert exports.rows == [('Start', 1, '0x1010', '-'), ('-', 2, '0x1020', '-'),
+                            ('Alloc', 3, '0x2280', 'NTDLL.RtlAllocateHeap')]
+    assert version.pairs == list(pebuild.VERSION_STRINGS)
+
+
+def test_details_are_kept_with_the_scan(app, tmp_path):
+    pe_dataset(app, tmp_path, build_pe())
+    ok(app, 'datasets -F 0')
+    item = app.current().files[0]
+    assert item.scan['pe']['imphash'] == IMPHASH
+    # a scan kept before PEs were read (no 'pe') is made again
+    app.database.run(lambda: item.scan.pop('pe'))
+    assert dict(ok(app, 'datasets -F 0')[1].pairs)['imphash'] == IMPHASH
+
+
+def many_imports_pe():
+    """build_pe with 25 functions by ordinal from MyLib.dll (PE32: 4-byte thunks)."""
+    content = bytearray(build_pe())
+    # MyLib's lookup table: after those of KERNEL32 and WS2_32, 20 bytes each
+    table = 0x600 + pebuild.TABLES + 2 * 20
+    content[table:table + 26 * 4] = b''.join(
+        struct.pack('<I', (1 << 31) | ordinal) for ordinal in range(1, 26)) + bytes(4)
+    return bytes(content)
+
+
+def test_the_screen_lists_20_functions_of_a_dll_and_json_all(app, tmp_path):
+    pe_dataset(app, tmp_path, many_imports_pe())
+    imports = ok(app, 'datasets -F 0')[3]
+    mylib = [row for row in imports.rows if row[0] == 'MyLib.dll']
+    assert mylib[:2] == [('MyLib.dll', '#1', '-'), ('MyLib.dll', '#2', '-')]
+    assert mylib[19:] == [('MyLib.dll', '#20', '-'), ('MyLib.dll', 'and 5 more', '')]
+    assert imports.footer == 'the listing is cut: --json lists every row'
+    (text,) = ok(app, 'datasets -F 0 --json')
+    listed = json.loads(text.text)
+    assert [row['function'] for row in listed['imports'] if row['dll'] == 'MyLib.dll'] == [
+        f'#{ordinal}' for ordinal in range(1, 26)]
+    assert listed['pe_executable']['imphash'] == pe_details(tmp_path / 'sample.exe')['imphash']
+    assert listed['version_information']['fileversion'] == '1.2.3.4'
+    assert listed['sections'][0] == {'section': '.text', 'virtual_size': 512, 'raw_size': 512,
+                                     'entropy': 8.0, 'flags': 'r-x'}
+
+
+def test_a_damaged_pe_shows_its_hashes_and_one_line(app, tmp_path):
+    content = build_pe()[:0x98]     # cut after the COFF header: a PE to the file's type
+    pe_dataset(app, tmp_path, content)
+    fields, line = ok(app, 'datasets -F 0')
+    assert dict(fields.pairs)['md5'] == hashlib.md5(content).hexdigest()
+    assert (line.level, line.text) == (
+        'warning', 'PE details: unreadable: No Optional Header found, invalid PE32 or PE32+ file.')
+    assert ok(app, 'datasets -F 0')[1].text == line.text     # kept with the scan too
+
+
+def test_a_truncated_pe_shows_what_it_holds_and_one_line(app, tmp_path):
+    pe_dataset(app, tmp_path, build_pe()[:0x700])
+    fields, line, header, sections, *rest = ok(app, 'datasets -F 0')
+    assert line.text == ('PE details: damaged: Error parsing section 1. SizeOfRawData is '
+                         'larger than file. (and 5 more: --json lists them)')
+    assert dict(header.pairs)['imported functions'] == '0'
+    assert rest == []

@@ -29,7 +29,7 @@ import socket
 import struct
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,7 +37,7 @@ import dpkt
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings, strategies as st
 
-from stf.core.captures import dnsnames, filescan, filetypes, payload, peinfo, tls
+from stf.core.captures import dnsnames, dnsstats, filescan, filetypes, payload, peinfo, tls
 from stf.core.errors import UserError
 from stf.core.flows import flowfile, letterstsv
 from stf.core.flows.flowfile import ReadStats
@@ -964,7 +964,20 @@ def check_capture(inputs, data, kind):
     found = settle(payload.pcap_payloads, path, '10.0.0.1', '10.0.0.2', 53, 'udp', limit=5)
     if not failed(found):
         assert len(found) <= 5
+    stats = dnsstats.DnsStats()
+    connections = settle(dnsstats.read_capture, path, stats, connections=True)
+    assert failed(connections) or stats.messages == stats.queries + stats.responses
     return scan
+
+
+def check_dns_statistics(case, path):
+    """Each DNS packet of the conversation is one message, a query or a response as its
+    QR bit says; the other packets make one connection per pair of addresses."""
+    stats = dnsstats.DnsStats()
+    connections = dnsstats.read_capture(path, stats, connections=True)
+    responses = sum(1 for _, data in case.hits if data[2] & 0x80)
+    assert (stats.messages, stats.responses) == (len(case.hits), responses)
+    assert len(connections) <= 2 and not stats.cut
 
 
 def check_capture_case(rng, inputs, case):
@@ -980,6 +993,7 @@ def check_capture_case(rng, inputs, case):
     assert sum(count for _, count in scan['bins']) == len(times)
     found = payload.pcap_payloads(path, '10.0.0.1', '10.0.0.2', 53, 'udp', limit=1000)
     assert [(way, data) for _, way, data in found] == case.hits
+    check_dns_statistics(case, path)
     # Cut anywhere: the packets whose records are whole are counted, and the cut
     # is told unless it falls between two records.
     cut = rng.randrange(case.ends[0], len(case.data) + 1)
@@ -1082,6 +1096,10 @@ def check_payload_views(inputs, data, proto, port):
         summary = payload.dns_summary(data, udp=udp)
         assert summary is None or printable(summary)
         dnsnames.DnsNames().add(0, data, udp)
+        stats = dnsstats.DnsStats()
+        stats.add(0, '10.0.0.1', '10.0.0.2', data, udp)
+        assert stats.messages == stats.queries + stats.responses
+        assert all(dnsstats.entropy(name) >= 0 for name in stats.names)
     text = payload.as_text(data)
     assert text is None or printable(text, newlines=True)
     dump = payload.hexdump(data)
@@ -1102,6 +1120,8 @@ def prop_payload(rng, inputs):
     if names is not None:
         summary = payload.dns_summary(data, udp=proto == 'udp')
         assert summary.startswith('DNS ') and all(name in summary for name in names), summary
+        (message,) = dnsnames.messages(data, udp=proto == 'udp')
+        assert [name for name, _ in message.questions] == [name.encode() for name in names]
     if data in TEXTS:
         assert payload.as_text(data) == data.decode().replace('\r\n', '\n').expandtabs(8)
     # ra's fields decode to the bytes they were made from
@@ -1127,15 +1147,16 @@ IDATA = b'.idata'
 
 
 class PECase:
-    """A generated PE: data, the summary pe_summary must give, and fields
-    ((offset, size) of its header fields, section table, import descriptors)."""
+    """A generated PE: data, what pe_details must give of it (pe_view), and
+    fields ((offset, size) of its header fields, section table, import
+    descriptors)."""
 
     def __init__(self, data, summary, fields):
         self.data, self.summary, self.fields = data, summary, fields
 
 
 def import_section(rng, rva, thunk, ordinal_flag):
-    """(.idata bytes at rva, [(dll, functions)]): descriptors, lookup tables,
+    """(.idata bytes at rva, [(dll, function name or ordinal)]): descriptors, lookup tables,
     hint/name entries and DLL names; some DLLs only have an address table (old
     Borland linkers), some functions are imported by ordinal."""
     dlls = [(rng.choice(DLL_NAMES), rng.randrange(8)) for _ in range(rng.randrange(1, 4))]
@@ -1143,23 +1164,27 @@ def import_section(rng, rva, thunk, ordinal_flag):
     section = bytearray(0x800)
     tables = 20 * (len(dlls) + 1)
     strings = tables + sum((functions + 1) * size for _, functions in dlls)
+    imported = []
     for number, (dll, functions) in enumerate(dlls):
         struct.pack_into(f'{len(dll) + 1}s', section, strings, dll)
         name_rva, strings = rva + strings, strings + len(dll) + 2
         table_rva = rva + tables
         for function in range(functions):
             if rng.random() < 0.2:
-                struct.pack_into(thunk, section, tables, ordinal_flag | rng.randrange(1, 999))
+                ordinal = rng.randrange(1, 999)
+                struct.pack_into(thunk, section, tables, ordinal_flag | ordinal)
+                imported.append((dll.decode(), ordinal))
             else:
                 name = rng.choice(FUNCTIONS)
                 struct.pack_into(f'<H{len(name) + 1}s', section, strings, 0, name)
                 struct.pack_into(thunk, section, tables, rva + strings)
                 strings += len(name) + 4
+                imported.append((dll.decode(), name.decode()))
             tables += size
         tables += size    # the terminating zero entry
         lookup = table_rva if rng.random() < 0.8 else 0
         struct.pack_into('<IIIII', section, 20 * number, lookup, 0, 0, name_rva, table_rva)
-    return bytes(section), [(dll.decode(), functions) for dll, functions in dlls]
+    return bytes(section), imported
 
 
 def gen_pe(rng):
@@ -1212,13 +1237,41 @@ def gen_pe(rng):
         raw_pointer += len(body)
     data = bytes(image) + b''.join(bodies)
     summary = {
-        'machine': peinfo.MACHINES[machine],
-        'compile_time': datetime.fromtimestamp(stamp, timezone.utc),
+        'machine': peinfo.MACHINES[machine], 'compile_time': stamp,
         'subsystem': peinfo.SUBSYSTEMS.get(subsystem, f'unknown ({subsystem})'),
         'format': kind, 'sections': sections, 'imports': expected_imports,
-        'imports_dlls': len(expected_imports),
-        'imports_functions': sum(functions for _, functions in expected_imports)}
+        'imphash': imphash(expected_imports), 'exports': [], 'version': []}
     return PECase(data, summary, fields)
+
+
+def imphash(imports):
+    """The imphash as Mandiant documents it, of [(dll, name or ordinal)]; the
+    ordinals generated here are named only for WS2_32 (pefile's table)."""
+    if not imports:
+        return ''
+    import ordlookup    # pefile's table of ordinal names: data, not the hash
+    names = []
+    for dll, function in imports:
+        if isinstance(function, int):
+            function = ordlookup.ordLookup(dll.lower().encode(), function, True)
+            function = function.decode()
+        names.append(f"{dll.lower().removesuffix('.dll')}.{function.lower()}")
+    return hashlib.md5(','.join(names).encode()).hexdigest()
+
+
+def pe_view(details):
+    """What a generated PE fixes of pe_details: the sections' names and sizes,
+    imports as (dll, name or ordinal)."""
+    if failed(details):
+        return details
+    return {**{key: details[key] for key in ('machine', 'compile_time', 'subsystem', 'format',
+                                             'imphash', 'exports', 'version')},
+            'sections': [(name, virtual, raw) for name, virtual, raw, *_ in details['sections']],
+            'imports': [(dll, function if ordinal is None else ordinal)
+                        for dll, function, ordinal, _hint in details['imports']]}
+
+
+CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f]')
 
 
 def check_pe(inputs, data):
@@ -1226,16 +1279,20 @@ def check_pe(inputs, data):
     settle(filetypes.detect_type, path)
     if not data:
         return None
-    summary = settle(peinfo.pe_summary, path)
-    if not failed(summary):
-        assert summary['imports_dlls'] == len(summary['imports'])
-        assert summary['imports_functions'] == sum(count for _, count in summary['imports'])
-    return summary
+    details = settle(peinfo.pe_details, path)
+    if not failed(details):
+        texts = [details['imphash'], *details['warnings']]
+        texts += [cell for row in details['imports'] + details['exports'] + details['sections']
+                  + details['version'] for cell in row if isinstance(cell, str)]
+        assert not any(CONTROL.search(text) for text in texts), texts
+        assert all(entropy is None or 0 <= entropy <= 8
+                   for *_, entropy, _flags in details['sections'])
+    return details
 
 
 def prop_pe(rng, inputs):
     case = gen_pe(rng)
-    assert check_pe(inputs, case.data) == case.summary
+    assert pe_view(check_pe(inputs, case.data)) == case.summary
     assert filetypes.detect_type(inputs.write(case.data)) == 'pe'
     check_pe(inputs, mutate_binary(rng, case.data, case.fields))
 
@@ -1489,5 +1546,32 @@ def test_a_pe_whose_import_descriptors_share_one_long_table(tmp_path):
     path = tmp_path / 'hostile.exe'
     path.write_bytes(image)
     with bounded(seconds=2):
-        with pytest.raises(UserError, match='more than 65,536 entries in all'):
-            peinfo.pe_summary(path)
+        details = peinfo.pe_details(path)
+    assert details['imports'] == []
+    # pefile stops after the sixth descriptor that gives nothing
+    assert details['warnings'][-1] == ('Too many errors parsing the import directory. Invalid '
+                                       'import data at RVA: 0x109c')
+
+
+def test_a_pe_whose_2048_sections_each_cover_the_whole_file(tmp_path):
+    # Entropy counted over every section would read the file 2,048 times: it is
+    # counted over twice the file's size, the sections past that have none.
+    size, count = 128 << 10, 2048
+    image = bytearray(size)
+    image[:2] = b'MZ'
+    struct.pack_into('<I', image, 0x3C, 0x40)
+    image[0x40:0x44] = b'PE\0\0'
+    struct.pack_into('<HHIIIHH', image, 0x44, 0x14C, count, 0, 0, 0, 96 + 16 * 8, 0x102)
+    struct.pack_into('<H', image, 0x58, 0x10B)
+    struct.pack_into('<II', image, 0x58 + 32, 0x1000, 0x200)
+    struct.pack_into('<I', image, 0x58 + 92, 16)
+    table = 0x58 + 96 + 128
+    for number in range(count):
+        struct.pack_into('<8sIIII', image, table + 40 * number, b'.x', size,
+                         0x1000 * (number + 1), size, 0)
+    path = tmp_path / 'overlapping.exe'
+    path.write_bytes(image)
+    with bounded(seconds=2):
+        sections = peinfo.pe_details(path)['sections']
+    assert len(sections) == count
+    assert [entropy is None for _, _, _, entropy, _ in sections] == [False] * 2 + [True] * 2046

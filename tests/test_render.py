@@ -96,7 +96,7 @@ def test_an_empty_table_says_none():
 def test_histogram_rows():
     """Linear bins of a round width (1, 2 or 5 times a power of 10), decades
     when the values span more than two orders of magnitude (tests/test_rhythm.py)."""
-    from stf.commands.common import histogram
+    from stf.plots.terminal import histogram
     assert histogram([1, 1, 2, 10], most=3, width=4) == [
         ('0 - 4', 3, '####'), ('5 - 9', 0, ''), ('10 - 14', 1, '#')]
     assert histogram([2_500_000, 10_000_000], most=4, width=2, unit=1_000_000) == [

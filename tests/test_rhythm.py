@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from stf.commands import common, timeline
-from stf.commands.results import Timeline
+from stf.commands import common
+from stf.commands.results import Timeline, shown_items
 from stf.console.render import Renderer, display_width
 from stf.core.flows import letters, stats
+from stf.plots import terminal
 from tests.conftest import error, models_of, ok
 from tests.test_connections_models import HEADER
 
@@ -40,6 +41,11 @@ def capture(app, tmp_path):
               for second in (1, 3, 4, 20, 21, 55, 56, 57, 90, 200, 300)]          # a browser
     lines += [flow_line(5 * SECOND, '3.3.3.3')]                                  # one flow
     return models_of(app, tmp_path / 'rhythm.binetflow', HEADER + ''.join(sorted(lines)), 'rhythm')
+
+
+def seen(app, line):
+    """The items of a command as the screen shows them (a Plot's shown items)."""
+    return list(shown_items(ok(app, line)))
 
 
 def shown(items, width=None):
@@ -78,7 +84,7 @@ def test_a_beacon_every_2_2_seconds_gets_linear_bins_of_a_round_width():
     assert (found.median, found.mad, found.bins.width) == (2_200_000.0, 5_000.0, 500_000)
     assert found.bins.edges == (2_000_000, 2_500_000, 3_000_000, 3_500_000, 4_000_000, 4_500_000)
     assert found.bins.counts == (9, 0, 0, 0, 1)
-    assert common.histogram(GAPS, width=9, unit=SECOND) == [
+    assert terminal.histogram(GAPS, width=9, unit=SECOND) == [
         ('2 - 2.499999', 9, '#########'), ('2.5 - 2.999999', 0, ''), ('3 - 3.499999', 0, ''),
         ('3.5 - 3.999999', 0, ''), ('4 - 4.499999', 1, '#')]
 
@@ -93,7 +99,7 @@ def test_values_over_two_orders_of_magnitude_get_decades():
 
 
 def test_histogram_rows_and_the_spread_table():
-    assert common.histogram([1, 1, 2, 10], width=4, most=3) == [
+    assert terminal.histogram([1, 1, 2, 10], width=4, most=3) == [
         ('0 - 4', 3, '####'), ('5 - 9', 0, ''), ('10 - 14', 1, '#')]
     (summary, gaps) = common.spreads([('gap (s)', GAPS, SECOND, 'gaps')])
     assert summary.rows == [('gap (s)', '2.2', '0.005', '2 - 2.499999', '0.5 wide')]
@@ -112,7 +118,7 @@ def test_sparkline_heights_linear_and_log():
 # -- connections -H and models -H
 
 def test_histograms_of_a_beacon(capture):
-    items = ok(capture, f'connections -H {BEACON}')
+    items = seen(capture, f'connections -H {BEACON}')
     assert items[0].pairs == [('flows', '11'), ('state length', 21)]
     assert items[1].rows == [
         ('duration (s)', '0.5', '0', '0.5 - 0.519999', '0.02 wide'),
@@ -136,19 +142,19 @@ def test_histograms_of_a_beacon(capture):
 
 
 def test_histograms_of_a_wide_spread_and_of_one_flow(capture):
-    items = ok(capture, f'connections -H {BROWSER}')
+    items = seen(capture, f'connections -H {BROWSER}')
     assert items[1].rows[1:] == [
         ('size (bytes)', '2,135', '1,295', '0 - 1,999', '2,000 wide'),
         ('time between flows (s)', '9', '8', '1 - 9.999999', 'decades')]
     assert items[4].rows == [('1 - 9.999999', 5, '#' * 40), ('10 - 99.999999', 3, '#' * 24),
                              ('100 - 110', 2, '#' * 16)]
-    items = ok(capture, 'connections -H 10.0.0.1-3.3.3.3-80-tcp')
+    items = seen(capture, 'connections -H 10.0.0.1-3.3.3.3-80-tcp')
     assert items[1].rows[2] == ('time between flows (s)', '-', '-', '-', '-')
     assert shown(items[4:]) == 'time between flows (s)\n(none)\n'
 
 
 def test_histogram_of_state_lengths(capture):
-    (summary, table) = ok(capture, 'models -H 0-1')
+    (summary, table) = seen(capture, 'models -H 0-1')
     assert summary.rows == [('state lengths of group 0-1', '21', '0', '20 - 24', '5 wide')]
     assert table.rows == [('0 - 4', 1, '#' * 20), ('5 - 9', 0, ''), ('10 - 14', 0, ''),
                           ('15 - 19', 0, ''), ('20 - 24', 2, '#' * 40)]
@@ -185,15 +191,15 @@ BEACON_TIMELINE = [
 
 
 def test_the_timeline_of_a_beacon_in_batch_mode(capture):
-    (item,) = ok(capture, f'connections -T {BEACON}')
+    (item,) = seen(capture, f'connections -T {BEACON}')
     assert item.letters == '55' + 'e' * 7 + 'vv'
     assert shown([item]) == '\n'.join(BEACON_TIMELINE) + '\n'
-    assert max(len(line) for line in BEACON_TIMELINE) == timeline.BATCH_WIDTH
+    assert max(len(line) for line in BEACON_TIMELINE) == terminal.BATCH_WIDTH
 
 
 def test_a_timeline_of_flows_sharing_columns_with_a_log_scale(capture):
-    (item,) = ok(capture, f'connections -T {BROWSER}')
-    assert timeline.drawing(item, 40) == [
+    (item,) = seen(capture, f'connections -T {BROWSER}')
+    assert terminal.timeline_drawing(item, 40) == [
         'timeline of 10.0.0.1-2.2.2.2-80-tcp',
         '(group 0): 11 flows from 2020-01-01',
         '10:00:01.000000 UTC to 2020-01-01',
@@ -211,7 +217,7 @@ def test_a_timeline_of_flows_sharing_columns_with_a_log_scale(capture):
 
 def test_a_timeline_of_one_flow():
     item = Timeline('one', [7 * SECOND], [90], 'e')
-    assert timeline.drawing(item, 30) == [
+    assert terminal.timeline_drawing(item, 30) == [
         'one', 'time    0', '        ┬', 'flows   █', 'gap', 'bytes   █', 'letters e',
         'a column: 1µs; flows █ 1; gap:', "none; bytes █ 90; letters:", "each column's commonest"]
 
@@ -219,7 +225,7 @@ def test_a_timeline_of_one_flow():
 def test_a_timeline_fits_the_terminal_and_colors_its_letters(capture, monkeypatch):
     monkeypatch.setenv('COLUMNS', '60')
     monkeypatch.setenv('LINES', '40')
-    (item,) = ok(capture, f'connections -T {BEACON}')
+    (item,) = seen(capture, f'connections -T {BEACON}')
     out = shown([item], width=60)
     assert 'letters \x1b[35m5\x1b[0m' in out
     plain = [display_width(line) for line in out.splitlines()]
@@ -251,13 +257,13 @@ def test_a_timeline_of_an_unknown_connection_is_one_error_line(capture):
 def test_a_timeline_across_the_whole_clock():
     """Flows of a broken clock, 2**63 µs apart: more than int64 holds."""
     item = Timeline('broken', [-2 ** 62, 3 * SECOND - 2 ** 62, 2 ** 62], [90, 90, 90], 'eee')
-    assert timeline.drawing(item, 30)[1:5] == [
+    assert terminal.timeline_drawing(item, 30)[1:5] == [
         'time    0         50,000,000d', '        ┬─────────┬─────────┬─',
         'flows   █                    ▄', 'gap     ▁                    █']
 
 
 def test_g_with_a_group_works_with_t_and_is_named_when_misplaced(capture):
-    (item,) = ok(capture, f'connections -T {BEACON} -g 0')
+    (item,) = seen(capture, f'connections -T {BEACON} -g 0')
     assert item.letters == '55' + 'e' * 7 + 'vv'
     assert error(capture, 'connections -g 0') == (
         'connections: -g 0 names a group only with -F, -H, -T or -P; to make connections '

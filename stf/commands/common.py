@@ -3,9 +3,11 @@ import os
 from dataclasses import dataclass
 
 from stf.commands.registry import Flag
-from stf.commands.results import Table
+from stf.commands.results import Plot, Table
 from stf.core.errors import UserError
 from stf.core.flows import stats
+from stf.plots.figure import Figure, Panel, Series
+from stf.plots.terminal import bin_text, histogram_rows, number
 
 
 def connection_group(app, text):
@@ -227,30 +229,6 @@ def dataset_note(app, dataset_id, line):
     note.append(line)
 
 
-def histogram(values, width=40, unit=1, most=stats.MOST_BINS):
-    """Rows (range, count, bar) of a text histogram of integer values, in
-    the bins of stf.core.flows.stats (linear of a round width; decades
-    when the values span more than two orders of magnitude).
-
-    unit divides the values for display (1_000_000 shows microseconds as
-    seconds).
-    """
-    found = stats.spread(values, most)
-    return histogram_rows(found.bins, width, unit) if found else []
-
-
-def histogram_rows(bins, width=40, unit=1):
-    top = max(max(bins.counts), 1)
-    return [(bin_text(bins, index, unit), count, '#' * max(count * width // top, 1 if count else 0))
-            for index, count in enumerate(bins.counts)]
-
-
-def bin_text(bins, index, unit):
-    """'2.2 - 2.299999' (both ends in the bin), or the one value it holds."""
-    low, high = bins.edges[index], bins.edges[index + 1] - 1
-    return number(low, unit) if low == high else f'{number(low, unit)} - {number(high, unit)}'
-
-
 SPREAD_HEADERS = ['values', 'median', 'MAD', 'mode (fullest bin)', 'bins']
 SPREAD_FOOTER = 'MAD: the median absolute deviation from the median'
 
@@ -258,13 +236,42 @@ SPREAD_FOOTER = 'MAD: the median absolute deviation from the median'
 def spreads(measures, width=40):
     """A table of the median, MAD and mode of each measure (title, values,
     unit, what its values count: 'flows', 'gaps'), then a histogram of each."""
-    found = [(title, stats.spread(values), unit, what) for title, values, unit, what in measures]
+    return spread_tables(measured(measures), width)
+
+
+def spread_plot(title, measures, width=40, more=(), x_labels=None):
+    """The spreads of the measures as a Plot: on the screen their tables,
+    with --png a histogram panel of each (then the panels of more), under
+    title. x_labels: measure title -> its axis's name, where the title
+    lacks the unit."""
+    found = measured(measures)
+    panels = tuple(spread_panel(*measure, (x_labels or {}).get(measure[0]))
+                   for measure in found) + tuple(more)
+    return Plot(Figure(title, panels), shown=spread_tables(found, width))
+
+
+def measured(measures):
+    return [(title, stats.spread(values), unit, what) for title, values, unit, what in measures]
+
+
+def spread_tables(found, width):
     summary = Table(SPREAD_HEADERS, [spread_row(title, spread, unit)
                                      for title, spread, unit, _ in found],
                     title='summary', footer=SPREAD_FOOTER)
     return [summary] + [Table(['range', what, ''], histogram_rows(spread.bins, width, unit)
                               if spread else [], title=title, painted={2: 'bar'})
                         for title, spread, unit, what in found]
+
+
+def spread_panel(title, spread, unit, what, x_label=None):
+    """A measure's histogram (its bins in its unit), titled with its median and MAD."""
+    x_label = x_label or title
+    if spread is None:
+        return Panel('histogram', f'{title}: none', x_label, what, (Series('', (), ()),))
+    bins = spread.bins
+    return Panel('histogram', f'{title}: median {number(spread.median, unit)}, MAD '
+                 f'{number(spread.mad, unit)}', x_label, what, (Series('', (), bins.counts),),
+                 edges=tuple(edge / unit for edge in bins.edges), x_log=bins.width is None)
 
 
 def spread_row(title, spread, unit):
@@ -274,13 +281,3 @@ def spread_row(title, spread, unit):
     return (title, number(spread.median, unit), number(spread.mad, unit),
             bin_text(bins, bins.fullest, unit),
             'decades' if bins.width is None else f'{number(bins.width, unit)} wide')
-
-
-def number(value, unit):
-    """An int or a median (halves) for display: separators, and
-    unit dividing it (1_000_000: microseconds as seconds, to the µs)."""
-    if unit != 1:
-        return f'{value / unit:,.6f}'.rstrip('0').rstrip('.')
-    if float(value).is_integer():
-        return f'{int(value):,}'
-    return f'{value:,.2f}'.rstrip('0').rstrip('.')

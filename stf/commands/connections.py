@@ -212,9 +212,14 @@ def histograms(app, args):
     gaps = np.diff(flows['start'])
     items = [Fields([('flows', f"{len(flows['start']):,}"), ('state length', len(state))],
                     title=f'{args.histogram} (group {group.id})')]
-    return items + common.spreads((('duration (s)', flows['dur'], letters.SECOND, 'flows'),
-                                   ('size (bytes)', flows['size'], 1, 'flows'),
-                                   ('time between flows (s)', gaps, letters.SECOND, 'gaps')))
+    dataset = app.datasets.get(group.dataset_id)
+    where = f"dataset '{dataset.name}', " if dataset else ''
+    title = (f'connection {args.histogram} ({where}group {group.id}): '
+             f"{counted(len(flows['start']), 'flow')}")
+    return items + [common.spread_plot(title, (
+        ('duration (s)', flows['dur'], letters.SECOND, 'flows'),
+        ('size (bytes)', flows['size'], 1, 'flows'),
+        ('time between flows (s)', gaps, letters.SECOND, 'gaps')))]
 
 
 def payloads(app, args):
@@ -390,10 +395,11 @@ COMMANDS = [Command(
         Action(('-M', '--delete-modelless'), 'delete the connections whose models were '
                'deleted', **GROUP, apply=delete_modelless),
         Action(('-H', '--histogram'), "histograms of a connection's durations, sizes and gaps "
-               "with their median, MAD and mode",
-               **CONNECTION, apply=histograms),
+               "with their median, MAD and mode (a picture with --png)",
+               **CONNECTION, apply=histograms, plots=True),
         Action(('-T', '--timeline'), "a connection's flows over time: gaps, sizes and "
-               "letters in columns of time", **CONNECTION, apply=timeline.timeline),
+               "letters in columns of time (a picture with --png)", **CONNECTION,
+               apply=timeline.timeline, plots=True),
         Action(('-P', '--payload'), "payloads of a connection's first flows (--pcap: its "
                "first packets from the dataset's capture)", **CONNECTION, gather=payloads),
     ),

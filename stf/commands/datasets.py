@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stf.commands import common
-from stf.commands.registry import Action, Command, Flag
+from stf.commands.registry import Action, Command, Flag, for_programs
 from stf.core.captures import argus, filetypes
 from stf.core import formats
 from stf.core.errors import UserError
-from stf.commands.fileinfo import file_details, new_scan, same_content
+from stf.commands.fileinfo import CAPTURES, file_details, new_scan, same_content
 from stf.core.flows import letterstsv
 from stf.commands.results import Table, ok, warning
 from stf.ops import deletions
@@ -195,10 +195,14 @@ def gather_file_info(app, args):
     bin_seconds = app.config.bin_seconds if args.bin is None else args.bin
     if bin_seconds <= 0:
         raise UserError(f'--bin must be a positive number of seconds, not {bin_seconds}')
+    if args.png and item.kind not in CAPTURES:
+        raise UserError(f'--png draws the packets of a capture (pcap or pcapng); file {item.id} '
+                        f'is {item.kind}; nothing was written')
     scan = new_scan(item, bin_seconds, app.progress, app.config.ra_conf)
     retimed = item.changed() and same_content(item, item.scan, scan)
     return (scan, retimed), (change_notice(item, retimed)
-                             + file_details(item, scan or item.scan, bin_seconds, app.progress))
+                             + file_details(item, scan or item.scan, bin_seconds, app.progress,
+                                            dataset, whole=for_programs(args)))
 
 
 def change_notice(item, retimed):
@@ -494,8 +498,9 @@ COMMANDS = [Command(
                metavar='ID', type=int, complete='dataset_id', gather=confirm_delete,
                apply=delete),
         Action(('-f', '--files'), 'list the files of the current dataset', apply=list_files),
-        Action(('-F', '--file'), 'details of a file of the current dataset', metavar='ID',
-               type=int, complete='file_id', gather=gather_file_info, apply=file_info),
+        Action(('-F', '--file'), "details of a file of the current dataset (a capture's "
+               'packets per time bin: a picture with --png)', metavar='ID', type=int,
+               complete='file_id', gather=gather_file_info, apply=file_info, plots=True),
         Action(('-a', '--add'), 'add a file to the current dataset', metavar='PATH',
                complete='path', gather=gather_add, apply=add_file),
         Action(('-D', '--remove'), 'remove a file from the current dataset (the file stays '
@@ -522,7 +527,8 @@ COMMANDS = [Command(
              metavar='SECONDS', type=int),
         Flag(('--out',), "where -g writes (default: the dataset's folder)", metavar='FOLDER',
              complete='path'),
-        Flag(('--force',), '-g: overwrite output files stf did not make'),
+        Flag(('--force',), '-g: overwrite output files stf did not make; --png: overwrite '
+             'the picture'),
         Flag(('-i', '--id'), '-g: the capture (or biargus) to use when there are several',
              metavar='FILE_ID', type=int, complete='file_id'),
         common.YES,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from stf.commands import common
 from stf.commands.registry import Action, Command, Flag
-from stf.commands.results import Fields, Table, ok
+from stf.commands.results import Fields, Plot, Table, ok
 from stf.core import formats
 from stf.core.detect import report
 from stf.core.detect.detector import DEFAULT_FOLDER, Detector
@@ -20,6 +20,7 @@ from stf.core.detect.storage import FILES, MANIFEST
 from stf.core.detect.training import read_letters
 from stf.core.errors import UserError
 from stf.models.detection import DetectorRecord
+from stf.plots.metrics import detector_figure
 
 SHIPPED = 'default'
 # The shipped detector's cross-validated figures (not part of the detector).
@@ -190,7 +191,11 @@ def show(app, args):
                            title=f'transitions that speak most for {verdict}',
                            footer="'^' is the start of a chain; log-ratio > 0 speaks for "
                                   'malicious'))
-    return items
+    counts = detector.trained_on
+    source = (f"{record.source if record else 'its shipped training set'} "
+              f"({counts.get('malicious', 0):,} malicious, {counts.get('normal', 0):,} normal "
+              'models)')
+    return [Plot(detector_figure(args.show, source, evaluation), shown=items, chart=True)]
 
 
 def shipped_evaluation():
@@ -261,7 +266,7 @@ COMMANDS = [Command(
         Action(('-l', '--list'), 'list the detectors (the shipped one included)',
                apply=list_detectors),
         Action(('-s', '--show'), 'cross-validated figures and the most telling transitions',
-               **NAME, gather=show),
+               **NAME, gather=show, plots=True),
         Action(('-x', '--export'), 'write a detector folder: -x NAME --output DIR',
                **NAME, gather=export),
         Action(('--import',), 'store the detector of a folder (its manifest is checked)',

@@ -8,12 +8,13 @@ from stf.commands.connections import flow_file
 from stf.commands import markov
 from stf.commands.detectors import find as find_detector, plain
 from stf.commands.registry import Action, Command, Flag
-from stf.commands.results import Fields, Table, ok, warning
+from stf.commands.results import Fields, Plot, Table, ok, warning
 from stf.core import formats
 from stf.core.detect import experiment, stream, truth, verdict
 from stf.core.errors import UserError
 from stf.core.flows import filters
 from stf.ops import deletions
+from stf.plots.metrics import experiment_figure
 from stf.core.formats import counted
 
 # The figures of a run that listings show, in order.
@@ -167,7 +168,9 @@ def show(app, args):
         items.append(ip_table(name, result['ips']))
         if args.slots:
             items.append(slot_table(name, result.get('slots')))
-    return items
+    dataset = app.datasets.get(made.dataset_id)
+    return [Plot(experiment_figure(made, dataset.name if dataset else ''), shown=items,
+                 chart=True)]
 
 
 IP_FIELDS = ('truth', 'tp', 'fp', 'tn', 'fn', 'first_detected_slot')
@@ -239,7 +242,7 @@ COMMANDS = [Command(
                gather=run, apply=store_run),
         Action(('-l', '--list'), 'list the experiments', apply=list_experiments),
         Action(('-p', '--print'), 'show one: its figures and per-IP table (--slots: per slot)',
-               metavar='ID', type=int, complete='experiment_id', apply=show),
+               metavar='ID', type=int, complete='experiment_id', apply=show, plots=True),
         Action(('-d', '--delete'), 'delete experiments: ID or a range 2-5', metavar='ID',
                complete='experiment_id', gather=confirm_delete, apply=delete),
         Action(('-r', '--drop-slots'), "drop an experiment's per-slot detail", metavar='ID',

@@ -1,33 +1,54 @@
 """The details `datasets -F` shows for a file, by type.
 
 The scan (hashes and, for captures, packet statistics; for an argus file
-its flows as ra prints them) is one pass over the file; its result is kept
-with the file and reused while the file on disk is unchanged.
+its flows as ra prints them; for a PE what pefile reads of it) is one pass
+over the file; its result is kept with the file and reused while the file on
+disk is unchanged, so `datasets -F` shown again reads nothing.
 """
+import itertools
 import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from stf.core.captures import argus, filescan
+from stf.core.captures import argus, filescan, peinfo
 from stf.core.flows import flowfile, labelnames
 from stf.core import formats
-from stf.commands.results import Fields, Table
+from stf.commands.results import Exact, Fields, Plot, Table, warning
 from stf.core.errors import UserError
+from stf.plots.figure import Figure, Panel, Series
 
 
-def file_details(item, scan, bin_seconds, progress=None):
-    """The result items for a file and its scan (reads flow, PE and letters
-    files for their details: before the transaction). progress: the App's
-    progress factory (reading a large flow file takes seconds)."""
+def file_details(item, scan, bin_seconds, progress=None, dataset=None, whole=False):
+    """The result items for a file and its scan (reads letters files for
+    their details: before the transaction). progress: the App's progress
+    factory (reading a large flow file takes seconds); dataset: the file's,
+    named in a capture's picture; whole: every row of the long listings
+    (--json, --csv, --tsv), not only the first ones."""
     pairs = [('name', item.name), ('id', item.id), ('type', item.kind),
              ('path', item.path), ('size', formats.size(scan['size'])),
              ('file time', formats.when(item.mtime)), ('added', formats.when(item.added)),
              ('md5', scan['md5']), ('sha1', scan['sha1']), ('sha256', scan['sha256'])]
     items = [Fields(pairs, title=f'file {item.id}')]
-    items += DETAILS.get(item.kind, no_details)(item, scan, bin_seconds, progress)
+    items += DETAILS.get(item.kind, no_details)(item, scan, bin_seconds, progress, whole)
+    if item.kind in CAPTURES:      # its packets per bin: a table, or a picture with --png
+        items[-1] = Plot(packet_figure(item, scan, bin_seconds, dataset), shown=[items[-1]])
     return items
+
+
+def packet_figure(item, scan, bin_seconds, dataset=None):
+    """A capture's packets per time bin as bars over time."""
+    where = f" of dataset {dataset.id} '{dataset.name}'" if dataset else ''
+    bins = scan['bins']
+    panel = Panel('bars', f"{formats.counted(scan['packets'], 'packet')} from "
+                  f"{formats.from_us(scan['first_us'])} to {formats.from_us(scan['last_us'])}",
+                  'time', f'packets per {bin_seconds} s',
+                  (Series('', tuple(start / 1_000_000 for start, _ in bins),
+                          tuple(count for _, count in bins)),),
+                  x_time=True, bin_width=bin_seconds)
+    return Figure(f'packets per {bin_seconds} s of {item.name} (file {item.id}{where})',
+                  (panel,))
 
 
 def new_scan(item, bin_seconds, progress, ra_conf=None):
@@ -36,7 +57,8 @@ def new_scan(item, bin_seconds, progress, ra_conf=None):
     ra_conf: the ra configuration that prints an argus file's flows."""
     scan = item.cached_scan()
     if (scan is not None and scan.get('bin_seconds') in (None, bin_seconds)
-            and (item.kind not in FLOWS or 'error' not in scan.get('flows', {'error': ''}))):
+            and (item.kind not in FLOWS or 'error' not in scan.get('flows', {'error': ''}))
+            and (item.kind != 'pe' or 'pe' in scan)):   # scans kept before PEs were read
         return None
     # capinfos reads the capture on the other core while we scan it.
     with ThreadPoolExecutor(1) as pool:
@@ -51,7 +73,18 @@ def new_scan(item, bin_seconds, progress, ra_conf=None):
     elif item.kind in FLOWS:
         result['flows'] = kept_summary(flowfile.summarize(
             item.path, progress(f'reading {item.name}', unit='bytes')))
+    elif item.kind == 'pe':
+        result['pe'] = pe_scan(item.path)
     return result
+
+
+def pe_scan(path):
+    """What pe_details shows of a PE, or {'error': why} when pefile cannot
+    read it (the hashes still show)."""
+    try:
+        return peinfo.pe_details(path)
+    except UserError as error:
+        return {'error': str(error)}
 
 
 def argus_flows(path, ra_conf, progress=None):
@@ -86,7 +119,7 @@ def same_content(item, earlier, scan):
             and earlier.get('sha256') == scan['sha256'] and scan['size'] == size)
 
 
-def capture_details(item, scan, bin_seconds, progress=None):
+def capture_details(item, scan, bin_seconds, progress=None, whole=False):
     pairs = [('packets', f"{scan['packets']:,}"),
              ('first packet', formats.from_us(scan['first_us'])),
              ('last packet', formats.from_us(scan['last_us'])),
@@ -104,7 +137,7 @@ def capture_details(item, scan, bin_seconds, progress=None):
     return items
 
 
-def flow_details(item, scan, bin_seconds, progress=None):
+def flow_details(item, scan, bin_seconds, progress=None, whole=False):
     """The flows of a flow file, or of an argus file as ra prints them (kept
     in the scan)."""
     summary = scan.get('flows') or {'error': 'the flows were not read'}
@@ -141,19 +174,90 @@ def malformed_text(summary):
     return f"{count:,} (first at line{'s' if count > 1 else ''} {lines})"
 
 
-def pe_details(item, scan, bin_seconds, progress=None):
-    from stf.core.captures import peinfo
-    info = peinfo.pe_summary(item.path)
-    pairs = [('machine', info['machine']), ('compile time', formats.when(info['compile_time'])),
-             ('subsystem', info.get('subsystem', '-')),
-             ('imported DLLs', info['imports_dlls']),
-             ('imported functions', info['imports_functions'])]
-    rows = [(name, f'{virtual:,}', f'{raw:,}') for name, virtual, raw in info['sections']]
-    return [Fields(pairs, title='PE executable'),
-            Table(['section', 'virtual size', 'raw size'], rows, title='sections')]
+def pe_details(item, scan, bin_seconds, progress=None, whole=False):
+    """The PE's headers, sections, imports, exports and version strings, as
+    read when the file was scanned."""
+    info = scan.get('pe') or {'error': 'the file was not read as a PE'}
+    if 'error' in info:
+        return [warning(f"PE details: unreadable: {info['error']}")]
+    items = warnings_of(info['warnings'], whole)
+    items += [Fields(pe_pairs(info), title='PE executable'),
+             Table(['section', 'virtual size', 'raw size', 'entropy', 'flags'],
+                   [(Exact(name), f'{virtual:,}', f'{raw:,}', two_decimals(entropy), flags)
+                    for name, virtual, raw, entropy, flags in info['sections']],
+                   title='sections')]
+    if info['imports']:
+        rows, cut = import_rows(info['imports'], whole)
+        items.append(Table(['dll', 'function', 'hint'], rows, title='imports',
+                           footer=EVERY_ROW if cut else ''))
+    if info['exports']:
+        rows = [(Exact(name) if name else '-', ordinal, f'0x{rva:x}',
+                 Exact(forwarder) if forwarder else '-')
+                for name, ordinal, rva, forwarder in info['exports']]
+        shown, more = shown_part(rows, SHOWN_EXPORTS, whole)
+        items.append(Table(['name', 'ordinal', 'rva', 'forwarder'],
+                           shown + ([(more, '', '', '')] if more else []), title='exports',
+                           footer=EVERY_ROW if more else ''))
+    if info['version']:
+        items.append(Fields([(key, Exact(value)) for key, value in info['version']],
+                            title='version information'))
+    return items
 
 
-def letters_details(item, scan, bin_seconds, progress=None):
+def warnings_of(found, whole):
+    """What pefile found damaged: one line on the screen, every one listed
+    for programs."""
+    if not found:
+        return []
+    if whole:
+        return [Table(['warning'], [(Exact(text),) for text in found], title='PE warnings')]
+    more = f' (and {len(found) - 1:,} more: --json lists them)' if len(found) > 1 else ''
+    return [warning(f'PE details: damaged: {found[0]}{more}')]
+
+
+def pe_pairs(info):
+    return [('machine', info['machine']),
+            ('compile time', formats.when_us(info['compile_time'] * 1_000_000)),
+            ('subsystem', info['subsystem']), ('format', info['format']),
+            ('kind', info['kind']), ('entry point', f"0x{info['entry_point']:x}"),
+            ('image base', f"0x{info['image_base']:x}"),
+            ('imphash', Exact(info['imphash']) if info['imphash'] else '-'),
+            ('imported DLLs', f"{len({row[0] for row in info['imports']}):,}"),
+            ('imported functions', f"{len(info['imports']):,}"),
+            ('exported functions', f"{len(info['exports']):,}")]
+
+
+def import_rows(imports, whole):
+    """(rows dll, function, hint; True when some were left out): on the
+    screen at most SHOWN_FUNCTIONS of each DLL, then 'and N more'."""
+    rows, cut = [], False
+    for dll, group in itertools.groupby(imports, key=lambda row: row[0]):
+        functions = [(Exact(dll), Exact(function), '-' if hint is None else hint)
+                     for _, function, _ordinal, hint in group]
+        shown, more = shown_part(functions, SHOWN_FUNCTIONS, whole)
+        rows += shown + ([(Exact(dll), more, '')] if more else [])
+        cut = cut or bool(more)
+    return rows, cut
+
+
+def shown_part(rows, most, whole):
+    """(the rows a screen shows, 'and N more' when some are left out, else '')."""
+    if whole or len(rows) <= most:
+        return rows, ''
+    return rows[:most], f'and {len(rows) - most:,} more'
+
+
+def two_decimals(number):
+    return '-' if number is None else f'{number:.2f}'
+
+
+# The screen lists this many functions of each DLL and exports; --json all.
+SHOWN_FUNCTIONS = 20
+SHOWN_EXPORTS = 50
+EVERY_ROW = 'the listing is cut: --json lists every row'
+
+
+def letters_details(item, scan, bin_seconds, progress=None, whole=False):
     """A letters TSV: how many models, and their labels."""
     labels = Counter()
     with open(item.path, encoding='utf-8', errors='replace') as handle:
@@ -176,7 +280,7 @@ UNLABELED = 'unlabeled'
 DECISIONS = (*labelnames.VERDICTS, UNLABELED)
 
 
-def no_details(item, scan, bin_seconds, progress=None):
+def no_details(item, scan, bin_seconds, progress=None, whole=False):
     return []
 
 

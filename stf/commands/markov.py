@@ -8,12 +8,13 @@ from pathlib import Path
 
 from stf.commands import common
 from stf.commands.registry import Action, Command, Flag
-from stf.commands.results import Table, Text, ok, warning
+from stf.commands.results import Plot, Table, Text, ok, warning
 from stf.core.detect import labelmarkov, markovfiles, stfm
 from stf.core.detect.labelmarkov import MIN_FLOWS, LabelModel
 from stf.core.errors import UserError
 from stf.core.flows import connid, filters, labelnames
 from stf.models.markov import DistanceRecord, MarkovRecord
+from stf.plots.distances import compared_figure, distance_figure
 from stf.core.formats import counted
 
 
@@ -355,42 +356,12 @@ def new_distance(app, args):
     said = ('no threshold set' if record.threshold is None else
             f'matches at {matched[0]} characters (distance {matched[1]:.3f})' if matched else
             f'never within the threshold {record.threshold:g}')
-    return [Text(plot(values, record.threshold)),
-            ok(f'distance {stored.id}: {test} to Markov model {record.id} ({record.label}): '
-               f'smallest {min(value for _, value in values):.3f}; {said}{note}')]
-
-
-def plot(values, threshold, width=60, height=12):
-    """Distance (up) against characters seen (across), the threshold as a
-    row of '-' and infinite distances at the top."""
-    finite = [value for _, value in values if math.isfinite(value)]
-    top = max(finite + [threshold or 1.0, 1.0]) * 1.05
-    bottom = 1.0
-    columns = width   # a short chain's values are stretched across
-    grid = [[' '] * columns for _ in range(height)]
-
-    def row_of(value):
-        if not math.isfinite(value):
-            return 0
-        share = (value - bottom) / (top - bottom) if top > bottom else 0.0
-        return max(0, min(height - 1, height - 1 - round(share * (height - 1))))
-
-    if threshold is not None:
-        for column in range(columns):
-            grid[row_of(threshold)][column] = '-'
-    for column in range(columns):
-        index = column * len(values) // columns
-        grid[row_of(values[index][1])][column] = '*'
-    lines = []
-    for number, row in enumerate(grid):
-        label = top if number == 0 else bottom if number == height - 1 else None
-        lines.append(f"{'' if label is None else f'{label:.2f}':>6} |{''.join(row)}")
-    first, last = values[0][0], values[-1][0]
-    lines.append(f"{'':>6} +{'-' * columns}")
-    axis = f'{first}'.ljust(columns - len(f'{last}')) + f'{last}'
-    lines.append(f"{'':>6}  {axis}")
-    lines.append(f"{'':>6}  characters seen; '-' the threshold, '*' the distance")
-    return '\n'.join(lines)
+    figure = distance_figure(f'distance {stored.id}: {test}' + (f' ({label})' if label else '')
+                             + f' to Markov model {record.id} ({record.label})', values,
+                             record.threshold)
+    return [Plot(figure, chart=True, shown=[
+        ok(f'distance {stored.id}: {test} to Markov model {record.id} ({record.label}): '
+           f'smallest {min(value for _, value in values):.3f}; {said}{note}')])]
 
 
 def list_distances(app, args):
@@ -415,7 +386,7 @@ def compare_group(app, args):
     record = record_of(app, args.train)
     model = model_of(record)
     group = common.model_group(app, args.test)
-    rows = []
+    rows, chains = [], []
     for conn, (flows, state) in group.states.items():
         label = label_name(app, group, conn)
         proto3 = chain_proto3(conn, label)
@@ -426,11 +397,14 @@ def compare_group(app, args):
         matched = model.first_match(state, proto3)
         rows.append((conn, label or '-', len(state), f'{smallest:.3f}',
                      matched[0] if matched else '-'))
+        chains.append((labelnames.verdict_of(label) if label else 'unlabeled', smallest))
     rows.sort(key=lambda row: float(row[3]))
-    return [Table(['connection', 'label', 'characters', 'smallest', 'matched at'], rows,
-                  title=f'group {group.id} against Markov model {record.id} ({record.label}): '
-                        f'{len(rows)} chains of Proto3 {record.proto3} with at least '
-                        f'{labelmarkov.MIN_LETTERS} characters', shorten=(0, 1))]
+    title = (f'group {group.id} against Markov model {record.id} ({record.label}): '
+             f'{len(rows)} chains of Proto3 {record.proto3} with at least '
+             f'{labelmarkov.MIN_LETTERS} characters')
+    return [Plot(compared_figure(title, chains, record.threshold), chart=True, shown=[
+        Table(['connection', 'label', 'characters', 'smallest', 'matched at'], rows,
+              title=title, shorten=(0, 1))])]
 
 
 def delete_distance(app, args):
@@ -488,11 +462,11 @@ COMMANDS = [
             example='l',
             actions=(
                 Action(('-n', '--new'), 'the distance of --test GROUP:CONN to --train ID, '
-                       'drawn', apply=new_distance),
+                       'drawn', apply=new_distance, plots=True),
                 Action(('-l', '--list'), 'list stored distances (-f trainname=... '
                        'testname=... distance<2)', apply=list_distances),
                 Action(('-c', '--compare'), 'compare --train ID with every chain of --test '
-                       'GROUP', apply=compare_group),
+                       'GROUP', apply=compare_group, plots=True),
                 Action(('-d', '--delete'), 'delete a stored distance', metavar='ID', type=int,
                        apply=delete_distance),
             ),

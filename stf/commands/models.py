@@ -11,6 +11,7 @@ from stf.core import formats
 from stf.core.errors import UserError
 from stf.commands.results import Table, ok
 from stf.models.behavior import ModelGroup, group_id
+from stf.plots.figure import Panel, Series
 from stf.ops import deletions
 from stf.ops.gaps import ensure_gaps
 from stf.core.formats import counted
@@ -230,7 +231,29 @@ def count(app, args):
 def histogram(app, args):
     group = common.model_group(app, args.histogram)
     lengths = [len(state) for _, state in group.states.values()]
-    return common.spreads(((f'state lengths of group {group.id}', lengths, 1, 'models'),))
+    dataset = app.datasets.get(group.dataset_id)
+    where = f"dataset '{dataset.name}', " if dataset else ''
+    title = (f'models of group {group.id} ({where}connections {group.connection_group_id}): '
+             f'{counted(len(group), "model")}')
+    measure = f'state lengths of group {group.id}'
+    return [common.spread_plot(title, ((measure, lengths, 1, 'models'),),
+                               more=[periodicity_panel(app, group)],
+                               x_labels={measure: 'state length (letters)'})]
+
+
+# The periodicity histogram's bins: tenths of 0..1.
+PERIODICITY_EDGES = tuple(step / 10 for step in range(11))
+
+
+def periodicity_panel(app, group):
+    """How periodic the group's models are: a histogram of their share of
+    strongly periodic letters (models without periodicity left out)."""
+    values = model_columns(app, group).arrays()[2]['periodicity']
+    known = values[~np.isnan(values)]
+    counts = np.histogram(known, bins=PERIODICITY_EDGES)[0]
+    return Panel('histogram', f'periodicity: {counted(len(known), "model")} with letters '
+                 'that say it', 'periodicity (share of strongly periodic letters, 0 to 1)',
+                 'models', (Series('', (), tuple(counts.tolist())),), edges=PERIODICITY_EDGES)
 
 
 # -- changing
@@ -369,8 +392,9 @@ COMMANDS = [Command(
         Action(('-S', '--show'), 'show one model whole (-i ID): its letters, what they mean '
                'for its constructor, their counts, periodicity, gap, label and note',
                metavar='GROUP', complete='model_group', apply=modelview.show),
-        Action(('-H', '--histogram'), 'histogram of the state lengths of a group',
-               metavar='GROUP', complete='model_group', apply=histogram),
+        Action(('-H', '--histogram'), 'histogram of the state lengths of a group (with '
+               '--png: and of their periodicity)', metavar='GROUP', complete='model_group',
+               apply=histogram, plots=True),
         Action(('-n', '--note'), "edit a model's note (-i ID)", metavar='GROUP',
                complete='model_group', gather=gather_note, apply=edit_note),
         Action(('-e', '--export'), 'export a group as a letters TSV file (-o FILE)',

@@ -145,11 +145,13 @@ class Action(Flag):
     transaction was not saved (files made or moved), so that nothing is left
     that the database does not know.
     outside: what the action does outside the database that the `undo`
-    command cannot take back once it was saved (kept in the history)."""
+    command cannot take back once it was saved (kept in the history).
+    plots: it returns a picture (results.Plot) that --png FILE writes."""
     apply: Callable = None
     gather: Callable = None
     undo: Callable = None
     outside: str = ''
+    plots: bool = False
 
 
 # Every command also takes these (unless it gives one a meaning of its own):
@@ -162,8 +164,17 @@ OUTPUT_FLAGS = (
     Flag(('--tsv',), 'print the result as TSV'),
     Flag(('--output',), 'with --json, --csv or --tsv: the file written', metavar='FILE',
          complete='path'),
-    Flag(('--force',), 'with --output: overwrite the file'),
+    Flag(('--force',), 'overwrite the file of --output or --png'),
 )
+# Commands with an action that draws (Action.plots) also take this.
+PNG_FLAG = Flag(('--png',), 'write the picture of the action into FILE (PNG) instead of '
+                'showing it', metavar='FILE', complete='path')
+
+
+def for_programs(args):
+    """True when the result is written as --json, --csv or --tsv: a listing
+    that the screen shows in part then gives every row."""
+    return any(getattr(args, name, False) for name in ('json', 'csv', 'tsv'))
 
 
 @dataclass
@@ -205,11 +216,18 @@ class Command:
         return self._parser
 
     def output_flags(self):
-        """The OUTPUT_FLAGS this command does not define itself."""
+        """The OUTPUT_FLAGS this command does not define itself, and
+        PNG_FLAG when one of its actions draws."""
         if not self.output:
             return ()
         own = {flag for option in (*self.actions, *self.options) for flag in option.flags}
-        return tuple(option for option in OUTPUT_FLAGS if not own & set(option.flags))
+        found = OUTPUT_FLAGS + ((PNG_FLAG,) if self.drawing_actions() else ())
+        return tuple(option for option in found if not own & set(option.flags))
+
+    def drawing_actions(self):
+        """The actions that return a picture (--png writes it)."""
+        return [option for option in (*self.actions, *self.options)
+                if isinstance(option, Action) and option.plots]
 
     def flags(self):
         return (*self.actions, *self.options, *self.output_flags())

@@ -96,7 +96,23 @@ class Plot:
     `shown` (tables, a timeline) when given, else the figure drawn to the
     screen's width by stf.plots.terminal; with --png FILE the figure is
     written to FILE instead. data: for --json / --csv / --tsv when shown is
-    None (made from the figure's series when not given)."""
+    None (made from the figure's series when not given); chart: the figure
+    is drawn on the screen too, under the shown items (curves that the
+    shown tables only list)."""
     figure: object
     shown: list = None
     data: object = None
+    chart: bool = False
+
+
+def shown_items(items, screen=False):
+    """The items with each Plot that shows other items (tables, a timeline)
+    in its place as those items: what --json gives without --png; screen:
+    what the screen shows, with the charts drawn under them."""
+    for item in items:
+        if isinstance(item, Plot) and item.shown is not None:
+            yield from shown_items(item.shown, screen)
+            if screen and item.chart:
+                yield Plot(item.figure, data=item.data)
+        else:
+            yield item

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from stf.commands import build_registry, common
 from stf.commands.registry import ExitRequested, HelpRequested
-from stf.console import completion, config as config_module, structured
+from stf.console import completion, config as config_module, pictures, structured
 from stf.core.errors import Interrupted, UserError
 from stf.db.errors import ClientDisconnected, ServerAway
 from stf.core.flows.filters import FILTER_KEYS
@@ -277,7 +277,10 @@ class App:
             args = command.parser().parse_args(structured.sort_argument(argv))
             form = structured.chosen_format(args)
             structured.check_output(command, args, form)
+            picture = pictures.checked_target(command, args, form)
             items = list(self._perform(command, args) or [])
+            if picture is not None:
+                items = pictures.written(items, picture, bool(getattr(args, 'force', False)))
             items = self._presented(items, args, form)
             # A command saved with an error among its results (rows an import
             # could not place) failed too: a batch run exits with status 1.

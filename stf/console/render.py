@@ -7,6 +7,7 @@ NO_COLOR (any value but empty, https://no-color.org) turns the colors off
 on a terminal too.
 """
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -14,11 +15,12 @@ import subprocess
 import textwrap
 import unicodedata
 
-from stf.commands import timeline
-from stf.commands.results import ClearScreen, Fields, Letters, Message, Table, Text, Timeline
+from stf.commands.results import (ClearScreen, Fields, Letters, Message, Plot, Table, Text,
+                                  Timeline, shown_items)
 from stf.core.flows.labelnames import DECISION_WORDS
 from stf.console import markdown
 from stf.core.formats import counted
+from stf.plots import terminal
 
 COLORS = {'error': '\x1b[31m', 'warning': '\x1b[33m', 'ok': '\x1b[32m', 'info': '',
           'note': ''}
@@ -394,12 +396,40 @@ def char_width(char):
 
 
 def timeline_text(item, color=False, columns=None):
-    """A timeline as wide as the screen (timeline.BATCH_WIDTH in batch mode).
+    """A timeline as wide as the screen (terminal.BATCH_WIDTH in batch mode).
     Only its title comes from outside (the connection's name): the rest is
     stf's own drawing, its letters colored on a terminal."""
-    title, *lines = timeline.drawing(item, columns or timeline.BATCH_WIDTH,
-                                     colored_letters if color else None)
+    title, *lines = terminal.timeline_drawing(item, columns or terminal.BATCH_WIDTH,
+                                              colored_letters if color else None)
     return '\n'.join([visible(title), *lines])
+
+
+# The colors of a figure's series on a terminal, the first series' first.
+SERIES_COLORS = ('36', '33', '35', '32', '31', '34')
+
+
+def paint_figure(text, role):
+    """Color a piece of a figure: a series' marks in its color, letters by class."""
+    if role == 'letters':
+        return colored_letters(text)
+    return in_color(SERIES_COLORS[role % len(SERIES_COLORS)], text)
+
+
+def plot_text(item, color=False, columns=None):
+    """A figure drawn as wide as the screen (terminal.BATCH_WIDTH in batch
+    mode), its names escaped (they come from datasets and connections)."""
+    return '\n'.join(terminal.drawing(visible_figure(item.figure), columns or terminal.BATCH_WIDTH,
+                                       paint_figure if color else None))
+
+
+def visible_figure(figure):
+    """The figure with every control character of its texts escaped."""
+    panels = tuple(dataclasses.replace(
+        panel, title=visible(panel.title), x_label=visible(panel.x_label),
+        y_label=visible(panel.y_label),
+        series=tuple(dataclasses.replace(series, label=visible(series.label))
+                     for series in panel.series)) for panel in figure.panels)
+    return dataclasses.replace(figure, title=visible(figure.title), panels=panels)
 
 
 FORMATTERS = {Table: table_text, Fields: fields_text,
@@ -426,7 +456,7 @@ class Renderer:
     def show(self, items):
         blocks = []
         columns = shutil.get_terminal_size().columns if self.terminal else None
-        for item in items:
+        for item in shown_items(items, screen=True):
             if isinstance(item, ClearScreen):
                 self.clear()
             elif isinstance(item, Message) and item.level in ('error', 'note'):
@@ -444,6 +474,8 @@ class Renderer:
                 blocks.append(fields_text(item, columns))
             elif isinstance(item, Timeline):
                 blocks.append(timeline_text(item, self.color, columns))
+            elif isinstance(item, Plot):
+                blocks.append(plot_text(item, self.color, columns))
             elif isinstance(item, Text) and item.markdown and self.terminal:
                 blocks.append(markdown.rendered(visible_text(item.text)))
             else:

@@ -15,7 +15,8 @@ import io
 import json
 import re
 
-from stf.commands.results import Exact, Fields, Message, Table, Text
+from stf.commands.results import Exact, Fields, Message, Plot, Table, Text, shown_items
+from stf.core import formats
 from stf.core.cells import guarded
 from stf.core.errors import UserError
 
@@ -86,6 +87,7 @@ def sort_items(items, text):
     keys = [_sort_key(part) for part in str(text).split(',') if part.strip()]
     if not keys:
         raise UserError('--sort needs a key, e.g. --sort -flows')
+    items = list(shown_items(items))
     tables = [item for item in items if isinstance(item, Table)]
     known = {field_name(header) for table in tables for header in table.headers}
     missing = [name for name, _ in keys if name not in known]
@@ -135,6 +137,7 @@ def _order(cell):
 def render(items, form):
     """(the text of the tables and details in form, the other items): the
     messages are said apart, so that the data stays readable by a program."""
+    items = as_data(items)
     data = [item if isinstance(item, (Table, Fields)) else item.data for item in items
             if isinstance(item, (Table, Fields)) or getattr(item, 'data', None) is not None]
     others = [item for item in items if not isinstance(item, (Table, Fields))
@@ -145,6 +148,38 @@ def render(items, form):
     if form == 'json':
         return _json(data), others
     return _delimited(data, ',' if form == 'csv' else '\t'), others
+
+
+def as_data(items):
+    """Plots as what they give other programs: the items they show, else
+    their data, else their series as a table."""
+    found = []
+    for item in shown_items(items):
+        if isinstance(item, Plot):
+            found.append(item.data if item.data is not None else series_table(item.figure))
+        else:
+            found.append(item)
+    return found
+
+
+def series_table(figure):
+    """Every point of a figure: its panel, series, x and y (x as a UTC time
+    on a time axis; a histogram's x: its bins' low edges; a timeline's
+    points with their letter)."""
+    timeline = any(panel.kind == 'timeline' for panel in figure.panels)
+    rows = []
+    for panel in figure.panels:
+        for series in panel.series:
+            xs = panel.edges[:-1] if panel.kind == 'histogram' else series.x
+            marks = series.letters or [''] * len(series.y)
+            rows += [(panel.title, series.label, _x_cell(x, panel.x_time), y)
+                     + ((letter,) if timeline else ()) for x, y, letter in zip(xs, series.y, marks)]
+    return Table(['panel', 'series', 'x', 'y'] + (['letter'] if timeline else []), rows,
+                 title=figure.title)
+
+
+def _x_cell(x, time):
+    return formats.from_us(round(x * 1_000_000)) if time else x
 
 
 def _records(table):

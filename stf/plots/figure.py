@@ -35,7 +35,8 @@ class Panel:
     """One set of axes. x_label, y_label: with units ('gap (s)', 'flows');
     x_time: x values are epoch seconds, shown as UTC times; x_log, y_log:
     logarithmic axes; x_range, y_range: fixed (low, high) limits, or None
-    for the data's (ROC curves: (0, 1))."""
+    for the data's (ROC curves: (0, 1)); bin_width: a 'bars' panel's bins'
+    width in the x unit (seconds), when known."""
     kind: str
     title: str
     x_label: str
@@ -47,6 +48,7 @@ class Panel:
     y_log: bool = False
     x_range: tuple = None
     y_range: tuple = None
+    bin_width: float = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

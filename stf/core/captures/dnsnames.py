@@ -4,6 +4,8 @@ DnsNames reads DNS responses (a flow's dstUdata from port 53, or the packets a D
 server sent) and keeps, for every address of an A or AAAA answer, the names that led
 to it: the record's own name, and the names whose CNAME chain in the same response
 ends there (www.example.com -> CNAME cdn.example.net -> A 1.2.3.4 gives 1.2.3.4 both).
+It is stf's one reader of the DNS wire format: read_message gives a whole message
+(questions, rcode, answers with their TTLs), which the DNS statistics (dnsstats) read.
 
 The responses are read by hand, not by dpkt's DNS class, for two reasons: argus runs the
 payloads of a direction's first packets together (two answers of one socket, A then
@@ -19,6 +21,7 @@ from typing import NamedTuple
 
 HEADER = struct.Struct('>HHHHHH')
 RECORD = struct.Struct('>HHIH')     # type, class, TTL, data length
+QUESTION = struct.Struct('>HH')     # type, class
 RESPONSE, RCODE = 0x8000, 0x000f
 CLASS_IN, CLASS_MASK = 1, 0x7fff    # mDNS sets the top bit (cache flush)
 CNAME = 5
@@ -53,7 +56,10 @@ class DnsNames:
         """Read the DNS responses in one payload (udp=False: DNS over TCP, each message
         after its 2-byte length) seen at moment_us."""
         self.payloads += 1
-        for answers in (udp_messages if udp else tcp_messages)(data):
+        for message in messages(data, udp):
+            answers = addresses_answered(message)
+            if answers is None:
+                continue
             self.responses += 1
             for packed, name, kind in answers:
                 found = self._seen.setdefault(packed, {}).setdefault((name, kind),
@@ -81,60 +87,90 @@ def packed(address):
         return None
 
 
-def udp_messages(data):
-    """The answers of each DNS response run together in data, message after message,
-    until one does not read."""
+class Record(NamedTuple):
+    """An answer record of class IN: name, kind (its type number), ttl (seconds),
+    value (the packed address of an A or AAAA record, the target of a CNAME, else
+    None)."""
+    name: bytes
+    kind: int
+    ttl: int
+    value: object
+
+
+class Message(NamedTuple):
+    """One DNS message: ident, response (True for a response), rcode, questions
+    [(name, type number)], answers [Record] (those of class IN in the answer section),
+    size (its bytes, or None when it does not read to its end: cut short or malformed;
+    the questions and answers before the cut are kept)."""
+    ident: int
+    response: bool
+    rcode: int
+    questions: list
+    answers: list
+    size: object
+
+
+def messages(data, udp=True):
+    """Each DNS message in data: run together (udp=True, as argus joins a direction's
+    payloads) until one does not read to its end, or each after its 2-byte length
+    (udp=False: DNS over TCP)."""
+    return (_run_together if udp else _length_prefixed)(data)
+
+
+def _run_together(data):
     offset = 0
     while len(data) - offset >= HEADER.size:
-        message = data[offset:]
-        answers, size = read_response(message)
-        if answers is not None:
-            yield answers
-        if size is None:
+        message = read_message(data[offset:])
+        yield message
+        if message.size is None:
             return
-        offset += size
+        offset += message.size
 
 
-def tcp_messages(data):
-    """The answers of each DNS response in data, each after its 2-byte length."""
+def _length_prefixed(data):
     offset = 0
     while len(data) - offset >= 2 + HEADER.size:
         size = int.from_bytes(data[offset:offset + 2], 'big')
-        answers, _ = read_response(data[offset + 2:offset + 2 + size])
-        if answers is not None:
-            yield answers
+        message = read_message(data[offset + 2:offset + 2 + size])
+        if message is not None:
+            yield message
         offset += 2 + size
 
 
-def read_response(message):
-    """(the (packed address, name, kind) answers of the DNS response at the start of
-    message, or None when it is no response without error; the message's size, or None
-    when it does not read to its end). A response cut short gives the answers before
-    the cut."""
+def read_message(message):
+    """The Message at the start of message, or None when it is shorter than a header."""
     try:
-        _, flags, questions, answered, authority, additional = HEADER.unpack_from(message)
+        ident, flags, questions, answered, authority, additional = HEADER.unpack_from(message)
     except struct.error:
-        return None, None
-    is_answer = flags & RESPONSE and not flags & RCODE
-    offset, records, size = HEADER.size, [], None
+        return None
+    asked, records, offset, size = [], [], HEADER.size, None
     try:
         for _ in range(questions):
-            offset = skip_name(message, offset) + 4
+            name, offset = read_name(message, offset)
+            asked.append((name, QUESTION.unpack_from(message, offset)[0]))
+            offset += QUESTION.size
         for number in range(answered + authority + additional):
             record, offset = _record(message, offset, number < answered)
-            records += [record] * (number < answered)
+            records += [record] * (record is not None)
         size = offset if offset <= len(message) else None
     except (IndexError, ValueError, struct.error):
         pass
-    return (_answers(records) if is_answer else None), size
+    return Message(ident, bool(flags & RESPONSE), flags & RCODE, asked, records, size)
+
+
+def addresses_answered(message):
+    """The (packed address, name, kind) answers of a response without error (see
+    _answers); None for a query or a response with an error."""
+    if not message.response or message.rcode:
+        return None
+    return _answers(message.answers)
 
 
 def _record(message, offset, wanted):
-    """((name, type, value), the offset after the record); value: the packed address
-    of an A or AAAA record, the target of a CNAME, else None. Skipped (None) when not
-    wanted."""
+    """(the Record at offset, or None when not wanted or not of class IN; the offset
+    after the record)."""
     start = skip_name(message, offset)
-    kind, klass, _, size = RECORD.unpack_from(message, start)
+    kind, klass, ttl, size = RECORD.unpack_from(message, start)
     data, end = start + RECORD.size, start + RECORD.size + size
     if end > len(message):
         raise ValueError('record cut short')
@@ -145,7 +181,7 @@ def _record(message, offset, wanted):
         value = message[data:end]
     elif kind == CNAME:
         value = read_name(message, data)[0]
-    return (read_name(message, offset)[0], kind, value), end
+    return Record(read_name(message, offset)[0], kind, ttl, value), end
 
 
 def _answers(records):
@@ -153,14 +189,14 @@ def _answers(records):
     names whose CNAME chain ends at that name."""
     aliases = {}    # name -> the names that are a CNAME of it
     for record in records:
-        if record and record[1] == CNAME and record[2] is not None:
-            aliases.setdefault(record[2], []).append(record[0])
+        if record.kind == CNAME and record.value is not None:
+            aliases.setdefault(record.value, []).append(record.name)
     found = []
     for record in records:
-        if record and record[1] in ADDRESS_TYPES and record[2] is not None:
-            name, kind, packed = record
-            found.append((packed, name, ADDRESS_TYPES[kind][0]))
-            found += [(packed, alias, 'CNAME') for alias in _aliases(name, aliases)]
+        if record.kind in ADDRESS_TYPES and record.value is not None:
+            found.append((record.value, record.name, ADDRESS_TYPES[record.kind][0]))
+            found += [(record.value, alias, 'CNAME')
+                      for alias in _aliases(record.name, aliases)]
     return found
 
 

@@ -612,6 +612,43 @@ def server_payloads(pcap_path, port):
                 yield round(timestamp * 1_000_000), *found
 
 
+class Packet(NamedTuple):
+    """A TCP or UDP packet of a capture: moment_us, proto ('tcp' or 'udp'), src and
+    dst (packed addresses), sport, dport, data (its payload, maybe empty)."""
+    moment_us: int
+    proto: str
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    data: bytes
+
+
+def transport_packets(pcap_path, port=None):
+    """Every TCP and UDP packet of a capture as a Packet, in capture order; with port,
+    only those sent from or to it. Streamed like pcap_payloads."""
+    marker = None if port is None else _port_number(port).to_bytes(2, 'big')
+    with _capture(pcap_path) as (records, to_ip):
+        for timestamp, frame in records:
+            # The port's two bytes, searched in C, reject most frames before dpkt.
+            found = (marker is None or marker in frame) and _transport(to_ip, frame)
+            if found and (port is None or int(port) in found[3:5]):     # sport, dport
+                yield Packet(round(timestamp * 1_000_000), *found)
+
+
+def _transport(to_ip, frame):
+    try:
+        packet = to_ip(frame)
+    except PARSE_ERRORS:
+        return None
+    segment = getattr(packet, 'data', None)
+    for name, layer in PROTOCOLS.items():
+        if isinstance(segment, layer):
+            return (name, bytes(packet.src), bytes(packet.dst), segment.sport, segment.dport,
+                    bytes(segment.data))
+    return None
+
+
 def _sent_from(to_ip, frame, port):
     try:
         segment = to_ip(frame).data

@@ -1,10 +1,19 @@
-"""The facts an analyst wants first about a Windows executable (PE), read with
-struct alone: the malware of a capture needs no pefile dependency, and a
-damaged sample must give a one-line error, not a parser's traceback.
+"""What an analyst wants to know about a Windows executable (PE), read with pefile.
+
+pefile is the reader the field's tools share: its imphash (get_imphash, with
+its names for the ordinals of ws2_32, wsock32 and oleaut32) is the one that
+sandboxes and threat reports quote, so stf takes it from pefile rather than
+redoing it. pefile raises many kinds of exception on damaged files; every one
+becomes one UserError line here. Its time and memory stay bounded: the file
+is mapped, not read; only the headers, the import, export and resource
+directories are parsed (pefile caps their entries); section entropy is
+counted over at most ENTROPY_BUDGET times the file's size.
 """
 import mmap
-import struct
-from datetime import datetime, timezone
+import re
+
+import numpy
+import pefile
 
 from stf.core.captures import filetypes
 from stf.core.errors import UserError
@@ -38,163 +47,149 @@ SUBSYSTEMS = {
     14: 'Xbox',
     16: 'Windows boot application',
 }
-# optional header magic -> (format, offset of the data directories, thunk size)
-OPTIONAL_HEADERS = {0x10B: ('PE32', 96, 4), 0x20B: ('PE32+', 112, 8)}
-# in the optional header, the same in PE32 and PE32+
-FILE_ALIGNMENT_OFFSET, SUBSYSTEM_OFFSET = 36, 68
-IMPORT_DIRECTORY = 1
-USHORT, UINT = struct.Struct('<H'), struct.Struct('<I')
-DIRECTORY = struct.Struct('<II')
-THUNKS = {4: UINT, 8: struct.Struct('<Q')}
-COFF = struct.Struct('<HHIIIHH')
-SECTION = struct.Struct('<8sIIII')
-IMPORT_DESCRIPTOR = struct.Struct('<IIIII')
-# Real programs stay far below these; a damaged or hostile table without its
-# terminating zero entry must not keep us counting through the whole file.
-# MAX_FUNCTIONS bounds all the DLLs' tables together: thousands of descriptors
-# pointing at one long table would otherwise be counted thousands of times.
-MAX_DLLS = 4096
-MAX_FUNCTIONS = 65536
+FORMATS = {pefile.OPTIONAL_HEADER_MAGIC_PE: 'PE32', pefile.OPTIONAL_HEADER_MAGIC_PE_PLUS: 'PE32+'}
+DIRECTORIES = [pefile.DIRECTORY_ENTRY[f'IMAGE_DIRECTORY_ENTRY_{name}']
+               for name in ('IMPORT', 'EXPORT', 'RESOURCE')]
+IMAGE_FILE_DLL = 0x2000
+# section flag letter -> its IMAGE_SCN_MEM_* bit
+SECTION_FLAGS = (('r', 0x40000000), ('w', 0x80000000), ('x', 0x20000000))
+# Sections may overlap (a hostile header can make 2,048 of them cover the whole
+# file): entropy is counted over at most this many times the file's size,
+# the sections past it show none.
+ENTROPY_BUDGET = 2
+ENTROPY_CHUNK = 1 << 20
+LONGEST_REASON = 300
+MOST_WARNINGS = 20     # of what pefile found damaged, the first ones kept
+UNPRINTABLE = re.compile(r'[\x00-\x1f\x7f-\x9f]')
 
 
-class PEReader:
-    """Bounds-checked reads from a PE image; each failure is one UserError line.
-
-    Attributes: path, data (the mapped file), sections [(name, virtual
-    address, virtual size, raw size, raw offset)], file_alignment.
-    """
-
-    def __init__(self, path, data):
-        self.path, self.data = path, data
-        self.sections = []
-        self.file_alignment = 0
-
-    def unpack(self, layout, offset, what):
-        if offset < 0 or offset + layout.size > len(self.data):
-            raise self.error(f'the {what} at byte {offset:,} is past the end of the file')
-        return layout.unpack_from(self.data, offset)
-
-    def error(self, problem):
-        return UserError(f'{self.path} is a damaged or truncated PE: {problem}; '
-                         'check the file (a full copy of the sample?)')
-
-    def file_offset(self, rva, what):
-        """Where the loader would have mapped rva from, via the section table."""
-        for _name, address, virtual_size, raw_size, raw_offset in self.sections:
-            if address <= rva < address + max(virtual_size, raw_size):
-                return self.loader_raw_offset(raw_offset) + rva - address
-        if self.sections and rva < min(section[1] for section in self.sections):
-            return rva   # inside the headers, mapped as they are in the file
-        raise self.error(f'the {what} (RVA 0x{rva:x}) is in no section')
-
-    def c_string(self, offset, what):
-        end = self.data.find(b'\0', offset, offset + 512)
-        if offset >= len(self.data) or end < 0:
-            raise self.error(f'the {what} at byte {offset:,} has no end')
-        return self.data[offset:end].decode('latin-1')
-
-    def loader_raw_offset(self, raw_offset):
-        # With a FileAlignment of 512 or more Windows rounds PointerToRawData
-        # down to 512 whatever the header says; malware uses it to mislead
-        # parsers that take the field at its word.
-        return raw_offset & ~0x1FF if self.file_alignment >= 0x200 else raw_offset
-
-
-def pe_summary(path):
-    """machine, compile_time (UTC datetime), subsystem, format ('PE32' or
-    'PE32+'), sections [(name, virtual size, raw size)], imports [(dll,
-    functions)], imports_dlls and imports_functions (counts)."""
+def pe_details(path):
+    """The details of a PE as plain data (kept with the file's scan):
+    machine, compile_time (epoch seconds), subsystem, format ('PE32' or
+    'PE32+'), kind ('EXE' or 'DLL'), entry_point, image_base, imphash,
+    sections [(name, virtual size, raw size, entropy or None, flags 'rwx')],
+    imports [(dll, function, ordinal or None, hint or None)], exports
+    [(name or None, ordinal, rva, forwarder or None)], version [(key, value)],
+    warnings (what pefile found damaged and passed over: a truncated file
+    gives what it still holds). A file pefile cannot read raises one
+    UserError line."""
     filetypes.check_readable(path)
-    with open(path, 'rb') as handle, \
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return summarize(PEReader(path, data))
+    try:
+        with open(path, 'rb') as handle, \
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return read(data)
+    except Exception as error:      # pefile's own and those of its bugs alike
+        raise unreadable(error) from None
 
 
-def summarize(reader):
-    coff_offset = pe_header_offset(reader)
-    machine, count, stamp, _, _, optional_size, _ = reader.unpack(COFF, coff_offset,
-                                                                  'COFF header')
-    optional = coff_offset + COFF.size
-    kind, directories, thunk_size = optional_header(reader, optional)
-    reader.file_alignment, = reader.unpack(UINT, optional + FILE_ALIGNMENT_OFFSET,
-                                           'file alignment field')
-    subsystem, = reader.unpack(USHORT, optional + SUBSYSTEM_OFFSET, 'subsystem field')
-    reader.sections = read_sections(reader, optional + optional_size, count)
-    imports = read_imports(reader, directories, optional + optional_size, thunk_size)
+def read(data):
+    # No pe.close(): the map is ours to close, and close() would only run a
+    # full garbage collection (tens of milliseconds in a large process).
+    pe = pefile.PE(data=data, fast_load=True)
+    pe.parse_data_directories(directories=list(DIRECTORIES))
+    return details_of(pe, data)
+
+
+def unreadable(error):
+    # PEFormatError keeps its message in .value (its str() is the repr)
+    reason = ' '.join(str(getattr(error, 'value', error)).split()) or type(error).__name__
+    return UserError(printable(reason)[:LONGEST_REASON])
+
+
+def details_of(pe, data):
+    header, optional = pe.FILE_HEADER, pe.OPTIONAL_HEADER
     return {
-        'machine': MACHINES.get(machine, f'unknown (0x{machine:x})'),
-        'compile_time': datetime.fromtimestamp(stamp, timezone.utc),
-        'subsystem': SUBSYSTEMS.get(subsystem, f'unknown ({subsystem})'),
-        'format': kind,
-        'sections': [(name, virtual, raw) for name, _, virtual, raw, _ in reader.sections],
-        'imports': imports,
-        'imports_dlls': len(imports),
-        'imports_functions': sum(functions for _, functions in imports),
+        'machine': MACHINES.get(header.Machine, f'unknown (0x{header.Machine:x})'),
+        'compile_time': header.TimeDateStamp,
+        'subsystem': SUBSYSTEMS.get(optional.Subsystem, f'unknown ({optional.Subsystem})'),
+        'format': FORMATS.get(optional.Magic, f'unknown (0x{optional.Magic:x})'),
+        'kind': 'DLL' if header.Characteristics & IMAGE_FILE_DLL else 'EXE',
+        'entry_point': optional.AddressOfEntryPoint,
+        'image_base': optional.ImageBase,
+        'imphash': pe.get_imphash(),
+        'sections': sections_of(pe, data),
+        'imports': imports_of(pe),
+        'exports': exports_of(pe),
+        'version': version_of(pe),
+        'warnings': [printable(' '.join(str(text).split()))[:LONGEST_REASON]
+                     for text in dict.fromkeys(pe.get_warnings())][:MOST_WARNINGS],
     }
 
 
-def pe_header_offset(reader):
-    if reader.data[:2] != b'MZ':
-        raise reader.error("it does not start with 'MZ'")
-    offset, = reader.unpack(UINT, 0x3C, 'DOS header')
-    if reader.data[offset:offset + 4] != b'PE\0\0':
-        raise reader.error(f"there is no 'PE' signature at byte {offset:,}")
-    return offset + 4
-
-
-def optional_header(reader, offset):
-    magic, = reader.unpack(USHORT, offset, 'optional header')
-    if magic not in OPTIONAL_HEADERS:
-        raise reader.error(f'the optional header magic 0x{magic:x} is neither PE32 nor PE32+')
-    kind, directories, thunk_size = OPTIONAL_HEADERS[magic]
-    return kind, offset + directories, thunk_size
-
-
-def read_sections(reader, offset, count):
-    sections = []
-    for number in range(count):
-        raw_name, virtual_size, address, raw_size, raw_offset = reader.unpack(
-            SECTION, offset + number * 40, f'section header {number + 1}')
-        name = raw_name.rstrip(b'\0').decode('latin-1')
-        sections.append((name, address, virtual_size, raw_size, raw_offset))
+def sections_of(pe, data):
+    sections, budget = [], ENTROPY_BUDGET * len(data)
+    for section in pe.sections:
+        # where pefile's get_data reads the section, without copying it
+        start = min(section.get_PointerToRawData_adj(), len(data))
+        end = min(start + section.SizeOfRawData,
+                  section.PointerToRawData + section.SizeOfRawData, len(data))
+        budget -= max(end - start, 0)
+        flags = ''.join(letter if section.Characteristics & bit else '-'
+                        for letter, bit in SECTION_FLAGS)
+        sections.append((text(section.Name.rstrip(b'\0')), section.Misc_VirtualSize,
+                         section.SizeOfRawData,
+                         entropy(data, start, end) if budget >= 0 else None, flags))
     return sections
 
 
-def read_imports(reader, directories, optional_end, thunk_size):
-    """[(dll name, imported functions)] from the import directory; ordinals count."""
-    # NumberOfRvaAndSizes precedes the directories; both it and the optional
-    # header's size limit which directories exist.
-    available, = reader.unpack(UINT, directories - 4, 'directory count')
-    entry = directories + 8 * IMPORT_DIRECTORY
-    if available <= IMPORT_DIRECTORY or entry + 8 > optional_end:
-        return []
-    rva, size = reader.unpack(DIRECTORY, entry, 'import directory entry')
-    if rva == 0 or size == 0:
-        return []
-    offset = reader.file_offset(rva, 'import directory')
-    imports, functions = [], 0
-    for number in range(MAX_DLLS):
-        lookup, _, _, name_rva, address_table = reader.unpack(
-            IMPORT_DESCRIPTOR, offset + number * IMPORT_DESCRIPTOR.size,
-            f'import descriptor {number + 1}')
-        if not (lookup or name_rva or address_table):
-            return imports
-        name = reader.c_string(reader.file_offset(name_rva, 'DLL name'), 'DLL name')
-        # Old Borland linkers leave the lookup table empty; the address table
-        # holds the same entries on disk.
-        count = count_thunks(reader, lookup or address_table, thunk_size,
-                             MAX_FUNCTIONS - functions)
-        functions += count
-        imports.append((name, count))
-    raise reader.error(f'the import table has no end after {MAX_DLLS:,} DLLs')
+def entropy(data, start, end):
+    """Shannon entropy of data[start:end] in bits per byte (pefile's
+    get_entropy), counted by numpy a chunk at a time: bincount widens each
+    byte to 8."""
+    if end <= start:
+        return 0.0
+    counts = numpy.zeros(256, dtype=numpy.int64)
+    for chunk in range(start, end, ENTROPY_CHUNK):
+        counts += numpy.bincount(numpy.frombuffer(data, dtype=numpy.uint8, offset=chunk,
+                                                  count=min(ENTROPY_CHUNK, end - chunk)),
+                                 minlength=256)
+    shares = counts[counts > 0] / (end - start)
+    return float(-(shares * numpy.log2(shares)).sum()) + 0.0   # + 0.0: never -0.0
 
 
-def count_thunks(reader, rva, thunk_size, most=MAX_FUNCTIONS):
-    """The entries of one lookup table, which may hold at most `most`."""
-    layout = THUNKS[thunk_size]
-    offset = reader.file_offset(rva, 'import lookup table')
-    for number in range(most + 1):
-        if reader.unpack(layout, offset + number * thunk_size, 'import lookup entry')[0] == 0:
-            return number
-    raise reader.error(f'the import lookup tables hold more than {MAX_FUNCTIONS:,} entries '
-                       'in all (tables without an end, or many DLLs sharing one)')
+def imports_of(pe):
+    """One row per imported function; by ordinal: '#N', with the name pefile
+    knows for it (ws2_32, wsock32, oleaut32) as '#N name'."""
+    rows = []
+    for entry in getattr(pe, 'DIRECTORY_ENTRY_IMPORT', ()):
+        dll = text(entry.dll)
+        for symbol in entry.imports:
+            if symbol.import_by_ordinal:
+                known = f' {text(symbol.name)}' if symbol.name else ''
+                rows.append((dll, f'#{symbol.ordinal}{known}', symbol.ordinal, None))
+            else:
+                rows.append((dll, text(symbol.name), None, symbol.hint))
+    return rows
+
+
+def exports_of(pe):
+    """In the order of their ordinals."""
+    directory = getattr(pe, 'DIRECTORY_ENTRY_EXPORT', None)
+    rows = [(text(symbol.name) if symbol.name else None, symbol.ordinal, symbol.address,
+             text(symbol.forwarder) if symbol.forwarder else None)
+            for symbol in getattr(directory, 'symbols', ())]
+    return sorted(rows, key=lambda row: row[1])
+
+
+def version_of(pe):
+    """The version resource's strings (CompanyName, FileVersion, ...) in the
+    file's order; a key given again (another language) keeps its first value."""
+    pairs = {}
+    for file_info in getattr(pe, 'FileInfo', ()):
+        for entry in file_info:
+            for table in getattr(entry, 'StringTable', ()):
+                for key, value in table.entries.items():
+                    pairs.setdefault(text(key), text(value))
+    return list(pairs.items())
+
+
+def text(raw):
+    """Bytes from the file as printable text: a hostile name must not move the
+    terminal's cursor."""
+    if isinstance(raw, bytes):
+        raw = raw.decode('utf-8', 'backslashreplace')
+    return printable(str(raw))
+
+
+def printable(value):
+    return UNPRINTABLE.sub(lambda found: f'\\x{ord(found.group()):02x}', value)

@@ -15,14 +15,20 @@ SHOWN_FIGURES = ('accuracy', 'tpr', 'fpr', 'precision', 'f1', 'tp', 'fp', 'tn', 
 PREFIX = 20  # characters of the prefix figures (a tuple judged early)
 # A transition seen fewer times than this in both classes tells little.
 MIN_SEEN = 5
+# The thresholds of the sweep kept with the figures (ROC and precision-recall
+# curves): 0, 0.01, ..., 1 on the held-out chains' probabilities.
+SWEEP_THRESHOLDS = tuple(step / 100 for step in range(101))
+SWEEP_FIGURES = ('threshold', 'tpr', 'fpr', 'precision', 'tp', 'fp', 'tn', 'fn')
 
 
 def cross_validated(rows, folds=5, seed=0, progress=None):
-    """{'default': ..., 'low_fpr': ..., 'prefix_20': ..., 'folds': k}: the
-    metrics of the held-out chains of a k-fold cross-validation, each fold
-    judged by a detector trained on the others, at that detector's
-    thresholds; fewer folds when a class has fewer chains than folds, and {}
-    when it has too few for any."""
+    """{'default': ..., 'low_fpr': ..., 'prefix_20': ..., 'folds': k,
+    'sweep': [...]}: the metrics of the held-out chains of a k-fold
+    cross-validation, each fold judged by a detector trained on the others,
+    at that detector's thresholds, and at each of SWEEP_THRESHOLDS (one row
+    of SWEEP_FIGURES a threshold: the curves `detectors -s` draws); fewer
+    folds when a class has fewer chains than folds, and {} when it has too
+    few for any."""
     rows = list(rows)
     smaller = min(Counter(verdict_of(row.label or '') for row in rows)[verdict]
                   for verdict in ('malicious', 'normal'))
@@ -39,7 +45,13 @@ def cross_validated(rows, folds=5, seed=0, progress=None):
     return {'default': _figures(scores, malicious, default),
             'low_fpr': _figures(scores, malicious, low),
             f'prefix_{PREFIX}': _figures(prefix_scores, malicious, prefix_default),
-            'folds': folds}
+            'folds': folds, 'sweep': swept(scores, malicious)}
+
+
+def swept(scores, malicious):
+    """The SWEEP_FIGURES at each of SWEEP_THRESHOLDS."""
+    return [{key: _rounded(row[key]) for key in SWEEP_FIGURES}
+            for row in metrics.sweep(scores, malicious, SWEEP_THRESHOLDS)]
 
 
 def _train(rows, seed):

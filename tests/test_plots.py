@@ -1,0 +1,233 @@
+"""Pictures: figures drawn in the terminal (stf.plots.terminal) and written
+as PNG files with --png FILE (stf.plots.png), for connections -H and -T,
+models -H and datasets -F of a capture."""
+import io
+import itertools
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from stf.commands.results import Fields, Message, Plot, Table
+from stf.console import structured
+from stf.console.render import Renderer, plot_text
+from stf.plots import png, terminal
+from stf.plots.figure import Figure, Panel, Series
+from tests.conftest import ROOT, error, models_of, ok, write_pcap
+from tests.test_connections_models import HEADER
+from tests.test_rhythm import BEACON, GAPS, SIZES, flow_line
+
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+def png_size(path):
+    """(width, height) of a PNG file, read from its IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    length, kind, width, height = struct.unpack('>I4sII', data[8:24])
+    assert (length, kind) == (13, b'IHDR')
+    return width, height
+
+
+# -- in the terminal
+
+THREE_POINTS = Figure('three points', (Panel('lines', 'a line', 'x (s)', 'y (flows)',
+                                             (Series('', (0, 1, 2), (0, 4, 2)),)),))
+TWO_SERIES = Figure('two series', (Panel('points', 'points', 'x', 'y', (
+    Series('one', (0, 1, 2), (0, 1, 2)), Series('two', (0, 1, 2), (2, 1, 0)))),))
+
+
+def test_a_braille_chart_of_three_points_joined():
+    assert terminal.drawing(THREE_POINTS, 30) == [
+        'three points',
+        '',
+        'a line',
+        'y (flows)',
+        '4┤             ⡰⠑⢄⡀',
+        ' │            ⡔⠁  ⠈⠢⡀',
+        ' │          ⢀⠜      ⠈⠒⢄',
+        '3┤         ⢀⠎          ⠑⠤⡀',
+        ' │        ⢠⠃             ⠈⠢⡀',
+        '2┤       ⡰⠁                ⠈⠑⢄',
+        ' │      ⡰⠁',
+        ' │     ⡜',
+        '1┤   ⢀⠎',
+        ' │  ⢠⠊',
+        ' │ ⡠⠃',
+        '0┤⡰⠁',
+        ' └┬─────────────┬────────────┬',
+        '  0             1            2',
+        '  x (s)']
+
+
+def test_without_colors_each_series_has_its_mark():
+    assert terminal.drawing(TWO_SERIES, 24)[3:] == [
+        'y',
+        '2.0┤+                  •',
+        '   │', '   │',
+        '1.5┤',
+        '   │',
+        '1.0┤          +',          # both series meet: the last one drawn shows
+        '   │', '   │',
+        '0.5┤',
+        '   │', '   │',
+        '0.0┤•                  +',
+        '   └┬─────────┬────────┬',
+        '    0         1        2',
+        '    x',
+        '• one',
+        '+ two']
+
+
+def test_on_a_terminal_each_series_has_its_color():
+    lines = plot_text(Plot(TWO_SERIES), color=True, columns=24).splitlines()
+    assert lines[4] == '2.0┤\x1b[33m⠁\x1b[0m                  \x1b[36m⠈\x1b[0m'
+    assert lines[-2:] == ['\x1b[36m⣿\x1b[0m one', '\x1b[33m⣿\x1b[0m two']
+
+
+def test_bars_of_packets_over_time():
+    figure = Figure('packets', (Panel(
+        'bars', '', 'time', 'packets',
+        (Series('', (1_600_000_000, 1_600_000_300, 1_600_000_900), (4, 1, 2)),),
+        x_time=True, bin_width=300),))
+    assert terminal.drawing(figure, 40)[2:] == [
+        'packets',
+        '4┤████████',
+        ' │████████',
+        '3┤████████',
+        ' │████████',
+        '2┤████████                ████████',
+        ' │████████                ████████',
+        '1┤████████████████        ████████',
+        '0┤████████████████        ████████',      # the empty bin: nothing
+        ' └─────┬───────────────┬──────────',
+        '       12:30           12:40',
+        '  time (UTC, from 2020-09-13 12:26:40)',
+        '  a bar: 300 s']
+
+
+def test_histogram_rows_of_a_panel():
+    panel = Panel('histogram', 'gaps', 'gap (s)', 'gaps', (Series('', (), (9, 0, 1)),),
+                  edges=(2, 2.5, 3, 3.5))
+    assert terminal.panel_lines(panel, 40) == [
+        '', 'gaps',
+        'gap (s) gaps',
+        '2 - 2.5    9 ' + '#' * 27,          # 40 columns: 27 left for the bars
+        '2.5 - 3    0',
+        '3 - 3.5    1 ###']
+
+
+def test_a_figure_alone_is_drawn_and_its_series_are_its_data():
+    out = io.StringIO()
+    Renderer(out, out).show([Plot(TWO_SERIES)])
+    assert out.getvalue() == '\n'.join(terminal.drawing(TWO_SERIES, terminal.BATCH_WIDTH)) + '\n'
+    text, others = structured.render([Plot(THREE_POINTS)], 'json')
+    assert others == []
+    assert json.loads(text) == [{'panel': 'a line', 'series': '', 'x': 0, 'y': 0},
+                                {'panel': 'a line', 'series': '', 'x': 1, 'y': 4},
+                                {'panel': 'a line', 'series': '', 'x': 2, 'y': 2}]
+    shown = Table(['a'], [(1,)])
+    assert structured.render([Plot(THREE_POINTS, shown=[shown])], 'csv') == ('a\n1', [])
+
+
+# -- --png FILE
+
+@pytest.fixture
+def beacon(app, tmp_path):
+    """A dataset 'rhythm' of a beacon every 2.2 s (11 flows), its group of
+    connections 0 and of models 0-1."""
+    starts = itertools.accumulate([0] + GAPS)
+    lines = [flow_line(moment, '1.1.1.1', '0.5', size) for moment, size in zip(starts, SIZES)]
+    return models_of(app, tmp_path / 'rhythm.binetflow', HEADER + ''.join(lines), 'rhythm')
+
+
+def test_the_histograms_of_a_connection_as_a_picture(beacon, tmp_path):
+    target = tmp_path / 'gaps.png'
+    fields, said = ok(beacon, f'connections -H {BEACON} --png {target}')
+    assert isinstance(fields, Fields) and fields.pairs == [('flows', '11'), ('state length', 21)]
+    assert said == Message(f'picture written to {target} (1200×1200 px)', 'ok')
+    assert png_size(target) == (png.WIDTH_PX, 3 * png.PANEL_HEIGHT_PX) == (1200, 1200)
+    (plot,) = [item for item in ok(beacon, f'connections -H {BEACON}') if isinstance(item, Plot)]
+    assert plot.figure.title == (f"connection {BEACON} (dataset 'rhythm', group 0): 11 flows")
+    assert [(panel.title, panel.x_label, panel.y_label) for panel in plot.figure.panels] == [
+        ('duration (s): median 0.5, MAD 0', 'duration (s)', 'flows'),
+        ('size (bytes): median 300, MAD 0', 'size (bytes)', 'flows'),
+        ('time between flows (s): median 2.2, MAD 0.005', 'time between flows (s)', 'gaps')]
+    assert plot.figure.panels[2].edges == (2, 2.5, 3, 3.5, 4, 4.5)
+    assert plot.figure.panels[2].series[0].y == (9, 0, 0, 0, 1)
+
+
+def test_a_timeline_and_the_state_lengths_as_pictures(beacon, tmp_path):
+    (said,) = ok(beacon, f'connections -T {BEACON} --png {tmp_path / "t.png"}')
+    assert said.text == f'picture written to {tmp_path / "t.png"} (1200×400 px)'
+    assert png_size(tmp_path / 't.png') == (1200, 400)
+    (said,) = ok(beacon, f'models -H 0-1 --png {tmp_path / "m.png"}')
+    assert said.text.endswith('(1200×800 px)')
+    assert png_size(tmp_path / 'm.png') == (1200, 800)
+    (plot,) = ok(beacon, 'models -H 0-1')
+    periodicity = plot.figure.panels[1]
+    # 7 of its 9 letters with periodicity are strongly periodic ('55eeeeeeevv')
+    assert (periodicity.title, periodicity.series[0].y) == (
+        'periodicity: 1 model with letters that say it', (0,) * 7 + (1, 0, 0))
+
+
+def test_a_picture_never_overwrites_a_file_without_force(app, tmp_path):
+    capture = write_pcap(tmp_path / 'c.pcap', [1_600_000_000.5, 1_600_000_001, 1_600_000_400])
+    ok(app, f'datasets -c {capture}')
+    target = tmp_path / 'packets.png'
+    target.write_bytes(b'old')
+    assert error(app, f'datasets -F 0 --png {target}') == (
+        f'{target} exists; add --force to overwrite it, or choose another file')
+    assert target.read_bytes() == b'old'
+    items = ok(app, f'datasets -F 0 --png {target} --force')
+    assert [type(item).__name__ for item in items] == ['Fields', 'Fields', 'Fields', 'Message']
+    assert items[-1].text == f'picture written to {target} (1200×400 px)'
+    assert png_size(target) == (1200, 400)
+    assert sorted(path.name for path in tmp_path.glob('*.*')) == ['c.pcap', 'packets.png']
+
+
+def test_what_png_refuses_before_the_command_runs(beacon, tmp_path):
+    assert error(beacon, f'connections -H {BEACON} --png {tmp_path}/no/such/h.png') == (
+        f'--png: the folder {tmp_path}/no/such does not exist; create it or choose another '
+        'file')
+    assert error(beacon, f'connections -L 0 --png {tmp_path}/l.png') == (
+        'connections -L draws no picture; --png goes with connections -H or -T')
+    assert error(beacon, f'connections -T {BEACON} --png {tmp_path}/t.png --json') == (
+        '--png writes a picture and --json the data: give one of them')
+    assert error(beacon, f'datasets -F 0 --png {tmp_path}/f.png') == (
+        '--png draws the packets of a capture (pcap or pcapng); file 0 is binetflow; '
+        'nothing was written')
+    assert error(beacon, 'labels -l --png l.png') == (
+        "labels: unrecognized arguments: --png l.png; see 'labels -h'")
+    assert not list(tmp_path.glob('*.png'))
+
+
+def test_png_is_offered_where_an_action_draws():
+    from stf.commands import build_registry
+    registry = build_registry()
+    drawing = {command.name: [action.flags[0] for action in command.drawing_actions()]
+               for command in registry.commands if command.drawing_actions()}
+    assert {name: drawing[name] for name in ('connections', 'models', 'datasets')} == {
+        'connections': ['-H', '-T'], 'models': ['-H'], 'datasets': ['-F']}
+    connections = registry.get('connections')
+    assert connections.completion_kind('--png') == 'path'
+    assert dict(connections.option_help())['--force'] == 'overwrite the file of --output or --png'
+
+
+def test_several_pictures_of_one_command_are_one_file(tmp_path):
+    from stf.console import pictures
+    second = Figure('second', (THREE_POINTS.panels[0], TWO_SERIES.panels[0]))
+    items = pictures.written([Plot(THREE_POINTS), Message('kept'), Plot(second)],
+                             tmp_path / 'p.png', force=False)
+    assert items == [Message(f'picture written to {tmp_path / "p.png"} (1200×1200 px)', 'ok'),
+                     Message('kept')]      # all three panels, under the first title
+    assert png_size(tmp_path / 'p.png') == (1200, 1200)
+
+
+def test_the_console_starts_without_matplotlib():
+    found = subprocess.run(
+        [sys.executable, '-c', 'import sys, stf.console.app, stf.console.main; '
+         "print('matplotlib' in sys.modules)"], cwd=ROOT, capture_output=True, text=True)
+    assert (found.stdout, found.stderr) == ('False\n', '')
