@@ -12,7 +12,8 @@ def test_help_lists_every_registered_command(app):
     names = [row[0] for row in table.rows]
     assert names == ['help', 'info', 'clear', 'exit', 'database', 'datasets', 'connections',
                      'models', 'visualize', 'labels', 'notes', 'detectors', 'experiments',
-                     'markov_models', 'distances', 'search', 'history', 'undo', '!CMD']
+                     'markov_models', 'distances', 'search', 'history', 'undo', 'plugins', 'dns',
+                     '!CMD']
     # Each line fits the table (its last column is not wrapped).
     from stf.console.render import LAST_COLUMN_RULE, table_text
     assert max(len(row[2]) for row in table.rows) <= LAST_COLUMN_RULE

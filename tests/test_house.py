@@ -21,12 +21,13 @@ MAY_IMPORT = {
     'stf.ops': {'stf.ops', 'stf.models', 'stf.core'},
     'stf.commands': {'stf.commands', 'stf.plots', 'stf.ops', 'stf.db', 'stf.models',
                      'stf.core', 'stf'},
-    'stf.console': {'stf.console', 'stf.commands', 'stf.plots', 'stf.ops', 'stf.db',
-                    'stf.models', 'stf.core', 'stf'},
+    'stf.console': {'stf.console', 'stf.plugins', 'stf.commands', 'stf.plots', 'stf.ops',
+                    'stf.db', 'stf.models', 'stf.core', 'stf'},
     # figures as data, drawn in the terminal and (matplotlib) into PNG files
     'stf.plots': {'stf.plots', 'stf.core'},
-    # what a plugin uses of stf: the command record, results, errors, figures
-    'stf.plugins': {'stf.plugins', 'stf.commands', 'stf.plots', 'stf.core'},
+    # what a plugin uses of stf (the command record, results, errors, figures,
+    # its storage and allowed classes: stf.db.classes) and the loader
+    'stf.plugins': {'stf.plugins', 'stf.commands', 'stf.plots', 'stf.db', 'stf.core'},
     'stf.ips': {'stf.ips', 'stf.core'},
     'stf.detect': {'stf.detect', 'stf.core'},
 }
@@ -37,6 +38,7 @@ TERMINAL = {'prompt_toolkit', 'pexpect'}
 MUST_NOT_IMPORT = {
     'stf.db': TERMINAL,
     'stf.commands': {'ZEO', 'ZConfig', 'zc'} | TERMINAL,
+    'stf.plugins': {'ZEO', 'ZConfig', 'zc'} | TERMINAL,
 }
 # room -> the only libraries besides Python's own that it may import.
 ONLY_LIBRARIES = {

@@ -25,6 +25,7 @@ from stf.core.flows import labelnames
 from stf.core.flows.letters import CONSTRUCTORS
 from stf.commands.results import Message, Text
 from stf.models import ensure_structures
+from stf.plugins import loader as plugin_loader
 from stf.core.formats import counted
 
 log = logging.getLogger('stf')
@@ -94,8 +95,10 @@ class App:
     command runs long), tell (callable (text) showing a line while a command
     runs, or None in batch), completion (cached database values),
     typed (the text typed in the editor by the running command, or None),
-    structures_ready (False while the server that went away as stf started
-    has not been reached since)."""
+    plugins (stf.plugins.loader.Plugin records: every plugin found, loaded
+    or not), outside_database (True while a command declared
+    uses_database=False runs), structures_ready (False while the server
+    that went away as stf started has not been reached since)."""
 
     def __init__(self, config, database, interactive=False):
         self.config = config
@@ -118,6 +121,13 @@ class App:
         self._completion_generation = 0  # console reads: a read apart is older after one
         self._seen_ids = completion.SeenIds()  # groups' ids, read again when they change
         log_to_home()
+        self.outside_database = False
+        self.plugins = plugin_loader.load(self.registry, self.home(),
+                                          config.plugins_folder)
+        for record in self.plugins:
+            if record.details:
+                log.warning('plugin %s (%s) failed to load:\n%s', record.name, record.source,
+                            record.details)
         self.structures_ready = False  # stf's structures are known to be in the database
         try:
             self._ensure_structures()
@@ -312,7 +322,7 @@ class App:
         world, then its transaction (run again on a conflict, never the
         gathering)."""
         if not command.uses_database:
-            return command.run(self, args)
+            return self._outside_database(command, args)
         self._ensure_structures()  # not yet when the server went away as stf started
         if command.run is not None:
             return self.database.run(lambda: command.run(self, args))
@@ -329,6 +339,21 @@ class App:
             if action.undo and not getattr(error, 'while_saving', False):
                 action.undo(self, args, gathered)
             raise
+
+    def _outside_database(self, command, args):
+        """A command that works while the database is away: its run, or
+        its action's steps, in no transaction."""
+        self.outside_database = True
+        try:
+            if command.run is not None:
+                return command.run(self, args)
+            action = command.chosen(args)
+            if action.gather is None:
+                return action.apply(self, args)
+            gathered = action.gather(self, args)
+            return gathered if action.apply is None else action.apply(self, args, gathered)
+        finally:
+            self.outside_database = False
 
     def _applied(self, work):
         items = list(self.database.run(work) or [])

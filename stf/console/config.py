@@ -20,6 +20,8 @@ SETTINGS = {
     'ra_conf': (Path, 'confs/ra.conf'),
     'bin_seconds': (int, '300'),
     'pager': (str, 'less'),
+    # a folder of plugins besides <stf home>/plugins/ (docs/plugins.md); empty: none
+    'plugins_folder': (Path, ''),
 }
 
 
@@ -43,6 +45,7 @@ class Config:
     ra_conf: Path
     bin_seconds: int
     pager: str
+    plugins_folder: Path = None
 
 
 def load(path=None):
@@ -65,6 +68,8 @@ def load(path=None):
 
 
 def _convert(path, key, kind, text):
+    if kind is Path and not text.strip():
+        return None  # an optional path left empty
     try:
         value = kind(text.strip())
     except ValueError:

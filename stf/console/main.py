@@ -112,6 +112,10 @@ def serve(config, args):
     from stf.db import server
     prepared = server.prepare(args.db or configured_path(config), args.serve,
                               tls=tls_files(args))
+    # A server reads the classes its plugins keep in the database (resolving
+    # conflicts) only when it loaded them, as the consoles did.
+    for line in plugin_warnings(load_plugins(config)):
+        print(f'stf: warning: {line}', file=sys.stderr, flush=True)
     print(f'stf: {prepared.announcement}', flush=True)
     if prepared.warning:
         print(f'stf: warning: {prepared.warning}', file=sys.stderr, flush=True)
@@ -120,6 +124,16 @@ def serve(config, args):
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def load_plugins(config):
+    from stf.commands import build_registry
+    from stf.plugins import loader
+    return loader.load(build_registry(), config_module.stf_home(), config.plugins_folder)
+
+
+def plugin_warnings(records):
+    return [record.warning() for record in records if not record.loaded]
 
 
 def tls_files(args):
@@ -195,6 +209,12 @@ def run(app, args):
     except UserError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
+    warnings = [f'warning: {line}' for line in plugin_warnings(app.plugins)]
+    if console:
+        said = [*warnings, *said]
+    else:
+        for line in warnings:
+            print(line, file=sys.stderr)
     if args.command:
         renderer = Renderer(sys.stdout, sys.stderr, terminal=False)
         return run_batch(app, args.command, renderer, args.stop_on_error)

@@ -382,8 +382,7 @@ def _action(flags, help_text, view):
 
 
 COMMANDS = [api.Command(
-    'dns', "DNS statistics of a dataset: names, clients, response codes, TTLs, answers, "
-    "entropy, names before connections",
+    'dns', 'DNS statistics: names, clients, rcodes, TTLs, answers',
     actions=(
         _action(('-s', '--summary'), 'the summary (the default)', 'summary'),
         _action(('--names',), 'queries per name: count, clients, first and last time', 'names'),
