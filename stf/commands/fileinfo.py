@@ -33,7 +33,8 @@ def file_details(item, scan, bin_seconds, progress=None, dataset=None, whole=Fal
     items = [Fields(pairs, title=f'file {item.id}')]
     items += DETAILS.get(item.kind, no_details)(item, scan, bin_seconds, progress, whole)
     if item.kind in CAPTURES:      # its packets per bin: a table, or a picture with --png
-        items[-1] = Plot(packet_figure(item, scan, bin_seconds, dataset), shown=[items[-1]])
+        items[-1] = Plot(packet_figure(item, scan, bin_seconds, dataset), shown=[items[-1]],
+                         chart=True)
     return items
 
 

@@ -219,7 +219,8 @@ def _cut(stats):
 # ---- the views -----------------------------------------------------------------------
 
 def name_text(name):
-    return payload.safe_text(name)
+    """A name as text, exactly so in --json/--csv (a name may look like a number)."""
+    return api.Exact(payload.safe_text(name))
 
 
 def ratio(part, whole):
