@@ -19,7 +19,7 @@ run: setup
 
 test: setup
 	./$(VENV)/bin/ruff check .
-	./$(VENV)/bin/python -m pytest -q tests
+	./$(VENV)/bin/python -m pytest -q -n auto tests
 
 tools:
 	@bash scripts/install-tools.sh tools

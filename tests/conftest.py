@@ -1,9 +1,16 @@
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / 'shared' / 'data'
+
+# pytest-xdist's workers are given COLUMNS=80 and LINES=24; a console the
+# tests start in a pseudo-terminal would take them over the terminal's own
+# size. Tests that need a width say so (monkeypatch.setenv).
+for _size in ('COLUMNS', 'LINES'):
+    os.environ.pop(_size, None)
 
 
 @pytest.fixture(autouse=True)
