@@ -204,6 +204,40 @@ def test_what_png_refuses_before_the_command_runs(beacon, tmp_path):
     assert not list(tmp_path.glob('*.png'))
 
 
+def test_a_file_name_is_checked_before_the_command_runs(beacon, tmp_path, monkeypatch):
+    (tmp_path / 'file.txt').write_text('x')
+    h = f'connections -H {BEACON}'
+    assert error(beacon, f"{h} --png '' --force") == (
+        '--png: the file name is empty; give one, e.g. --png picture.png')
+    assert error(beacon, f'{h} --png {tmp_path} --force') == (
+        f'--png: {tmp_path} is a folder; give a file in it, e.g. --png {tmp_path}/picture.png')
+    assert error(beacon, f'{h} --png {tmp_path}/file.txt/y.png') == (
+        f'--png: {tmp_path}/file.txt is a file, not a folder; choose another file')
+    assert error(beacon, f'{h} --png {tmp_path}/file.txt/a/y.png') == (
+        f'--png: {tmp_path}/file.txt is a file, not a folder; choose another file')
+    assert error(beacon, f'{h} --png {tmp_path}/y.jpg') == (
+        f"{tmp_path}/y.jpg: a picture's name ends in .png; give --png {tmp_path}/y.png")
+    assert error(beacon, f'{h} --png {tmp_path}/y') == (
+        f"{tmp_path}/y: a picture's name ends in .png; give --png {tmp_path}/y.png")
+    assert error(beacon, "models -L 0-1 --json --output ''") == (
+        '--output: the file name is empty; give one, e.g. --output listing.json')
+    assert error(beacon, f'models -L 0-1 --csv --output {tmp_path}') == (
+        f'--output: {tmp_path} is a folder; give a file in it, e.g. --output '
+        f'{tmp_path}/listing.csv')
+    assert error(beacon, f'models -L 0-1 --csv --output {tmp_path}/file.txt/m.csv') == (
+        f'--output: {tmp_path}/file.txt is a file, not a folder; choose another file')
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        'db', 'file.txt', 'rhythm.binetflow', 'stf-home']
+
+    monkeypatch.setenv('HOME', str(tmp_path))      # ~ is the analyst's home, as datasets -c ~/f
+    assert ok(beacon, f'{h} --png ~/x.PNG')[-1].text == (
+        f'picture written to {tmp_path}/x.PNG (1200×1200 px)')
+    assert png_size(tmp_path / 'x.PNG') == (1200, 1200)
+    assert ok(beacon, 'models -L 0-1 --json --output ~/m.json') == [
+        Message(f'written to {tmp_path}/m.json', 'note')]
+    assert json.loads((tmp_path / 'm.json').read_text())[0]['model'] == BEACON
+
+
 def test_png_is_offered_where_an_action_draws():
     from stf.commands import build_registry
     registry = build_registry()

@@ -1,6 +1,7 @@
 """Look-ups and small pieces several commands share."""
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from stf.commands.registry import Flag
 from stf.commands.results import Plot, Table
@@ -137,6 +138,26 @@ def check_overwrite(path, force):
     before slow work, so that nothing runs before the refusal)."""
     if not force and (path.exists() or path.is_symlink()):
         raise UserError(f'{path} exists; add --force to overwrite it, or choose another file')
+
+
+def target_file(text, option, example, force):
+    """The Path of the file an option (--png, --output) names, '~' expanded,
+    checked before the command runs: a name, not a folder, in a folder that
+    is there, not over a file without force. example: a file name to suggest."""
+    if not text.strip():
+        raise UserError(f'{option}: the file name is empty; give one, e.g. {option} {example}')
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise UserError(f'{option}: {path} is a folder; give a file in it, e.g. '
+                        f'{option} {path / example}')
+    folder = next(parent for parent in path.parents if parent.exists() or parent == parent.parent)
+    if not folder.is_dir():
+        raise UserError(f'{option}: {folder} is a file, not a folder; choose another file')
+    if folder != path.parent:
+        raise UserError(f'{option}: the folder {path.parent} does not exist; create it or '
+                        'choose another file')
+    check_overwrite(path, force)
+    return path
 
 
 @dataclass(frozen=True)

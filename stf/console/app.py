@@ -13,7 +13,6 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from stf.commands import build_registry, common
 from stf.commands.registry import ExitRequested, HelpRequested
@@ -276,12 +275,12 @@ class App:
         try:
             args = command.parser().parse_args(structured.sort_argument(argv))
             form = structured.chosen_format(args)
-            structured.check_output(command, args, form)
+            listing = structured.check_output(command, args, form)
             picture = pictures.checked_target(command, args, form)
             items = list(self._perform(command, args) or [])
             if picture is not None:
                 items = pictures.written(items, picture, bool(getattr(args, 'force', False)))
-            items = self._presented(items, args, form)
+            items = self._presented(items, args, form, listing)
             # A command saved with an error among its results (rows an import
             # could not place) failed too: a batch run exits with status 1.
             return Reply(items, ok=not any(isinstance(item, Message) and item.level == 'error'
@@ -302,16 +301,14 @@ class App:
         except Exception as error:
             return Reply([self._unexpected(command.name, error)], ok=False)
 
-    def _presented(self, items, args, form):
-        """--sort and --json/--csv/--tsv (to stdout, or --output FILE)."""
+    def _presented(self, items, args, form, path):
+        """--sort and --json/--csv/--tsv (to stdout, or to path: --output FILE)."""
         if getattr(args, 'sort', None):
             items = structured.sort_items(items, args.sort)
         if form is None:
             return items
         text, others = structured.render(items, form)
-        target = getattr(args, 'output', None)
-        if target and not isinstance(target, bool):
-            path = Path(target)
+        if path is not None:
             common.write_whole(path, lambda handle: handle.write(text + '\n'),
                                force=bool(getattr(args, 'force', False)))
             return structured.as_notes(others) + [Message(f'written to {path}', 'note')]

@@ -1,18 +1,21 @@
 """--png FILE: the picture of a command written as a PNG file, not shown.
 
 Checked before the command runs, so that nothing runs for a file that would
-be refused (one there already without --force, a folder that is not there,
-an action that draws nothing, --json beside it); written after the
-command's transaction, since drawing takes a second. stf.plots.png imports
+be refused (no name, a folder, a name not ending in .png, one there already
+without --force, a folder that is not there, an action that draws nothing,
+--json beside it); written after the command's transaction, since drawing
+takes a second. stf.plots.png imports
 matplotlib only then: the console's start never waits for it.
 """
-from pathlib import Path
-
 from stf.commands import common
 from stf.commands.results import Plot, ok
 from stf.core.errors import UserError
 from stf.plots import png
 from stf.plots.figure import Figure
+
+# What a picture's name ends in: stf writes PNG only, and a PNG named
+# x.jpg or x would open as something else, or not at all.
+SUFFIX = '.png'
 
 
 def checked_target(command, args, form):
@@ -27,11 +30,11 @@ def checked_target(command, args, form):
         drawing = ' or '.join(option.flags[0] for option in command.drawing_actions())
         raise UserError(f'{command.name} {action.flags[0]} draws no picture; --png goes with '
                         f'{command.name} {drawing}')
-    path = Path(target)
-    if not path.parent.is_dir():
-        raise UserError(f'--png: the folder {path.parent} does not exist; create it or '
-                        'choose another file')
-    common.check_overwrite(path, bool(getattr(args, 'force', False)))
+    path = common.target_file(target, '--png', 'picture.png',
+                              bool(getattr(args, 'force', False)))
+    if path.suffix.lower() != SUFFIX:
+        raise UserError(f"{path}: a picture's name ends in {SUFFIX}; give --png "
+                        f'{path.with_name(path.stem + SUFFIX)}')
     return path
 
 

@@ -15,6 +15,7 @@ import io
 import json
 import re
 
+from stf.commands import common
 from stf.commands.results import Exact, Fields, Message, Plot, Table, Text, shown_items
 from stf.core import formats
 from stf.core.cells import guarded
@@ -59,10 +60,16 @@ def chosen_format(args):
 
 
 def check_output(command, args, form):
-    """--output FILE (the one every listing takes) needs a form to write."""
+    """The Path of --output FILE that a listing in form is written to,
+    checked before the command runs (None: none). --output, the one every
+    listing takes, needs a form to write."""
+    target = getattr(args, 'output', None)
+    if form is not None and isinstance(target, str):
+        return common.target_file(target, '--output', f'listing.{form}',
+                                  bool(getattr(args, 'force', False)))
     generic = any('--output' in flag.flags for flag in command.output_flags())
-    if not generic or not getattr(args, 'output', None) or form is not None:
-        return
+    if not generic or target is None:
+        return None
     export = any('--export' in flag.flags for flag in command.flags())
     raise UserError('--output FILE writes a listing given as --json, --csv or --tsv: add one '
                     f'of them{"; to export, --export FILE" if export else ""}; nothing was '
