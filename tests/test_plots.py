@@ -247,7 +247,20 @@ def test_png_is_offered_where_an_action_draws():
         'connections': ['-H', '-T'], 'models': ['-H'], 'datasets': ['-F']}
     connections = registry.get('connections')
     assert connections.completion_kind('--png') == 'path'
-    assert dict(connections.option_help())['--force'] == 'overwrite the file of --output or --png'
+    # --force names the files the command writes: --png only where it draws
+    force = {command.name: dict(command.option_help()).get('--force')
+             for command in registry.commands}
+    assert {name: force[name] for name in ('connections', 'notes', 'history', 'datasets')} == {
+        'connections': 'overwrite the file of --output or --png',
+        'notes': 'overwrite the file of --output',
+        'history': 'overwrite the file of --output',
+        'datasets': '-g: overwrite output files stf did not make; --png, --output: overwrite '
+                    'the picture, the listing'}
+    from stf.commands.registry import Command, Flag
+    own = Command('own', 'writes a folder of its own', options=(
+        Flag(('--output',), 'the folder', metavar='DIR'),))      # no file --force could overwrite
+    assert [option.flags[0] for option in own.output_flags()] == ['--sort', '--json', '--csv',
+                                                                  '--tsv']
 
 
 def test_several_pictures_of_one_command_are_one_file(tmp_path):

@@ -527,8 +527,8 @@ COMMANDS = [Command(
              metavar='SECONDS', type=int),
         Flag(('--out',), "where -g writes (default: the dataset's folder)", metavar='FOLDER',
              complete='path'),
-        Flag(('--force',), '-g: overwrite output files stf did not make; --png: overwrite '
-             'the picture'),
+        Flag(('--force',), '-g: overwrite output files stf did not make; --png, --output: '
+             'overwrite the picture, the listing'),
         Flag(('-i', '--id'), '-g: the capture (or biargus) to use when there are several',
              metavar='FILE_ID', type=int, complete='file_id'),
         common.YES,

@@ -5,7 +5,7 @@ argparse parser, which kind of value completes each flag, and the handler.
 """
 import argparse
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from stf.core.errors import UserError
@@ -164,8 +164,10 @@ OUTPUT_FLAGS = (
     Flag(('--tsv',), 'print the result as TSV'),
     Flag(('--output',), 'with --json, --csv or --tsv: the file written', metavar='FILE',
          complete='path'),
-    Flag(('--force',), 'overwrite the file of --output or --png'),
+    Flag(('--force',), 'overwrite the file of {files}'),
 )
+# The flags of OUTPUT_FLAGS and PNG_FLAG that name a file --force may overwrite.
+FILE_FLAGS = ('--output', '--png')
 # Commands with an action that draws (Action.plots) also take this.
 PNG_FLAG = Flag(('--png',), 'write the picture of the action into FILE (PNG) instead of '
                 'showing it', metavar='FILE', complete='path')
@@ -222,7 +224,12 @@ class Command:
             return ()
         own = {flag for option in (*self.actions, *self.options) for flag in option.flags}
         found = OUTPUT_FLAGS + ((PNG_FLAG,) if self.drawing_actions() else ())
-        return tuple(option for option in found if not own & set(option.flags))
+        kept = [option for option in found if not own & set(option.flags)]
+        # --force's help names the files of this command only.
+        files = ' or '.join(option.flags[0] for option in kept if option.flags[0] in FILE_FLAGS)
+        return tuple(replace(option, help=option.help.format(files=files))
+                     if '{files}' in option.help else option
+                     for option in kept if files or option.flags[0] != '--force')
 
     def drawing_actions(self):
         """The actions that return a picture (--png writes it)."""
