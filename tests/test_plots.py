@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from stf.commands.models import PERIODICITY_EDGES
 from stf.commands.results import Fields, Message, Plot, Table
 from stf.console import structured
 from stf.console.render import Renderer, plot_text
@@ -170,7 +171,21 @@ def test_a_timeline_and_the_state_lengths_as_pictures(beacon, tmp_path):
     periodicity = plot.figure.panels[1]
     # 7 of its 9 letters with periodicity are strongly periodic ('55eeeeeeevv')
     assert (periodicity.title, periodicity.series[0].y) == (
-        'periodicity: 1 model with letters that say it', (0,) * 7 + (1, 0, 0))
+        'periodicity: 1 model with letters that say it (0 without, left out)',
+        (0,) * 7 + (1, 0, 0))
+    # the screen shows both histograms too, the periodicity in the picture's bins
+    summary, lengths, shown = plot.shown
+    assert (lengths.title, lengths.rows) == ('state lengths of group 0-1', [('21', 1, '#' * 40)])
+    assert (shown.title, shown.headers, shown.footer) == (
+        'periodicity of group 0-1', ['range', 'models', ''], periodicity.title)
+    assert shown.rows == [(f'{low:g} - {high:g}', count, '#' * 40 * count) for low, high, count
+                          in zip(PERIODICITY_EDGES[:-1], PERIODICITY_EDGES[1:],
+                                 (0,) * 7 + (1, 0, 0))]
+    assert shown.rows[7] == ('0.7 - 0.8', 1, '#' * 40) and shown.rows[9][0] == '0.9 - 1'
+    found = json.loads(ok(beacon, 'models -H 0-1 --json')[0].text)
+    assert list(found) == ['summary', 'state_lengths_of_group_0_1', 'periodicity_of_group_0_1']
+    assert [(row['range'], row['models']) for row in found['periodicity_of_group_0_1']] == [
+        (row[0], row[1]) for row in shown.rows]
 
 
 def test_a_picture_never_overwrites_a_file_without_force(app, tmp_path):

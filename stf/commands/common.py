@@ -8,7 +8,7 @@ from stf.commands.results import Plot, Table
 from stf.core.errors import UserError
 from stf.core.flows import stats
 from stf.plots.figure import Figure, Panel, Series
-from stf.plots.terminal import bin_text, histogram_rows, number
+from stf.plots.terminal import bar, bin_text, histogram_rows, number, short_number
 
 
 def connection_group(app, text):
@@ -282,6 +282,18 @@ def spread_tables(found, width):
     return [summary] + [Table(['range', what, ''], histogram_rows(spread.bins, width, unit)
                               if spread else [], title=title, painted={2: 'bar'})
                         for title, spread, unit, what in found]
+
+
+def histogram_table(panel, title, what, width=40):
+    """A histogram panel as the rows the screen and --json show: each bin's
+    range (both ends as the picture's axis has them), its count, a bar; the
+    panel's title below."""
+    counts = [int(count) for count in panel.series[0].y]
+    top = max(counts, default=0) or 1
+    rows = [(f'{short_number(low)} - {short_number(high)}', count, bar(count, top, width))
+            for low, high, count in zip(panel.edges[:-1], panel.edges[1:], counts)]
+    return Table(['range', what, ''], rows, title=title, footer=panel.title,
+                 painted={2: 'bar'})
 
 
 def spread_panel(title, spread, unit, what, x_label=None):

@@ -236,9 +236,13 @@ def histogram(app, args):
     title = (f'models of group {group.id} ({where}connections {group.connection_group_id}): '
              f'{counted(len(group), "model")}')
     measure = f'state lengths of group {group.id}'
-    return [common.spread_plot(title, ((measure, lengths, 1, 'models'),),
-                               more=[periodicity_panel(app, group)],
-                               x_labels={measure: 'state length (letters)'})]
+    periodicity = periodicity_panel(app, group)
+    plot = common.spread_plot(title, ((measure, lengths, 1, 'models'),), more=[periodicity],
+                              x_labels={measure: 'state length (letters)'})
+    # the screen and --json show the periodicity in the picture's bins
+    plot.shown.append(common.histogram_table(periodicity, f'periodicity of group {group.id}',
+                                             'models'))
+    return [plot]
 
 
 # The periodicity histogram's bins: tenths of 0..1.
@@ -251,8 +255,10 @@ def periodicity_panel(app, group):
     values = model_columns(app, group).arrays()[2]['periodicity']
     known = values[~np.isnan(values)]
     counts = np.histogram(known, bins=PERIODICITY_EDGES)[0]
+    left_out = len(values) - len(known)
     return Panel('histogram', f'periodicity: {counted(len(known), "model")} with letters '
-                 'that say it', 'periodicity (share of strongly periodic letters, 0 to 1)',
+                 f'that say it ({left_out:,} without, left out)',
+                 'periodicity (share of strongly periodic letters, 0 to 1)',
                  'models', (Series('', (), tuple(counts.tolist())),), edges=PERIODICITY_EDGES)
 
 
