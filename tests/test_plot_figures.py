@@ -120,6 +120,50 @@ def test_rates_leave_out_slots_without_a_denominator_and_many_ips_share_a_series
     assert drawn(empty.series) == [('no IP was flagged', (), ())]
 
 
+def test_a_rates_panel_without_ground_truth_draws_the_slots_times_not_1970():
+    from stf.plots import terminal
+    from tests.test_plots import axes_of, axis_times
+    slots = [slot(number, f'2020-01-01 10:{5 * (number - 1):02d}:00', None, None, [])
+             for number in (1, 2, 3)]
+    figure = metrics.experiment_figure(experiment(
+        {'a': {'summary': {'slot_seconds': 300.0}, 'slots': slots, 'ips': {}}}))
+    rates, flagged = figure.panels
+    assert rates.title == ('a: TPR and FPR per 300 s slot (per source IP): no slot has ground '
+                           'truth (no source IP with a label), no rate to draw')
+    assert drawn(rates.series) == [('TPR (no slot to measure it in)', (), ()),
+                                   ('FPR (no slot to measure it in)', (), ())]
+    assert rates.x_range == flagged.x_range == (TEN_O_CLOCK, TEN_O_CLOCK + 900)
+    lines = terminal.drawing(figure, 60)
+    assert not [line for line in lines if '1970' in line]
+    assert [line.strip() for line in lines if 'UTC' in line] == [
+        'slot start (UTC, from 2020-01-01 10:00:00)'] * 2
+    assert terminal.panel_lines(rates, 60)[-5:-2] == [
+        '   └┬─────────────────┬──────────────────┬─────────────────┬',
+        '    10:00             10:05              10:10         10:15',
+        '    slot start (UTC, from 2020-01-01 10:00:00)']
+    # the picture: the slots' 15 minutes, and 2% of them each side
+    assert axis_times(axes_of(rates)) == ('2020-01-01 09:59:42', '2020-01-01 10:15:18')
+
+
+def test_one_flagged_ip_is_named_on_a_rank_axis_of_whole_numbers():
+    from stf.plots import terminal
+    from tests.test_plots import axes_of
+    slots = [slot(1, '2020-01-01 10:00:00', 1.0, None, ['10.0.0.1']),
+             slot(2, '2020-01-01 10:01:00', 0.0, None, [])]
+    _, flagged = metrics.experiment_figure(experiment(
+        {'a': {'summary': {}, 'slots': slots, 'ips': {'10.0.0.1': {'truth': 'malicious'}}}}
+    )).panels
+    assert (flagged.y_range, flagged.y_integer) == ((0.5, 1.5), True)
+    axes = axes_of(flagged)
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+        '10.0.0.1 (malicious, 1 slot)']
+    assert axes.get_ylim() == (0.5, 1.5)
+    assert [tick for tick in axes.get_yticks() if 0.5 <= tick <= 1.5] == [1.0]
+    labels = [line.split('┤')[0].strip() for line in terminal.panel_lines(flagged, 40)
+              if '┤' in line]
+    assert labels == ['1']
+
+
 # -- detectors -s
 
 def test_a_detector_draws_its_roc_and_precision_recall_curves(app, letters):  # noqa: F811
@@ -241,6 +285,41 @@ def test_infinite_distances_are_left_out_and_counted():
     grown = distances.distance_figure('t', [(4, math.inf), (5, 3.0)], 2.0)
     assert drawn(grown.panels[0].series) == [('distance (1 infinite left out)', (5.0,), (3.0,)),
                                              ('threshold 2', (4.0, 5.0), (2.0, 2.0))]
+
+
+def test_the_threshold_is_a_line_under_the_chains_on_a_row_of_its_own():
+    from stf.plots import terminal
+    from tests.test_plots import axes_of
+    chains = [('malicious', 1.0), ('normal', 1.545), ('normal', 2.942), ('malicious', 9.142)]
+    (panel,) = distances.compared_figure('t', chains, 1.1).panels
+    assert [item.level for item in panel.series] == [False, False, True] and panel.x_integer
+    # 1.0 and 1.1 lie in one row of the chart: the threshold's row comes between them
+    assert terminal.panel_lines(panel, 40)[4:] == [
+        ' 10┤',
+        '   │                                   •',
+        '   │', '   │', '   │',
+        '  5┤',
+        '   │', '   │',
+        '   │                       +',
+        '   │            +',
+        '1.1┤' + '┄' * 36,
+        '   │•',
+        '  0┤',
+        '   └┬───────────┬──────────┬───────────┬',
+        '    1           2          3           4',
+        '    chains in order of distance (rank)',
+        '• malicious chains',
+        '+ normal chains',
+        '┄ threshold 1.1']
+    axes = axes_of(panel)
+    (line,) = axes.lines       # a dashed line across, under the chains' points
+    assert (tuple(line.get_ydata()), line.get_linestyle(), line.get_zorder()) == (
+        (1.1, 1.1), '--', 1)
+    assert [collection.get_zorder() for collection in axes.collections] == [2, 2]
+    assert [tuple(map(tuple, collection.get_offsets())) for collection in axes.collections] == [
+        ((1.0, 1.0), (4.0, 9.142)), ((2.0, 1.545), (3.0, 2.942))]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+        'malicious chains', 'normal chains', 'threshold 1.1']
 
 
 # -- as pictures: each command's --png writes an image of its panels' size

@@ -133,6 +133,71 @@ def test_a_figure_alone_is_drawn_and_its_series_are_its_data():
     assert structured.render([Plot(THREE_POINTS, shown=[shown])], 'csv') == ('a\n1', [])
 
 
+def axes_of(panel):
+    """The matplotlib axes stf.plots.png draws a panel on, drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as Picture
+    picture = Picture(figsize=(12, 4), dpi=png.DPI)
+    FigureCanvasAgg(picture)
+    axes = picture.subplots()
+    png.draw_panel(axes, panel)
+    picture.canvas.draw()
+    return axes
+
+
+def axis_times(axes):
+    """The x limits of a time axis as UTC times, to the second."""
+    import matplotlib.dates as dates
+    return tuple(dates.num2date(limit).strftime('%Y-%m-%d %H:%M:%S')
+                 for limit in axes.get_xlim())
+
+
+def test_a_panel_without_points_and_slots_has_no_axis_to_draw():
+    panel = Panel('points', 'flagged', 'slot start', 'IP', (Series('no IP was flagged', (), ()),),
+                  x_time=True)
+    assert terminal.panel_lines(panel, 40) == ['', 'flagged', '(nothing to draw)',
+                                               '⣿ no IP was flagged']
+    axes = axes_of(panel)
+    assert (list(axes.get_xticks()), axes.get_xlabel()) == ([], 'slot start')
+    assert [text.get_text() for text in axes.texts] == ['nothing to draw']
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ['no IP was flagged']
+
+
+def test_a_timeline_legend_names_its_letters():
+    panel = Panel('timeline', 'flows', 'start', 'bytes', (Series(
+        '', (1.6e9, 1.6e9 + 1, 1.6e9 + 2, 1.6e9 + 3), (10, 20, 30, 40), letters='25e5'),),
+        x_time=True)
+    assert [text.get_text() for text in axes_of(panel).get_legend().get_texts()] == [
+        'no periodicity yet (letters 2, 5)', 'strongly periodic (letter e)']
+    one = Panel('timeline', 'a flow', 'start', 'bytes', (Series('', (1.6e9,), (10,), '4'),),
+                x_time=True)      # a minute each side, not matplotlib's years
+    assert axis_times(axes_of(one)) == ('2020-09-13 12:25:40', '2020-09-13 12:27:40')
+
+
+def test_numbers_on_a_picture_axis_have_no_offset():
+    # one flow of 569.23266 s: matplotlib would write 1e-6+5.6923266e2 beside the axis
+    panel = Panel('histogram', 'duration', 'duration (s)', 'flows', (Series('', (), (1,)),),
+                  edges=(569.23266, 569.232661))
+    axes = axes_of(panel)
+    assert [axis.get_major_formatter().get_offset() for axis in (axes.xaxis, axes.yaxis)] == [
+        '', '']
+    assert [text.get_text() for text in axes.get_xticklabels()][:2] == [
+        '569.2326598', '569.2326600']
+
+
+def test_the_last_bin_of_packets_ends_at_the_last_packet(app, tmp_path):
+    capture = write_pcap(tmp_path / 'c.pcap', [1_600_000_000.5, 1_600_000_001, 1_600_000_400])
+    ok(app, f'datasets -c {capture}')
+    plot = ok(app, 'datasets -F 0')[-1]
+    (panel,) = plot.figure.panels
+    assert panel.title == ('3 packets from 2020-09-13 12:26:40.500000 UTC to 2020-09-13 '
+                           '12:33:20.000000 UTC; the last bin is partial, 99.5 s of 300 s to '
+                           'the last packet')
+    assert (panel.series[0].x, panel.x_end) == ((1_600_000_000.5, 1_600_000_300.5), 1_600_000_400)
+    bars = axes_of(panel).patches      # matplotlib's widths in days
+    assert [round(bar.get_width() * 86400, 6) for bar in bars] == [300, 99.5]
+
+
 # -- --png FILE
 
 @pytest.fixture

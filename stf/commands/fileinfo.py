@@ -42,12 +42,16 @@ def packet_figure(item, scan, bin_seconds, dataset=None):
     """A capture's packets per time bin as bars over time."""
     where = f" of dataset {dataset.id} '{dataset.name}'" if dataset else ''
     bins = scan['bins']
-    panel = Panel('bars', f"{formats.counted(scan['packets'], 'packet')} from "
-                  f"{formats.from_us(scan['first_us'])} to {formats.from_us(scan['last_us'])}",
-                  'time', f'packets per {bin_seconds} s',
+    title = (f"{formats.counted(scan['packets'], 'packet')} from "
+             f"{formats.from_us(scan['first_us'])} to {formats.from_us(scan['last_us'])}")
+    last = scan['last_us'] / 1_000_000 if bins else None
+    if bins:      # the bins start at the first packet: the last one ends at the last packet
+        title += (f'; the last bin is partial, {(scan["last_us"] - bins[-1][0]) / 1_000_000:g} '
+                  f's of {bin_seconds} s to the last packet')
+    panel = Panel('bars', title, 'time', f'packets per {bin_seconds} s',
                   (Series('', tuple(start / 1_000_000 for start, _ in bins),
                           tuple(count for _, count in bins)),),
-                  x_time=True, bin_width=bin_seconds)
+                  x_time=True, bin_width=bin_seconds, x_end=last)
     return Figure(f'packets per {bin_seconds} s of {item.name} (file {item.id}{where})',
                   (panel,))
 

@@ -19,14 +19,15 @@ def distance_figure(title, values, threshold):
     """values: [(letters read, distance)] as the chain grows."""
     return Figure(title, (Panel(
         'lines', 'the distance as the test chain grows', 'letters read', DISTANCE,
-        (finite_series('distance', values), *threshold_series(threshold, values))),))
+        (finite_series('distance', values), *threshold_series(threshold, values)),
+        x_integer=True),))
 
 
 def compared_figure(title, chains, threshold):
     """chains: [(verdict of its label or 'unlabeled', smallest distance)];
     one point a chain, in order of distance (x: its rank), one series a
-    verdict; the threshold a row of points at every rank, under which the
-    chains match."""
+    verdict; the threshold a level (a line under the chains, its data a
+    point at every rank), at or under which the chains match."""
     ordered = sorted(chains, key=lambda chain: chain[1])
     ranked = [(rank, verdict, value) for rank, (verdict, value) in enumerate(ordered, 1)]
     series = [finite_series(f'{verdict} chains',
@@ -37,10 +38,11 @@ def compared_figure(title, chains, threshold):
     elif threshold is not None:
         series.append(Series(f'threshold {threshold:g}',
                              tuple(float(rank) for rank, _, _ in ranked),
-                             (float(threshold),) * len(ranked)))
+                             (float(threshold),) * len(ranked), level=True))
     return Figure(title, (Panel(
         'points', 'the smallest distance of each chain, smallest first',
-        'chains in order of distance (rank)', f'smallest {DISTANCE}', tuple(series)),))
+        'chains in order of distance (rank)', f'smallest {DISTANCE}', tuple(series),
+        x_integer=True),))
 
 
 def finite_series(label, points):
@@ -52,9 +54,10 @@ def finite_series(label, points):
 
 
 def threshold_series(threshold, points):
-    """The threshold as a line across the points' x, or nothing when none
+    """The threshold as a level across the points' x, or nothing when none
     is set."""
     if threshold is None or not points:
         return ()
     first, last = float(points[0][0]), float(points[-1][0])
-    return (Series(f'threshold {threshold:g}', (first, last), (float(threshold),) * 2),)
+    return (Series(f'threshold {threshold:g}', (first, last), (float(threshold),) * 2,
+                   level=True),)

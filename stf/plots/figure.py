@@ -23,11 +23,13 @@ KINDS = ('histogram', 'lines', 'points', 'timeline', 'bars')
 class Series:
     """label: the legend's text ('' when the panel has one series); x, y:
     numbers of equal length (y only, for a histogram); letters: a timeline's
-    letter for each point."""
+    letter for each point; level: a threshold, one y value drawn as a line
+    across the panel under the other series (its x only for the data)."""
     label: str
     x: tuple
     y: tuple
     letters: str = ''
+    level: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,10 @@ class Panel:
     """One set of axes. x_label, y_label: with units ('gap (s)', 'flows');
     x_time: x values are epoch seconds, shown as UTC times; x_log, y_log:
     logarithmic axes; x_range, y_range: fixed (low, high) limits, or None
-    for the data's (ROC curves: (0, 1)); bin_width: a 'bars' panel's bins'
-    width in the x unit (seconds), when known."""
+    for the data's (ROC curves: (0, 1)); x_integer, y_integer: the values
+    are whole numbers (ranks, slot numbers), ticks only at whole numbers; bin_width: a 'bars'
+    panel's bins' width in the x unit (seconds), when known; x_end: where a
+    'bars' panel's last bin ends when it is cut short (the last packet)."""
     kind: str
     title: str
     x_label: str
@@ -48,7 +52,10 @@ class Panel:
     y_log: bool = False
     x_range: tuple = None
     y_range: tuple = None
+    x_integer: bool = False
+    y_integer: bool = False
     bin_width: float = None
+    x_end: float = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

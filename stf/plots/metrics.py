@@ -33,8 +33,9 @@ def experiment_figure(made, dataset_name=''):
             panels.append(first_detections_panel(name, result['ips']))
         else:
             seconds = result['summary'].get('slot_seconds') or made.settings.get('slot')
-            panels += [rates_panel(name, slots, seconds),
-                       detections_panel(name, slots, result['ips'])]
+            span = slots_span(slots, seconds)
+            panels += [rates_panel(name, slots, seconds, span),
+                       detections_panel(name, slots, result['ips'], span)]
     dataset = f'dataset {made.dataset_id}' + (f' {dataset_name}' if dataset_name else '')
     return Figure(f"experiment {made.id}: {', '.join(made.results)} on {dataset} "
                   f'({made.file_name})', tuple(panels))
@@ -50,19 +51,34 @@ def slot_start(slot):
     return moment.replace(tzinfo=timezone.utc).timestamp()
 
 
-def rates_panel(name, slots, seconds):
+def slots_span(slots, seconds):
+    """(start of the first slot, end of the last) in epoch seconds: the time
+    axis of the per-slot panels, drawn over the slots' times even where no
+    point is (None without slots)."""
+    starts = [slot_start(slot) for slot in slots]
+    return (min(starts), max(starts) + (seconds or 0)) if starts else None
+
+
+def rates_panel(name, slots, seconds, span=None):
     series = []
     for key, legend in RATES:
         known = [(slot_start(slot), float(slot[key])) for slot in slots
                  if slot.get(key) is not None]
         series.append(Series(legend if known else f'{legend} (no slot to measure it in)',
                              *columns(known)))
-    return Panel('lines', f'{name}: TPR and FPR per {seconds:g} s slot (per source IP)',
-                 'slot start', 'rate (0 to 1)', tuple(series), x_time=True,
-                 y_range=UNIT)
+    title = f'{name}: TPR and FPR per {seconds:g} s slot (per source IP)'
+    if not any(item.x for item in series):
+        title += ': no slot has ground truth (no source IP with a label), no rate to draw'
+    return Panel('lines', title, 'slot start', 'rate (0 to 1)', tuple(series), x_time=True,
+                 x_range=span, y_range=UNIT)
 
 
-def detections_panel(name, slots, ips):
+def rank_range(count):
+    """The y limits of ranks 1..count: half a rank of room around them."""
+    return (0.5, max(count, 1) + 0.5)
+
+
+def detections_panel(name, slots, ips, span=None):
     """One point per (slot, IP flagged in it): x the slot's start, y the IP's
     rank by the slots it was flagged in (1: the most)."""
     flagged = {}
@@ -82,7 +98,8 @@ def detections_panel(name, slots, ips):
     if not series:
         series.append(Series('no IP was flagged', (), ()))
     return Panel('points', f'{name}: source IPs flagged per slot', 'slot start',
-                 'flagged IP (1 = flagged in most slots)', tuple(series), x_time=True)
+                 'flagged IP (1 = flagged in most slots)', tuple(series), x_time=True,
+                 x_range=span, y_range=rank_range(len(ranked)), y_integer=True)
 
 
 def first_detections_panel(name, ips):
@@ -95,7 +112,8 @@ def first_detections_panel(name, ips):
     label = f"first flagged ({counted(len(points), 'IP')})" if points else 'no IP was flagged'
     return Panel('points', f"{name}: the per-slot detail was dropped ('experiments -r'); "
                  'the first slot each IP was flagged in', 'slot number (from 1)',
-                 'flagged IP (1 = flagged in most slots)', (Series(label, *columns(points)),))
+                 'flagged IP (1 = flagged in most slots)', (Series(label, *columns(points)),),
+                 y_range=rank_range(len(points)), x_integer=True, y_integer=True)
 
 
 # -- detectors -s

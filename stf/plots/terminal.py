@@ -12,7 +12,8 @@ each panel by its kind:
 - 'lines', 'points': a braille chart (U+2800, 2 x 4 dots a character) with
   the y values on the left, an x axis with ticks (UTC times when x_time) and
   a legend line per series; on a terminal each series has its color, without
-  colors (batch mode) several series are drawn with a mark each (MARKS);
+  colors (batch mode) several series are drawn with a mark each (MARKS); a
+  level (a threshold) is a row of its own, labelled with its value;
 - 'bars': vertical bars of eighths over time;
 - 'timeline': a connection's flows over time (timeline_drawing).
 
@@ -133,8 +134,9 @@ class Axis:
     rounded: low and high widened to round steps (a y axis: 0 to 20, not
     0.007 to 19.97)."""
 
-    def __init__(self, values, cells, fixed=None, log=False, time=False, rounded=False):
-        self.log, self.cells = log, cells
+    def __init__(self, values, cells, fixed=None, log=False, time=False, rounded=False,
+                 integer=False):
+        self.log, self.cells, self.integer = log, cells, integer
         known = [self.scaled(value) for value in values]
         known = [value for value in known if value is not None]
         low, high = (self.scaled(fixed[0]), self.scaled(fixed[1])) if fixed else (None, None)
@@ -164,7 +166,7 @@ class Axis:
     def step(self, least):
         """A round step of at least `least` (whole decades on a log axis)."""
         found = nice_step(least, self.time)
-        return max(1.0, round(found)) if self.log else found
+        return max(1.0, round(found)) if self.log or self.integer else found
 
     def ticks(self, least):
         """(value, label) of round values at least `least` apart."""
@@ -303,26 +305,70 @@ class Canvas:
 
 
 def chart_panel(panel, width, paint=None):
-    """Lines or points in braille: y labels, the chart, the x axis, a legend."""
+    """Lines or points in braille: y labels, the chart, the x axis, a legend.
+    A level (a threshold) is a row of its own between the points above it
+    and those at or under it, labelled with its value. Without any point
+    and without x_range there is no axis to draw (a time axis would start
+    in 1970): only the legend says why."""
     series = panel.series
+    marks = paint is None and len(series) > 1
+    if not any(item.x for item in series) and panel.x_range is None:
+        return ['(nothing to draw)'] + legend(series, paint, marks)
     y_axis = Axis([y for item in series for y in item.y], 4 * CHART_ROWS, panel.y_range,
-                  panel.y_log, rounded=True)
+                  panel.y_log, rounded=True, integer=panel.y_integer)
     labels = y_labels(y_axis, CHART_ROWS, 4)
-    indent = max(map(len, labels.values()))
+    level = Level.of(series, y_axis)
+    indent = max(map(len, [*labels.values(), level.text if level else '']))
     columns = max(width - indent - 1, TICK_EVERY)
     x_axis_ = Axis([x for item in series for x in item.x], 2 * columns, panel.x_range,
-                   panel.x_log, panel.x_time)
+                   panel.x_log, panel.x_time, integer=panel.x_integer)
     canvas = Canvas(columns, CHART_ROWS)
     for number, item in enumerate(series):
-        draw_series(canvas, item, x_axis_, y_axis, number, joined=panel.kind == 'lines')
-    marks = paint is None and len(series) > 1
-    chart, indent = with_y_axis(canvas.text(paint, marks), labels, panel.y_label
-                                + (' (log)' if panel.y_log else ''))
+        if not item.level:
+            draw_series(canvas, item, x_axis_, y_axis, number, panel.kind == 'lines', level)
+    cells = canvas.text(paint, marks)
+    if level:
+        cells, labels = level.inserted(cells, labels, columns, paint)
+    chart, indent = with_y_axis(cells, labels, panel.y_label + (' (log)' if panel.y_log else ''))
     return (chart + x_axis(x_axis_, indent, columns, 2, panel.x_label)
             + legend(series, paint, marks))
 
 
-def draw_series(canvas, item, x_axis, y_axis, number, joined):
+class Level:
+    """The first level of a chart's series (a threshold) and the top of the
+    row of cells its value lies in (the boundary, in dots from the bottom, a
+    multiple of 4; under the top row): its own row goes there, the points
+    at or under it stay where they are, those above it are put above it
+    (a row up at most), however close their values."""
+    LINE = '┄'
+
+    def __init__(self, number, value, boundary):
+        self.number, self.value, self.boundary = number, value, boundary
+        self.text = short_number(value)
+
+    @classmethod
+    def of(cls, series, y_axis):
+        for number, item in enumerate(series):
+            place = y_axis.place(item.y[0]) if item.level and item.y else None
+            if place is not None:
+                rows = y_axis.cells // 4
+                return cls(number, item.y[0], 4 * min(max(place // 4 + 1, 1), rows - 1))
+        return None
+
+    def row(self, y, place):
+        """A point's place (dots from the bottom) on its side of the level."""
+        return max(place, self.boundary) if y > self.value else min(place, self.boundary - 1)
+
+    def inserted(self, cells, labels, columns, paint):
+        """The chart's rows (top first) with the level's row among them, and
+        the y labels moved to their rows."""
+        at = len(cells) - self.boundary // 4
+        moved = {row + (row >= at): text for row, text in labels.items()}
+        line = painted(paint, self.LINE * columns, self.number)
+        return cells[:at] + [line] + cells[at:], {**moved, at: self.text}
+
+
+def draw_series(canvas, item, x_axis, y_axis, number, joined, level=None):
     top = 4 * canvas.rows - 1
     previous = None
     for x, y in zip(item.x, item.y):
@@ -330,7 +376,7 @@ def draw_series(canvas, item, x_axis, y_axis, number, joined):
         if column is None or row is None:
             previous = None      # a gap in the data breaks the line
             continue
-        here = (column, top - row)
+        here = (column, top - (level.row(y, row) if level else row))
         if joined and previous:
             canvas.line(previous, here, number)
         else:
@@ -339,11 +385,17 @@ def draw_series(canvas, item, x_axis, y_axis, number, joined):
 
 
 def legend(series, paint, marks):
-    """A line per series: its mark (or its color) and its label."""
+    """A line per series: its mark (or its color; a level: its line) and its label."""
     if len(series) < 2 and not (series and series[0].label):
         return []
-    return [f"{painted(paint, MARKS[number % len(MARKS)] if marks else '⣿', number)} "
-            f'{item.label}' for number, item in enumerate(series)]
+    return [f"{painted(paint, symbol(item, number, marks), number)} {item.label}"
+            for number, item in enumerate(series)]
+
+
+def symbol(item, number, marks):
+    if item.level:
+        return Level.LINE
+    return MARKS[number % len(MARKS)] if marks else '⣿'
 
 
 # -- bars over time
