@@ -154,10 +154,16 @@ def test_histograms_of_a_wide_spread_and_of_one_flow(capture):
 
 
 def test_histogram_of_state_lengths(capture):
-    (summary, table) = seen(capture, 'models -H 0-1')
+    (summary, table, periodicity) = seen(capture, 'models -H 0-1')
     assert summary.rows == [('state lengths of group 0-1', '21', '0', '20 - 24', '5 wide')]
     assert table.rows == [('0 - 4', 1, '#' * 20), ('5 - 9', 0, ''), ('10 - 14', 0, ''),
                           ('15 - 19', 0, ''), ('20 - 24', 2, '#' * 40)]
+    assert periodicity.title == 'periodicity of group 0-1'
+    # the beacon's 0.78 and the browser's 0.11; the single flow has no periodicity
+    assert [(text, count) for text, count, _ in periodicity.rows if count] == [
+        ('0.1 - 0.2', 1), ('0.7 - 0.8', 1)]
+    assert len(periodicity.rows) == 10 and periodicity.footer == (
+        'periodicity: 2 models with letters that say it (1 without, left out)')
 
 
 def test_histograms_as_json(capture):
