@@ -23,7 +23,7 @@ from stf.db.errors import ClientDisconnected, ServerAway
 from stf.core.flows.filters import FILTER_KEYS
 from stf.core.flows import labelnames
 from stf.core.flows.letters import CONSTRUCTORS
-from stf.commands.results import Message, Text
+from stf.commands.results import Message, Text, cut_items
 from stf.models import ensure_structures
 from stf.plugins import loader as plugin_loader
 from stf.core.formats import counted
@@ -303,9 +303,11 @@ class App:
             return Reply([self._unexpected(command.name, error)], ok=False)
 
     def _presented(self, items, args, form):
-        """--sort and --json/--csv/--tsv (to stdout, or --output FILE)."""
+        """--sort, then the tables cut to their limits, and --json/--csv/--tsv
+        (to stdout, or --output FILE)."""
         if getattr(args, 'sort', None):
             items = structured.sort_items(items, args.sort)
+        items = cut_items(items)
         if form is None:
             return items
         text, others = structured.render(items, form)
