@@ -68,6 +68,8 @@ def pe_details(path):
     machine, compile_time (epoch seconds), subsystem, format ('PE32' or
     'PE32+'), kind ('EXE' or 'DLL'), entry_point, image_base, imphash,
     sections [(name, virtual size, raw size, entropy or None, flags 'rwx')],
+    not_in_file (the indexes of the sections whose bytes lie wholly past the
+    end of a truncated file: their entropy is None),
     imports [(dll, function, ordinal or None, hint or None)], exports
     [(name or None, ordinal, rva, forwarder or None)], version [(key, value)],
     warnings (what pefile found damaged and passed over: a truncated file
@@ -108,6 +110,8 @@ def details_of(pe, data):
         'image_base': optional.ImageBase,
         'imphash': pe.get_imphash(),
         'sections': sections_of(pe, data),
+        'not_in_file': [index for index, section in enumerate(pe.sections)
+                        if not_in_file(section, data)],
         'imports': imports_of(pe),
         'exports': exports_of(pe),
         'version': version_of(pe),
@@ -126,10 +130,17 @@ def sections_of(pe, data):
         budget -= max(end - start, 0)
         flags = ''.join(letter if section.Characteristics & bit else '-'
                         for letter, bit in SECTION_FLAGS)
+        counted = budget >= 0 and not not_in_file(section, data)
         sections.append((text(section.Name.rstrip(b'\0')), section.Misc_VirtualSize,
-                         section.SizeOfRawData,
-                         entropy(data, start, end) if budget >= 0 else None, flags))
+                         section.SizeOfRawData, entropy(data, start, end) if counted else None,
+                         flags))
     return sections
+
+
+def not_in_file(section, data):
+    """True for a section with bytes that all lie past the end of the file (a
+    truncated one): it has no entropy, rather than that of no bytes."""
+    return section.SizeOfRawData > 0 and section.get_PointerToRawData_adj() >= len(data)
 
 
 def entropy(data, start, end):
