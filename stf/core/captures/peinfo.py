@@ -100,6 +100,7 @@ def unreadable(error):
 
 def details_of(pe, data):
     header, optional = pe.FILE_HEADER, pe.OPTIONAL_HEADER
+    sections, outside = sections_of(pe, data)
     return {
         'machine': MACHINES.get(header.Machine, f'unknown (0x{header.Machine:x})'),
         'compile_time': header.TimeDateStamp,
@@ -109,9 +110,8 @@ def details_of(pe, data):
         'entry_point': optional.AddressOfEntryPoint,
         'image_base': optional.ImageBase,
         'imphash': pe.get_imphash(),
-        'sections': sections_of(pe, data),
-        'not_in_file': [index for index, section in enumerate(pe.sections)
-                        if not_in_file(section, data)],
+        'sections': sections,
+        'not_in_file': outside,
         'imports': imports_of(pe),
         'exports': exports_of(pe),
         'version': version_of(pe),
@@ -121,8 +121,10 @@ def details_of(pe, data):
 
 
 def sections_of(pe, data):
-    sections, budget = [], ENTROPY_BUDGET * len(data)
-    for section in pe.sections:
+    """([(name, virtual size, raw size, entropy or None, flags)], [the indexes of
+    the sections not in the file])."""
+    sections, outside, budget = [], [], ENTROPY_BUDGET * len(data)
+    for index, section in enumerate(pe.sections):
         # where pefile's get_data reads the section, without copying it
         start = min(section.get_PointerToRawData_adj(), len(data))
         end = min(start + section.SizeOfRawData,
@@ -130,17 +132,15 @@ def sections_of(pe, data):
         budget -= max(end - start, 0)
         flags = ''.join(letter if section.Characteristics & bit else '-'
                         for letter, bit in SECTION_FLAGS)
-        counted = budget >= 0 and not not_in_file(section, data)
+        # bytes that all lie past the end of a truncated file: no entropy, rather
+        # than that of no bytes
+        missing = section.SizeOfRawData > 0 and start >= len(data)
+        outside += [index] if missing else []
         sections.append((text(section.Name.rstrip(b'\0')), section.Misc_VirtualSize,
-                         section.SizeOfRawData, entropy(data, start, end) if counted else None,
+                         section.SizeOfRawData,
+                         entropy(data, start, end) if budget >= 0 and not missing else None,
                          flags))
-    return sections
-
-
-def not_in_file(section, data):
-    """True for a section with bytes that all lie past the end of the file (a
-    truncated one): it has no entropy, rather than that of no bytes."""
-    return section.SizeOfRawData > 0 and section.get_PointerToRawData_adj() >= len(data)
+    return sections, outside
 
 
 def entropy(data, start, end):
