@@ -102,6 +102,10 @@ def test_flows_of_a_connection(app, beacons):
                              'flow=From-Botnet-V1-TCP-CC', 'e,', '10.000000', '10.000000',
                              '1.000000')
     assert table.footer == '3 of 6 flows; --limit 0 shows all'
+    # --sort orders all six before three are shown
+    (table,) = ok(app, 'connections -F 10.0.0.1-10.0.0.2-80-tcp --limit 3 --sort -start')
+    assert ([row[0] for row in table.rows], table.footer) == (
+        [5, 4, 3], '3 of 6 flows; --limit 0 shows all')
     assert error(app, 'connections -F 1.2.3.4-5.6.7.8-1-tcp') == (
         "no group of connections of dataset 'x' has a connection '1.2.3.4-5.6.7.8-1-tcp'; "
         'check the id or name the group with -g') or True

@@ -170,10 +170,10 @@ def test_the_summary_of_a_capture(capture):
     (summary,) = ok(capture, 'dns')
     assert summary.pairs == [
         ('read from', 'the capture dns.pcap'), ('DNS messages', 11), ('queries', 6),
-        ('responses', 5), ('names', 5), ('clients', 2),
-        ('response codes', 'NOERROR 2, NXDOMAIN 3'), ('NXDOMAIN ratio', '0.6000'),
-        ('answer records', 4), ('addresses answered', 2), ('TTL median', '180 s'),
-        ('most asked name', 'www.example.com (2 queries)')]
+        ('responses', 5), ('NOERROR responses', 2), ('NXDOMAIN responses', 3), ('names', 5),
+        ('clients', 2), ('NXDOMAIN ratio', '0.6000'), ('answer records', 4),
+        ('addresses answered', 2), ('TTL median (s)', '180'),
+        ('most asked name', 'www.example.com'), ('its queries', 2)]
     assert ok(capture, 'dns -s') == ok(capture, 'dns 0') == [summary]
 
 
@@ -199,15 +199,17 @@ def test_codes_ttls_and_answers(capture):
     assert rows(kinds) == [[1, 'A', 6, '1.0000']]
     summary, spread = ok(capture, 'dns --ttl')
     # TTLs 20, 60, 300, 3600: the median halfway between 60 and 300, wide: decades.
-    assert summary.pairs == [('answer records', 4), ('median', '180 s'), ('MAD', '140 s'),
-                             ('lowest', '20 s'), ('highest', '3,600 s')]
+    assert summary.pairs == [('answer records', 4), ('median (s)', '180'), ('MAD (s)', '140'),
+                             ('lowest (s)', '20'), ('highest (s)', '3,600')]
     assert rows(spread) == [[10, 100, 2], [100, 1000, 1], [1000, 3601, 1]]
     per_name, per_address = ok(capture, 'dns --answers')
-    assert rows(per_name) == [['api.example.org', 1, '5.6.7.8'], ['e7.cdn.net', 1, '1.2.3.4'],
-                              ['edge.cdn.net', 1, '1.2.3.4'], ['www.example.com', 1, '1.2.3.4']]
+    assert rows(per_name) == [['api.example.org', 1, ['5.6.7.8']],
+                              ['e7.cdn.net', 1, ['1.2.3.4']], ['edge.cdn.net', 1, ['1.2.3.4']],
+                              ['www.example.com', 1, ['1.2.3.4']]]
     assert rows(per_address) == [
-        ['1.2.3.4', 3, 'e7.cdn.net, edge.cdn.net, www.example.com'],
-        ['5.6.7.8', 1, 'api.example.org']]
+        ['1.2.3.4', 3, ['e7.cdn.net', 'edge.cdn.net', 'www.example.com']],
+        ['5.6.7.8', 1, ['api.example.org']]]
+    assert str(per_address.rows[0][2]) == 'e7.cdn.net, edge.cdn.net, www.example.com'
 
 
 def bits(name):
@@ -252,10 +254,12 @@ def test_names_before_connections_from_the_capture(capture):
     # that got no answer for the address sees the answer another client got.
     assert rows(table) == [
         [CLIENT, '1.2.3.4', when('4.0'), 'www.example.com', '3.900000', CLIENT,
-         'e7.cdn.net, edge.cdn.net'],
-        [OTHER, '5.6.7.8', when('5.0'), 'api.example.org', '1.900000', OTHER, '-'],
+         ['e7.cdn.net', 'edge.cdn.net']],
+        [OTHER, '5.6.7.8', when('5.0'), 'api.example.org', '1.900000', OTHER, []],
         [OTHER, '1.2.3.4', when('8.0'), 'www.example.com', '7.900000', CLIENT,
-         'e7.cdn.net, edge.cdn.net']]
+         ['e7.cdn.net', 'edge.cdn.net']]]
+    assert [str(row[6]) for row in table.rows] == ['e7.cdn.net, edge.cdn.net', '-',
+                                                  'e7.cdn.net, edge.cdn.net']
     assert table.footer == '3 of 4 connections had a name answered before them'
 
 
@@ -264,10 +268,10 @@ def test_names_before_connections_from_the_capture(capture):
 def test_the_same_statistics_from_the_flows_payloads(flows):
     (summary,) = ok(flows, 'dns')
     assert dict(summary.pairs) | {'read from': ''} == {
-        'read from': '', 'DNS messages': 11, 'queries': 6, 'responses': 5, 'names': 5,
-        'clients': 2, 'response codes': 'NOERROR 2, NXDOMAIN 3', 'NXDOMAIN ratio': '0.6000',
-        'answer records': 4, 'addresses answered': 2, 'TTL median': '180 s',
-        'most asked name': 'www.example.com (2 queries)'}
+        'read from': '', 'DNS messages': 11, 'queries': 6, 'responses': 5,
+        'NOERROR responses': 2, 'NXDOMAIN responses': 3, 'names': 5, 'clients': 2,
+        'NXDOMAIN ratio': '0.6000', 'answer records': 4, 'addresses answered': 2,
+        'TTL median (s)': '180', 'most asked name': 'www.example.com', 'its queries': 2}
     assert summary.pairs[0] == ('read from', 'the flow file dns.binetflow (group 0, 6 DNS flows)')
     (names,) = ok(flows, 'dns --names')
     # A flow has one time: its query's and its answer's.
@@ -276,8 +280,8 @@ def test_the_same_statistics_from_the_flows_payloads(flows):
     (clients,) = ok(flows, 'dns --clients')
     assert rows(clients) == [[OTHER, 3, 3, 3, 2, '0.6667'], [CLIENT, 3, 2, 2, 1, '0.5000']]
     per_name, per_address = ok(flows, 'dns --answers')
-    assert rows(per_address) == [['1.2.3.4', 3, 'e7.cdn.net, edge.cdn.net, www.example.com'],
-                                 ['5.6.7.8', 1, 'api.example.org']]
+    assert rows(per_address) == [['1.2.3.4', 3, ['e7.cdn.net', 'edge.cdn.net', 'www.example.com']],
+                                 ['5.6.7.8', 1, ['api.example.org']]]
     (table,) = ok(flows, 'dns --before -g 0')
     assert [row[:6] for row in rows(table)] == [
         [CLIENT, '1.2.3.4', when('4.0'), 'www.example.com', '4.000000', CLIENT],
@@ -292,6 +296,73 @@ def test_json_of_the_clients(capture):
          'nxdomain_ratio': 0.6667},
         {'client': CLIENT, 'queries': 3, 'names': 2, 'responses': 2, 'nxdomain': 1,
          'nxdomain_ratio': 0.5}]
+
+
+def test_sort_comes_before_the_top_rows_are_cut(capture):
+    """--sort sorts every name, then --top keeps the first: on the screen and in --json."""
+    (names,) = ok(capture, 'dns --names --sort name --top 3')
+    assert [row[0] for row in names.rows] == ['api.example.org', 'nxd.example', 'qpwoeiru.biz']
+    assert names.footer == '3 of 5 names; --top N shows more'
+    (text,) = ok(capture, 'dns --names --sort -name --top 2 --json')
+    assert [record['name'] for record in json.loads(text.text)] == [
+        'xkqjzvbw.biz', 'www.example.com']
+    (before,) = ok(capture, 'dns --before --sort -first --top 1')
+    assert [row[2] for row in before.rows] == [when('8.0')]
+    assert before.footer == '1 of 3 connections; --top N shows more'
+
+
+def test_the_summary_as_json_gives_numbers(capture):
+    (text,) = ok(capture, 'dns --json')
+    found = json.loads(text.text)
+    assert {key: found[key] for key in (
+        'noerror_responses', 'nxdomain_responses', 'ttl_median_s', 'most_asked_name',
+        'its_queries', 'nxdomain_ratio')} == {
+        'noerror_responses': 2, 'nxdomain_responses': 3, 'ttl_median_s': 180,
+        'most_asked_name': 'www.example.com', 'its_queries': 2, 'nxdomain_ratio': 0.6}
+    (text,) = ok(capture, 'dns --ttl --json')
+    assert json.loads(text.text)['ttls'] == {'answer_records': 4, 'median_s': 180, 'mad_s': 140,
+                                            'lowest_s': 20, 'highest_s': 3600}
+
+
+MANY = ['200.0.0.1', '9.9.9.9', '100.0.0.2', '100.0.0.1', '32.0.0.1']
+MANY_V6 = ['fe80::1', '2001:db8::1']
+
+
+def aaaa(name, address, ttl):
+    return dpkt.dns.DNS.RR(name=name, type=dpkt.dns.DNS_AAAA, cls=dpkt.dns.DNS_IN, ttl=ttl,
+                           rdata=socket.inet_pton(socket.AF_INET6, address))
+
+
+@pytest.fixture
+def many(app, tmp_path):
+    """One name answered with five IPv4 and two IPv6 addresses."""
+    answered = response(1, 'many.example', *[a('many.example', address, 60) for address in MANY],
+                        *[aaaa('many.example', address, 60) for address in MANY_V6])
+    frames = [(T, ip4(CLIENT, RESOLVER, udp(40001, 53, bytes(query(1, 'many.example'))))),
+              (T + RESPONSE_DELAY, ip4(RESOLVER, CLIENT, udp(53, 40001, bytes(answered))))]
+    path = write_pcap(tmp_path / 'many.pcap', [(moment, ether(packet))
+                                               for moment, packet in frames])
+    ok(app, f'datasets -c {path} --name many')
+    return app
+
+
+def test_answers_list_ipv4_then_ipv6_and_json_gives_every_one(many):
+    ordered = ['9.9.9.9', '32.0.0.1', '100.0.0.1', '100.0.0.2', '200.0.0.1', '2001:db8::1',
+               'fe80::1']
+    per_name, per_address = ok(many, 'dns --answers')
+    assert rows(per_name) == [['many.example', 7, ordered]]
+    assert str(per_name.rows[0][2]) == ('9.9.9.9, 32.0.0.1, 100.0.0.1, 100.0.0.2, 200.0.0.1, '
+                                        'and 2 more')
+    assert [row[0] for row in per_address.rows] == ordered
+    (text,) = ok(many, 'dns --answers --json')
+    found = json.loads(text.text)
+    assert found['addresses_per_name'] == [
+        {'name': 'many.example', 'addresses': 7, 'answered': ordered}]
+    assert found['names_per_address'][0] == {'address': '9.9.9.9', 'names': 1,
+                                             'answered': ['many.example']}
+    (text,) = ok(many, 'dns --answers --csv')
+    assert text.text.splitlines()[:3] == ['# addresses per name', 'name,addresses,answered',
+                                          'many.example,7,' + ' '.join(ordered)]
 
 
 def test_the_messages_counted_are_bounded(flows, monkeypatch):
@@ -327,8 +398,8 @@ def test_the_dns_of_test7(app, shared):
     ok(app, f'datasets -c {path} --name test7')
     fields = dict(ok(app, 'dns')[0].pairs)
     assert (fields['DNS messages'], fields['queries'], fields['responses'],
-            fields['response codes'], fields['clients']) == (
-        66, 36, 30, 'NOERROR 26, NXDOMAIN 4', 1)
+            fields['NOERROR responses'], fields['NXDOMAIN responses'], fields['clients']) == (
+        66, 36, 30, 26, 4, 1)
     (names,) = ok(app, 'dns --names')
     assert [row[:5] for row in rows(names)] == [
         ['0.debian.pool.ntp.org', 12, 1, 8, 0], ['1.debian.pool.ntp.org', 8, 1, 6, 0],
@@ -348,9 +419,9 @@ def test_the_dns_of_test7_through_argus(app, shared, tmp_path):
     ok(app, 'connections -g')
     fields = dict(ok(app, 'dns')[0].pairs)
     assert (fields['read from'], fields['DNS messages'], fields['queries'],
-            fields['response codes'], fields['answer records']) == (
-        'the flow file test7-malicious.binetflow (group 0, 31 DNS flows)', 66, 36,
-        'NOERROR 26, NXDOMAIN 4', 68)
+            fields['NOERROR responses'], fields['NXDOMAIN responses'],
+            fields['answer records']) == (
+        'the flow file test7-malicious.binetflow (group 0, 31 DNS flows)', 66, 36, 26, 4, 68)
     assert dict(ok(app, 'dns --pcap')[0].pairs)['answer records'] == 68
 
 
@@ -410,7 +481,7 @@ def test_a_flow_file_without_payloads_reads_the_capture(app, tmp_path):
     table, note = ok(app, 'dns --before')
     # The group's one connection, the capture's answers.
     assert rows(table) == [[CLIENT, '1.2.3.4', when('4.0'), 'www.example.com', '3.900000',
-                            CLIENT, 'e7.cdn.net, edge.cdn.net']]
+                            CLIENT, ['e7.cdn.net', 'edge.cdn.net']]]
     assert note.text == 'the flow file bare.binetflow has no payload columns: read the capture'
 
 

@@ -56,6 +56,21 @@ def test_a_label_model_is_built_listed_printed_and_trained(labeled):
     assert len(chain.text) == 50 and set(chain.text) <= set('ab#')
 
 
+def test_no_chains_of_the_models_decision_to_measure_against(labeled):
+    """The normal label's model: the other labels' chains are all malicious, so no
+    threshold can find anything; none is chosen."""
+    app, names = labeled
+    ok(app, f'markov_models -g {names[NORMAL]}')
+    table, said = ok(app, 'markov_models --train-threshold 0')
+    assert {(row[1], row[4]) for row in table.rows} == {(0, 0)}      # TP, FN
+    assert (said.level, said.text) == (
+        'warning', 'no chains of other normal labels of Proto3 UDP to measure Markov model 0 '
+        'against (TP and FN are 0 at every threshold); its threshold was not set: set one '
+        "with 'markov_models --threshold T -i 0'")
+    record = app.root['markov_models'].get(0)
+    assert (record.threshold, record.thresholds) == (None, [])
+
+
 def test_all_regenerate_delete_and_the_errors(labeled):
     app, names = labeled
     (table, *warnings) = ok(app, 'markov_models -a')

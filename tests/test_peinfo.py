@@ -16,7 +16,8 @@ from stf.core.errors import UserError
 from stf.core.captures.filetypes import detect_type
 from stf.core.captures.peinfo import pe_details
 from tests import pebuild
-from tests.conftest import ok
+from stf.commands import fileinfo
+from tests.conftest import error, ok
 from tests.pebuild import STAMP, build_pe
 
 # The imphash string as Mandiant documents it: DLL names lower case without
@@ -62,7 +63,7 @@ def test_details_of_a_built_pe(tmp_path, kind, machine, image_base, dll):
         'sections': [('.text', 0x200, 0x200, entropies[0], 'r-x'),
                      ('.rdata', 0x310, 0x400, entropies[1], 'r--'),
                      ('.rsrc', 0x300, 0x400, entropies[2], 'r--'),
-                     ('.data', 0x100, 0, entropies[3], 'rw-')],
+                     ('.data', 0x100, 0, entropies[3], 'rw-')], 'not_in_file': [],
         'imports': IMPORTS, 'exports': EXPORTS,
         'version': list(pebuild.VERSION_STRINGS), 'warnings': []}
 
@@ -247,6 +248,10 @@ def test_details_are_kept_with_the_scan(app, tmp_path):
     # a scan kept before PEs were read (no 'pe') is made again
     app.database.run(lambda: item.scan.pop('pe'))
     assert dict(ok(app, 'datasets -F 0')[1].pairs)['imphash'] == IMPHASH
+    # and one kept before the sections not in a truncated file were told apart
+    app.database.run(lambda: item.scan['pe'].pop('not_in_file'))
+    ok(app, 'datasets -F 0')
+    assert item.scan['pe']['not_in_file'] == []
 
 
 def many_imports_pe():
@@ -271,7 +276,7 @@ def test_the_screen_lists_20_functions_of_a_dll_and_json_all(app, tmp_path):
     assert [row['function'] for row in listed['imports'] if row['dll'] == 'MyLib.dll'] == [
         f'#{ordinal}' for ordinal in range(1, 26)]
     assert listed['pe_executable']['imphash'] == pe_details(tmp_path / 'sample.exe')['imphash']
-    assert listed['version_information']['fileversion'] == '1.2.3.4'
+    assert listed['version_information'] == dict(pebuild.VERSION_STRINGS)   # as named there
     assert listed['sections'][0] == {'section': '.text', 'virtual_size': 512, 'raw_size': 512,
                                      'entropy': 8.0, 'flags': 'r-x'}
 
@@ -293,3 +298,35 @@ def test_a_truncated_pe_shows_what_it_holds_and_one_line(app, tmp_path):
                          'larger than file. (and 5 more: --json lists them)')
     assert dict(header.pairs)['imported functions'] == '0'
     assert rest == []
+    # .rsrc (0xA00..0xE00) lies wholly past the end: no entropy, not that of no bytes;
+    # .rdata is counted over the part the file holds, .data has no bytes at all.
+    assert [(row[0], row[3]) for row in sections.rows] == [
+        ('.text', '8.00'), ('.rdata', f'{shannon(build_pe()[0x600:0x700]):.2f}'),
+        ('.rsrc', '-'), ('.data', '0.00')]
+    assert sections.footer == "entropy '-': .rsrc is not in the file (it is cut short)"
+    assert pe_details(tmp_path / 'sample.exe')['not_in_file'] == [2]
+
+
+def test_a_compile_time_of_zero_is_not_set(app, tmp_path):
+    pe_dataset(app, tmp_path, damaged(build_pe(), 0x88, bytes(4)))   # TimeDateStamp
+    header = ok(app, 'datasets -F 0')[1]
+    assert dict(header.pairs)['compile time'] == '0 (not set)'
+    (text,) = ok(app, 'datasets -F 0 --json')
+    assert json.loads(text.text)['pe_executable']['compile_time'] == '0 (not set)'
+
+
+def test_bin_is_refused_on_a_file_that_is_not_a_capture(app, tmp_path):
+    pe_dataset(app, tmp_path, build_pe())
+    assert error(app, 'datasets -F 0 --bin 5') == (
+        '--bin sets the time bins of a capture (pcap or pcapng); file 0 is pe; leave out --bin')
+
+
+def test_exports_are_sorted_before_the_screen_cuts_them(app, tmp_path, monkeypatch):
+    monkeypatch.setattr(fileinfo, 'SHOWN_EXPORTS', 2)
+    pe_dataset(app, tmp_path, build_pe())
+    exports = ok(app, 'datasets -F 0 --sort -ordinal')[4]
+    assert (exports.rows, exports.footer) == (
+        [('Alloc', 3, '0x2280', 'NTDLL.RtlAllocateHeap'), ('-', 2, '0x1020', '-')],
+        '2 of 3 exports; --json lists every one')
+    (text,) = ok(app, 'datasets -F 0 --json')
+    assert [row['ordinal'] for row in json.loads(text.text)['exports']] == [1, 2, 3]

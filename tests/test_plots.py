@@ -225,6 +225,18 @@ def test_the_histograms_of_a_connection_as_a_picture(beacon, tmp_path):
     assert plot.figure.panels[2].series[0].y == (9, 0, 0, 0, 1)
 
 
+def test_sorted_tables_keep_their_picture(beacon, tmp_path):
+    target = tmp_path / 'sorted.png'
+    said = ok(beacon, f'connections -H {BEACON} --sort -flows --png {target}')[-1]
+    assert said == Message(f'picture written to {target} (1200×1200 px)', 'ok')
+    assert png_size(target) == (1200, 1200)
+    (plot,) = [item for item in ok(beacon, f'connections -H {BEACON} --sort -flows')
+               if isinstance(item, Plot)]
+    durations = plot.shown[1]     # sorted inside the Plot, which stays for the screen's chart
+    assert [row[1] for row in durations.rows] == sorted((row[1] for row in durations.rows),
+                                                        reverse=True)
+
+
 def test_a_timeline_and_the_state_lengths_as_pictures(beacon, tmp_path):
     (said,) = ok(beacon, f'connections -T {BEACON} --png {tmp_path / "t.png"}')
     assert said.text == f'picture written to {tmp_path / "t.png"} (1200×400 px)'

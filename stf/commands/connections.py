@@ -159,13 +159,17 @@ def show_flows(app, args):
     limit = 100 if args.limit is None else non_negative(args.limit, '--limit')
     shown = len(flows['start']) if limit == 0 else min(limit, len(flows['start']))
     pieces = letters.flow_letters(flows['start'], flows['dur'], flows['size'])
-    rows = [flow_row(group, flows, index, pieces[index]) for index in range(shown)]
+    # --sort orders every flow before the first `limit` are shown: all of them are
+    # listed then (as with --limit 0), else only those shown.
+    listed = len(pieces) if getattr(args, 'sort', None) else shown
+    rows = [flow_row(group, flows, index, pieces[index]) for index in range(listed)]
+    cut_footer = '{shown:,} of {total:,} flows; --limit 0 shows all'
     footer = f'{shown:,} of {counted(len(pieces), "flow")}'
     if shown < len(pieces):
-        footer += '; --limit 0 shows all'
+        footer = cut_footer.format(shown=shown, total=len(pieces))
     items = [Table(['#', 'line', 'start', 'dur s', 'bytes', 'label', 'letter', 'T1 s', 'T2 s',
                     'TD'], rows, title=f'flows of {args.flows} (group {group.id})',
-                   footer=footer)]
+                   footer=footer, limit=shown, cut_footer=cut_footer)]
     items += [Message(line) for line in dns_context(app, group, args.flows)]
     if args.lines:
         items.append(original_lines(group, flows['offset'][:shown], flows['line'][:shown]))

@@ -195,6 +195,9 @@ def gather_file_info(app, args):
     bin_seconds = app.config.bin_seconds if args.bin is None else args.bin
     if bin_seconds <= 0:
         raise UserError(f'--bin must be a positive number of seconds, not {bin_seconds}')
+    if args.bin is not None and item.kind not in CAPTURES:
+        raise UserError(f'--bin sets the time bins of a capture (pcap or pcapng); file '
+                        f'{item.id} is {item.kind}; leave out --bin')
     if args.png and item.kind not in CAPTURES:
         raise UserError(f'--png draws the packets of a capture (pcap or pcapng); file {item.id} '
                         f'is {item.kind}; nothing was written')

@@ -63,7 +63,7 @@ def new_scan(item, bin_seconds, progress, ra_conf=None):
     scan = item.cached_scan()
     if (scan is not None and scan.get('bin_seconds') in (None, bin_seconds)
             and (item.kind not in FLOWS or 'error' not in scan.get('flows', {'error': ''}))
-            and (item.kind != 'pe' or 'pe' in scan)):   # scans kept before PEs were read
+            and (item.kind != 'pe' or pe_scan_current(scan))):
         return None
     # capinfos reads the capture on the other core while we scan it.
     with ThreadPoolExecutor(1) as pool:
@@ -81,6 +81,13 @@ def new_scan(item, bin_seconds, progress, ra_conf=None):
     elif item.kind == 'pe':
         result['pe'] = pe_scan(item.path)
     return result
+
+
+def pe_scan_current(scan):
+    """False for a scan kept before PEs were read, or before the sections not
+    in a truncated file were told apart."""
+    found = scan.get('pe')
+    return found is not None and ('error' in found or 'not_in_file' in found)
 
 
 def pe_scan(path):
@@ -186,11 +193,7 @@ def pe_details(item, scan, bin_seconds, progress=None, whole=False):
     if 'error' in info:
         return [warning(f"PE details: unreadable: {info['error']}")]
     items = warnings_of(info['warnings'], whole)
-    items += [Fields(pe_pairs(info), title='PE executable'),
-             Table(['section', 'virtual size', 'raw size', 'entropy', 'flags'],
-                   [(Exact(name), f'{virtual:,}', f'{raw:,}', two_decimals(entropy), flags)
-                    for name, virtual, raw, entropy, flags in info['sections']],
-                   title='sections')]
+    items += [Fields(pe_pairs(info), title='PE executable'), sections_table(info)]
     if info['imports']:
         rows, cut = import_rows(info['imports'], whole)
         items.append(Table(['dll', 'function', 'hint'], rows, title='imports',
@@ -199,14 +202,26 @@ def pe_details(item, scan, bin_seconds, progress=None, whole=False):
         rows = [(Exact(name) if name else '-', ordinal, f'0x{rva:x}',
                  Exact(forwarder) if forwarder else '-')
                 for name, ordinal, rva, forwarder in info['exports']]
-        shown, more = shown_part(rows, SHOWN_EXPORTS, whole)
-        items.append(Table(['name', 'ordinal', 'rva', 'forwarder'],
-                           shown + ([(more, '', '', '')] if more else []), title='exports',
-                           footer=EVERY_ROW if more else ''))
+        items.append(Table(['name', 'ordinal', 'rva', 'forwarder'], rows, title='exports',
+                           limit=None if whole else SHOWN_EXPORTS,
+                           cut_footer='{shown:,} of {total:,} exports; --json lists every one'))
     if info['version']:
-        items.append(Fields([(key, Exact(value)) for key, value in info['version']],
+        # the resource's own names ('CompanyName') are the field names in --json
+        items.append(Fields([(Exact(key), Exact(value)) for key, value in info['version']],
                             title='version information'))
     return items
+
+
+def sections_table(info):
+    """The sections; a section not in a truncated file has entropy '-', said below."""
+    outside = [info['sections'][index][0] for index in info.get('not_in_file', ())]
+    footer = (f"entropy '-': {', '.join(outside)} "
+              f"{'is' if len(outside) == 1 else 'are'} not in the file (it is cut short)"
+              if outside else '')
+    return Table(['section', 'virtual size', 'raw size', 'entropy', 'flags'],
+                 [(Exact(name), f'{virtual:,}', f'{raw:,}', two_decimals(entropy), flags)
+                  for name, virtual, raw, entropy, flags in info['sections']],
+                 title='sections', footer=footer)
 
 
 def warnings_of(found, whole):
@@ -221,8 +236,10 @@ def warnings_of(found, whole):
 
 
 def pe_pairs(info):
+    stamp = info['compile_time']
     return [('machine', info['machine']),
-            ('compile time', formats.when_us(info['compile_time'] * 1_000_000)),
+            # a linker that writes no time (reproducible builds) leaves 0, not 1970
+            ('compile time', formats.when_us(stamp * 1_000_000) if stamp else '0 (not set)'),
             ('subsystem', info['subsystem']), ('format', info['format']),
             ('kind', info['kind']), ('entry point', f"0x{info['entry_point']:x}"),
             ('image base', f"0x{info['image_base']:x}"),
@@ -256,7 +273,7 @@ def two_decimals(number):
     return '-' if number is None else f'{number:.2f}'
 
 
-# The screen lists this many functions of each DLL and exports; --json all.
+# The screen lists this many functions of each DLL and exports (after --sort); --json all.
 SHOWN_FUNCTIONS = 20
 SHOWN_EXPORTS = 50
 EVERY_ROW = 'the listing is cut: --json lists every row'

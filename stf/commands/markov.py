@@ -217,17 +217,24 @@ def train_threshold(app, args):
     record = record_of(app, args.train_threshold)
     others = labeled_chains(app, record.label_id)
     rows, chosen = labelmarkov.train_threshold(model_of(record), others)
-    record.threshold = chosen.threshold
-    record.thresholds = [(row.threshold, row.tp, row.fp, row.tn, row.fn) for row in rows]
     table = [(f'{row.threshold:.1f}', row.tp, row.fp, row.tn, row.fn, _rate(row.tpr),
               _rate(row.fpr), _rate(row.precision), _rate(row.f1)) for row in rows]
     judged = rows[0].tp + rows[0].fp + rows[0].tn + rows[0].fn
-    return [Table(['threshold', 'TP', 'FP', 'TN', 'FN', 'TPR', 'FPR', 'precision', 'F1'], table,
-                  title=f'Markov model {record.id} ({record.label}) against {judged} labeled '
-                        f'models of Proto3 {record.proto3}',
-                  footer='precision = TP / (TP + FP); chosen by F1, then lower FPR, then '
-                         'lower threshold'),
-            ok(f'threshold of Markov model {record.id} set to {chosen.threshold:g}')]
+    items = [Table(['threshold', 'TP', 'FP', 'TN', 'FN', 'TPR', 'FPR', 'precision', 'F1'], table,
+                   title=f'Markov model {record.id} ({record.label}) against {judged} labeled '
+                         f'models of Proto3 {record.proto3}',
+                   footer='precision = TP / (TP + FP); chosen by F1, then lower FPR, then '
+                          'lower threshold')]
+    if rows[0].tp + rows[0].fn == 0:
+        # Nothing to find: every threshold finds it, and the lowest would be chosen
+        # on FPR alone.
+        return items + [warning(
+            f'no chains of other {record.decision} labels of Proto3 {record.proto3} to measure '
+            f'Markov model {record.id} against (TP and FN are 0 at every threshold); its '
+            f"threshold was not set: set one with 'markov_models --threshold T -i {record.id}'")]
+    record.threshold = chosen.threshold
+    record.thresholds = [(row.threshold, row.tp, row.fp, row.tn, row.fn) for row in rows]
+    return items + [ok(f'threshold of Markov model {record.id} set to {chosen.threshold:g}')]
 
 
 def _rate(value):

@@ -4,12 +4,16 @@ Handlers never print. They return a list of these items, which keeps every
 command testable without capturing stdout and lets one renderer decide on
 tables, paging and plain batch output.
 """
+import dataclasses
 from dataclasses import dataclass
 
 
 @dataclass
 class Table:
-    """Rows under headers. title: shown above; footer: shown below."""
+    """Rows under headers. title: shown above; footer: shown below.
+    limit: at most this many rows are shown, and given to --json/--csv/--tsv,
+    cut only after --sort (rows holds them all, so that --sort sorts all of
+    them); a cut table's footer is cut_footer, {shown} and {total} filled in."""
     headers: list
     rows: list
     title: str = ''
@@ -19,6 +23,20 @@ class Table:
     # column -> what its cells are ('verdict', 'status', 'bar'), colored on a terminal
     painted: dict = None
     highlight: str = ''  # a searched text, highlighted in every cell on a terminal
+    limit: int = None
+    cut_footer: str = '{shown:,} of {total:,} rows'
+
+
+def cut(table):
+    """The table as shown: its first `limit` rows and the footer saying how
+    many there were (the table itself when it has no more than that)."""
+    if table.limit is None:
+        return table
+    if len(table.rows) <= table.limit:
+        return dataclasses.replace(table, limit=None)
+    return dataclasses.replace(table, rows=table.rows[:table.limit], limit=None,
+                               footer=table.cut_footer.format(shown=table.limit,
+                                                              total=len(table.rows)))
 
 
 @dataclass
@@ -61,7 +79,25 @@ class Timeline:
 
 class Exact(str):
     """A cell given to JSON, CSV and TSV exactly as it is: never read as a
-    number, a time or '-' for none (base64 '1234' is text)."""
+    number, a time or '-' for none (base64 '1234' is text). A Fields key
+    that is Exact is its field name as it is ('CompanyName')."""
+
+
+class Several(list):
+    """A cell of several values: the screen shows the first `shown` of them
+    ('a, b, c, and 9 more'; '-' for none), JSON gets them all as an array,
+    CSV and TSV all of them joined by a space."""
+
+    def __init__(self, values, shown=None):
+        super().__init__(values)
+        self.shown = shown
+
+    def __str__(self):
+        if not self:
+            return '-'
+        cut = self.shown is not None and len(self) > self.shown
+        more = f', and {len(self) - self.shown:,} more' if cut else ''
+        return ', '.join(map(str, self[:self.shown])) + more
 
 
 @dataclass
@@ -103,6 +139,19 @@ class Plot:
     shown: list = None
     data: object = None
     chart: bool = False
+
+
+def cut_items(items):
+    """The items with their tables cut to their limits (the tables a Plot
+    shows too): what the screen and --json show, after --sort."""
+    found = []
+    for item in items:
+        if isinstance(item, Table):
+            item = cut(item)
+        elif isinstance(item, Plot) and item.shown is not None:
+            item = dataclasses.replace(item, shown=cut_items(item.shown))
+        found.append(item)
+    return found
 
 
 def shown_items(items, screen=False):

@@ -22,7 +22,7 @@ from stf.db.errors import ClientDisconnected, ServerAway
 from stf.core.flows.filters import FILTER_KEYS
 from stf.core.flows import labelnames
 from stf.core.flows.letters import CONSTRUCTORS
-from stf.commands.results import Message, Text
+from stf.commands.results import Message, Text, cut_items
 from stf.models import ensure_structures
 from stf.plugins import loader as plugin_loader
 from stf.core.formats import counted
@@ -277,7 +277,7 @@ class App:
             form = structured.chosen_format(args)
             listing = structured.check_output(command, args, form)
             picture = pictures.checked_target(command, args, form)
-            items = list(self._perform(command, args) or [])
+            items = self._sorted(list(self._perform(command, args) or []), args)
             if picture is not None:
                 items = pictures.written(items, picture, bool(getattr(args, 'force', False)))
             items = self._presented(items, args, form, listing)
@@ -301,10 +301,16 @@ class App:
         except Exception as error:
             return Reply([self._unexpected(command.name, error)], ok=False)
 
-    def _presented(self, items, args, form, path):
-        """--sort and --json/--csv/--tsv (to stdout, or to path: --output FILE)."""
+    @staticmethod
+    def _sorted(items, args):
+        """--sort, then the tables cut to their limits (before a picture is
+        written: the tables it stands for are sorted with it)."""
         if getattr(args, 'sort', None):
             items = structured.sort_items(items, args.sort)
+        return cut_items(items)
+
+    def _presented(self, items, args, form, path):
+        """--json/--csv/--tsv (to stdout, or to path: --output FILE)."""
         if form is None:
             return items
         text, others = structured.render(items, form)

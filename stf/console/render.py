@@ -16,7 +16,7 @@ import textwrap
 import unicodedata
 
 from stf.commands.results import (ClearScreen, Fields, Letters, Message, Plot, Replay, Table,
-                                  Text, Timeline, shown_items)
+                                  Text, Timeline, cut, shown_items)
 from stf.commands.visualize import NOT_A_TERMINAL
 from stf.core.flows.labelnames import DECISION_WORDS
 from stf.console import markdown
@@ -95,6 +95,7 @@ def table_text(item, color=False, columns=None):
     an ellipsis, for the columns in item.shorten); a table with a letters
     column is not: its states go whole to the pager, which scrolls sideways.
     """
+    item = cut(item)     # a table not given through the App (a full-screen view's)
     headers = [visible(str(header)) for header in item.headers]
     rows, ascii_only = visible_rows(item.rows)
     measure = len if ascii_only and ''.join(headers).isascii() else display_width

@@ -4,10 +4,14 @@ Every command's results pass through here when one of those options is
 given (one place, whatever the command). A table's field names are its
 headers in snake case ('flows', 'label_name'); a single table is a JSON array
 of objects, several are an object keyed by their names; key/value details
-are an object; numbers written with separators become numbers, '-' (none)
-null, times ('YYYY-MM-DD HH:MM:SS', 'YYYY/MM/DD ...') ISO 8601 UTC. CSV
-and TSV write each table with its header row (several tables: a '# name'
-line before each), text cells guarded against spreadsheet formulas.
+are an object (an Exact key is its field name as it is); numbers written with
+separators become numbers, '-' (none) null, times ('YYYY-MM-DD HH:MM:SS',
+'YYYY/MM/DD ...') ISO 8601 UTC, a cell of several values (a list) an array.
+CSV and TSV write each table with its header row (several tables: a '#
+name' line before each), a list cell's values joined by a space, text cells
+guarded against spreadsheet formulas. Tables are cut to their limits after
+--sort (results.cut_items), so that what programs get is what the screen
+shows.
 """
 import csv
 import dataclasses
@@ -39,6 +43,8 @@ def value(cell):
         return cell
     if isinstance(cell, Exact):
         return str(cell)
+    if isinstance(cell, (list, tuple)):
+        return [value(each) for each in cell]
     text = str(cell)
     if text == '-':                     # what a listing shows for "none"
         return None
@@ -94,14 +100,26 @@ def sort_items(items, text):
     keys = [_sort_key(part) for part in str(text).split(',') if part.strip()]
     if not keys:
         raise UserError('--sort needs a key, e.g. --sort -flows')
-    items = list(shown_items(items))
-    tables = [item for item in items if isinstance(item, Table)]
+    tables = [item for item in shown_items(items) if isinstance(item, Table)]
     known = {field_name(header) for table in tables for header in table.headers}
     missing = [name for name, _ in keys if name not in known]
     if missing:
         raise UserError(f"--sort: no field '{missing[0]}' here; the fields are "
                         f"{', '.join(sorted(known)) or 'none (nothing is listed)'}")
-    return [_sorted(item, keys) if isinstance(item, Table) else item for item in items]
+    return _sorted_within(items, keys)
+
+
+def _sorted_within(items, keys):
+    """The items with their tables sorted, those a Plot shows too (the Plot
+    stays: --png draws it, the screen its chart)."""
+    found = []
+    for item in items:
+        if isinstance(item, Table):
+            item = _sorted(item, keys)
+        elif isinstance(item, Plot) and item.shown is not None:
+            item = dataclasses.replace(item, shown=_sorted_within(item.shown, keys))
+        found.append(item)
+    return found
 
 
 def _sort_key(text):
@@ -133,8 +151,10 @@ def _sorted(table, keys):
 def _order(cell):
     """A sortable form of a cell: numbers before text; None for '-' or empty."""
     found = value(cell)
-    if found is None or found in ('-', ''):
+    if found is None or found in ('-', '', []):
         return None
+    if isinstance(found, list):         # several values: in the order of what is shown
+        return (1, 0, str(cell).lower())
     if isinstance(found, (int, float)):
         return (0, found, '')
     return (1, 0, str(found).lower())
@@ -200,6 +220,17 @@ def _cells(table, row):
             for index, cell in enumerate(row)]
 
 
+def _joined(found):
+    """A value for CSV and TSV: several values (a list) joined by a space."""
+    return ' '.join('' if each is None else str(each) for each in found) \
+        if isinstance(found, list) else found
+
+
+def _key(key):
+    """A Fields key as a field name; an Exact key as it is ('CompanyName')."""
+    return str(key) if isinstance(key, Exact) else field_name(key)
+
+
 def _unique(names):
     seen, found = {}, []
     for name in names:
@@ -213,7 +244,7 @@ def _object(item):
         return _records(item)
     if item.title == TEXT_RESULT:      # '1111' is a chain here, not a number
         return {key: str(cell) for key, cell in item.pairs}
-    return {field_name(key): value(cell) for key, cell in item.pairs}
+    return {_key(key): value(cell) for key, cell in item.pairs}
 
 
 def _json(data):
@@ -235,11 +266,11 @@ def _delimited(data, separator):
             out.write(f'# {item.title or "table"}\n')
         if isinstance(item, Table):
             writer.writerow(_unique([field_name(header) for header in item.headers]))
-            writer.writerows(_safe(_cells(item, row)) for row in item.rows)
+            writer.writerows(_safe(map(_joined, _cells(item, row))) for row in item.rows)
         else:
             keep = item.title == TEXT_RESULT
             writer.writerow(['field', 'value'])
-            writer.writerows(_safe((field_name(key), str(cell) if keep else value(cell)))
+            writer.writerows(_safe((_key(key), str(cell) if keep else _joined(value(cell))))
                              for key, cell in item.pairs)
     return out.getvalue().rstrip('\n')
 

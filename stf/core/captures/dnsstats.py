@@ -149,7 +149,8 @@ class DnsStats:
 
     def answered_before(self, connection, most=SHOWN_BEFORE):
         """Before: the names answered for the connection's destination at or before
-        its start, the answers to its source if any, else those to any client."""
+        its start, the answers to its source if any, else those to any client; at
+        most `most` names (None: all)."""
         packed = dnsnames.packed(connection.destination)
         self._sort()
         for client in (connection.source, None):
@@ -206,6 +207,11 @@ def type_name(kind):
 
 def address_text(packed):
     return str(ipaddress.ip_address(packed))
+
+
+def address_order(packed):
+    """Packed addresses in order of version, then address: IPv4 (4 bytes) first."""
+    return len(packed), packed
 
 
 # ---- reading --------------------------------------------------------------------------

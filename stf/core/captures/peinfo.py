@@ -68,6 +68,8 @@ def pe_details(path):
     machine, compile_time (epoch seconds), subsystem, format ('PE32' or
     'PE32+'), kind ('EXE' or 'DLL'), entry_point, image_base, imphash,
     sections [(name, virtual size, raw size, entropy or None, flags 'rwx')],
+    not_in_file (the indexes of the sections whose bytes lie wholly past the
+    end of a truncated file: their entropy is None),
     imports [(dll, function, ordinal or None, hint or None)], exports
     [(name or None, ordinal, rva, forwarder or None)], version [(key, value)],
     warnings (what pefile found damaged and passed over: a truncated file
@@ -98,6 +100,7 @@ def unreadable(error):
 
 def details_of(pe, data):
     header, optional = pe.FILE_HEADER, pe.OPTIONAL_HEADER
+    sections, outside = sections_of(pe, data)
     return {
         'machine': MACHINES.get(header.Machine, f'unknown (0x{header.Machine:x})'),
         'compile_time': header.TimeDateStamp,
@@ -107,7 +110,8 @@ def details_of(pe, data):
         'entry_point': optional.AddressOfEntryPoint,
         'image_base': optional.ImageBase,
         'imphash': pe.get_imphash(),
-        'sections': sections_of(pe, data),
+        'sections': sections,
+        'not_in_file': outside,
         'imports': imports_of(pe),
         'exports': exports_of(pe),
         'version': version_of(pe),
@@ -117,8 +121,10 @@ def details_of(pe, data):
 
 
 def sections_of(pe, data):
-    sections, budget = [], ENTROPY_BUDGET * len(data)
-    for section in pe.sections:
+    """([(name, virtual size, raw size, entropy or None, flags)], [the indexes of
+    the sections not in the file])."""
+    sections, outside, budget = [], [], ENTROPY_BUDGET * len(data)
+    for index, section in enumerate(pe.sections):
         # where pefile's get_data reads the section, without copying it
         start = min(section.get_PointerToRawData_adj(), len(data))
         end = min(start + section.SizeOfRawData,
@@ -126,10 +132,15 @@ def sections_of(pe, data):
         budget -= max(end - start, 0)
         flags = ''.join(letter if section.Characteristics & bit else '-'
                         for letter, bit in SECTION_FLAGS)
+        # bytes that all lie past the end of a truncated file: no entropy, rather
+        # than that of no bytes
+        missing = section.SizeOfRawData > 0 and start >= len(data)
+        outside += [index] if missing else []
         sections.append((text(section.Name.rstrip(b'\0')), section.Misc_VirtualSize,
                          section.SizeOfRawData,
-                         entropy(data, start, end) if budget >= 0 else None, flags))
-    return sections
+                         entropy(data, start, end) if budget >= 0 and not missing else None,
+                         flags))
+    return sections, outside
 
 
 def entropy(data, start, end):

@@ -223,39 +223,38 @@ def name_text(name):
     return api.Exact(payload.safe_text(name))
 
 
+def seconds(number):
+    """A number of seconds with separators, whole ones without a fraction ('3,600',
+    '180.5'): a number in --json."""
+    return f'{number:,.0f}' if float(number).is_integer() else f'{number:,}'
+
+
 def ratio(part, whole):
     return '-' if not whole else f'{part / whole:.4f}'
 
 
-def limited(rows, top, what):
-    """(the first top rows, a footer saying how many there were)."""
-    if len(rows) <= top:
-        return rows, ''
-    return rows[:top], f'{top:,} of {len(rows):,} {what}; --top N shows more'
-
-
-def table(headers, rows, title, top, what):
-    shown, footer = limited(rows, top, what)
-    return api.Table(headers, shown, title=title, footer=footer)
+def table(headers, rows, title, top, what, footer=''):
+    """A listing of all the rows, of which the first top are shown (after --sort)."""
+    return api.Table(headers, rows, title=title, footer=footer, limit=top,
+                     cut_footer='{shown:,} of {total:,} ' + what + '; --top N shows more')
 
 
 def summary_view(got, top):
     stats = got.stats
-    codes = ', '.join(f'{dnsstats.rcode_name(code)} {count:,}'
-                      for code, count in sorted(stats.rcodes.items())) or '-'
+    codes = [(f'{dnsstats.rcode_name(code)} responses', count)
+             for code, count in sorted(stats.rcodes.items())]
     nxdomain = stats.rcodes[dnsstats.NXDOMAIN]
     spread = spreads.spread(stats.ttls)
     busiest = min(stats.names.items(), key=lambda item: (-item[1].queries, item[0]),
                   default=None)
-    asked = '-' if busiest is None else (
-        f'{name_text(busiest[0])} ({formats.counted(busiest[1].queries, "query", "queries")})')
     pairs = [('read from', got.where), ('DNS messages', stats.messages),
-             ('queries', stats.queries), ('responses', stats.responses),
+             ('queries', stats.queries), ('responses', stats.responses), *codes,
              ('names', len(stats.names)), ('clients', len(stats.clients)),
-             ('response codes', codes), ('NXDOMAIN ratio', ratio(nxdomain, stats.responses)),
+             ('NXDOMAIN ratio', ratio(nxdomain, stats.responses)),
              ('answer records', len(stats.ttls)), ('addresses answered', len(stats.names_of)),
-             ('TTL median', '-' if spread is None else f'{spread.median:g} s'),
-             ('most asked name', asked)]
+             ('TTL median (s)', '-' if spread is None else seconds(spread.median)),
+             ('most asked name', '-' if busiest is None else name_text(busiest[0])),
+             ('its queries', '-' if busiest is None else busiest[1].queries)]
     return [api.Fields(pairs, title='DNS')]
 
 
@@ -293,9 +292,9 @@ def ttl_view(got, top):
     spread = spreads.spread(ttls)
     if spread is None:
         return [api.Message(f'no answer records in {got.where}')]
-    pairs = [('answer records', spread.count), ('median', f'{spread.median:g} s'),
-             ('MAD', f'{spread.mad:g} s'), ('lowest', f'{min(ttls):,} s'),
-             ('highest', f'{max(ttls):,} s')]
+    pairs = [('answer records', spread.count), ('median (s)', seconds(spread.median)),
+             ('MAD (s)', seconds(spread.mad)), ('lowest (s)', seconds(min(ttls))),
+             ('highest (s)', seconds(max(ttls)))]
     return [api.Fields(pairs, title='TTLs'), _bins_table(spread.bins, 'TTL distribution (s)',
                                                          'records')]
 
@@ -313,9 +312,11 @@ def _edge(value, scale):
 def answers_view(got, top):
     stats = got.stats
     per_name = sorted(stats.ips_of.items(), key=lambda item: (-len(item[1]), item[0]))
-    per_ip = sorted(stats.names_of.items(), key=lambda item: (-len(item[1]), item[0]))
+    per_ip = sorted(stats.names_of.items(),
+                    key=lambda item: (-len(item[1]), dnsstats.address_order(item[0])))
     return [table(['name', 'addresses', 'answered'],
-                  [[name_text(name), len(found), _listed(sorted(found), dnsstats.address_text)]
+                  [[name_text(name), len(found),
+                    _listed(sorted(found, key=dnsstats.address_order), dnsstats.address_text)]
                    for name, found in per_name], 'addresses per name', top, 'names'),
             table(['address', 'names', 'answered'],
                   [[dnsstats.address_text(packed), len(found), _listed(sorted(found), name_text)]
@@ -323,8 +324,8 @@ def answers_view(got, top):
 
 
 def _listed(values, text):
-    more = f', and {len(values) - SHOWN_ADDRESSES:,} more' if len(values) > SHOWN_ADDRESSES else ''
-    return ', '.join(text(value) for value in values[:SHOWN_ADDRESSES]) + more
+    """All the values as text: the screen shows the first SHOWN_ADDRESSES, --json all."""
+    return api.Several([text(value) for value in values], shown=SHOWN_ADDRESSES)
 
 
 def entropy_view(got, top):
@@ -346,18 +347,19 @@ def entropy_view(got, top):
 def before_view(got, top):
     if not got.connections:
         return [api.Message(f'no connections to look up names for in {got.where}')]
-    found = [item for item in dnsstats.names_before(got.stats, got.connections) if item.names]
+    found = [item for item in dnsstats.names_before(got.stats, got.connections, most=None)
+             if item.names]
     rows = [[item.connection.source, item.connection.destination,
              formats.from_us(item.connection.first_us), name_text(name),
              f'{(item.connection.first_us - moment) / 1_000_000:.6f}', client,
-             ', '.join(name_text(other) for other, *_ in item.names[1:]) or '-']
+             api.Several([name_text(other) for other, *_ in item.names[1:]],
+                         shown=dnsstats.SHOWN_BEFORE - 1)]
             for item in found for name, moment, client in item.names[:1]]
-    shown, footer = limited(rows, top, 'connections')
-    footer = footer or (f'{len(found):,} of {formats.counted(len(got.connections), "connection")}'
-                        ' had a name answered before them')
-    return [api.Table(['source', 'destination', 'first', 'name', 'seconds before',
-                       'answered to', 'other names'], shown,
-                      title='names looked up before connections', footer=footer)]
+    return [table(['source', 'destination', 'first', 'name', 'seconds before', 'answered to',
+                   'other names'], rows, 'names looked up before connections', top,
+                  'connections', footer=f'{len(found):,} of '
+                  f'{formats.counted(len(got.connections), "connection")} had a name answered '
+                  'before them')]
 
 
 VIEWS = {'summary': summary_view, 'names': names_view, 'clients': clients_view,
