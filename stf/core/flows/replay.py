@@ -14,7 +14,9 @@ numbers per tuple, whatever the group's size.
 Playback is the replay's state: per tuple the flows shown and the start of
 the latest, the clock (SPEED times real time, or evenly spaced flows), pause,
 step, jump and the sort orders. A tuple's letters after k flows are the
-first k pieces of its state (state_end).
+first k pieces of its state (state_ends); the periodicity sort ranks the
+letters shown so far (prefix_periodicities), read again only for the tuples
+that showed a flow since the last ranking.
 
 A source of chunks (what FlowOrder reads) has `count` (chunks) and
 scan(numbers, work): [work(Chunk) for each chunk number, in that order]; it
@@ -37,6 +39,11 @@ SAMPLES = 256
 NEVER = np.iinfo(np.int64).min
 # -x 0: flows shown per second at first (+ and - double and halve it).
 EVEN_RATE = 10.0
+# The slowest and fastest speeds (times real time) and rates (-x 0, flows a
+# second): beyond them + and - stop, and a clock moved a whole second at
+# once stays far within int64 microseconds.
+SPEEDS = (1 / 64, 100_000.0)
+RATES = (1 / 64, 1_000_000.0)
 SORTS = ('recent', 'flows', 'periodicity')
 
 
@@ -227,22 +234,27 @@ def window_edges(samples, budget):
 class Playback:
     """What a replay has shown: seen (flows of each tuple), latest (the start
     of its latest flow shown, NEVER before one), clock (µs: every flow that
-    starts at or before it is shown), speed (times real time; 0: evenly
-    spaced flows, `rate` per second), paused, selected (a bool per tuple or
-    None for all), periodicity (of each tuple's whole model, NaN unknown),
-    sort (one of SORTS)."""
+    starts at or before it is shown; once all are, the last one's start),
+    speed (times real time, within SPEEDS; 0: evenly spaced flows, `rate`
+    per second, within RATES), paused, selected (a bool per tuple or None
+    for all), sort (one of SORTS), periodicity (of each tuple's letters
+    shown so far, NaN unknown: brought up to date as the periodicity sort
+    ranks). states(tuples): the tuples' whole states (a list of str, '' for
+    a tuple without a model); None: every periodicity unknown."""
 
-    def __init__(self, order, speed=1.0, selected=None, periodicity=None):
-        if speed < 0:
-            raise UserError(f'the speed must be 0 (flows evenly spaced) or more, not {speed:g}')
+    def __init__(self, order, speed=1.0, selected=None, states=None):
+        if speed and not SPEEDS[0] <= speed <= SPEEDS[1]:
+            raise UserError(f'the speed must be 0 (flows evenly spaced) or from '
+                            f'{SPEEDS[0]:g} to {SPEEDS[1]:g}, not {speed:g}')
         self.order = order
         self.speed = float(speed)
         self.rate = EVEN_RATE
         self.paused = False
         self.sort = SORTS[0]
         tuples = len(order.counts)
-        self.periodicity = (np.full(tuples, np.nan) if periodicity is None
-                            else np.asarray(periodicity, np.float64))
+        self.states = states
+        self.periodicity = np.full(tuples, np.nan)
+        self._judged = np.zeros(tuples, np.int64)   # flows each periodicity was judged on
         self.selected = selected
         self._owed = 0.0
         self.jump(order.first - 1)
@@ -261,8 +273,8 @@ class Playback:
     def ranked(self, limit=None):
         """The tuples with a flow shown (the first `limit` of them), in the
         order of self.sort: the most recent flow first; or the most flows; or
-        the most periodic model (unknown last); ties by the most recent flow,
-        then the group's order. A screen's page of 500,000 tuples takes the
+        the most periodic letters so far (unknown last); ties by the most
+        recent flow, then the group's order. A screen's page of 500,000 tuples takes the
         tuples up to its last row's key and sorts only those."""
         keys = self._keys()
         primary = keys[-1]
@@ -293,12 +305,29 @@ class Playback:
     def _keys(self):
         """The keys of the tuples shown, as np.lexsort takes them (the last
         one first); keys[0]: the tuples, in the group's order."""
+        if self.sort == 'periodicity':
+            self._judge()
         shown = np.flatnonzero(self.seen)
         recent = -self.latest[shown]
         keys = {'recent': (recent,),
                 'flows': (recent, -self.seen[shown]),
                 'periodicity': (recent, np.nan_to_num(-self.periodicity[shown], nan=np.inf))}
         return [shown, *keys[self.sort]]
+
+    def _judge(self):
+        """Bring self.periodicity up to date: the tuples whose flows shown
+        changed since they were last judged (a few a frame while the replay
+        plays; every tuple shown after a jump)."""
+        changed = np.flatnonzero(self.seen != self._judged)
+        if not len(changed):
+            return
+        seen = self.seen[changed]
+        found = np.full(len(changed), np.nan)
+        some = seen > 0
+        if self.states is not None and some.any():
+            found[some] = prefix_periodicities(self.states(changed[some]), seen[some])
+        self.periodicity[changed] = found
+        self._judged[changed] = seen
 
     def next_sort(self):
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
@@ -328,9 +357,15 @@ class Playback:
 
     def _scale(self, factor):
         if self.speed:
-            self.speed *= factor
+            self.speed = float(np.clip(self.speed * factor, *SPEEDS))
         else:
-            self.rate *= factor
+            self.rate = float(np.clip(self.rate * factor, *RATES))
+
+    @property
+    def bound(self):
+        """'slowest' or 'fastest' when + or - can go no further, else ''."""
+        value, (low, high) = (self.speed, SPEEDS) if self.speed else (self.rate, RATES)
+        return 'slowest' if value <= low else 'fastest' if value >= high else ''
 
     def jump(self, moment):
         """Show exactly the flows that start at or before moment."""
@@ -343,7 +378,7 @@ class Playback:
         self.seen, self.latest, self.shown = seen, latest, int(seen.sum())
         self._window, self._start, self._tuples = window, start, tuples
         self._at = int(np.searchsorted(start, moment, 'right'))
-        self.clock = moment
+        self._set_clock(moment)
         self._owed = 0.0
 
     def select(self, selected):
@@ -366,7 +401,13 @@ class Playback:
             self._show(end)
             if end < len(self._start) or not self._next_window(moment):
                 break
+        self._set_clock(moment)
+
+    def _set_clock(self, moment):
+        """The clock at moment; once every flow is shown it stops at the last."""
         self.clock = moment
+        if self.finished and self.shown:
+            self.clock = min(moment, int(self.latest.max()))
 
     def _show_count(self, many):
         while many > 0:
@@ -413,6 +454,26 @@ def state_ends(state):
     following = np.minimum(at + 1, len(codes) - 1)
     timechar = (at + 1 < len(codes)) & _TIMECHAR_BYTES[codes[following]]
     return at + 1 + timechar
+
+
+def prefix_periodicities(states, flows):
+    """letters.periodicities of each state's first flows[i] flows: the state
+    cut after its flows[i]-th letter (state_ends, all states at once; the
+    timechar after it is no letter, so it changes no periodicity)."""
+    flows = np.asarray(flows, np.int64)
+    lengths = np.fromiter((len(state) for state in states), np.int64, len(states))
+    if not len(lengths):
+        return np.zeros(0)
+    codes = np.frombuffer(''.join(states).encode('ascii', 'replace'), np.uint8)
+    begins = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    is_letter = _LETTER_BYTES[codes]
+    letters_before = np.concatenate(([0], np.cumsum(is_letter)))
+    first = letters_before[begins]                       # the state's first letter
+    taken = np.minimum(flows, letters_before[begins + lengths] - first)
+    kept = np.zeros(len(states), np.int64)               # characters up to that letter
+    some = taken > 0
+    kept[some] = np.flatnonzero(is_letter)[first[some] + taken[some] - 1] + 1 - begins[some]
+    return letters.periodicities([state[:end] for state, end in zip(states, kept.tolist())])
 
 
 def _byte_table(chars):
