@@ -91,15 +91,20 @@ def small_playback(speed=1.0, states=None):
 
 
 class States:
-    """A Playback's states(tuples) from a list, recording what it was asked."""
+    """A Playback's states(tuples, begins, sizes) from a list, recording the
+    tuples it was asked and the characters it gave."""
 
     def __init__(self, states):
         self.states = states
         self.asked = []
+        self.given = 0
 
-    def __call__(self, tuples):
+    def __call__(self, tuples, begins, sizes):
         self.asked.append(tuples.tolist())
-        return [self.states[at] for at in tuples.tolist()]
+        found = [self.states[at][begin:begin + size] for at, begin, size in
+                 zip(tuples.tolist(), begins.tolist(), sizes.tolist())]
+        self.given += sum(map(len, found))
+        return found
 
 
 @pytest.mark.parametrize('sort', replay.SORTS)
@@ -152,23 +157,71 @@ def test_steps_show_one_flow_each_and_the_sorts_order_the_tuples():
     assert playback.shown == 6 and playback.clock == 20 * S
 
 
-def test_the_periodicity_of_the_letters_after_k_flows():
+def so_far_periodicity(state, flows):
+    """letters.periodicities of the state cut after its flows' pieces."""
+    ends = replay.state_ends(state)
+    prefix = state[:ends[min(flows, len(ends)) - 1]] if flows and len(ends) else ''
+    return letters.periodicities([prefix])[0]
+
+
+def random_states(rng, count):
+    """States of every letter row, zeros (runs of 40 too) and timechars."""
+    pieces = [rng.choice(['', '', '0', '00', '0' * 40]) + rng.choice(list('1bBsSi9'))
+              + rng.choice(['', '.', ',', '+', '*']) for _ in range(count * 10)]
+    cuts = np.sort(rng.choice(np.arange(1, count * 10), count - 2, replace=False))
+    return [''.join(part) for part in np.split(np.array(pieces, object), cuts)] + ['']
+
+
+@pytest.mark.parametrize('batch', [1 << 22, 40])
+def test_the_periodicity_of_the_letters_so_far_counted_on_from_the_last_count(
+        monkeypatch, batch):
+    monkeypatch.setattr(replay, 'BATCH_CHARS', batch)    # 40: a batch of one or two tuples
     rng = np.random.default_rng(5)
-    # letters of every row, zeros and timechars, as the constructor writes them
-    pieces = [''.join(rng.choice(['', '0', '00'])) + rng.choice(list('1bBsSi9'))
-              + rng.choice(['', '.', ',', '+', '*']) for _ in range(400)]
-    cuts = np.sort(rng.choice(np.arange(1, 400), 39, replace=False))
-    states = [''.join(part) for part in np.split(np.array(pieces, object), cuts)]
-    flows = [int(rng.integers(1, len(state) + 3)) for state in states]
-    prefixes = [state[:replay.state_ends(state)[min(k, len(replay.state_ends(state))) - 1]]
-                for state, k in zip(states, flows)]
-    expected = letters.periodicities(prefixes)
-    found = replay.prefix_periodicities(states, flows)
-    assert np.array_equal(found, expected, equal_nan=True)
-    assert np.isfinite(found).sum() > 30 and len(set(found[np.isfinite(found)])) > 10
-    small = replay.prefix_periodicities(['1.a.R', '1.a.R', '1.a.R', '', '2'], [1, 2, 3, 1, 1])
-    assert np.isnan(small[[0, 3, 4]]).all() and small[1:3].tolist() == [1.0, 0.5]
-    assert replay.prefix_periodicities([], []).tolist() == []
+    states = random_states(rng, 40)
+    flows = np.array([len(replay.state_ends(state)) for state in states])
+    source = States(states)
+    periodicities = replay.Periodicities(len(states), source)
+    seen = np.zeros(len(states), np.int64)
+    for step in range(12):          # on, on, ... and back (a jump) every fourth
+        seen = (rng.integers(0, flows + 2) if step % 4 == 3 else
+                np.minimum(seen + rng.integers(0, 4, len(seen)), flows + 1))
+        periodicities.update(seen)
+        expected = [so_far_periodicity(state, k) for state, k in zip(states, seen.tolist())]
+        assert np.array_equal(periodicities.values, expected, equal_nan=True)
+    assert np.isfinite(periodicities.values).sum() > 20
+    asked = len(source.asked)
+    periodicities.update(seen)
+    assert len(source.asked) == asked                   # nothing changed: nothing read
+    # a state with fewer letters than flows (the last one: none) stops at its end
+    assert seen[-1] >= 0 and np.isnan(periodicities.values[-1])
+
+
+def test_a_frame_reads_the_piece_its_new_flows_wrote_not_the_whole_state():
+    state = '1' + 'a.R,' * 5000                 # 10,001 flows, 20,001 characters
+    source = States([state])
+    periodicities = replay.Periodicities(1, source)
+    for flows in range(1, 102):
+        periodicities.update(np.array([flows]))
+    assert periodicities.values[0] == so_far_periodicity(state, 101) == 0.5
+    # each time one flow more: 3 + 3 characters read from where the last count stopped
+    assert len(source.asked) == 101 and source.given == 101 * 6
+
+
+def test_a_failed_read_counts_the_tuples_again_from_their_start():
+    source = States(['1.a.R', '1.a'])
+    periodicities = replay.Periodicities(2, source)
+    periodicities.update(np.array([2, 1]))
+    assert periodicities.values[0] == 1.0
+
+    def away(*asked):
+        raise UserError('the server is away')
+    periodicities.states = away
+    with pytest.raises(UserError):
+        periodicities.update(np.array([3, 2]))
+    assert np.isnan(periodicities.values).all() and periodicities.flows.tolist() == [0, 0]
+    periodicities.states = source
+    periodicities.update(np.array([3, 2]))
+    assert periodicities.values.tolist() == [0.5, 1.0]
 
 
 def test_the_clock_runs_at_speed_times_real_time():

@@ -41,8 +41,8 @@ def gather_replay(app, args):
     chooser = Selection(app, model_group.id, positions)
     states = ColumnStates(app, model_group, positions)
     playback = replay.Playback(order, args.speed, chooser.mask(conditions, filter_words),
-                               states=lambda tuples: app.database.read(
-                                   lambda: states.read(tuples)))
+                               states=lambda *asked: app.database.read(
+                                   lambda: states.read(*asked)))
     return [Replay(f"dataset {dataset.id} '{dataset.name}', group {group.id} "
                    f'(models {model_group.id})', playback,
                    states=lambda conns: app.database.read(
@@ -165,10 +165,11 @@ class Selection:
 
 
 class ColumnStates:
-    """Whole states of the replay's tuples, read from the model group's
-    ModelColumns (what the periodicity sort judges): each tuple's part and
-    row are found once; a read loads only the parts of the tuples asked for
-    and slices their states out of the part's text."""
+    """Pieces of the states of the replay's tuples (what the periodicity
+    sort counts its letters in), read from the model group's ModelColumns:
+    each tuple's part, where its state begins in the part's text and its
+    length are found once; a read loads only the parts of the tuples asked
+    for and slices the pieces out of their text."""
 
     def __init__(self, app, model_group, positions):
         self.app = app
@@ -177,16 +178,21 @@ class ColumnStates:
         # they stay in memory, the group never holds them
         self.columns = models.model_columns(app, model_group)
         self.part = np.full(len(positions), -1, np.int64)     # -1: no model
-        self.row = np.zeros(len(positions), np.int64)
+        self.begin = np.zeros(len(positions), np.int64)
+        self.length = np.zeros(len(positions), np.int64)
         for number, part in enumerate(self.columns.parts):
-            for row, conn in enumerate(part.ids.split('\n')):
-                at = positions.get(conn)
-                if at is not None:
-                    self.part[at], self.row[at] = number, row
+            lengths = np.frombuffer(part.lengths, np.int64)
+            begins = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+            at = np.array([positions.get(conn, -1) for conn in part.ids.split('\n')], np.int64)
+            known = at >= 0
+            self.part[at[known]] = number
+            self.begin[at[known]] = begins[known]
+            self.length[at[known]] = lengths[known]
             part._p_deactivate()        # its states leave memory (when saved)
 
-    def read(self, tuples):
-        """The states of tuples (int array), '' for a tuple without a model."""
+    def read(self, tuples, begins, sizes):
+        """The characters begins[i] to begins[i] + sizes[i] of each tuple's
+        state (shorter at its end; '' for a tuple without a model)."""
         group = self.app.root['models'].get(self.model_group_id)
         saved = self.columns._p_oid is not None
         if group is None or saved and getattr(group, 'model_columns', None) is not self.columns:
@@ -194,16 +200,14 @@ class ColumnStates:
                             'replayed (by another analyst?); run visualize again')
         found = [''] * len(tuples)
         parts = self.part[tuples]
+        firsts = self.begin[tuples] + np.minimum(begins, self.length[tuples])
+        lasts = self.begin[tuples] + np.minimum(begins + sizes, self.length[tuples])
         for number in np.unique(parts[parts >= 0]).tolist():
-            part = self.columns.parts[number]
+            text = self.columns.parts[number].states
             asked = np.flatnonzero(parts == number)
-            rows = self.row[tuples[asked]]
-            lengths = np.frombuffer(part.lengths, np.int64)
-            begins = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
-            text = part.states
-            for index, begin, length in zip(asked.tolist(), begins[rows].tolist(),
-                                            lengths[rows].tolist()):
-                found[index] = text[begin:begin + length]
+            for index, first, last in zip(asked.tolist(), firsts[asked].tolist(),
+                                          lasts[asked].tolist()):
+                found[index] = text[first:last]
         return found
 
 

@@ -14,9 +14,10 @@ numbers per tuple, whatever the group's size.
 Playback is the replay's state: per tuple the flows shown and the start of
 the latest, the clock (SPEED times real time, or evenly spaced flows), pause,
 step, jump and the sort orders. A tuple's letters after k flows are the
-first k pieces of its state (state_ends); the periodicity sort ranks the
-letters shown so far (prefix_periodicities), read again only for the tuples
-that showed a flow since the last ranking.
+first k pieces of its state (state_ends). The periodicity sort ranks the
+periodicity of the letters shown so far (Periodicities): each tuple's
+periodic and judged letters are counted on from where its last count
+stopped, reading only the piece of its state its new flows wrote.
 
 A source of chunks (what FlowOrder reads) has `count` (chunks) and
 scan(numbers, work): [work(Chunk) for each chunk number, in that order]; it
@@ -239,8 +240,8 @@ class Playback:
     per second, within RATES), paused, selected (a bool per tuple or None
     for all), sort (one of SORTS), periodicity (of each tuple's letters
     shown so far, NaN unknown: brought up to date as the periodicity sort
-    ranks). states(tuples): the tuples' whole states (a list of str, '' for
-    a tuple without a model); None: every periodicity unknown."""
+    ranks). states: where the states are read (see Periodicities); None:
+    every periodicity unknown."""
 
     def __init__(self, order, speed=1.0, selected=None, states=None):
         if speed and not SPEEDS[0] <= speed <= SPEEDS[1]:
@@ -252,9 +253,7 @@ class Playback:
         self.paused = False
         self.sort = SORTS[0]
         tuples = len(order.counts)
-        self.states = states
-        self.periodicity = np.full(tuples, np.nan)
-        self._judged = np.zeros(tuples, np.int64)   # flows each periodicity was judged on
+        self.periodicities = Periodicities(tuples, states)
         self.selected = selected
         self._owed = 0.0
         self.jump(order.first - 1)
@@ -306,7 +305,7 @@ class Playback:
         """The keys of the tuples shown, as np.lexsort takes them (the last
         one first); keys[0]: the tuples, in the group's order."""
         if self.sort == 'periodicity':
-            self._judge()
+            self.periodicities.update(self.seen)
         shown = np.flatnonzero(self.seen)
         recent = -self.latest[shown]
         keys = {'recent': (recent,),
@@ -314,20 +313,9 @@ class Playback:
                 'periodicity': (recent, np.nan_to_num(-self.periodicity[shown], nan=np.inf))}
         return [shown, *keys[self.sort]]
 
-    def _judge(self):
-        """Bring self.periodicity up to date: the tuples whose flows shown
-        changed since they were last judged (a few a frame while the replay
-        plays; every tuple shown after a jump)."""
-        changed = np.flatnonzero(self.seen != self._judged)
-        if not len(changed):
-            return
-        seen = self.seen[changed]
-        found = np.full(len(changed), np.nan)
-        some = seen > 0
-        if self.states is not None and some.any():
-            found[some] = prefix_periodicities(self.states(changed[some]), seen[some])
-        self.periodicity[changed] = found
-        self._judged[changed] = seen
+    @property
+    def periodicity(self):
+        return self.periodicities.values
 
     def next_sort(self):
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
@@ -456,24 +444,119 @@ def state_ends(state):
     return at + 1 + timechar
 
 
-def prefix_periodicities(states, flows):
-    """letters.periodicities of each state's first flows[i] flows: the state
-    cut after its flows[i]-th letter (state_ends, all states at once; the
-    timechar after it is no letter, so it changes no periodicity)."""
-    flows = np.asarray(flows, np.int64)
-    lengths = np.fromiter((len(state) for state in states), np.int64, len(states))
-    if not len(lengths):
-        return np.zeros(0)
-    codes = np.frombuffer(''.join(states).encode('ascii', 'replace'), np.uint8)
+class Periodicities:
+    """Each tuple's periodicity after its first `flows` flows: the share of
+    strongly periodic letters among the letters with periodicity data, as
+    stf.core.flows.letters.periodicity judges a state (values; NaN unknown).
+
+    Per tuple it keeps the flows counted, how far into the state it read
+    (cursor) and the letters it counted: update counts on from there, so a
+    frame costs the letters its new flows wrote, not the tuples' states;
+    a tuple that went back (a jump) is counted again from its start.
+
+    states(tuples, begins, sizes): the characters begins[i] to
+    begins[i] + sizes[i] of each tuple's state (str; shorter where the
+    state ends, '' for a tuple without a model)."""
+
+    def __init__(self, tuples, states):
+        self.states = states
+        self.values = np.full(tuples, np.nan)
+        self.flows = np.zeros(tuples, np.int64)
+        self.cursor = np.zeros(tuples, np.int64)
+        self.judged = np.zeros(tuples, np.int64)
+        self.periodic = np.zeros(tuples, np.int64)
+
+    def update(self, seen):
+        """Count each tuple's letters up to its seen[i] flows."""
+        changed = np.flatnonzero(seen != self.flows)
+        if not len(changed):
+            return
+        back = changed[seen[changed] < self.flows[changed]]
+        for column in (self.flows, self.cursor, self.judged, self.periodic):
+            column[back] = 0
+        wanted = seen[changed]
+        if self.states is not None:
+            try:
+                self._count(changed, wanted - self.flows[changed])
+            except BaseException:      # a read failed: counted again from the start
+                for column in (self.flows, self.cursor, self.judged, self.periodic):
+                    column[changed] = 0
+                self.values[changed] = np.nan
+                raise
+        self.flows[changed] = wanted
+        judged = self.judged[changed]
+        with np.errstate(invalid='ignore', divide='ignore'):
+            self.values[changed] = np.where(judged > 0, self.periodic[changed] /
+                                            np.maximum(judged, 1), np.nan)
+
+    def _count(self, tuples, needed):
+        """Count `needed` more letters of each tuple, batch by batch (at
+        most BATCH_CHARS characters read at once); a piece that held too few
+        letters (long runs of zeros) is read on, four times longer, until
+        its state ends."""
+        tuples, needed = tuples[needed > 0], needed[needed > 0]
+        sizes = needed * CHARS_PER_FLOW + CHARS_PER_FLOW
+        while len(tuples):
+            again = np.zeros(len(tuples), bool)
+            for batch in _batches(sizes, BATCH_CHARS):
+                at = tuples[batch]
+                pieces = self.states(at, self.cursor[at], sizes[batch])
+                taken, judged, periodic, used = counted_letters(pieces, needed[batch])
+                self.cursor[at] += used
+                self.judged[at] += judged
+                self.periodic[at] += periodic
+                needed[batch] -= taken
+                lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+                again[batch] = (needed[batch] > 0) & (lengths == sizes[batch])
+            tuples, needed, sizes = tuples[again], needed[again], sizes[again] * 4
+
+
+# A guess of the characters a flow writes (zeros, its letter, a timechar):
+# a piece too short is read on.
+CHARS_PER_FLOW = 3
+# Characters counted at once: a batch's arrays stay a few MB (a jump may
+# count the letters of every tuple shown).
+BATCH_CHARS = 1 << 20
+
+
+def _batches(sizes, most):
+    """Slices of consecutive sizes that add up to about `most` each."""
+    ends = np.cumsum(sizes)
+    begin = 0
+    while begin < len(sizes):
+        before = ends[begin - 1] if begin else 0
+        end = max(int(np.searchsorted(ends, before + most, 'right')), begin + 1)
+        yield slice(begin, end)
+        begin = end
+
+
+def counted_letters(pieces, needed):
+    """Of each piece's first needed[i] letters: (letters taken, judged
+    letters, strongly periodic ones, characters up to the last one taken)."""
+    needed = np.asarray(needed, np.int64)
+    lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    zeros = np.zeros(len(pieces), np.int64)
+    if not lengths.sum():
+        return zeros, zeros, zeros, zeros
+    codes = np.frombuffer(''.join(pieces).encode('ascii', 'replace'), np.uint8)
     begins = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    is_letter = _LETTER_BYTES[codes]
-    letters_before = np.concatenate(([0], np.cumsum(is_letter)))
-    first = letters_before[begins]                       # the state's first letter
-    taken = np.minimum(flows, letters_before[begins + lengths] - first)
-    kept = np.zeros(len(states), np.int64)               # characters up to that letter
+    at = np.flatnonzero(_LETTER_BYTES[codes])           # where the letters are
+    first = np.searchsorted(at, begins)                 # each piece's first letter
+    taken = np.minimum(needed, np.searchsorted(at, begins + lengths) - first)
+    stop = first + taken
+    ends = begins.copy()                                # after the last letter taken
     some = taken > 0
-    kept[some] = np.flatnonzero(is_letter)[first[some] + taken[some] - 1] + 1 - begins[some]
-    return letters.periodicities([state[:end] for state, end in zip(states, kept.tolist())])
+    ends[some] = at[stop[some] - 1] + 1
+    letter_codes = codes[at]
+    judged, periodic = (_running(table[letter_codes]) for table in (_JUDGED_BYTES,
+                                                                    _PERIODIC_BYTES))
+    return (taken, (judged[stop] - judged[first]).astype(np.int64),
+            (periodic[stop] - periodic[first]).astype(np.int64), ends - begins)
+
+
+def _running(flags):
+    """[0, flags[0], flags[0] + flags[1], ...] (int32: a batch is < 2**31)."""
+    return np.concatenate(([0], np.cumsum(flags, dtype=np.int32)))
 
 
 def _byte_table(chars):
@@ -484,6 +567,10 @@ def _byte_table(chars):
 
 _LETTER_BYTES = _byte_table(''.join(letters.LETTERS))
 _TIMECHAR_BYTES = _byte_table(letters.GAP_SYMBOLS[:-1])
+# as letters.periodicity judges: the letters with periodicity data, and the
+# strongly periodic ones
+_JUDGED_BYTES = _byte_table(''.join(letters.LETTERS[1:]))
+_PERIODIC_BYTES = _byte_table(letters.LETTERS[letters.STRONGLY_PERIODIC])
 
 
 def moment(text, first_us):
