@@ -16,6 +16,10 @@ would take them at a high speed; then a few frames as the screen draws them
 (the tuples ranked, the letters of a page of them read). It reports:
   - the gathering time and the replay's flows per second;
   - a frame's time (the first page of the tuples shown ranked, its 40 states read);
+  - the periodicity sort: its first ranking after a jump to the middle (the
+    letters so far of every tuple shown judged, their states read from the
+    models' columns), then a frame that brought 1,000 or 100,000 more flows
+    (only the tuples they touched judged again);
   - peak memory: ru_maxrss of the process, and tracemalloc's peak during a
     second replay (numpy's arrays included), against the size of the group's
     flow columns in the database (44 bytes a flow) and of its start column.
@@ -37,6 +41,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
 import bench_listings  # noqa: E402
+import numpy as np  # noqa: E402
 import bench_models  # noqa: E402
 
 FRAME_ROWS = 40
@@ -107,6 +112,30 @@ def frames(item):
     return (time.perf_counter() - began) / FRAMES, playback.showing
 
 
+def periodicity_frames(playback, flows_per_frame=(1_000, 100_000)):
+    """(seconds of the first ranking after a jump, tuples it judged,
+    {flows a frame: (seconds a frame, tuples judged a frame)})."""
+    playback.sort = 'periodicity'
+    playback.jump(playback.order.first + (playback.order.last - playback.order.first) // 2)
+    began = time.perf_counter()
+    playback.ranked(FRAME_ROWS)
+    first, judged = time.perf_counter() - began, playback.showing
+    found = {}
+    for flows in flows_per_frame:
+        playback.speed, playback.rate, playback.paused = 0.0, float(flows), False
+        seconds, tuples = 0.0, 0
+        for _ in range(FRAMES):
+            before = playback.seen.copy()
+            playback.advance(1.0)
+            tuples += int(np.count_nonzero(playback.seen != before))
+            began = time.perf_counter()
+            playback.ranked(FRAME_ROWS)
+            seconds += time.perf_counter() - began
+        found[flows] = (seconds / FRAMES, tuples / FRAMES)
+    playback.sort = 'recent'
+    return first, judged, found
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('flows', nargs='?', type=int, default=10_000_000)
@@ -116,11 +145,13 @@ def main():
     parser.add_argument('--zeo', action='store_true', help='read through a ZEO server '
                         '(started in this process: its memory counts too)')
     parser.add_argument('--rebuild', action='store_true')
+    parser.add_argument('--folder', type=Path, help='where the database is made and kept '
+                        '(default /tmp/stf-bench-visualize-FLOWS)')
     args = parser.parse_args()
     from stf.core.flows import replay
     if args.window:
         replay.WINDOW_FLOWS = args.window
-    folder = Path(f'/tmp/stf-bench-visualize-{args.flows}')
+    folder = args.folder or Path(f'/tmp/stf-bench-visualize-{args.flows}')
     if args.rebuild or not (folder / 'ready').exists():
         build(folder, args.flows)
     app = open_app(folder / 'stf.db', args.zeo)
@@ -137,6 +168,11 @@ def main():
     frame, shown = frames(item)
     print(f'frame: {frame * 1000:.1f} ms (a page of {FRAME_ROWS} of {shown:,} tuples shown '
           'ranked, their states read)')
+    first, judged, per_frame = periodicity_frames(playback)
+    print(f'periodicity sort: first ranking after a jump {first * 1000:.0f} ms ({judged:,} '
+          'tuples judged); then a frame of ' + ', of '.join(
+              f'{flows:,} flows {seconds * 1000:.1f} ms ({tuples:,.0f} tuples judged)'
+              for flows, (seconds, tuples) in per_frame.items()))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     tracemalloc.start()
     replay_all(playback, args.frame)

@@ -1,6 +1,9 @@
+import shlex
+
 import pytest
 
 from stf.core.errors import UserError
+from stf.core.flows import filters
 from stf.core.flows.filters import Condition, matches, parse
 
 
@@ -56,3 +59,10 @@ def test_repeated_filter_options_all_hold(app, tmp_path):
         '0 of the 2 connections of group 0 match')
     assert ok(app, 'connections -D 0 -f name=zzz -f flowamount>0')[0].text == (
         '0 connections deleted from group 0')
+
+
+def test_a_filter_is_written_back_as_typed():
+    words = ['flows>10', 'periodicity>=0.5', 'state~(i,){2}', 'name=a b', "x'y", '']
+    written = filters.as_typed(words)
+    assert written == "flows>10 periodicity>=0.5 state~(i,){2} 'name=a b' 'x'\"'\"'y' ''"
+    assert shlex.split(written) == words

@@ -83,19 +83,37 @@ def test_the_letters_after_k_flows_are_the_states_first_k_pieces():
 
 # -- the playback
 
-def small_playback(speed=1.0, periodicity=None):
+def small_playback(speed=1.0, states=None):
     """Three tuples: a at 0, 10, 20 s; b at 5 s; c at 7 and 8 s (chunks of two)."""
     start = np.array([0, 10, 20, 5, 7, 8], np.int64) * S
     source = replay.chunks_of(start, [0, 3, 4, 6], ['a', 'b', 'c'], 2)
-    return replay.Playback(replay.FlowOrder(source, 2), speed, periodicity=periodicity)
+    return replay.Playback(replay.FlowOrder(source, 2), speed, states=states)
+
+
+class States:
+    """A Playback's states(tuples, begins, sizes) from a list, recording the
+    tuples it was asked and the characters it gave."""
+
+    def __init__(self, states):
+        self.states = states
+        self.asked = []
+        self.given = 0
+
+    def __call__(self, tuples, begins, sizes):
+        self.asked.append(tuples.tolist())
+        found = [self.states[at][begin:begin + size] for at, begin, size in
+                 zip(tuples.tolist(), begins.tolist(), sizes.tolist())]
+        self.given += sum(map(len, found))
+        return found
 
 
 @pytest.mark.parametrize('sort', replay.SORTS)
 def test_a_page_of_the_order_and_a_tuples_place_in_it(sort):
     start, bounds, ids = random_group(seed=3, connections=300, span=40)
     order = replay.FlowOrder(replay.chunks_of(start, bounds, ids, 16), 100)
-    periodicity = np.random.default_rng(3).choice([0.25, 0.5, np.nan], len(ids))
-    playback = replay.Playback(order, periodicity=periodicity)
+    rng = np.random.default_rng(3)
+    states = [''.join(rng.choice(list('1aAr'), count)) for count in np.diff(bounds)]
+    playback = replay.Playback(order, states=States(states))
     playback.sort = sort
     playback.jump(20)
     whole = playback.ranked()
@@ -107,7 +125,10 @@ def test_a_page_of_the_order_and_a_tuples_place_in_it(sort):
 
 
 def test_steps_show_one_flow_each_and_the_sorts_order_the_tuples():
-    playback = small_playback(periodicity=[0.5, np.nan, 0.9])
+    # a's whole model is less periodic than c's (1 of 2 letters, 1 of 1)
+    # but its letters so far are as periodic after 2 flows
+    states = States(['1.a.R', '1', '1.a'])
+    playback = small_playback(states=states)
     assert playback.shown == 0 and playback.total == 6 and len(playback.ranked()) == 0
     for _ in range(4):
         playback.step()
@@ -119,13 +140,88 @@ def test_steps_show_one_flow_each_and_the_sorts_order_the_tuples():
     assert playback.ranked().tolist() == [0, 2, 1]              # 2 flows, later than c
     playback.next_sort()
     assert playback.sort == 'periodicity'
-    assert playback.ranked().tolist() == [2, 0, 1]              # 0.9, 0.5, unknown
+    # a '1.a' and c '1.a' periodic (the later first), b '1' unknown
+    assert playback.ranked().tolist() == [0, 2, 1]
+    assert playback.periodicity.tolist()[::2] == [1.0, 1.0]
+    playback.step()                                          # a's 'R' at 20 s
+    assert playback.ranked().tolist() == [2, 0, 1] and playback.periodicity[0] == 0.5
+    assert states.asked == [[0, 1, 2], [0]]                  # then only the tuple that changed
+    playback.jump(6 * S)                      # back: a '1' read again, b kept, c none
+    assert playback.ranked().tolist() == [1, 0] and states.asked[2:] == [[0]]
+    assert np.isnan(playback.periodicity).all()
     playback.next_sort()
     assert playback.sort == 'recent'
-    playback.step()
+    playback.jump(99 * S)
     assert playback.finished and playback.shown == 6
     playback.step()
     assert playback.shown == 6 and playback.clock == 20 * S
+
+
+def so_far_periodicity(state, flows):
+    """letters.periodicities of the state cut after its flows' pieces."""
+    ends = replay.state_ends(state)
+    prefix = state[:ends[min(flows, len(ends)) - 1]] if flows and len(ends) else ''
+    return letters.periodicities([prefix])[0]
+
+
+def random_states(rng, count):
+    """States of every letter row, zeros (runs of 40 too) and timechars."""
+    pieces = [rng.choice(['', '', '0', '00', '0' * 40]) + rng.choice(list('1bBsSi9'))
+              + rng.choice(['', '.', ',', '+', '*']) for _ in range(count * 10)]
+    cuts = np.sort(rng.choice(np.arange(1, count * 10), count - 2, replace=False))
+    return [''.join(part) for part in np.split(np.array(pieces, object), cuts)] + ['']
+
+
+@pytest.mark.parametrize('batch', [1 << 22, 40])
+def test_the_periodicity_of_the_letters_so_far_counted_on_from_the_last_count(
+        monkeypatch, batch):
+    monkeypatch.setattr(replay, 'BATCH_CHARS', batch)    # 40: a batch of one or two tuples
+    rng = np.random.default_rng(5)
+    states = random_states(rng, 40)
+    flows = np.array([len(replay.state_ends(state)) for state in states])
+    source = States(states)
+    periodicities = replay.Periodicities(len(states), source)
+    seen = np.zeros(len(states), np.int64)
+    for step in range(12):          # on, on, ... and back (a jump) every fourth
+        seen = (rng.integers(0, flows + 2) if step % 4 == 3 else
+                np.minimum(seen + rng.integers(0, 4, len(seen)), flows + 1))
+        periodicities.update(seen)
+        expected = [so_far_periodicity(state, k) for state, k in zip(states, seen.tolist())]
+        assert np.array_equal(periodicities.values, expected, equal_nan=True)
+    assert np.isfinite(periodicities.values).sum() > 20
+    asked = len(source.asked)
+    periodicities.update(seen)
+    assert len(source.asked) == asked                   # nothing changed: nothing read
+    # a state with fewer letters than flows (the last one: none) stops at its end
+    assert seen[-1] >= 0 and np.isnan(periodicities.values[-1])
+
+
+def test_a_frame_reads_the_piece_its_new_flows_wrote_not_the_whole_state():
+    state = '1' + 'a.R,' * 5000                 # 10,001 flows, 20,001 characters
+    source = States([state])
+    periodicities = replay.Periodicities(1, source)
+    for flows in range(1, 102):
+        periodicities.update(np.array([flows]))
+    assert periodicities.values[0] == so_far_periodicity(state, 101) == 0.5
+    # each time one flow more: 3 + 3 characters read from where the last count stopped
+    assert len(source.asked) == 101 and source.given == 101 * 6
+
+
+def test_a_failed_read_counts_the_tuples_again_from_their_start():
+    source = States(['1.a.R', '1.a'])
+    periodicities = replay.Periodicities(2, source)
+    periodicities.update(np.array([2, 1]))
+    assert periodicities.values[0] == 1.0
+
+    def away(*asked):
+        raise UserError('the server is away')
+    periodicities.states = away
+    with pytest.raises(UserError):
+        periodicities.update(np.array([3, 2]))
+    assert np.isnan(periodicities.values).all() and periodicities.flows.tolist() == [0, 0]
+    periodicities.states = source
+    periodicities.update(np.array([3, 2]))
+    assert periodicities.values.tolist() == [0.5, 1.0]
 
 
 def test_the_clock_runs_at_speed_times_real_time():
@@ -182,9 +278,44 @@ def test_times_to_jump_to():
         replay.moment('10:00', 0)
 
 
-def test_a_negative_speed_is_refused_by_the_playback():
-    with pytest.raises(UserError, match='^the speed must be 0'):
-        small_playback(speed=-1)
+@pytest.mark.parametrize('speed', [-1, 1e308, 1 / 65, float('inf'), float('nan')])
+def test_a_speed_out_of_bounds_is_refused_by_the_playback(speed):
+    with pytest.raises(UserError, match='^the speed must be 0 .flows evenly spaced. or from '
+                       '0.015625 to 100000, not '):
+        small_playback(speed=speed)
+
+
+def test_plus_and_minus_stop_at_the_slowest_and_fastest():
+    playback = small_playback(speed=1 / 64)
+    assert playback.bound == 'slowest'
+    playback.slower()
+    assert playback.speed == 1 / 64 and playback.bound == 'slowest'
+    for _ in range(120):
+        playback.faster()
+    assert playback.speed == 100_000 and playback.bound == 'fastest'
+    playback.slower()
+    assert playback.speed == 50_000 and playback.bound == ''
+    playback = small_playback(speed=0)
+    for _ in range(120):
+        playback.slower()
+    assert playback.rate == 1 / 64 and playback.bound == 'slowest'
+    for _ in range(120):
+        playback.faster()
+    assert playback.rate == 1_000_000 and playback.bound == 'fastest'
+
+
+def test_the_clock_stops_at_the_last_flow():
+    playback = small_playback(speed=100_000)
+    playback.advance(3600)                      # 100 hours of flows at once
+    assert playback.finished and playback.shown == 6 and playback.clock == 20 * S
+    playback.advance(3600)
+    assert playback.clock == 20 * S
+    playback.jump(1 << 60)
+    assert playback.clock == 20 * S and playback.shown == 6
+    playback.select(np.array([False, True, True]))     # b and c: the last at 8 s
+    assert playback.finished and playback.clock == 8 * S
+    playback.jump(6 * S)
+    assert playback.clock == 6 * S and not playback.finished
 
 
 # -- the command and its view
@@ -254,6 +385,68 @@ def test_keys_sort_filter_and_jump(models):
     assert view.mode == 'replay' and rows(view) == [['', BEACON, '1', '5']]
 
 
+def test_the_header_says_the_speed_bound_and_the_models_the_filter_passes(models):
+    item = visualize(models, 'visualize 0 -x 65536 -f flows>=2')
+    view = typed(item, ' ', '+', '+')
+    assert ''.join(text for _, text in view.header()).split('\n')[1] == (
+        '2020-01-01 09:59:59 UTC   100000× real time (the fastest)   0 / 3 flows   '
+        'sort: recent   paused   models passing flows>=2')
+
+
+def test_esc_on_the_replay_does_not_quit(models):
+    item = visualize(models)
+    view = typed(item, ' ', '\x1b', 'n', '\x1b', 'n')
+    assert view.playback.shown == 2 and view.mode == 'replay'
+
+
+def test_the_filter_is_offered_as_typed(models):
+    item = visualize(models, 'visualize 0 -f flows>=2')
+    # Backspace, then 1: flows>=1 (quoted, it would be 'flows>=2 with its quote open)
+    view = typed(item, ' ', '/', '\x7f1\r')
+    assert view.message == '' and view.filter_words == ['flows>=1']
+    assert view.playback.total == 5
+
+
+def test_a_filter_no_model_passes_in_the_view_keeps_the_filter(models):
+    item = visualize(models, 'visualize 0 -f flows>=2')
+    view = typed(item, ' ', '/', '\x7f9\r')
+    assert view.message == ("no model of group 0-1 passes the filter flows>=9; count those "
+                            "that pass one with 'models -C 0-1 -f FILTER'")
+    assert view.filter_words == ['flows>=2'] and view.playback.total == 3
+
+
+def test_a_jump_outside_the_replay_stops_at_its_ends_and_an_empty_one_cancels(models):
+    item = visualize(models)
+    view = typed(item, ' ', 'g', '+-50\r')
+    assert view.message == ('+-50 is before the first flow: jumped to it, '
+                            '2020-01-01 10:00:00 UTC')
+    assert view.playback.clock == view.playback.order.first and view.playback.shown == 1
+    view = typed(item, 'g', '+1e9\r')
+    assert view.message == ('+1e9 is after the last flow: jumped to it, '
+                            '2020-01-01 10:00:20 UTC')
+    assert view.playback.finished and view.playback.clock == view.playback.order.last
+    view = typed(item, 'g', '  \r')
+    assert view.message == '' and view.playback.clock == view.playback.order.last
+
+
+def test_the_periodicity_sort_reads_the_models_columns(models):
+    item = visualize(models)
+    view = typed(item, ' ', 'nnnn', 's', 's')           # the beacon '55,' after 2 flows
+    assert view.playback.sort == 'periodicity'
+    assert rows(view) == [['', BEACON, '2', '55,'], ['', WEB, '1', '5'], ['', DNS, '1', '5']]
+    assert np.isnan(view.playback.periodicity).all()
+    view.playback.step()                                 # '55,e,': periodic
+    assert rows(view)[0] == ['', BEACON, '3', '55,e,']
+    beacon = view.playback.order.ids.index(BEACON)
+    assert view.playback.periodicity[beacon] == 1.0
+    ok(models, f'models -D 0-1 -i {WEB} --yes')
+    view.playback.jump(view.playback.order.first)       # the beacon's first flow: read again
+    assert rows(view) == [['', BEACON, '1', '5']]       # by its latest flow now
+    assert view.message == ('group of models 0-1 changed while it was replayed (by another '
+                            'analyst?); run visualize again')
+    assert view.playback.paused and view.playback.sort == 'recent'
+
+
 def test_a_bad_filter_or_time_in_the_view_says_why_in_one_line(models):
     item = visualize(models)
     view = typed(item, ' ', '/', 'colour=red\r')
@@ -312,6 +505,14 @@ def test_visualize_replays_a_shared_capture(shared, app, monkeypatch):
     # each tuple shows the letters of its flows so far
     assert [view.letters(conn, int(playback.seen[at])) for at, conn in enumerate(ids)
             if playback.seen[at]] == so_far(group, ids, playback.seen)
+    # the periodicity sort judges those letters, read from the models' columns
+    playback.sort = 'periodicity'
+    ranked = playback.ranked()
+    judged = playback.periodicity[np.flatnonzero(playback.seen)]
+    assert np.array_equal(judged, letters.periodicities(so_far(group, ids, playback.seen)),
+                          equal_nan=True)
+    assert np.isfinite(judged).sum() > 100 and len(ranked) == playback.showing
+    playback.sort = 'recent'
     while not playback.finished:
         playback.advance(1)
     assert playback.shown == 6751 and playback.clock == start[-1]
@@ -378,10 +579,34 @@ def test_a_bad_filter(models):
         'labelname, state, periodicity, gap')
 
 
-def test_a_negative_speed(models):
+@pytest.mark.parametrize('speed, said', [('-2', '-2'), ('1e308', '1e+308'),
+                                         ('0.01', '0.01'), ('100001', '100001'),
+                                         ('inf', 'inf'), ('nan', 'nan')])
+def test_a_speed_out_of_bounds(models, speed, said):
     models.interactive = True
-    assert error(models, 'visualize 0 -x -2') == (
-        '-x must be 0 (flows evenly spaced) or more times real time, not -2')
+    assert error(models, f'visualize 0 -x {speed}') == (
+        '-x must be 0 (flows evenly spaced) or from 1/64 to 100,000 times real time, '
+        f'not {said}')
+
+
+def test_a_filter_no_model_passes(models):
+    models.interactive = True
+    assert error(models, 'visualize 0 -f flows>100000 name=10.') == (
+        "no model of group 0-1 passes the filter flows>100000 name=10.; count those that "
+        "pass one with 'models -C 0-1 -f FILTER'")
+
+
+def test_without_dataset_the_selected_one_or_that_of_the_group(models):
+    item = visualize(models, 'visualize')
+    assert item.heading == "dataset 0 'lab', group 0 (models 0-1)"
+    ok(models, 'datasets -u')
+    assert error(models, 'visualize') == (
+        "no dataset is selected; select one with 'datasets -s ID' (list them with "
+        "'datasets -l')")
+    item = visualize(models, 'visualize -g 0')
+    assert item.heading == "dataset 0 'lab', group 0 (models 0-1)"
+    assert error(models, 'visualize x') == (
+        "'x' is not a dataset id (a number); list them with 'datasets -l'")
 
 
 def test_a_dataset_without_connections(models, tmp_path):

@@ -26,7 +26,7 @@ from stf.commands.results import Message
 from stf.console.config import stf_home
 from stf.console.render import RESET, colored_letters, item_text, middle_shortened, visible
 from stf.core.errors import UserError
-from stf.core.flows import replay
+from stf.core.flows import filters, replay
 from stf.core.formats import when_us
 from stf.db.errors import ServerAway
 
@@ -144,8 +144,7 @@ class ReplayView:
         self._safely(self.playback.step)
 
     def _ask(self, event, what):
-        text = (' '.join(shlex.quote(word) for word in self.filter_words)
-                if what == 'filter' else '')
+        text = filters.as_typed(self.filter_words) if what == 'filter' else ''
         self.mode, self.asking = 'input', what
         self.input.set_document(Document(text, len(text)))
         event.app.layout.focus(self.input)
@@ -157,10 +156,21 @@ class ReplayView:
         self.message = ''
         if what == 'filter':
             self._safely(lambda: self._filter(text))
-        else:
-            self._safely(lambda: self.playback.jump(
-                replay.moment(text, self.playback.order.first)))
+        elif text.strip():              # an empty answer jumps nowhere
+            self._safely(lambda: self._jump(text))
         return False    # the line is not kept
+
+    def _jump(self, text):
+        """Jump to the time typed, within the replay's first and last flow
+        (saying so when it was outside)."""
+        order = self.playback.order
+        wanted = replay.moment(text, order.first)
+        moment = min(max(wanted, order.first), order.last)
+        self.playback.jump(moment)
+        if moment != wanted:
+            side = 'before the first' if wanted < moment else 'after the last'
+            self.message = (f'{text.strip()} is {side} flow: jumped to it, '
+                            f'{when_us(moment)}')
 
     def _filter(self, text):
         try:
@@ -187,19 +197,36 @@ class ReplayView:
             return
         at = self._rank()
         at = 0 if at is None else min(max(at + by, 0), showing - 1)
-        self.selected = int(self.playback.ranked(at + 1)[at])
+        self.selected = int(self._ranked(at + 1)[at])
 
     def _rank(self):
         """Where the selected tuple is in the playback's order, None when
         it is not there (none selected, or none of its flows shown)."""
-        return None if self.selected is None else self.playback.rank(self.selected)
+        if self.selected is None:
+            return None
+        return self._ranking(lambda: self.playback.rank(self.selected))
+
+    def _ranked(self, limit):
+        return self._ranking(lambda: self.playback.ranked(limit))
+
+    def _ranking(self, work):
+        """work() (a ranking); when the periodicity sort cannot read the
+        states (the database away, the models changed meanwhile) the replay
+        pauses with the one line and ranks by the latest flow instead."""
+        try:
+            return work()
+        except (UserError, ServerAway) as error:
+            self.playback.paused = True
+            self.message = self.message or str(error)
+            self.playback.sort = replay.SORTS[0]
+            return work()
 
     def shown_rows(self, rows):
         """(tuple, connection id, flows shown) of the rows on screen: the
         selected tuple's page."""
         at = self._rank()
         top = 0 if at is None else at - at % rows
-        chosen = self.playback.ranked(top + rows)[top:].tolist()
+        chosen = self._ranked(top + rows)[top:].tolist()
         ids = self.playback.order.ids
         return [(tuple_, ids[tuple_], int(self.playback.seen[tuple_])) for tuple_ in chosen]
 
@@ -225,8 +252,11 @@ class ReplayView:
         playback = self.playback
         speed = (f'{playback.speed:g}× real time' if playback.speed else
                  f'evenly, {playback.rate:g} flows/s')
+        if playback.bound:
+            speed += f' (the {playback.bound})'
         state = 'ended' if playback.finished else 'paused' if playback.paused else 'playing'
-        filtered = f"   filter: {' '.join(self.filter_words)}" if self.filter_words else ''
+        filtered = (f'   models passing {filters.as_typed(self.filter_words)}'
+                    if self.filter_words else '')
         return [('bold', visible(self.item.heading) + '\n'),
                 ('', f'{when_us(playback.clock)}   {speed}   {playback.shown:,} / '
                      f'{playback.total:,} flows   sort: {playback.sort}   '),
@@ -269,7 +299,7 @@ class ReplayView:
         if not self.playback.showing:
             return
         if self._rank() is None:
-            self.selected = int(self.playback.ranked(1)[0])
+            self.selected = int(self._ranked(1)[0])
         conn = self.playback.order.ids[self.selected]
         try:
             items = self.item.model_view(conn)
@@ -302,7 +332,7 @@ KEY_TABLE = (
     ('replay', ('pageup',), lambda view, event: view._move(-view._rows())),
     ('replay', ('pagedown',), lambda view, event: view._move(view._rows())),
     ('replay', ('enter',), lambda view, event: view._open_model()),
-    ('replay', ('q', 'escape'), lambda view, event: event.app.exit()),
+    ('replay', ('q',), lambda view, event: event.app.exit()),   # Esc only closes
     ('model', ('q', 'escape'), lambda view, event: view._back(event)),
     ('model', ('up',), lambda view, event: view._scroll(-1)),
     ('model', ('down',), lambda view, event: view._scroll(1)),

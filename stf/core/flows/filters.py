@@ -7,6 +7,7 @@ empty result.
 """
 import operator
 import re
+import shlex
 from dataclasses import dataclass
 
 from stf.core.errors import UserError
@@ -57,6 +58,18 @@ def passing(condition, values):
         return [compare('' if value is None else str(value), wanted) for value in values]
     compare = COMPARISONS[op]
     return [value is not None and compare(value, wanted) for value in values]
+
+
+# What makes shlex.split cut or change a word: only such words are quoted.
+SPLIT_BY_SHELL = re.compile(r'[\s\'"\\]|^$')
+
+
+def as_typed(words):
+    """A filter's words as one line, as typed: a word is quoted only when
+    shlex.split would not give it back otherwise (flows>10 stays flows>10,
+    where shlex.join writes 'flows>10')."""
+    return ' '.join(shlex.quote(word) if SPLIT_BY_SHELL.search(word) else word
+                    for word in words)
 
 
 def help_text(kind):

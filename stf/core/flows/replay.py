@@ -14,7 +14,10 @@ numbers per tuple, whatever the group's size.
 Playback is the replay's state: per tuple the flows shown and the start of
 the latest, the clock (SPEED times real time, or evenly spaced flows), pause,
 step, jump and the sort orders. A tuple's letters after k flows are the
-first k pieces of its state (state_end).
+first k pieces of its state (state_ends). The periodicity sort ranks the
+periodicity of the letters shown so far (Periodicities): each tuple's
+periodic and judged letters are counted on from where its last count
+stopped, reading only the piece of its state its new flows wrote.
 
 A source of chunks (what FlowOrder reads) has `count` (chunks) and
 scan(numbers, work): [work(Chunk) for each chunk number, in that order]; it
@@ -37,6 +40,11 @@ SAMPLES = 256
 NEVER = np.iinfo(np.int64).min
 # -x 0: flows shown per second at first (+ and - double and halve it).
 EVEN_RATE = 10.0
+# The slowest and fastest speeds (times real time) and rates (-x 0, flows a
+# second): beyond them + and - stop, and a clock moved a whole second at
+# once stays far within int64 microseconds.
+SPEEDS = (1 / 64, 100_000.0)
+RATES = (1 / 64, 1_000_000.0)
 SORTS = ('recent', 'flows', 'periodicity')
 
 
@@ -227,22 +235,25 @@ def window_edges(samples, budget):
 class Playback:
     """What a replay has shown: seen (flows of each tuple), latest (the start
     of its latest flow shown, NEVER before one), clock (µs: every flow that
-    starts at or before it is shown), speed (times real time; 0: evenly
-    spaced flows, `rate` per second), paused, selected (a bool per tuple or
-    None for all), periodicity (of each tuple's whole model, NaN unknown),
-    sort (one of SORTS)."""
+    starts at or before it is shown; once all are, the last one's start),
+    speed (times real time, within SPEEDS; 0: evenly spaced flows, `rate`
+    per second, within RATES), paused, selected (a bool per tuple or None
+    for all), sort (one of SORTS), periodicity (of each tuple's letters
+    shown so far, NaN unknown: brought up to date as the periodicity sort
+    ranks). states: where the states are read (see Periodicities); None:
+    every periodicity unknown."""
 
-    def __init__(self, order, speed=1.0, selected=None, periodicity=None):
-        if speed < 0:
-            raise UserError(f'the speed must be 0 (flows evenly spaced) or more, not {speed:g}')
+    def __init__(self, order, speed=1.0, selected=None, states=None):
+        if speed and not SPEEDS[0] <= speed <= SPEEDS[1]:
+            raise UserError(f'the speed must be 0 (flows evenly spaced) or from '
+                            f'{SPEEDS[0]:g} to {SPEEDS[1]:g}, not {speed:g}')
         self.order = order
         self.speed = float(speed)
         self.rate = EVEN_RATE
         self.paused = False
         self.sort = SORTS[0]
         tuples = len(order.counts)
-        self.periodicity = (np.full(tuples, np.nan) if periodicity is None
-                            else np.asarray(periodicity, np.float64))
+        self.periodicities = Periodicities(tuples, states)
         self.selected = selected
         self._owed = 0.0
         self.jump(order.first - 1)
@@ -261,8 +272,8 @@ class Playback:
     def ranked(self, limit=None):
         """The tuples with a flow shown (the first `limit` of them), in the
         order of self.sort: the most recent flow first; or the most flows; or
-        the most periodic model (unknown last); ties by the most recent flow,
-        then the group's order. A screen's page of 500,000 tuples takes the
+        the most periodic letters so far (unknown last); ties by the most
+        recent flow, then the group's order. A screen's page of 500,000 tuples takes the
         tuples up to its last row's key and sorts only those."""
         keys = self._keys()
         primary = keys[-1]
@@ -293,12 +304,18 @@ class Playback:
     def _keys(self):
         """The keys of the tuples shown, as np.lexsort takes them (the last
         one first); keys[0]: the tuples, in the group's order."""
+        if self.sort == 'periodicity':
+            self.periodicities.update(self.seen)
         shown = np.flatnonzero(self.seen)
         recent = -self.latest[shown]
         keys = {'recent': (recent,),
                 'flows': (recent, -self.seen[shown]),
                 'periodicity': (recent, np.nan_to_num(-self.periodicity[shown], nan=np.inf))}
         return [shown, *keys[self.sort]]
+
+    @property
+    def periodicity(self):
+        return self.periodicities.values
 
     def next_sort(self):
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
@@ -328,9 +345,15 @@ class Playback:
 
     def _scale(self, factor):
         if self.speed:
-            self.speed *= factor
+            self.speed = float(np.clip(self.speed * factor, *SPEEDS))
         else:
-            self.rate *= factor
+            self.rate = float(np.clip(self.rate * factor, *RATES))
+
+    @property
+    def bound(self):
+        """'slowest' or 'fastest' when + or - can go no further, else ''."""
+        value, (low, high) = (self.speed, SPEEDS) if self.speed else (self.rate, RATES)
+        return 'slowest' if value <= low else 'fastest' if value >= high else ''
 
     def jump(self, moment):
         """Show exactly the flows that start at or before moment."""
@@ -343,7 +366,7 @@ class Playback:
         self.seen, self.latest, self.shown = seen, latest, int(seen.sum())
         self._window, self._start, self._tuples = window, start, tuples
         self._at = int(np.searchsorted(start, moment, 'right'))
-        self.clock = moment
+        self._set_clock(moment)
         self._owed = 0.0
 
     def select(self, selected):
@@ -366,7 +389,13 @@ class Playback:
             self._show(end)
             if end < len(self._start) or not self._next_window(moment):
                 break
+        self._set_clock(moment)
+
+    def _set_clock(self, moment):
+        """The clock at moment; once every flow is shown it stops at the last."""
         self.clock = moment
+        if self.finished and self.shown:
+            self.clock = min(moment, int(self.latest.max()))
 
     def _show_count(self, many):
         while many > 0:
@@ -415,6 +444,121 @@ def state_ends(state):
     return at + 1 + timechar
 
 
+class Periodicities:
+    """Each tuple's periodicity after its first `flows` flows: the share of
+    strongly periodic letters among the letters with periodicity data, as
+    stf.core.flows.letters.periodicity judges a state (values; NaN unknown).
+
+    Per tuple it keeps the flows counted, how far into the state it read
+    (cursor) and the letters it counted: update counts on from there, so a
+    frame costs the letters its new flows wrote, not the tuples' states;
+    a tuple that went back (a jump) is counted again from its start.
+
+    states(tuples, begins, sizes): the characters begins[i] to
+    begins[i] + sizes[i] of each tuple's state (str; shorter where the
+    state ends, '' for a tuple without a model)."""
+
+    def __init__(self, tuples, states):
+        self.states = states
+        self.values = np.full(tuples, np.nan)
+        self.flows = np.zeros(tuples, np.int64)
+        self.cursor = np.zeros(tuples, np.int64)
+        self.judged = np.zeros(tuples, np.int64)
+        self.periodic = np.zeros(tuples, np.int64)
+
+    def update(self, seen):
+        """Count each tuple's letters up to its seen[i] flows."""
+        changed = np.flatnonzero(seen != self.flows)
+        if not len(changed):
+            return
+        back = changed[seen[changed] < self.flows[changed]]
+        for column in (self.flows, self.cursor, self.judged, self.periodic):
+            column[back] = 0
+        wanted = seen[changed]
+        if self.states is not None:
+            try:
+                self._count(changed, wanted - self.flows[changed])
+            except BaseException:      # a read failed: counted again from the start
+                for column in (self.flows, self.cursor, self.judged, self.periodic):
+                    column[changed] = 0
+                self.values[changed] = np.nan
+                raise
+        self.flows[changed] = wanted
+        judged = self.judged[changed]
+        with np.errstate(invalid='ignore', divide='ignore'):
+            self.values[changed] = np.where(judged > 0, self.periodic[changed] /
+                                            np.maximum(judged, 1), np.nan)
+
+    def _count(self, tuples, needed):
+        """Count `needed` more letters of each tuple, batch by batch (at
+        most BATCH_CHARS characters read at once); a piece that held too few
+        letters (long runs of zeros) is read on, four times longer, until
+        its state ends."""
+        tuples, needed = tuples[needed > 0], needed[needed > 0]
+        sizes = needed * CHARS_PER_FLOW + CHARS_PER_FLOW
+        while len(tuples):
+            again = np.zeros(len(tuples), bool)
+            for batch in _batches(sizes, BATCH_CHARS):
+                at = tuples[batch]
+                pieces = self.states(at, self.cursor[at], sizes[batch])
+                taken, judged, periodic, used = counted_letters(pieces, needed[batch])
+                self.cursor[at] += used
+                self.judged[at] += judged
+                self.periodic[at] += periodic
+                needed[batch] -= taken
+                lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+                again[batch] = (needed[batch] > 0) & (lengths == sizes[batch])
+            tuples, needed, sizes = tuples[again], needed[again], sizes[again] * 4
+
+
+# A guess of the characters a flow writes (zeros, its letter, a timechar):
+# a piece too short is read on.
+CHARS_PER_FLOW = 3
+# Characters counted at once: a batch's arrays stay a few MB (a jump may
+# count the letters of every tuple shown).
+BATCH_CHARS = 1 << 20
+
+
+def _batches(sizes, most):
+    """Slices of consecutive sizes that add up to about `most` each."""
+    ends = np.cumsum(sizes)
+    begin = 0
+    while begin < len(sizes):
+        before = ends[begin - 1] if begin else 0
+        end = max(int(np.searchsorted(ends, before + most, 'right')), begin + 1)
+        yield slice(begin, end)
+        begin = end
+
+
+def counted_letters(pieces, needed):
+    """Of each piece's first needed[i] letters: (letters taken, judged
+    letters, strongly periodic ones, characters up to the last one taken)."""
+    needed = np.asarray(needed, np.int64)
+    lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    zeros = np.zeros(len(pieces), np.int64)
+    if not lengths.sum():
+        return zeros, zeros, zeros, zeros
+    codes = np.frombuffer(''.join(pieces).encode('ascii', 'replace'), np.uint8)
+    begins = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    at = np.flatnonzero(_LETTER_BYTES[codes])           # where the letters are
+    first = np.searchsorted(at, begins)                 # each piece's first letter
+    taken = np.minimum(needed, np.searchsorted(at, begins + lengths) - first)
+    stop = first + taken
+    ends = begins.copy()                                # after the last letter taken
+    some = taken > 0
+    ends[some] = at[stop[some] - 1] + 1
+    letter_codes = codes[at]
+    judged, periodic = (_running(table[letter_codes]) for table in (_JUDGED_BYTES,
+                                                                    _PERIODIC_BYTES))
+    return (taken, (judged[stop] - judged[first]).astype(np.int64),
+            (periodic[stop] - periodic[first]).astype(np.int64), ends - begins)
+
+
+def _running(flags):
+    """[0, flags[0], flags[0] + flags[1], ...] (int32: a batch is < 2**31)."""
+    return np.concatenate(([0], np.cumsum(flags, dtype=np.int32)))
+
+
 def _byte_table(chars):
     table = np.zeros(256, bool)
     table[[ord(char) for char in chars]] = True
@@ -423,6 +567,10 @@ def _byte_table(chars):
 
 _LETTER_BYTES = _byte_table(''.join(letters.LETTERS))
 _TIMECHAR_BYTES = _byte_table(letters.GAP_SYMBOLS[:-1])
+# as letters.periodicity judges: the letters with periodicity data, and the
+# strongly periodic ones
+_JUDGED_BYTES = _byte_table(''.join(letters.LETTERS[1:]))
+_PERIODIC_BYTES = _byte_table(letters.LETTERS[letters.STRONGLY_PERIODIC])
 
 
 def moment(text, first_us):
