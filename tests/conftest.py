@@ -169,19 +169,37 @@ def write_pcap(path, times, payload=b'x' * 20, nano=False):
     return path
 
 
+FREE_PORTS = (20000, 32000)
+
+
+def worker_ports():
+    """This test process's share of FREE_PORTS: pytest-xdist's workers each
+    take their own slice, so that one worker never starts a server on the
+    port of a server another worker's test just stopped (its client would
+    reconnect to the wrong server)."""
+    low, high = FREE_PORTS
+    count = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT') or 1)
+    number = int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0')[2:] or 0)
+    share = (high - low) // count
+    return low + number * share, low + (number + 1) * share - 1
+
+
 def free_port():
     """A free loopback port below the kernel's ephemeral range (32768 up on
     Linux): a client reconnecting to a stopped server's port there can never
     connect to itself (TCP self-connect), nor meet a port another program was
-    given by the kernel."""
+    given by the kernel. Drawn by the system's random source: tests that seed
+    Python's `random` (property tests) would give every worker the same ports."""
     import random
     import socket
+    low, high = worker_ports()
+    draw = random.SystemRandom()
     for _ in range(200):
-        port = random.randint(20000, 32000)
+        port = draw.randint(low, high)
         with socket.socket() as probe:
             try:
                 probe.bind(('127.0.0.1', port))
             except OSError:
                 continue
             return port
-    raise RuntimeError('no free port between 20000 and 32000')
+    raise RuntimeError(f'no free port between {low} and {high}')
