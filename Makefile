@@ -10,7 +10,7 @@ STAMP := $(VENV)/.dependencies.stamp
 ARGS ?=
 
 .DEFAULT_GOAL := setup
-.PHONY: setup run test tools
+.PHONY: setup run test tools postgres
 
 setup: $(STAMP) tools
 
@@ -23,6 +23,19 @@ test: setup
 
 tools:
 	@bash scripts/install-tools.sh tools
+
+# stf on RelStorage with PostgreSQL: RelStorage and psycopg2 in .venv
+# (dependencies-postgres.txt, checked against the ZODB installed), and the
+# PostgreSQL server from Debian's packages for the tests.
+POSTGRES_STAMP := $(VENV)/.postgres.stamp
+postgres: $(POSTGRES_STAMP)
+	@bash scripts/install-tools.sh postgres
+
+$(POSTGRES_STAMP): dependencies-postgres.txt $(STAMP)
+	./$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r dependencies-postgres.txt
+	./$(VENV)/bin/python -m pip check
+	./$(VENV)/bin/python -c "import relstorage.storage, psycopg2, ZODB"
+	touch $@
 
 # pip, not python, marks a usable venv: without ensurepip (Debian without
 # python3-venv) `python -m venv` leaves a venv that has python but no pip.

@@ -4,6 +4,8 @@
 #   scripts/install-tools.sh         argus, ra and capinfos, the missing ones only
 #   scripts/install-tools.sh venv    python3-venv, when `python3 -m venv` cannot work
 #                                    (Debian ships ensurepip in python3-venv)
+#   scripts/install-tools.sh postgres  the PostgreSQL server (initdb, pg_ctl), for the
+#                                    tests of stf on RelStorage
 #
 # As root it runs apt-get; otherwise it prints the command to run with sudo.
 # A missing tool is not an error: stf runs without it and names the package
@@ -55,8 +57,15 @@ venv() {
     apt_install python3-venv
 }
 
+postgres() {
+    compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null && return 0
+    apt_install postgresql && return 0
+    say "continuing without the PostgreSQL server: the RelStorage tests are skipped"
+}
+
 case "${1:-tools}" in
     tools) tools ;;
     venv) venv ;;
+    postgres) postgres ;;
     *) say "usage: $0 [tools|venv]"; exit 2 ;;
 esac
