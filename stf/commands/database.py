@@ -1,8 +1,12 @@
 """database: information and upkeep of the object database."""
+from pathlib import Path
+
+import stf
 from stf.commands import common
 from stf.commands.registry import Action, Command
 from stf.core.errors import UserError
 from stf.commands.results import Fields, Table, ok, warning
+from stf.db import copying
 from stf.models import STRUCTURES
 from stf.ops import deletions
 from stf.core.formats import counted
@@ -74,6 +78,21 @@ def delete(app, args, consent):
     return [ok(f"deleted '{name}'")]
 
 
+# $ROOT in a ZConfig file: stf's folder, as for the configured database.
+STF_FOLDER = Path(stf.__file__).resolve().parent.parent
+
+
+def copy_to(app, args):
+    # Written into another storage, nothing committed here: all in gather.
+    conf = Path(args.copy_to).expanduser()
+    if not conf.is_file():
+        raise UserError(f'{conf} is not a file; give the ZConfig file of the database to '
+                        'copy into (e.g. confs/zodb.conf)')
+    line = copying.copy_to(app.database, app.root, conf, STF_FOLDER,
+                           app.progress('copying transactions'))
+    return [ok(line)]
+
+
 COMMANDS = [Command(
     'database', 'information about and upkeep of the database', example='i',
     actions=(
@@ -87,5 +106,8 @@ COMMANDS = [Command(
         Action(('-l', '--list'), 'list the top-level structures', apply=list_structures),
         Action(('-d', '--delete'), 'delete one top-level structure and everything in it',
                metavar='NAME', complete='structure', gather=confirm_delete, apply=delete),
+        Action(('--copy-to',), 'copy the database with its history into the empty database '
+               'a ZConfig file names, then compare them', metavar='CONFIG', complete='path',
+               gather=copy_to),
     ),
     options=(common.YES,))]

@@ -1,0 +1,334 @@
+"""The open database copied into another storage (a ZConfig file names it),
+every transaction with its history, then compared object by object.
+
+Refused: a destination that holds anything (nothing is overwritten), the
+open database itself, and a source someone else may write to meanwhile
+(other clients of its ZEO server, other sessions on its PostgreSQL
+database). The copy reads the source up to its last transaction as the copy
+began; a commit that came meanwhile makes the copy incomplete, which is said.
+"""
+from pathlib import Path
+
+import transaction
+from ZODB.POSException import POSKeyError
+from ZODB.utils import load_current, p64, z64
+
+from stf.core.errors import UserError
+from stf.core.formats import counted
+from stf.db import storages, zconf, zeohooks
+from stf.db.classes import GuardedDB
+
+
+def copy_to(database, root, conf_path, root_dir, update=None):
+    """Copy database (stf.db.database.Database; root: the root its read
+    transaction sees) into the storage conf_path names; the line that says
+    what was copied and that both are the same. update(done, total):
+    transactions copied (None: no progress shown)."""
+    source = database.db.storage
+    refuse_the_same_file(database, conf_path, root_dir)
+    destination = open_destination(conf_path, root_dir)
+    try:
+        refuse_the_same_storage(source, destination, conf_path)
+        refuse_unless_empty(destination, conf_path)
+        refuse_other_writers(database.db)
+        last = newest_transaction(source)
+        copied = copy_transactions(source, destination, last, update)
+        if newest_transaction(source) != last:
+            raise UserError(f'someone committed to the open database while it was copied: the '
+                            f'copy in {conf_path} is incomplete; empty it and copy again when '
+                            'no one else works on the database')
+        compared = compare(root, destination, conf_path)
+    finally:
+        destination.close()
+    return (f'copied {counted(copied, "transaction")}; every dataset, group, model, label and '
+            f'note is the same ({counted(compared, "object")})')
+
+
+# -- the destination
+
+
+def refuse_the_same_file(database, conf_path, root_dir):
+    """A file the open database is: refused before it is opened (its lock
+    would only say that some program holds it)."""
+    mine = own_file(database)
+    _, top = storages.read_config(conf_path, root_dir)
+    if mine and any(Path(path).expanduser().resolve() == mine
+                    for path in zconf.filestorage_paths(top)):
+        raise UserError(f'{conf_path} names the open database itself ({mine}); give the '
+                        'configuration of another, empty database')
+
+
+def own_file(database):
+    """The resolved path of the open database's file, or None."""
+    path = (database.shared.path if database.shared
+            else getattr(database.db.storage, '_file_name', None))
+    return Path(path).expanduser().resolve() if path else None
+
+
+def open_destination(conf_path, root_dir):
+    """The storage of the first <zodb> of conf_path, opened (created when new)."""
+    import zc.lockfile
+    text, top = storages.read_config(conf_path, root_dir)
+    storages.make_storage_folders(top)
+    config = zconf.load(text, root_dir, conf_path)
+    try:
+        return config.database[0].config.storage.open()
+    except zc.lockfile.LockError:
+        raise UserError(f'the database {conf_path} names is open in another program; close '
+                        'it there, or copy into another database') from None
+    except Exception as error:
+        raise UserError(f'cannot open the database of {conf_path}: '
+                        f'{type(error).__name__}: {error}') from None
+
+
+def refuse_the_same_storage(source, destination, conf_path):
+    mine = identity(source)
+    if mine is not None and identity(destination) == mine:
+        raise UserError(f'{conf_path} names the open database itself; give the configuration '
+                        'of another, empty database')
+
+
+def identity(storage):
+    """What tells one storage from another: a file's path, a ZEO server's
+    address and storage name, a PostgreSQL database on its server; None
+    for another kind."""
+    path = getattr(storage, '_file_name', None)
+    if path:
+        return 'file', str(Path(path).resolve())
+    if zeohooks.is_client(storage):
+        addresses = storage._addr if isinstance(storage._addr, list) else [storage._addr]
+        return 'zeo', tuple(map(str, addresses)), storage._storage
+    if is_relstorage(storage):
+        return ('postgresql', *query_one(storage, 'SELECT current_database(), '
+                                         "current_setting('port'), pg_postmaster_start_time()"))
+    return None
+
+
+def refuse_unless_empty(destination, conf_path):
+    """A database holding anything (a root, a transaction) is never overwritten."""
+    try:
+        load_current(destination, z64)
+    except POSKeyError:
+        if destination.lastTransaction() == z64:
+            return
+    raise UserError(f'the database {conf_path} names is not empty; stf copies only into an '
+                    'empty database and never overwrites one: give another')
+
+
+# -- others on the source
+
+
+def refuse_other_writers(db):
+    """Refused while anyone else may commit to db's storage."""
+    storage = db.storage
+    if zeohooks.is_client(storage):
+        others = storage.server_status()['connections'] - 1  # this stf is one
+        where = 'its ZEO server'
+    elif is_relstorage(storage):
+        others = other_sessions(db)
+        where = 'its PostgreSQL database'
+    else:
+        return  # a file this stf opened alone
+    if others > 0:
+        raise UserError(f'{counted(others, "other client")} connected to {where}; they could '
+                        'commit while it is copied: copy when only this stf is connected')
+
+
+def is_relstorage(storage):
+    return hasattr(storage, '_adapter') and hasattr(storage, '_store_connection_pool')
+
+
+def other_sessions(db):
+    """Sessions on the PostgreSQL database of db's RelStorage that are not
+    this stf's own connections."""
+    own = own_backends(db)
+    rows = query_all(db.storage, "SELECT pid FROM pg_stat_activity WHERE datname = "
+                     "current_database() AND pid <> pg_backend_pid() AND backend_type = "
+                     "'client backend'")
+    return len({pid for (pid,) in rows} - own)
+
+
+def own_backends(db):
+    """The server process ids of this stf's connections to db's database:
+    those of the storage and of each ZODB connection's instance of it."""
+    instances = [db.storage] + [connection._storage for connection in list(db.pool.all)]
+    for pool in getattr(db.historical_pool, 'pools', {}).values():
+        instances += [connection._storage for connection in list(pool.all)]
+    connections = []
+    for storage in instances:
+        connections.append(getattr(storage._load_connection, 'connection', None))
+        store_pool = storage._store_connection_pool
+        connections += [getattr(store, 'connection', None)
+                        for store in getattr(store_pool, '_connections', ())]
+    return {connection.info.backend_pid for connection in connections
+            if connection is not None and not connection.closed}
+
+
+def query_all(storage, sql):
+    """The rows of sql on a connection of its own to the RelStorage's database."""
+    manager = storage._adapter.connmanager
+    connection, cursor = manager.open()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        manager.close(connection, cursor)
+
+
+def query_one(storage, sql):
+    return query_all(storage, sql)[0]
+
+
+def newest_transaction(storage):
+    """The id of the last transaction committed to storage, asked of its
+    server or database (a client's own idea of it may lag)."""
+    if zeohooks.is_client(storage):
+        return bytes.fromhex(storage.server_status()['last-transaction'])
+    if is_relstorage(storage):
+        (tid,) = query_one(storage, 'SELECT COALESCE(MAX(tid), 0) FROM transaction')
+        return p64(tid)
+    return storage.lastTransaction()
+
+
+# -- the copy
+
+
+def copy_transactions(source, destination, last, update=None):
+    """Every transaction of source up to last restored into destination
+    (ids, times, users, descriptions and records as they were); their count."""
+    total = count_transactions(source, last) if update else None
+    copied = 0
+    if update:
+        update(0, total)
+    iterator = source.iterator(stop=last)
+    try:
+        for record in iterator:
+            restore(destination, record)
+            copied += 1
+            if update:
+                update(copied, total)
+    finally:
+        getattr(iterator, 'close', lambda: None)()
+    return copied
+
+
+def count_transactions(storage, last):
+    """How many transactions a copy reads, when a local file can tell at
+    little cost (headers only); else None (the progress has no total)."""
+    if not getattr(storage, '_file_name', None):
+        return None
+    iterator = storage.iterator(stop=last)
+    try:
+        return sum(1 for _ in iterator)
+    finally:
+        iterator.close()
+
+
+def restore(destination, record):
+    """One transaction (an iterator's record) committed to destination as it was."""
+    destination.tpc_begin(record, record.tid, record.status)
+    try:
+        for data in record:
+            destination.restore(data.oid, data.tid, data.data, '', data.data_txn, record)
+        destination.tpc_vote(record)
+    except BaseException:
+        destination.tpc_abort(record)
+        raise
+    destination.tpc_finish(record)
+
+
+# -- the comparison
+
+
+def compare(root, destination, conf_path):
+    """Every dataset, group, model, label and note of root against the
+    copy's (opened as stf opens a database); how many were compared, or the
+    first difference as a UserError."""
+    copy_db = GuardedDB(destination)  # closed with the destination
+    manager = transaction.TransactionManager(explicit=False)
+    connection = copy_db.open(transaction_manager=manager)
+    try:
+        manager.begin()
+        compared = 0
+        mine, theirs = contents(root), contents(connection.root())
+        for compared, (original, copied) in enumerate(zip_all(mine, theirs), 1):
+            if original != copied:
+                raise UserError(f'the copy in {conf_path} differs from the open database: '
+                                f'{difference(original, copied)}; empty it and copy again')
+        return compared
+    finally:
+        manager.abort()
+        connection.close()
+
+
+MISSING = (None, None)
+
+
+def zip_all(first, second):
+    """Pairs of first and second; MISSING for the shorter one's end."""
+    first, second = iter(first), iter(second)
+    while True:
+        left, right = next(first, MISSING), next(second, MISSING)
+        if left is MISSING and right is MISSING:
+            return
+        yield left, right
+
+
+def difference(original, copied):
+    """What one pair of (what, contents) tells."""
+    if copied is MISSING:
+        return f'{original[0]} is missing from the copy'
+    if original is MISSING:
+        return f'{copied[0]} is in the copy only'
+    if original[0] != copied[0]:
+        return f'{original[0]} is missing from the copy, which has {copied[0]} there'
+    return f'{original[0]} is not the same'
+
+
+def contents(root):
+    """(what, contents) of every dataset, dataset file, connection group
+    (its connection ids and flow columns' bytes), model group, model (its
+    state), label and note, in a fixed order."""
+    for reader in (datasets, connection_groups, model_groups, labels, notes):
+        yield from reader(root)
+
+
+def datasets(root):
+    for dataset_id, dataset in root['datasets'].items.items():
+        yield f'dataset {dataset_id}', (dataset.name, dataset.folder, dataset.main_file_id,
+                                        dataset.note_id)
+        for file_id, item in dataset.files.items():
+            yield f'file {file_id} of dataset {dataset_id}', (item.path, item.kind, item.size)
+
+
+CHUNK_COLUMNS = ('bounds', 'start', 'dur', 'size', 'offset', 'line', 'label', 'original')
+
+
+def connection_groups(root):
+    for group_id, group in root['connections'].items.items():
+        what = f'connection group {group_id}'
+        yield what, (group.dataset_id, group.file_id, group.file_path, list(group.labels),
+                     group.connection_count, group.flow_count, list(group.index.items()))
+        for number, chunk in enumerate(group.chunks):
+            yield f'flows part {number} of {what}', (
+                list(chunk.ids), *(getattr(chunk, name) for name in CHUNK_COLUMNS))
+
+
+def model_groups(root):
+    for group_id, group in root['models'].items.items():
+        yield f'model group {group_id}', (group.connection_group_id, group.constructor_id,
+                                          group.dataset_id, group.count, group.source)
+        for conn, state in group.states.items():
+            yield f'model {conn} of group {group_id}', (state, group.labels.get(conn),
+                                                        group.notes.get(conn))
+
+
+def labels(root):
+    for label_id, label in root['labels'].items.items():
+        yield f'label {label_id}', (label.name, label.note_id, dict(label.datasets), [
+            (group_id, list(conns)) for group_id, conns in label.members.items()])
+
+
+def notes(root):
+    for note_id, note in root['notes'].items.items():
+        yield f'note {note_id}', (note.text, note.owner)
