@@ -196,12 +196,12 @@ def newest_transaction(storage):
 def copy_transactions(source, destination, last, update=None):
     """Every transaction of source up to last restored into destination
     (ids, times, users, descriptions and records as they were); their count."""
-    total = count_transactions(source, last) if update else None
-    copied = 0
-    if update:
-        update(0, total)
     iterator = source.iterator(stop=last)
     try:
+        total = count_transactions(source, iterator, last) if update else None
+        copied = 0
+        if update:
+            update(0, total)
         for record in iterator:
             restore(destination, record)
             copied += 1
@@ -212,16 +212,21 @@ def copy_transactions(source, destination, last, update=None):
     return copied
 
 
-def count_transactions(storage, last):
-    """How many transactions a copy reads, when a local file can tell at
-    little cost (headers only); else None (the progress has no total)."""
+def count_transactions(storage, iterator, last):
+    """How many transactions the copy reads, when that costs little: an
+    iterator that knows (RelStorage's lists them first), a local file (its
+    headers); else None (the progress counts without a total)."""
+    try:
+        return len(iterator)
+    except TypeError:
+        pass
     if not getattr(storage, '_file_name', None):
         return None
-    iterator = storage.iterator(stop=last)
+    headers = storage.iterator(stop=last)
     try:
-        return sum(1 for _ in iterator)
+        return sum(1 for _ in headers)
     finally:
-        iterator.close()
+        headers.close()
 
 
 def restore(destination, record):
