@@ -19,6 +19,13 @@ def parse_arguments(argv):
                         help='run this command and exit (may be repeated)')
     parser.add_argument('--zeo', metavar='HOST:PORT',
                         help='use the database of the ZEO server at HOST:PORT (or a unix socket)')
+    parser.add_argument('--relstorage', metavar='DSN',
+                        help="use RelStorage on the PostgreSQL database of DSN (e.g. 'dbname=stf "
+                             "host=db.example.org sslmode=verify-full'), history-preserving; "
+                             'confs/relstorage.conf shows the other settings')
+    parser.add_argument('--create-tables', action='store_true',
+                        help="create stf's tables in a new RelStorage database (--relstorage "
+                             'or the configured one)')
     parser.add_argument('--serve', nargs='?', const='127.0.0.1:8100', metavar='HOST:PORT',
                         help="serve the configured database (or --db PATH) to other analysts "
                              'with ZEO, on loopback port 8100 unless told otherwise')
@@ -40,6 +47,15 @@ def parse_arguments(argv):
 # Options that cannot go together, and what to do instead.
 EXCLUSIVE_OPTIONS = [
     (('db', 'zeo'), '--db PATH and --zeo HOST:PORT both name the database; give one'),
+    (('db', 'relstorage'), '--db PATH and --relstorage DSN both name the database; give one'),
+    (('zeo', 'relstorage'), '--zeo HOST:PORT and --relstorage DSN both name the database; '
+                            'give one'),
+    (('serve', 'relstorage'), '--serve serves a file; analysts share a RelStorage database '
+                              'by each starting stf with --relstorage DSN'),
+    (('db', 'create_tables'), '--create-tables is for a RelStorage database; a --db file '
+                              'needs none'),
+    (('zeo', 'create_tables'), '--create-tables is for a RelStorage database; the ZEO server '
+                               'makes its own'),
     (('serve', 'zeo'), '--serve runs a server for a file (the configured one or --db PATH); '
                        'connect to a server with --zeo in another stf'),
     (('serve', 'command'), '--serve only serves; run commands in another stf with --zeo '
@@ -60,9 +76,36 @@ def given(value):
     return value is not None and value is not False
 
 
-def open_database(config, args):
+def open_database(config, args, terminal=False):
+    """The database the options name; a terminal is asked whether to create
+    the missing tables of a RelStorage database (batch runs are told how)."""
+    from stf.db.postgres import TablesMissing
+    try:
+        return _open_database(config, args)
+    except TablesMissing as missing:
+        if not (terminal and ask_yes_no(missing.question)):
+            raise
+    args.create_tables = True
+    return _open_database(config, args)
+
+
+def ask_yes_no(question):
+    """A y/N question before the console starts (its own asker)."""
+    from prompt_toolkit import PromptSession
+    from stf.console.repl import asker
+    try:
+        answer = asker(PromptSession())(f'{question} [y/N]', '')
+    except KeyboardInterrupt:
+        return False
+    return answer.strip().lower() in ('y', 'yes')
+
+
+def _open_database(config, args):
     from stf.db import storages
     from stf.db.database import Database
+    if args.relstorage:
+        return Database(storages.open_relstorage(args.relstorage, args.create_tables),
+                        opened_from='--relstorage')
     if args.zeo:
         return Database(storages.open_zeo(args.zeo, tls=tls_files(args)),
                         opened_from=f'--zeo {args.zeo}')
@@ -75,7 +118,8 @@ def open_database(config, args):
         from stf.db.localshare import SharedFile
         shared = SharedFile(*plain_file)
         return Database(shared.db, shared=shared, opened_from=str(config.zodb_conf))
-    return Database(storages.open_config(config.zodb_conf, config_module.ROOT),
+    return Database(storages.open_config(config.zodb_conf, config_module.ROOT,
+                                         args.create_tables),
                     opened_from=str(config.zodb_conf))
 
 
@@ -173,7 +217,7 @@ def main(argv=None):
         config = config_module.load(args.conf)
         if args.serve:
             return serve(config, args)
-        database = open_database(config, args)
+        database = open_database(config, args, terminal=is_terminal(args))
     except UserError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
@@ -194,11 +238,16 @@ def main(argv=None):
         database.close()
 
 
+def is_terminal(args):
+    """True for the console (a terminal, no -c commands); else a batch run."""
+    return not args.command and sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def run(app, args):
     from stf.console import remembered
     from stf.console.batch import run_batch
     from stf.console.render import Renderer
-    console = not args.command and sys.stdin.isatty() and sys.stdout.isatty()
+    console = is_terminal(args)
     if not console and not app.structures_ready:
         # A script's commands all need the database (or come after one that
         # does): one line rather than one failure per command.

@@ -15,7 +15,7 @@ import transaction
 from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
-from stf.db import history, storages, zeohooks
+from stf.db import history, postgres, storages, zeohooks
 from stf.db.errors import ClientDisconnected, ServerAway
 from stf.models import store
 from stf.core.formats import counted
@@ -230,6 +230,8 @@ class Database:
             return 'FileStorage', f'{self.shared.path} (shared by the stf on this machine)'
         storage = self.db.storage
         kind = type(storage).__name__
+        if postgres.is_relstorage(storage):
+            return kind, postgres.location(storage)
         path = getattr(storage, '_file_name', None)
         if path:
             return kind, str(path)
@@ -253,6 +255,8 @@ class Database:
         if self.shared:
             return str(self.shared.path)
         path = getattr(self.db.storage, '_file_name', None)
+        if postgres.is_relstorage(self.db.storage):
+            return postgres.location(self.db.storage)
         return str(Path(path).resolve()) if path else self._address()
 
     def note_other_commit(self):
@@ -298,7 +302,12 @@ class Database:
         pairs = [('storage', kind), ('location', location)]
         size = self.db.storage.getSize()
         pairs.append(('size', f'{counted(size, "byte")}'))
-        pairs.append(('objects', f'{len(self.db.storage):,}'))
+        storage = self.db.storage
+        relstorage = postgres.is_relstorage(storage)
+        objects = postgres.object_count(storage) if relstorage else len(storage)
+        pairs.append(('objects', f'{objects:,}'))
+        if relstorage:
+            pairs += postgres.details(storage)
         last = self.db.lastTransaction()
         if last and last != b'\0' * 8:
             from ZODB.TimeStamp import TimeStamp

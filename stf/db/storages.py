@@ -1,5 +1,6 @@
 """Opening the database: a FileStorage file, the database a ZConfig file
-describes (a FileStorage, or a ZEO client), or a ZEO server's address.
+describes (a FileStorage, a ZEO client, a RelStorage), a ZEO server's
+address, or a PostgreSQL DSN (RelStorage).
 
 A ZEO client gets stf's hooks (stf.db.zeohooks) and checks: its TLS files are
 checked and its server probed before connecting, so that a refused
@@ -17,7 +18,7 @@ from ZODB.FileStorage.FileStorage import TempFormatter
 from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
-from stf.db import zconf, zeohooks
+from stf.db import postgres, zconf, zeohooks
 from stf.db.classes import GuardedDB, RefusedClass
 from stf.db.errors import ClientDisconnected
 from stf.db.holders import held_message, lock_holder
@@ -176,11 +177,41 @@ def served_file(conf_path, root_dir):
     return Path(path).expanduser() if path else None
 
 
-def open_config(conf_path, root_dir):
+# How an analyst has stf create the tables of a new RelStorage database.
+CREATE_TABLES_OPTION = '--create-tables'
+
+
+def open_relstorage(dsn, create_tables=False):
+    """A history-preserving RelStorage on the PostgreSQL database of dsn
+    (its tables created only when asked)."""
+    shown = 'DSN' if 'password' in dsn else f"'{dsn}'"  # a password is never shown
+    how = f'stf.py --relstorage {shown} {CREATE_TABLES_OPTION}'
+    return database_of(postgres.open_storage(dsn, keep_history=True,
+                                             create_tables=create_tables, how_to_create=how))
+
+
+def check_relstorage(top, conf_path, create_tables):
+    """A configured RelStorage on PostgreSQL checked before ZODB opens it:
+    the Place of its database, or None for no RelStorage."""
+    if not zconf.has_relstorage(top):
+        return None
+    postgres.require_relstorage()
+    settings = zconf.relstorage_settings(top)
+    if settings is None:
+        return None
+    how = (f'stf.py {CREATE_TABLES_OPTION} (and the options you gave), or create-schema '
+           f'true in {conf_path}')
+    return postgres.check(settings.dsn, settings.keep_history,
+                          create_tables or settings.create_schema, how)
+
+
+def open_config(conf_path, root_dir, create_tables=False):
     """Open the database a ZConfig file describes ($ROOT: stf's folder, so
-    that the shipped configuration works from any working directory)."""
+    that the shipped configuration works from any working directory).
+    create_tables: a RelStorage creates its tables if they are missing."""
     conf_path = Path(conf_path)
     text, top = read_config(conf_path, root_dir)
+    place = check_relstorage(top, conf_path, create_tables)
     client = zconf.client_settings(top)
     if client is not None:
         zeohooks.check_classes()
@@ -193,12 +224,14 @@ def open_config(conf_path, root_dir):
             raise UserError(refused)
     make_storage_folders(top)
     config = zconf.load(text, root_dir, conf_path)
+    if create_tables:
+        zconf.create_relstorage_tables(config)
     # Clients are found in what ZODB reads: also through %include, which the
     # first reading skips, and inside other storages.
     shares = zconf.opens_a_client(config)
     if shares:
         zeohooks.check_classes()
-    db = _open_configured(config, conf_path, server, tls)
+    db = _open_configured(config, conf_path, server, tls, place)
     if shares:
         _harden(db, conf_path, zconf.wait_timeout(config))
     return db
@@ -218,7 +251,7 @@ def _harden(db, conf_path, wait_timeout):
         raise
 
 
-def _open_configured(config, conf_path, server, tls):
+def _open_configured(config, conf_path, server, tls, place=None):
     try:
         return _databases_from_config(config.database, conf_path)
     except UserError:  # already one line (a refused class, a class-factory line)
@@ -235,6 +268,8 @@ def _open_configured(config, conf_path, server, tls):
         from stf.db import zeotls
         raise UserError(zeotls.unreachable(*server, error, tls, conf_path)) from None
     except Exception as error:
+        if place is not None:
+            raise postgres.as_user_error(error, place) from None
         raise UserError(f'cannot open the database of {conf_path}: '
                         f'{type(error).__name__}: {error}') from None
 

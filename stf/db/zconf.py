@@ -181,3 +181,42 @@ def client_settings(top):
     settings['ssl'] = ({key: ' '.join(values) for key, values in ssl_section.values.items()}
                        if ssl_section else None)
     return settings
+
+
+# ZConfig's booleans (ZConfig.datatypes.asBoolean).
+TRUE_WORDS = {'true', 'yes', 'on', '1'}
+
+
+@dataclass
+class RelStorageSettings:
+    """What stf checks of a <relstorage> on PostgreSQL before opening it."""
+    dsn: str
+    keep_history: bool
+    create_schema: bool
+
+
+def relstorage_settings(top):
+    """The first <relstorage> section's PostgreSQL settings (RelStorage's
+    defaults: keep-history and create-schema true), or None."""
+    storage = next((section for section in top.walk() if section.type == 'relstorage'), None)
+    if storage is None:
+        return None
+    adapter = next((inner for inner in storage.sections if inner.type == 'postgresql'), None)
+    dsn = adapter.first('dsn', '') if adapter is not None else None
+    if dsn is None:
+        return None  # another database: RelStorage says what it thinks of it
+
+    def flag(key):
+        return storage.first(key, 'true').strip().lower() in TRUE_WORDS
+    return RelStorageSettings(dsn, flag('keep-history'), flag('create-schema'))
+
+
+def has_relstorage(top):
+    return any(section.type == 'relstorage' for section in top.walk())
+
+
+def create_relstorage_tables(config):
+    """Have the RelStorage of the database that `load` read create its tables."""
+    storage = config.database[0].config.storage
+    if hasattr(storage.config, 'create_schema'):
+        storage.config.create_schema = True
