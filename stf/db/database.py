@@ -379,7 +379,10 @@ class Database:
         return history.find(self.db, short)
 
     def undo_blocker(self, tid):
-        return history.undo_blocker(self.db.storage, tid)
+        # RelStorage's own storage never polls, so it would read objects as
+        # they were when it opened: the connection's instance reads them now.
+        storage = self.conn._storage if self._polls else self.db.storage
+        return history.undo_blocker(storage, tid)
 
     def undo(self, entry):
         """Join the undo of entry to the running transaction (run() commits it)."""
