@@ -109,12 +109,15 @@ def test_completion_follows_another_analysts_commit_within_6_seconds(team, tmp_p
     first, second = team
     first.interactive = True
     assert first.completion['dataset_id'] == {}
+    assert first.completion['dataset_id'] == {}  # the console now watches for commits
+    time.sleep(0.5)  # the watcher has polled once: the other's commit is newer
     ok(second, f"datasets -c {flows(tmp_path / 'new.binetflow')} --name newcomer")
     start = time.monotonic()
     # Only completion is asked (a keystroke), no command runs in the first console.
     while first.completion['dataset_id'] != {'0': 'newcomer'}:
         assert time.monotonic() - start < 6, first.completion['dataset_id']
         time.sleep(0.1)
+    assert time.monotonic() - start > 1  # seen by the watcher's poll 5 s later, not at once
     assert first.database._watcher is not None and second.database._watcher is None
 
 
@@ -189,3 +192,15 @@ def test_server_restarted_under_a_console(postgres, relstorage, stf_home):  # no
         assert len(second.notes) == 3
     finally:
         second.close()
+
+
+def test_which_errors_of_postgresql_mean_the_server_lost():
+    psycopg2 = pytest.importorskip('psycopg2', reason='psycopg2 is not installed: `make postgres`')
+    from psycopg2 import extensions
+    from stf.db.errors import server_lost
+    assert server_lost(psycopg2.OperationalError('server closed the connection unexpectedly'))
+    assert server_lost(psycopg2.InterfaceError('connection already closed'))
+    assert not server_lost(extensions.TransactionRollbackError('deadlock detected'))
+    assert not server_lost(extensions.QueryCanceledError('canceling statement due to timeout'))
+    assert not server_lost(psycopg2.ProgrammingError('permission denied for table object_state'))
+    assert not server_lost(ValueError('connection'))
