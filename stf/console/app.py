@@ -18,7 +18,7 @@ from stf.commands import build_registry, common
 from stf.commands.registry import ExitRequested, HelpRequested
 from stf.console import completion, config as config_module, pictures, structured
 from stf.core.errors import Interrupted, UserError
-from stf.db.errors import ClientDisconnected, ServerAway
+from stf.db.errors import ServerAway, server_lost
 from stf.core.flows.filters import FILTER_KEYS
 from stf.core.flows import labelnames
 from stf.core.flows.letters import CONSTRUCTORS
@@ -61,19 +61,22 @@ def log_to_home():
 
 
 def shorten_server_away(record):
-    """A load failed because the ZEO server is away: one line, no traceback
-    (the command says so on the screen; a traceback there tells nothing)."""
-    if record.exc_info and isinstance(record.exc_info[1], (ClientDisconnected, ServerAway)):
+    """A load failed because the database server is away: one line, no
+    traceback (the command says so on the screen; a traceback there tells
+    nothing)."""
+    error = record.exc_info[1] if record.exc_info else None
+    if error is not None and (isinstance(error, ServerAway) or server_lost(error)):
         record.msg = f'{record.getMessage()}: {record.exc_info[1]}'
         record.args = ()
         record.exc_info = record.exc_text = None
     return True
 
 
-# Loggers of the libraries that talk to the ZEO server (ZODB logs a failed
-# load with its traceback before the command reports it in one line), and of
-# transactions (a failed commit's abort).
-LIBRARY_LOGGERS = ('asyncio', 'ZEO', 'ZODB', 'txn')
+# Loggers of the libraries that talk to the database server (ZODB logs a
+# failed load with its traceback before the command reports it in one line;
+# RelStorage warns of each connection refused), and of transactions (a failed
+# commit's abort).
+LIBRARY_LOGGERS = ('asyncio', 'ZEO', 'ZODB', 'txn', 'relstorage')
 
 
 def no_progress(label, unit=None):

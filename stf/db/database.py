@@ -15,8 +15,8 @@ import transaction
 from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
-from stf.db import history, postgres, storages, zeohooks
-from stf.db.errors import ClientDisconnected, ServerAway
+from stf.db import commitwatch, history, postgres, storages, zeohooks
+from stf.db.errors import ServerAway, server_lost
 from stf.models import store
 from stf.core.formats import counted
 
@@ -89,6 +89,11 @@ class Database:
                 db.storage, self._others_committed.set):
             db.close()
             raise zeohooks.refusal(['invalidation notes'])
+        # A storage that tells nobody of others' commits is watched (from the
+        # first time others_committed() is asked: a console's completion).
+        self._polls = commitwatch.polls_for_changes(db.storage)
+        self._watcher = None
+        self._seen = None  # the newest transaction this connection has seen (polling storages)
         self._apart = None  # (transaction manager, connection) of read_apart
         # (command, what it did outside the database) written on the
         # transactions run() commits: the database's history
@@ -126,11 +131,13 @@ class Database:
         try:
             self.tm.begin()
             return work()
-        except ClientDisconnected as error:
-            raise ServerAway(str(error), silent=isinstance(error, zeohooks.ServerSilent)) \
-                from error
+        except Exception as error:
+            if server_lost(error):
+                raise ServerAway(str(error), silent=isinstance(error, zeohooks.ServerSilent)) \
+                    from error
+            raise
         finally:
-            self.tm.abort()
+            self._abort()
 
     def _following_the_file(self, step):
         """step(), again on the file's new server when the stf that served the
@@ -139,13 +146,17 @@ class Database:
         # not tried again for this command: it says so at once.
         failed_take_over = not self.reachable() and self.shared and not self.take_over()
         # Several consoles leaving one after the other mean as many take-overs.
-        for _ in range(TAKE_OVERS):
-            try:
-                return step()
-            except Exception as error:
-                if (failed_take_over or not self._server_left(error) or not self.take_over()):
-                    raise
-        return step()
+        try:
+            for _ in range(TAKE_OVERS):
+                try:
+                    return step()
+                except Exception as error:
+                    if (failed_take_over or not self._server_left(error)
+                            or not self.take_over()):
+                        raise
+            return step()
+        finally:
+            self._note_seen()
 
     @staticmethod
     def _server_left(error):
@@ -166,20 +177,29 @@ class Database:
                 self.saved_through_interrupt = self._commit()
                 return result
             except ConflictError:
-                self.tm.abort()
+                self._abort()
                 self.conflicts += 1
                 store.contended()
                 time.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
-            except ClientDisconnected as error:
-                self.tm.abort()
+            except BaseException as error:
+                self._abort()
+                if not server_lost(error):
+                    raise
                 # Once the server voted yes, a server lost may have saved it.
                 raise ServerAway(str(error), while_saving=phase.voted,
                                  silent=isinstance(error, zeohooks.ServerSilent)) from error
-            except BaseException:
-                self.tm.abort()
-                raise
         raise UserError(f'another analyst changed the same data {retries} times '
                         'while this command ran; nothing was changed, run it again')
+
+    def _abort(self):
+        """Abort the running transaction. A server lost says so at the next
+        request, not here: a storage that polls at each transaction's end
+        (RelStorage) would otherwise hide the error that ended the command."""
+        try:
+            self.tm.abort()
+        except Exception as error:
+            if not server_lost(error):
+                raise
 
     def _commit(self):
         """Commit with Ctrl-C held back, so that a command is saved in full or
@@ -222,7 +242,23 @@ class Database:
         return connected is None or connected()
 
     def last_transaction(self):
+        """The newest transaction this console knows of: the storage's (a ZEO
+        client's follows the server), or, on a storage each connection polls
+        (RelStorage, whose own never moves), what this connection has seen."""
+        if self._polls:
+            self._note_seen()
+            return self._seen
         return self.db.lastTransaction()
+
+    def _note_seen(self):
+        """Remember what this connection has seen, for the commit watcher's
+        thread (which must not use the connection itself)."""
+        if self._polls:
+            try:
+                self._seen = self.conn._storage.lastTransaction()
+            except Exception as error:
+                if not server_lost(error):
+                    raise
 
     def describe(self):
         """(kind, location) of the storage, for the toolbar and `database -i`."""
@@ -246,7 +282,9 @@ class Database:
             addr = addr[0]
         if isinstance(addr, tuple):
             addr = f'{addr[0]}:{addr[1]}'
-        return str(addr) if addr else storage.getName()
+        if addr:
+            return str(addr)
+        return postgres.location(storage) if postgres.is_relstorage(storage) else storage.getName()
 
     def key(self):
         """What tells this database from the analyst's others (an analyst's
@@ -262,6 +300,14 @@ class Database:
     def note_other_commit(self):
         self._others_committed.set()
 
+    def _watch_commits(self):
+        """Start polling for others' commits, on a storage that tells nobody."""
+        if self._polls and self._watcher is None:
+            self._note_seen()
+            self._watcher = commitwatch.CommitWatcher(
+                self.db.storage, lambda: self._seen or b'', self.note_other_commit)
+            self._watcher.start()
+
     def read_apart(self, read):
         """read(root) in a connection and transaction of its own: for a thread
         other than the console's (ZODB connections are not shared by threads)."""
@@ -273,13 +319,21 @@ class Database:
             try:
                 manager.begin()  # sees the newest commits
                 return read(connection.root())
-            except ClientDisconnected as error:
-                raise ServerAway(str(error)) from error
+            except Exception as error:
+                if server_lost(error):
+                    raise ServerAway(str(error)) from error
+                raise
             finally:
-                manager.abort()
+                try:
+                    manager.abort()
+                except Exception as error:
+                    if not server_lost(error):
+                        raise
 
     def others_committed(self):
-        """True once after another analyst committed (ZEO clients only)."""
+        """True once after another analyst committed (ZEO clients, and
+        storages the commit watcher polls)."""
+        self._watch_commits()
         if not self._others_committed.is_set():
             return False
         self._others_committed.clear()
@@ -324,7 +378,10 @@ class Database:
         return history.find(self.db, short)
 
     def undo_blocker(self, tid):
-        return history.undo_blocker(self.db.storage, tid)
+        # RelStorage's own storage never polls, so it would read objects as
+        # they were when it opened: the connection's instance reads them now.
+        storage = self.conn._storage if self._polls else self.db.storage
+        return history.undo_blocker(storage, tid)
 
     def undo(self, entry):
         """Join the undo of entry to the running transaction (run() commits it)."""
@@ -349,7 +406,9 @@ class Database:
 
     def close(self):
         try:
-            self.tm.abort()
+            if self._watcher is not None:
+                self._watcher.stop()
+            self._abort()
             self.conn.close()
             # A read apart still waiting for the server is left to the
             # database's own closing rather than holding up the exit.

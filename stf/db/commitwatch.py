@@ -1,0 +1,71 @@
+"""Noticing other analysts' commits on a storage that tells nobody of them.
+
+A ZEO server sends its clients invalidations (stf.db.zeohooks); RelStorage
+sends nothing: each connection polls the relational database when its
+transaction begins, so a console idle at its prompt would never learn of
+another analyst's commit. A CommitWatcher polls on a storage instance of its
+own, in a thread, every POLL_SECONDS, and calls noticed() when the database
+holds a newer transaction than seen() (what the console's connection has
+seen).
+"""
+import logging
+import threading
+
+from stf.db.errors import server_lost
+
+log = logging.getLogger('stf')
+
+# How often an idle console looks for others' commits: a completion value
+# another analyst added is offered at most this much later.
+POLL_SECONDS = 5
+
+
+def polls_for_changes(storage):
+    """True for a storage each connection polls for others' changes (RelStorage)."""
+    return hasattr(storage, 'poll_invalidations') and hasattr(storage, 'new_instance')
+
+
+class CommitWatcher:
+    """A daemon thread polling storage (see the module's text) until stop()."""
+
+    def __init__(self, storage, seen, noticed, seconds=POLL_SECONDS):
+        self.storage = storage
+        self.seen = seen
+        self.noticed = noticed
+        self.seconds = seconds
+        self._newest = None  # the newest transaction polled so far
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True,
+                                        name='stf-commit-watch')
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stopped.set()
+        self._thread.join(timeout=self.seconds + 1)
+
+    def _watch(self):
+        instance = self.storage.new_instance()
+        try:
+            while not self._stopped.is_set():
+                self._poll(instance)
+                self._stopped.wait(self.seconds)
+        finally:
+            instance.release()
+
+    def _poll(self, instance):
+        try:
+            instance.poll_invalidations()
+            newest = instance.lastTransaction()
+        except Exception as error:
+            # A server away is the console's to say, at its next command.
+            if not server_lost(error):
+                log.exception('looking for other analysts\' commits failed')
+            return
+        finally:
+            instance.afterCompletion()  # no snapshot held open between polls
+        if newest != self._newest:
+            self._newest = newest
+            if newest > self.seen():
+                self.noticed()

@@ -1,0 +1,207 @@
+"""A team on RelStorage with PostgreSQL (a real server, tests/pgserver.py):
+consoles in this process working on one database, conflicts retried,
+completion following another analyst's commits, eight batch stf at once, and
+the server restarted under a console."""
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import ROOT, error, ok
+from tests.pgserver import postgres, relstorage  # noqa: F401 (fixtures)
+from tests.test_connections_models import HEADER, flow_line
+
+CC = '10.0.0.1-10.0.0.2-80-tcp'
+BOTNET = 'From-Botnet-TCP-HTTP-CC-1'
+ANALYSTS = 8
+NOTES_EACH = 3
+
+
+def analyst(conf):
+    """An App (a console without its terminal) on the RelStorage of conf."""
+    from stf.console import config
+    from stf.console.app import App
+    from stf.db import database, storages
+    return App(config.load(), database.Database(storages.open_config(conf, ROOT)))
+
+
+@pytest.fixture
+def team(relstorage):  # noqa: F811
+    """Two analysts on one new database."""
+    first, second = analyst(relstorage[0]), analyst(relstorage[0])
+    yield first, second
+    first.close()
+    second.close()
+
+
+def flows(path, servers=1):
+    """A flow file: 3 flows from 10.0.0.1 to port 80 of each of servers
+    hosts (10.0.0.2, 10.0.0.3, ...): one connection each."""
+    path.write_text(HEADER + ''.join(flow_line(moment, dst=f'10.0.0.{2 + server}')
+                                     for server in range(servers) for moment in (0, 10, 20)))
+    return path
+
+
+def history(app):
+    return ok(app, 'history -n 50')[0].rows
+
+
+def counts(app):
+    """(datasets, groups of connections, groups of models, labels, notes), as
+    the database holds them now (read in a transaction of their own)."""
+    def read():
+        root = app.root
+        return (len(root['datasets']), len(root['connections']), len(root['models']),
+                len(root['labels']), len(root['notes']))
+    return app.database.read(read)
+
+
+def test_two_analysts_datasets_models_labels_notes_and_undo(team, tmp_path):
+    first, second = team
+    path = flows(tmp_path / 'lab.binetflow')
+    ok(first, f'datasets -c {path} --name lab')
+    ok(first, 'connections -g')
+    ok(first, 'models -g')
+    (table,) = ok(second, 'models -L 0-1')
+    assert [row[2] for row in table.rows] == [CC]
+    assert ok(second, f'labels -a -c {CC} -g 0-1 --name {BOTNET}')[-1].text == (
+        f'1 connection of group 0-1 labeled {BOTNET} (label 0)')
+    ok(first, 'notes -c --to label:0 --text "calls home every 10 s"')
+    assert counts(second) == (1, 1, 1, 1, 2)  # the label's note on the model, and ours
+    assert [row[3] for row in history(second)[:5]] == [
+        "notes -c --to label:0 --text 'calls home every 10 s'",
+        f'labels -a -c {CC} -g 0-1 --name {BOTNET}', 'models -g', 'connections -g',
+        f'datasets -c {path} --name lab']
+    # One analyst undoes the other's note, then the label under it.
+    note, label = (row[0] for row in history(second)[:2])
+    assert ok(second, f'undo {note}')[0].text == (
+        f"undone: {note} notes -c --to label:0 --text 'calls home every 10 s'")
+    ok(second, f'undo {label}')
+    assert ok(first, 'labels -l')[0].rows == []
+    assert counts(first) == (1, 1, 1, 0, 0)
+    assert first.root['models'].get('0-1').labels.get(CC) is None
+    assert history(first)[0][3] == f'undo {label}: labels -a -c {CC} -g 0-1 --name {BOTNET}'
+
+
+def test_conflict_is_retried_and_both_are_saved(team, monkeypatch):
+    """The second analyst's note meets the first's, committed just before it:
+    the second runs again on the new data and both notes are there."""
+    first, second = team
+    commit, armed = second.database.tm.commit, [True]
+
+    def first_commits_before(*arguments):
+        if armed:
+            armed.clear()
+            ok(first, 'notes -c --text "first analyst"')
+        return commit(*arguments)
+    monkeypatch.setattr(second.database.tm, 'commit', first_commits_before)
+    (saved,) = ok(second, 'notes -c --text "second analyst"')
+    assert second.database.conflicts == 1
+    texts = first.database.read(lambda: {note.text: note.id for note in first.notes.values()})
+    assert sorted(texts) == ['first analyst', 'second analyst']
+    # after a conflict new ids come from the analyst's own lane (stf.models.store)
+    assert saved.text == f"note {texts['second analyst']} saved (free-standing)"
+
+
+def test_completion_follows_another_analysts_commit_within_6_seconds(team, tmp_path):
+    first, second = team
+    first.interactive = True
+    assert first.completion['dataset_id'] == {}
+    assert first.completion['dataset_id'] == {}  # the console now watches for commits
+    time.sleep(0.5)  # the watcher has polled once: the other's commit is newer
+    ok(second, f"datasets -c {flows(tmp_path / 'new.binetflow')} --name newcomer")
+    start = time.monotonic()
+    # Only completion is asked (a keystroke), no command runs in the first console.
+    while first.completion['dataset_id'] != {'0': 'newcomer'}:
+        assert time.monotonic() - start < 6, first.completion['dataset_id']
+        time.sleep(0.1)
+    assert time.monotonic() - start > 1  # seen by the watcher's poll 5 s later, not at once
+    assert first.database._watcher is not None and second.database._watcher is None
+
+
+def batch(conf, tmp_path, number, lines):
+    """A batch stf (a process of its own) running lines on the database of conf."""
+    settings = tmp_path / f'stf-{number}.conf'
+    settings.write_text(f'[stf]\nzodb_conf = {conf}\n')
+    command = [sys.executable, str(ROOT / 'stf.py'), '--conf', str(settings)]
+    for line in lines:
+        command += ['-c', line]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_eight_analysts_at_once_label_and_write_notes(relstorage, tmp_path):  # noqa: F811
+    conf = relstorage[0]
+    setup = analyst(conf)
+    try:
+        ok(setup, f"datasets -c {flows(tmp_path / 'team.binetflow', ANALYSTS)} --name team")
+        ok(setup, 'connections -g')
+        ok(setup, 'models -g')
+    finally:
+        setup.close()
+    runs = [batch(conf, tmp_path, number, [
+        f'labels -a -c 10.0.0.1-10.0.0.{2 + number}-80-tcp -g 0-1 --direction From '
+        f'--decision Botnet --proto3 TCP --proto4 HTTP --details Analyst{number}',
+        *(f'notes -c --text "analyst {number}, note {note}"' for note in range(NOTES_EACH))])
+        for number in range(ANALYSTS)]
+    with ThreadPoolExecutor(ANALYSTS) as pool:
+        done = list(pool.map(lambda run: run.communicate(timeout=120), runs))
+    assert [(run.returncode, err) for run, (_, err) in zip(runs, done)] == [(0, '')] * ANALYSTS
+    after = analyst(conf)
+    try:
+        model_notes, free = ANALYSTS, ANALYSTS * NOTES_EACH
+        assert counts(after) == (1, 1, 1, ANALYSTS, model_notes + free)
+        labels = after.root['models'].get('0-1').labels
+        assert {connection: after.root['labels'].get(labels.get(connection)).name
+                for connection in labels.keys()} == {
+            f'10.0.0.1-10.0.0.{2 + number}-80-tcp': f'From-Botnet-TCP-HTTP-Analyst{number}-1'
+            for number in range(ANALYSTS)}
+        assert sorted(note.text for note in after.notes.values()
+                      if note.text.startswith('analyst ')) == sorted(
+            f'analyst {number}, note {note}'
+            for number in range(ANALYSTS) for note in range(NOTES_EACH))
+    finally:
+        after.close()
+
+
+def test_server_restarted_under_a_console(postgres, relstorage, stf_home):  # noqa: F811
+    first = analyst(relstorage[0])
+    try:
+        ok(first, 'notes -c --text "before"')
+        postgres.restart()
+        ok(first, 'notes -c --text "after a restart"')  # the lost connection is made again
+        postgres.stop()
+        place = (f"PostgreSQL {relstorage[1].split(chr(39))[1]}@127.0.0.1:{postgres.port} "
+                 "as stf")
+        away = (f'notes: the database server {place} is not reachable; nothing was changed '
+                '(the console goes on and reconnects when the server is back)')
+        assert error(first, 'notes -c --text "during"') == away
+        assert error(first, 'notes -l') == away
+        postgres.start()
+        ok(first, 'notes -c --text "back"')
+        assert [note.text for note in first.notes.values()] == ['before', 'after a restart',
+                                                                'back']
+    finally:
+        if postgres.run('pg_ctl', '-D', str(postgres.data), 'status', check=False).returncode:
+            postgres.start()  # an assertion failed while it was down: the next tests need it
+        first.close()
+    log = (stf_home / 'stf.log').read_text()
+    assert 'Traceback' not in log and 'Connection refused' in log
+    second = analyst(relstorage[0])
+    try:
+        assert len(second.notes) == 3
+    finally:
+        second.close()
+
+
+def test_which_errors_of_postgresql_mean_the_server_lost():
+    psycopg2 = pytest.importorskip('psycopg2', reason='psycopg2 is not installed: `make postgres`')
+    from psycopg2 import extensions
+    from stf.db.errors import server_lost
+    assert server_lost(psycopg2.OperationalError('server closed the connection unexpectedly'))
+    assert server_lost(psycopg2.InterfaceError('connection already closed'))
+    assert not server_lost(extensions.TransactionRollbackError('deadlock detected'))
+    assert not server_lost(extensions.QueryCanceledError('canceling statement due to timeout'))
+    assert not server_lost(psycopg2.ProgrammingError('permission denied for table object_state'))
+    assert not server_lost(ValueError('connection'))
