@@ -53,7 +53,7 @@ def test_commands_and_options(app):
     assert completions(app, 'database -') == {'-h', '--help', '-i', '--info', '-c', '--commit',
                                               '-r', '--revert', '-p', '--pack', '-l', '--list',
                                               '-d', '--delete', '--yes', '--sort', '--json',
-                                              '--csv', '--tsv', '--output', '--force'}
+                                              '--csv', '--tsv', '--output', '--force', '--copy-to'}
 
 
 def test_dataset_ids_come_from_the_cache(app, tmp_path):
