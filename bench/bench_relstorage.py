@@ -1,15 +1,16 @@
 """Analysts on RelStorage (PostgreSQL) against ZEO: commits per second, and loading.
 
-    python bench/bench_relstorage.py [-n N] [--clients 4,8] [--flows F]
+    python bench/bench_relstorage.py [-n N] [--clients 1,4,8] [--flows F]
                                      [--zeo-server stf|thread] [--skip-load] [--keep]
 
 Starts a PostgreSQL server as tests/pgserver.py does (initdb as user postgres when
 run as root, a loopback port, its own socket folder), but with a real server's
 durability settings: fsync, synchronous_commit and full_page_writes on (PostgreSQL's
 defaults; the tests turn them off). The settings in force are printed. Then, in one run:
-  (a) for every client count C (default 4 and 8) and each of ZEO and RelStorage,
-      on a fresh database: bench/bench_zeo.py's run, C analysts (processes) doing
-      N commands each (default 250), every one `labels -a` in its own transaction,
+  (a) for every client count C (default 1, 4 and 8: one alone is the speed without
+      contention) and each of ZEO and RelStorage, on a fresh database:
+      bench/bench_zeo.py's run, C analysts (processes) doing N commands each
+      (default 250), every one `labels -a` in its own transaction,
       released together; commits per second over all of them, conflicts retried,
       failed commands and, from a fresh client, lost updates (bench_zeo.verify).
       ZEO: a FileStorage served by `stf.py --serve` (--zeo-server stf, the default)
@@ -313,8 +314,8 @@ def print_tables(args, runs, load_rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('-n', type=int, default=250, help='commands per analyst (default 250)')
-    parser.add_argument('--clients', default='4,8',
-                        help='analyst counts, comma separated (default 4,8)')
+    parser.add_argument('--clients', default='1,4,8',
+                        help='analyst counts, comma separated (default 1,4,8)')
     parser.add_argument('--flows', type=int, default=1_000_000,
                         help='flows of the load (default 1,000,000)')
     parser.add_argument('--zeo-server', choices=('stf', 'thread'), default='stf',
