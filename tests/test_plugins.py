@@ -435,23 +435,9 @@ def test_a_terminal_shows_the_warnings_and_completes_the_plugin(stf_home, tmp_pa
 def serving(path, port, home, errors):
     """`stf.py --db path --serve` with the stf home `home`, once it listens;
     its stderr written to the file errors."""
-    import socket
-    import time
+    from tests.test_zeo import stf_server
     with open(errors, 'w') as stderr:
-        server = subprocess.Popen(
-            [sys.executable, str(ROOT / 'stf.py'), '--db', str(path), '--serve',
-             f'127.0.0.1:{port}'], stdout=subprocess.DEVNULL, stderr=stderr,
-            env=dict(os.environ, STF_HOME=str(home)))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(('127.0.0.1', port), 0.2).close()
-            return server
-        except OSError:
-            assert server.poll() is None, 'the server did not start'
-            time.sleep(0.05)
-    server.kill()
-    raise AssertionError('the server did not listen within 30 s')
+        return stf_server(path, port, None, home=home, stderr=stderr)
 
 
 def seen(analyst, shown):

@@ -188,12 +188,13 @@ def test_four_analysts_add_at_the_same_time(server, tmp_path):
         app.close()
 
 
-def stf_server(path, port, tmp_path):
-    """`stf.py --db path --serve 127.0.0.1:port` as a process, once it listens."""
+def stf_server(path, port, tmp_path, home=None, stderr=subprocess.DEVNULL):
+    """`stf.py --db path --serve 127.0.0.1:port` as a process, once it listens
+    (its stf home: home, else tmp_path/server-home)."""
     server = subprocess.Popen(
         [sys.executable, str(ROOT / 'stf.py'), '--db', str(path), '--serve', f'127.0.0.1:{port}'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=dict(os.environ, STF_HOME=str(tmp_path / 'server-home')))
+        stdout=subprocess.DEVNULL, stderr=stderr,
+        env=dict(os.environ, STF_HOME=str(home or tmp_path / 'server-home')))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

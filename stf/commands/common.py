@@ -1,10 +1,10 @@
 """Look-ups and small pieces several commands share."""
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from stf.commands.registry import Flag
 from stf.commands.results import Plot, Table
+from stf.core import files
 from stf.core.errors import UserError
 from stf.core.flows import stats
 from stf.plots.figure import Figure, Panel, Series
@@ -121,16 +121,11 @@ def write_whole(path, write, force=False):
     path is refused unless force: an export never overwrites by mistake.
     UTF-8 whatever the locale: stf's readers read UTF-8."""
     check_overwrite(path, force)
-    partial = path.with_name(f'.{path.name}.partial')
-    try:
+
+    def written(partial):
         with open(partial, 'w', newline='', encoding='utf-8') as handle:
             write(handle)
-        os.replace(partial, path)
-    except OSError as error:
-        raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
-    finally:
-        if partial.exists():
-            partial.unlink()
+    files.replace_whole(path, written)
 
 
 def check_overwrite(path, force):

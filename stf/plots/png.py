@@ -11,10 +11,9 @@ The figure's title is on top, each panel has its title, axis labels with
 units, a legend when a series has a label, UTC times on a time axis, numbers
 without an offset; a threshold is a dashed line under the points.
 """
-import os
 import textwrap
 
-from stf.core.errors import UserError
+from stf.core import files
 from stf.core.flows import letters
 from stf.plots.figure import Series
 
@@ -60,15 +59,7 @@ def write(figure, path):
     for axes, panel in zip(picture.subplots(max(len(figure.panels), 1), 1, squeeze=False)[:, 0],
                            figure.panels):
         draw_panel(axes, panel)
-    partial = path.with_name(f'.{path.name}.partial')
-    try:
-        picture.savefig(partial, format='png', dpi=DPI)
-        os.replace(partial, path)
-    except OSError as error:
-        raise UserError(f'cannot write {path}: {error.strerror}; choose another file') from None
-    finally:
-        if partial.exists():
-            partial.unlink()
+    files.replace_whole(path, lambda partial: picture.savefig(partial, format='png', dpi=DPI))
     return width, height
 
 
