@@ -495,3 +495,10 @@ def test_a_server_loads_the_plugins_and_resolves_conflicts_on_their_classes(tmp_
     assert [line for line in errors.read_text().splitlines() if line.startswith('stf')] == [
         f"stf: warning: plugin 'missing' (file {server_home}/plugins/missing.py) failed: "
         "ModuleNotFoundError: No module named 'no_such_module_of_stf'"]
+
+
+def test_a_version_is_text_in_json(app):
+    import json
+    (text,) = ok(app, 'plugins -l --json')
+    (shipped,) = [row for row in json.loads(text.text) if row['name'] == 'dns']
+    assert shipped['version'] == '1.0'      # not the number 1.0 (1.10 would become 1.1)

@@ -1,11 +1,12 @@
 """plugins: the commands added from outside stf's own rooms, where each came
 from and whether it loaded (stf.plugins.loader found them as stf started)."""
 from stf.commands.registry import Action, Command
-from stf.commands.results import Table
+from stf.commands.results import Exact, Table
 
 
 def list_plugins(app, args):
-    rows = [(record.name, ', '.join(record.commands) or '-', record.source, record.version,
+    rows = [(record.name, ', '.join(record.commands) or '-', record.source,
+             Exact(record.version),  # '1.10' is a version, not the number 1.1
              record.status) for record in app.plugins]
     loaded = sum(record.loaded for record in app.plugins)
     folders = [str(app.home() / 'plugins')]
