@@ -135,13 +135,15 @@ def test_a_history_free_database_is_not_opened_history_preserving(postgres, tmp_
 
 
 def test_without_relstorage_installed_make_postgres_is_named():
+    # both hidden: without `make postgres` neither is there, with it both are
     hide = ['-c', "import sys, runpy; sys.modules['relstorage'] = None; "
+                  "sys.modules['psycopg2'] = None; "
                   "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"]
     done = subprocess.run([sys.executable, *hide, str(ROOT / 'stf.py'), '--relstorage',
                            'dbname=stf', '-c', 'database -i'],
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (
-        2, '', 'error: RelStorage is not installed (relstorage missing); `make postgres` '
+        2, '', 'error: RelStorage is not installed (psycopg2 missing); `make postgres` '
                'installs it\n')
 
 
