@@ -4,6 +4,7 @@ completion following another analyst's commits, eight batch stf at once, and
 the server restarted under a console."""
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +17,7 @@ from tests.test_connections_models import HEADER, flow_line
 CC = '10.0.0.1-10.0.0.2-80-tcp'
 BOTNET = 'From-Botnet-TCP-HTTP-CC-1'
 ANALYSTS = 8
-NOTES_EACH = 3
+LABELS_EACH = 6
 
 
 def analyst(conf):
@@ -105,6 +106,38 @@ def test_conflict_is_retried_and_both_are_saved(team, monkeypatch):
     assert saved.text == f"note {texts['second analyst']} saved (free-standing)"
 
 
+def test_a_row_held_past_the_deadlock_check_is_waited_for(team, relstorage, monkeypatch):  # noqa: F811
+    """Another commit holds the lock of a row this command only read
+    (readCurrent, as BTrees do for the nodes above the bucket they write):
+    RelStorage fails the commit at once, try after try. Held 1.5 s, longer
+    than PostgreSQL's deadlock check (1 s), the command keeps trying and is
+    saved once the row is free."""
+    import psycopg2
+    first, _ = team
+    ok(first, 'notes -c --text before')
+    db, commit = first.database, first.database.tm.commit
+
+    def reading_the_root_as_current(*arguments):
+        db.conn.readCurrent(db.conn.root())
+        return commit(*arguments)
+    monkeypatch.setattr(db.tm, 'commit', reading_the_root_as_current)
+    holder = psycopg2.connect(relstorage[1])
+    try:
+        holder.cursor().execute('SELECT pg_advisory_xact_lock(0)')  # the root's row
+        release = threading.Timer(1.5, holder.rollback)
+        release.start()
+        began = time.monotonic()
+        (saved,) = ok(first, 'notes -c --text during')
+        waited = time.monotonic() - began
+        release.join()
+    finally:
+        holder.close()
+    assert waited > 1.4 and db.conflicts >= 5
+    texts = first.database.read(lambda: {note.text: note.id for note in first.notes.values()})
+    assert sorted(texts) == ['before', 'during']
+    assert saved.text == f"note {texts['during']} saved (free-standing)"
+
+
 def test_completion_follows_another_analysts_commit_within_6_seconds(team, tmp_path):
     first, second = team
     first.interactive = True
@@ -131,36 +164,49 @@ def batch(conf, tmp_path, number, lines):
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def team_lines(number):
+    """Analyst number's commands: LABELS_EACH labels of connections of its own
+    in the one group of models, a note after each."""
+    for label in range(LABELS_EACH):
+        server = 2 + number * LABELS_EACH + label
+        yield (f'labels -a -c 10.0.0.1-10.0.0.{server}-80-tcp -g 0-1 --direction From '
+               f'--decision Botnet --proto3 TCP --proto4 HTTP --details Analyst{number}x{label}')
+        yield f'notes -c --text "analyst {number}, note {label}"'
+
+
 def test_eight_analysts_at_once_label_and_write_notes(relstorage, tmp_path):  # noqa: F811
+    """Eight processes write into the same trees (the group's labels and model
+    notes, the labels and the notes) at once: the commits lock each other's
+    rows, deadlock now and then, and are retried until every one is saved."""
     conf = relstorage[0]
     setup = analyst(conf)
     try:
-        ok(setup, f"datasets -c {flows(tmp_path / 'team.binetflow', ANALYSTS)} --name team")
+        path = flows(tmp_path / 'team.binetflow', ANALYSTS * LABELS_EACH)
+        ok(setup, f'datasets -c {path} --name team')
         ok(setup, 'connections -g')
         ok(setup, 'models -g')
     finally:
         setup.close()
-    runs = [batch(conf, tmp_path, number, [
-        f'labels -a -c 10.0.0.1-10.0.0.{2 + number}-80-tcp -g 0-1 --direction From '
-        f'--decision Botnet --proto3 TCP --proto4 HTTP --details Analyst{number}',
-        *(f'notes -c --text "analyst {number}, note {note}"' for note in range(NOTES_EACH))])
-        for number in range(ANALYSTS)]
+    runs = [batch(conf, tmp_path, number, team_lines(number)) for number in range(ANALYSTS)]
     with ThreadPoolExecutor(ANALYSTS) as pool:
-        done = list(pool.map(lambda run: run.communicate(timeout=120), runs))
+        done = list(pool.map(lambda run: run.communicate(timeout=240), runs))
     assert [(run.returncode, err) for run, (_, err) in zip(runs, done)] == [(0, '')] * ANALYSTS
     after = analyst(conf)
     try:
-        model_notes, free = ANALYSTS, ANALYSTS * NOTES_EACH
-        assert counts(after) == (1, 1, 1, ANALYSTS, model_notes + free)
+        model_notes = free_notes = ANALYSTS * LABELS_EACH
+        assert counts(after) == (1, 1, 1, ANALYSTS * LABELS_EACH, model_notes + free_notes)
         labels = after.root['models'].get('0-1').labels
         assert {connection: after.root['labels'].get(labels.get(connection)).name
                 for connection in labels.keys()} == {
-            f'10.0.0.1-10.0.0.{2 + number}-80-tcp': f'From-Botnet-TCP-HTTP-Analyst{number}-1'
-            for number in range(ANALYSTS)}
+            f'10.0.0.1-10.0.0.{2 + number * LABELS_EACH + label}-80-tcp':
+                f'From-Botnet-TCP-HTTP-Analyst{number}x{label}-1'
+            for number in range(ANALYSTS) for label in range(LABELS_EACH)}
         assert sorted(note.text for note in after.notes.values()
                       if note.text.startswith('analyst ')) == sorted(
-            f'analyst {number}, note {note}'
-            for number in range(ANALYSTS) for note in range(NOTES_EACH))
+            f'analyst {number}, note {label}'
+            for number in range(ANALYSTS) for label in range(LABELS_EACH))
+        group_notes = after.root['models'].get('0-1').notes
+        assert len({group_notes.get(connection) for connection in labels.keys()}) == model_notes
     finally:
         after.close()
 

@@ -21,15 +21,26 @@ from stf.models import store
 from stf.core.formats import counted
 
 # A conflict means another analyst committed the same objects first; the
-# command runs again on fresh data, after a short random pause (doubling at
-# each attempt) so that busy writers do not collide again in step, and new ids come
-# from this session's lane (stf.models.store).
-RETRIES = 10
+# command runs again on fresh data, after a random pause so that busy writers
+# do not collide again in step, and new ids come from this session's lane
+# (stf.models.store). The longest pause doubles from RETRY_PAUSE to
+# RETRY_PAUSE_CAP: a command keeps trying for some seconds, not a fraction of
+# one, because on PostgreSQL two commits that lock each other's rows wait
+# for the server's deadlock check (deadlock_timeout, 1 s by default) while
+# a third writer that needs one of those rows fails at once, try after try.
+RETRIES = 20
+RETRY_PAUSE = 0.004
+RETRY_PAUSE_CAP = 1.0
 
 # How long a command waits for a server that is away before it says so.
 SERVER_GRACE_SECONDS = 2
 # How many times one command follows the local file to a new server.
 TAKE_OVERS = 8
+
+
+def retry_pause(attempt):
+    """Seconds to wait after the conflict of attempt (0 for the first)."""
+    return random.uniform(0, min(RETRY_PAUSE_CAP, RETRY_PAUSE * 2 ** attempt))
 
 
 @contextlib.contextmanager
@@ -180,7 +191,7 @@ class Database:
                 self._abort()
                 self.conflicts += 1
                 store.contended()
-                time.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))
+                time.sleep(retry_pause(attempt))
             except BaseException as error:
                 self._abort()
                 if not server_lost(error):

@@ -1,8 +1,12 @@
 """A persistent collection of objects with integer ids counted from 0.
 
-Items live in a BTree and the id counter in a BTrees.Length, so two analysts
-adding items at the same time conflict only if they take the same id; BTrees
-merge concurrent inserts of distinct keys and Length sums concurrent changes.
+Items live in a BTree, so two analysts adding items at the same time conflict
+only if they take the same id: BTrees merge concurrent inserts of distinct
+keys. The next id is past the newest one; a BTrees.Length (the counter) keeps
+it past ids removed too. The counter is written only when an id is removed:
+an object every command wrote would be a row every commit locks, and on
+PostgreSQL (RelStorage) such a row makes analysts who label at once wait for
+each other and deadlock with the BTree nodes they read.
 
 Ids: an analyst alone takes the next id, so ids are consecutive. Analysts
 who have just collided (a conflict in this session within CONTENTION_SECONDS)
@@ -10,7 +14,8 @@ each keep to a lane, the ids of one residue modulo LANES, chosen among the
 lanes the newest ids do not use, so that racing writers take distinct ids
 and their commits merge instead of failing. Ids then skip some numbers
 while analysts race, as database sequences do. An id is never given twice:
-the counter stays past every id given or removed.
+the next one is past the newest id and past the counter, which stays past
+every id removed.
 """
 import random
 import time
@@ -46,7 +51,8 @@ def lane_for(tree, newest):
 
 
 def allocate_id(tree, counter):
-    """The next free id of tree (keys: ints), advancing counter (a Length)."""
+    """The next free id of tree (keys: ints): past its newest id and past
+    counter (a Length past every id removed), which it only reads."""
     try:
         newest = tree.maxKey()
     except ValueError:  # empty
@@ -55,7 +61,6 @@ def allocate_id(tree, counter):
     lane = lane_for(tree, newest)
     if lane is not None:
         candidate += (lane - candidate) % LANES
-    counter.change(candidate + 1 - counter())
     return candidate
 
 
@@ -67,7 +72,7 @@ def release_id(counter, item_id):
 class Store(Persistent):
     """Objects by integer id.
 
-    Attributes: items (IOBTree id -> object), counter (Length: next id).
+    Attributes: items (IOBTree id -> object), counter (Length: past every id removed).
     """
 
 
