@@ -1,6 +1,7 @@
 """Analysts on RelStorage (PostgreSQL) against ZEO: commits per second, and loading.
 
     python bench/bench_relstorage.py [-n N] [--clients 1,4,8] [--flows F]
+                                     [--deadlock-timeouts 1s,100ms]
                                      [--zeo-server stf|thread] [--skip-load] [--keep]
 
 Starts a PostgreSQL server as tests/pgserver.py does (initdb as user postgres when
@@ -15,7 +16,9 @@ defaults; the tests turn them off). The settings in force are printed. Then, in 
       failed commands and, from a fresh client, lost updates (bench_zeo.verify).
       ZEO: a FileStorage served by `stf.py --serve` (--zeo-server stf, the default)
       or by ZEO.server() inside this process (thread). RelStorage: a ZConfig file
-      naming a new PostgreSQL database (history kept, RelStorage's defaults);
+      naming a new PostgreSQL database (history kept, RelStorage's defaults),
+      once for each deadlock_timeout given (default 1s, PostgreSQL's own, and
+      100ms), set as a team's administrator would: ALTER DATABASE ... SET;
   (b) `datasets -c FILE --name bench`, `connections -g`, `models -g` in one batch
       stf on the same generated file (bench/bench_models.py's, default 1,000,000
       flows) against a FileStorage (--db), a ZEO server (--zeo) and RelStorage
@@ -50,7 +53,7 @@ from tests import pgserver  # noqa: E402
 LOAD_LINES = ('datasets -c {path} --name bench', 'connections -g', 'models -g')
 # What the server runs with, shown so that the figures can be judged.
 SHOWN_SETTINGS = ('server_version', 'fsync', 'synchronous_commit', 'full_page_writes',
-                  'wal_level', 'shared_buffers', 'max_connections')
+                  'wal_level', 'shared_buffers', 'max_connections', 'deadlock_timeout')
 
 
 # -- the clients: bench_zeo's, on either database
@@ -94,9 +97,12 @@ class DurableServer(pgserver.PostgresServer):
                         '-d', database, '-At', '-F', '=', '-c', query)
         return done.stdout.strip()
 
-    def new_database(self, folder, name):
-        """(ZConfig file, database name) of a new database."""
+    def new_database(self, folder, name, deadlock_timeout=None):
+        """(ZConfig file, database name) of a new database; deadlock_timeout
+        (e.g. '100ms') set on it for every session, when given."""
         database = self.create_database()
+        if deadlock_timeout:
+            self.sql(f"ALTER DATABASE {database} SET deadlock_timeout = '{deadlock_timeout}'")
         conf = pgserver.relstorage_conf(folder / f'{name}.conf', self.dsn(database))
         return str(conf), database
 
@@ -141,17 +147,17 @@ def start_postgres():
 
 # -- (a) analysts labeling at once
 
-def concurrent(kind, clients, args, server, folder):
+def concurrent(kind, clients, args, server, folder, deadlock_timeout=None):
     """One bench_zeo run of `clients` analysts on a fresh database: a row."""
     run = SimpleNamespace(clients=clients, n=args.n, notes=False)
-    place = folder / f'{kind}-{clients}'
+    place = folder / f'{kind}-{clients}-{deadlock_timeout}'
     place.mkdir()
     stop = None
     try:
         if kind == 'ZEO':
             target, stop = bench_zeo.start_server(args.zeo_server, place / 'bench.fs', place)
         else:
-            target, _ = server.new_database(place, 'relstorage')
+            target, _ = server.new_database(place, 'relstorage', deadlock_timeout)
         flows = place / 'bench.binetflow'
         bench_zeo.write_flows(flows, clients * args.n)
         group_id, conns = bench_zeo.prepare(target, flows)
@@ -167,6 +173,8 @@ def concurrent(kind, clients, args, server, folder):
             stop()
     latencies = sorted(latency for report in reports for latency in report['latencies'])
     commits = clients * args.n - len(failed)
+    if deadlock_timeout:
+        kind = f'{kind} {deadlock_timeout}'
     return {'kind': kind, 'clients': clients, 'rate': commits / wall, 'commits': commits,
             'conflicts': sum(report['conflicts'] for report in reports),
             'failed': len(failed), 'lost': len(found.lost) + len(found.leftovers) + len(found.ids),
@@ -291,10 +299,11 @@ def megabytes(size):
 def print_tables(args, runs, load_rows):
     print(f'\nanalysts labeling at once ({args.n} commands each, `labels -a`, '
           f'ZEO server: {args.zeo_server})')
-    print(f'{"database":<11} {"analysts":>8} {"commits/s":>10} {"median ms":>10} '
+    print('RelStorage TIME: a database with deadlock_timeout = TIME (PostgreSQL\'s default: 1s)')
+    print(f'{"database":<16} {"analysts":>8} {"commits/s":>10} {"median ms":>10} '
           f'{"conflicts":>10} {"failed":>7} {"lost":>5}')
     for run in runs:
-        print(f'{run["kind"]:<11} {run["clients"]:>8} {run["rate"]:>10,.0f} '
+        print(f'{run["kind"]:<16} {run["clients"]:>8} {run["rate"]:>10,.0f} '
               f'{run["median_ms"]:>10.1f} {run["conflicts"]:>10,} {run["failed"]:>7,} '
               f'{run["lost"]:>5,}')
         if run['first_failure']:
@@ -320,6 +329,9 @@ def main(argv=None):
                         help='flows of the load (default 1,000,000)')
     parser.add_argument('--zeo-server', choices=('stf', 'thread'), default='stf',
                         help='stf.py --serve (default) or ZEO.server() in this process')
+    parser.add_argument('--deadlock-timeouts', default='1s,100ms',
+                        help="PostgreSQL's deadlock_timeout of each RelStorage run, comma "
+                             "separated (default 1s,100ms; 1s is PostgreSQL's default)")
     parser.add_argument('--skip-load', action='store_true', help='no (b)')
     parser.add_argument('--keep', action='store_true', help='keep the temporary folder')
     args = parser.parse_args(argv)
@@ -335,11 +347,14 @@ def main(argv=None):
               + ', '.join(server.settings().splitlines()))
         print(f'cores           {os.cpu_count()}', flush=True)
         runs = []
+        timeouts = [timeout.strip() for timeout in args.deadlock_timeouts.split(',')]
         for clients in counts:
-            for kind in ('ZEO', 'RelStorage'):
-                runs.append(concurrent(kind, clients, args, server, folder))
-                print(f'{kind:<11} {clients} analysts: {runs[-1]["rate"]:,.0f} commits/s',
-                      flush=True)
+            kinds = [('ZEO', None)] + [('RelStorage', timeout) for timeout in timeouts]
+            for kind, timeout in kinds:
+                runs.append(concurrent(kind, clients, args, server, folder,
+                                       None if timeout == '1s' else timeout))
+                print(f'{runs[-1]["kind"]:<16} {clients} analysts: '
+                      f'{runs[-1]["rate"]:,.0f} commits/s', flush=True)
         load_rows = [] if args.skip_load else loads(args, server, folder)
         print_tables(args, runs, load_rows)
         print(f'this process:   peak {megabytes(peak_of_self())}; '
