@@ -48,18 +48,21 @@ class PostgresServer:
     programs: Path
     folder: Path
     port: int
+    options: str = ''  # more of postgres's -c settings
 
     @property
     def data(self):
         return self.folder / 'data'
 
-    def run(self, program, *args, check=True):
-        return subprocess.run([*as_server_user(), str(self.programs / program), *args],
+    def run(self, program, *args, check=True, input=None):
+        path = program if program == 'sh' else str(self.programs / program)
+        return subprocess.run([*as_server_user(), path, *args], input=input,
                               capture_output=True, text=True, check=check, timeout=60)
 
     def start(self):
         options = (f'-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 '
-                   '-c fsync=off -c synchronous_commit=off -c full_page_writes=off')
+                   '-c fsync=off -c synchronous_commit=off -c full_page_writes=off '
+                   + self.options)
         self.run('pg_ctl', '-D', str(self.data), '-o', options, '-l',
                  str(self.folder / 'server.log'), '-w', '-t', '60', 'start')
 
@@ -80,17 +83,29 @@ class PostgresServer:
         return name
 
 
-def start_server():
+def start_server(hba=None, certificate=None):
+    """A new server: every role trusted, or the lines of hba as pg_hba.conf;
+    TLS on with certificate ((certificate file, key file)) when given."""
     programs = server_programs()
     if programs is None:
         pytest.skip('PostgreSQL is not installed: `make postgres` installs it')
     pytest.importorskip('relstorage', reason='RelStorage is not installed: `make postgres`')
     folder = Path(tempfile.mkdtemp(prefix='stf-pg-'))
-    if os.geteuid() == 0:
-        shutil.chown(folder, 'postgres')
     server = PostgresServer(programs, folder, free_port())
+    if certificate is not None:
+        for source, name in zip(certificate, ('server.crt', 'server.key')):
+            shutil.copy(source, folder / name)
+            (folder / name).chmod(0o600)  # PostgreSQL refuses a key others may read
+        server.options = (f"-c ssl=on -c ssl_cert_file={folder / 'server.crt'} "
+                          f"-c ssl_key_file={folder / 'server.key'}")
+    if os.geteuid() == 0:
+        for path in (folder, *folder.iterdir()):
+            shutil.chown(path, 'postgres')
     server.run('initdb', '-D', str(server.data), '-A', 'trust', '-U', ROLE, '-E', 'UTF8',
                '--no-sync')
+    if hba is not None:
+        server.run('sh', '-c', f'cat > {server.data / "pg_hba.conf"}', input=''.join(
+            f'{line}\n' for line in hba))
     server.start()
     return server
 

@@ -60,6 +60,12 @@ def test_tables_are_created_when_asked_then_database_i_says_where(postgres):  # 
                          f'  location    : PostgreSQL {name}@127.0.0.1:{postgres.port} as stf']
     assert f'  objects     : {objects:,}' in lines
     assert '  history     : preserving (undo and history)' in lines
+    assert '  TLS         : no (sslmode=verify-full in the DSN asks for it)' in lines
+    assert ('  deadlocks   : ended after 1s (deadlock_timeout); 100ms suits analysts who write '
+            'at once (README, "A team on PostgreSQL")') in lines
+    sql(postgres, name, f"ALTER DATABASE {name} SET deadlock_timeout = '100ms'")
+    status, out, err = stf('--relstorage', dsn, '-c', 'database -i')
+    assert '  deadlocks   : ended after 100ms (deadlock_timeout)' in out.splitlines()
 
 
 def test_a_malformed_dsn_is_one_line(postgres):  # noqa: F811

@@ -106,12 +106,12 @@ def test_conflict_is_retried_and_both_are_saved(team, monkeypatch):
     assert saved.text == f"note {texts['second analyst']} saved (free-standing)"
 
 
-def test_a_row_held_past_the_deadlock_check_is_waited_for(team, relstorage, monkeypatch):  # noqa: F811
-    """Another commit holds the lock of a row this command only read
-    (readCurrent, as BTrees do for the nodes above the bucket they write):
-    RelStorage fails the commit at once, try after try. Held 1.5 s, longer
-    than PostgreSQL's deadlock check (1 s), the command keeps trying and is
-    saved once the row is free."""
+def hold_the_root_row(team, relstorage, monkeypatch, seconds):  # noqa: F811
+    """The first analyst writes a note while another commit holds the lock of
+    the root's row for seconds; the root is read as current by the note's
+    commit (as BTrees read the nodes above the bucket they write), so
+    RelStorage fails the commit at once, try after try, until the row is
+    free. (seconds waited, the note's line, the notes' texts by id)."""
     import psycopg2
     first, _ = team
     ok(first, 'notes -c --text before')
@@ -124,7 +124,7 @@ def test_a_row_held_past_the_deadlock_check_is_waited_for(team, relstorage, monk
     holder = psycopg2.connect(relstorage[1])
     try:
         holder.cursor().execute('SELECT pg_advisory_xact_lock(0)')  # the root's row
-        release = threading.Timer(1.5, holder.rollback)
+        release = threading.Timer(seconds, holder.rollback)
         release.start()
         began = time.monotonic()
         (saved,) = ok(first, 'notes -c --text during')
@@ -132,10 +132,30 @@ def test_a_row_held_past_the_deadlock_check_is_waited_for(team, relstorage, monk
         release.join()
     finally:
         holder.close()
-    assert waited > 1.4 and db.conflicts >= 5
     texts = first.database.read(lambda: {note.text: note.id for note in first.notes.values()})
+    return waited, saved.text, texts
+
+
+def test_a_row_held_past_the_deadlock_check_is_waited_for(team, relstorage,  # noqa: F811
+                                                          monkeypatch):
+    """Held 1.5 s, longer than PostgreSQL's deadlock check (1 s): the pauses
+    between tries grow past it and the command is saved."""
+    waited, said, texts = hold_the_root_row(team, relstorage, monkeypatch, 1.5)
+    assert waited > 1.4 and team[0].database.conflicts >= 5
     assert sorted(texts) == ['before', 'during']
-    assert saved.text == f"note {texts['during']} saved (free-standing)"
+    assert said == f"note {texts['during']} saved (free-standing)"
+
+
+def test_a_held_row_is_waited_for_past_the_count_of_retries(team, relstorage,  # noqa: F811
+                                                           monkeypatch):
+    """More tries than RETRIES while the row is held (pauses of 0.05 s for
+    2.5 s): a conflict over a held row is tried again until LOCK_PATIENCE."""
+    from stf.db import database
+    monkeypatch.setattr(database, 'retry_pause', lambda attempt: 0.05)
+    waited, said, texts = hold_the_root_row(team, relstorage, monkeypatch, 2.5)
+    assert waited > 2.4 and team[0].database.conflicts > database.RETRIES
+    assert sorted(texts) == ['before', 'during']
+    assert said == f"note {texts['during']} saved (free-standing)"
 
 
 def test_completion_follows_another_analysts_commit_within_6_seconds(team, tmp_path):

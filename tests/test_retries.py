@@ -41,7 +41,7 @@ def test_a_command_always_in_conflict_gives_up_after_the_retries(app, monkeypatc
         'command ran; nothing was changed, run it again')
     assert database.RETRIES == 20
     assert app.database.conflicts == 20
-    assert pauses == list(range(20))  # one pause after each attempt, longer each time
+    assert pauses == list(range(19))  # a pause between attempts, longer each time
     assert [note.text for note in app.notes.values()] == ['kept']
 
 

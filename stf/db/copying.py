@@ -15,7 +15,7 @@ from ZODB.utils import load_current, p64, z64
 
 from stf.core.errors import UserError
 from stf.core.formats import counted
-from stf.db import storages, zconf, zeohooks
+from stf.db import postgres, storages, zconf, zeohooks
 from stf.db.classes import GuardedDB
 
 
@@ -98,9 +98,10 @@ def identity(storage):
     if zeohooks.is_client(storage):
         addresses = storage._addr if isinstance(storage._addr, list) else [storage._addr]
         return 'zeo', tuple(map(str, addresses)), storage._storage
-    if is_relstorage(storage):
-        return ('postgresql', *query_one(storage, 'SELECT current_database(), '
-                                         "current_setting('port'), pg_postmaster_start_time()"))
+    if postgres.is_relstorage(storage):
+        return ('postgresql', *postgres.query(storage, 'SELECT current_database(), '
+                                              "current_setting('port'), "
+                                              'pg_postmaster_start_time()')[0])
     return None
 
 
@@ -124,7 +125,7 @@ def refuse_other_writers(db):
     if zeohooks.is_client(storage):
         others = storage.server_status()['connections'] - 1  # this stf is one
         where = 'its ZEO server'
-    elif is_relstorage(storage):
+    elif postgres.is_relstorage(storage):
         others = other_sessions(db)
         where = 'its PostgreSQL database'
     else:
@@ -134,49 +135,13 @@ def refuse_other_writers(db):
                         'commit while it is copied: copy when only this stf is connected')
 
 
-def is_relstorage(storage):
-    return hasattr(storage, '_adapter') and hasattr(storage, '_store_connection_pool')
-
-
 def other_sessions(db):
     """Sessions on the PostgreSQL database of db's RelStorage that are not
     this stf's own connections."""
-    own = own_backends(db)
-    rows = query_all(db.storage, "SELECT pid FROM pg_stat_activity WHERE datname = "
-                     "current_database() AND pid <> pg_backend_pid() AND backend_type = "
-                     "'client backend'")
-    return len({pid for (pid,) in rows} - own)
-
-
-def own_backends(db):
-    """The server process ids of this stf's connections to db's database:
-    those of the storage and of each ZODB connection's instance of it."""
-    instances = [db.storage] + [connection._storage for connection in list(db.pool.all)]
-    for pool in getattr(db.historical_pool, 'pools', {}).values():
-        instances += [connection._storage for connection in list(pool.all)]
-    connections = []
-    for storage in instances:
-        connections.append(getattr(storage._load_connection, 'connection', None))
-        store_pool = storage._store_connection_pool
-        connections += [getattr(store, 'connection', None)
-                        for store in getattr(store_pool, '_connections', ())]
-    return {connection.info.backend_pid for connection in connections
-            if connection is not None and not connection.closed}
-
-
-def query_all(storage, sql):
-    """The rows of sql on a connection of its own to the RelStorage's database."""
-    manager = storage._adapter.connmanager
-    connection, cursor = manager.open()
-    try:
-        cursor.execute(sql)
-        return cursor.fetchall()
-    finally:
-        manager.close(connection, cursor)
-
-
-def query_one(storage, sql):
-    return query_all(storage, sql)[0]
+    rows = postgres.query(db.storage, "SELECT pid FROM pg_stat_activity WHERE datname = "
+                          "current_database() AND pid <> pg_backend_pid() AND backend_type = "
+                          "'client backend'")
+    return len({pid for (pid,) in rows} - postgres.own_backends(db))
 
 
 def newest_transaction(storage):
@@ -184,8 +149,9 @@ def newest_transaction(storage):
     server or database (a client's own idea of it may lag)."""
     if zeohooks.is_client(storage):
         return bytes.fromhex(storage.server_status()['last-transaction'])
-    if is_relstorage(storage):
-        (tid,) = query_one(storage, 'SELECT COALESCE(MAX(tid), 0) FROM transaction')
+    if postgres.is_relstorage(storage):
+        table = 'transaction' if postgres.keeps_history(storage) else 'object_state'
+        ((tid,),) = postgres.query(storage, f'SELECT COALESCE(MAX(tid), 0) FROM {table}')
         return p64(tid)
     return storage.lastTransaction()
 

@@ -16,7 +16,7 @@ from ZODB.POSException import ConflictError
 
 from stf.core.errors import UserError
 from stf.db import commitwatch, history, postgres, storages, zeohooks
-from stf.db.errors import ServerAway, server_lost
+from stf.db.errors import ServerAway, lock_held, server_lost
 from stf.models import store
 from stf.core.formats import counted
 
@@ -28,9 +28,13 @@ from stf.core.formats import counted
 # one, because on PostgreSQL two commits that lock each other's rows wait
 # for the server's deadlock check (deadlock_timeout, 1 s by default) while
 # a third writer that needs one of those rows fails at once, try after try.
+# Conflicts over rows another commit holds (errors.lock_held) are tried
+# again past RETRIES until LOCK_PATIENCE seconds after the first attempt,
+# as long as RelStorage itself waits for the rows a commit writes.
 RETRIES = 20
 RETRY_PAUSE = 0.004
 RETRY_PAUSE_CAP = 1.0
+LOCK_PATIENCE = 30
 
 # How long a command waits for a server that is away before it says so.
 SERVER_GRACE_SECONDS = 2
@@ -177,7 +181,8 @@ class Database:
 
     def _attempts(self, work, retries):
         self.wait_for_server()
-        for attempt in range(retries):
+        began, attempt = time.monotonic(), 0
+        while True:
             phase = SavePhase()
             try:
                 self.tm.begin()  # also syncs: we see others' commits
@@ -187,11 +192,15 @@ class Database:
                 result = work()
                 self.saved_through_interrupt = self._commit()
                 return result
-            except ConflictError:
+            except ConflictError as error:
                 self._abort()
                 self.conflicts += 1
                 store.contended()
-                time.sleep(retry_pause(attempt))
+                attempt += 1
+                if attempt >= retries and not (
+                        lock_held(error) and time.monotonic() - began < LOCK_PATIENCE):
+                    break
+                time.sleep(retry_pause(attempt - 1))
             except BaseException as error:
                 self._abort()
                 if not server_lost(error):
@@ -199,7 +208,7 @@ class Database:
                 # Once the server voted yes, a server lost may have saved it.
                 raise ServerAway(str(error), while_saving=phase.voted,
                                  silent=isinstance(error, zeohooks.ServerSilent)) from error
-        raise UserError(f'another analyst changed the same data {retries} times '
+        raise UserError(f'another analyst changed the same data {attempt} times '
                         'while this command ran; nothing was changed, run it again')
 
     def _abort(self):

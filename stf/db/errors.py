@@ -33,6 +33,15 @@ NOT_LOST = (
 )
 
 
+# The conflicts that say rows were locked by another commit (RelStorage
+# takes the rows an object read as current without waiting, and PostgreSQL
+# ends deadlocks between commits): they pass once that commit ends, so a
+# command meeting them keeps trying for longer than the count of retries.
+LOCK_HELD = (
+    ('relstorage.adapters.interfaces', ('UnableToAcquireLockError',)),
+)
+
+
 def _classes(table):
     return tuple(getattr(sys.modules[module], name)
                  for module, names in table if module in sys.modules
@@ -43,6 +52,11 @@ def server_lost(error):
     """True when error says the database server was lost (down, restarted,
     its connection broken)."""
     return isinstance(error, _classes(SERVER_LOST)) and not isinstance(error, _classes(NOT_LOST))
+
+
+def lock_held(error):
+    """True when error is a conflict over rows another commit holds."""
+    return isinstance(error, _classes(LOCK_HELD))
 
 
 class ServerAway(Exception):

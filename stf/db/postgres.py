@@ -228,15 +228,52 @@ def require_relstorage():
                         '`make postgres` installs it') from None
 
 
-# -- what `database -i` and the toolbar say
+# -- a RelStorage's insides, read here only: a RelStorage upgrade that
+# renames them breaks this one room
 
 def is_relstorage(storage):
     return type(storage).__name__ == 'RelStorage' and hasattr(storage, '_adapter')
 
 
+def dsn_of(storage):
+    """The DSN a RelStorage connects with, or None (another database kind)."""
+    return getattr(storage._adapter, '_dsn', None)
+
+
+def keeps_history(storage):
+    return bool(storage._adapter.keep_history)
+
+
+def query(storage, sql):
+    """The rows of sql, on a connection of its own to the RelStorage's database."""
+    def rows(_connection, cursor):
+        cursor.execute(sql)
+        return cursor.fetchall()
+    return storage._adapter.connmanager.open_and_call(rows)
+
+
+def own_backends(db):
+    """The server process ids of this stf's connections to the database of
+    db (a ZODB.DB on a RelStorage): those of the storage and of each ZODB
+    connection's instance of it."""
+    instances = [db.storage] + [connection._storage for connection in list(db.pool.all)]
+    for pool in getattr(db.historical_pool, 'pools', {}).values():
+        instances += [connection._storage for connection in list(pool.all)]
+    connections = []
+    for storage in instances:
+        connections.append(getattr(storage._load_connection, 'connection', None))
+        store_pool = storage._store_connection_pool
+        connections += [getattr(store, 'connection', None)
+                        for store in getattr(store_pool, '_connections', ())]
+    return {connection.info.backend_pid for connection in connections
+            if connection is not None and not connection.closed}
+
+
+# -- what `database -i` and the toolbar say
+
 def location(storage):
     """'PostgreSQL dbname@host:port as role' of a RelStorage (never a password)."""
-    dsn = getattr(storage._adapter, '_dsn', None)
+    dsn = dsn_of(storage)
     if dsn is None:
         return type(storage._adapter).__name__
     try:
@@ -245,23 +282,40 @@ def location(storage):
         return 'PostgreSQL'
 
 
-def keeps_history(storage):
-    return bool(storage._adapter.keep_history)
-
-
 def object_count(storage):
     """The exact number of objects (RelStorage's own count is PostgreSQL's
     estimate, 0 until the tables are analyzed)."""
     table = 'current_object' if keeps_history(storage) else 'object_state'
+    return query(storage, f'SELECT count(*) FROM {table}')[0][0]
 
-    def count(_connection, cursor):
-        cursor.execute(f'SELECT count(*) FROM {table}')
-        return cursor.fetchone()[0]
-    return storage._adapter.connmanager.open_and_call(count)
+
+# A team whose analysts write at once meets deadlocks between commits, each
+# held until the server's deadlock check (deadlock_timeout) ends it.
+TEAM_DEADLOCK_TIMEOUT = '100ms'
 
 
 def details(storage):
     """(name, value) pairs of `database -i` for a RelStorage."""
     mode = ('preserving (undo and history)' if keeps_history(storage)
             else 'free (no undo, no history)')
-    return [('history', mode)]
+    ((deadlock, tls, protocol),) = query(
+        storage, "SELECT current_setting('deadlock_timeout'), ssl, version FROM pg_stat_ssl "
+                 'WHERE pid = pg_backend_pid()')
+    deadlocks = f'ended after {deadlock} (deadlock_timeout)'
+    if deadlock != TEAM_DEADLOCK_TIMEOUT:
+        deadlocks += (f'; {TEAM_DEADLOCK_TIMEOUT} suits analysts who write at once '
+                      '(README, "A team on PostgreSQL")')
+    return [('history', mode), ('TLS', tls_said(tls, protocol, dsn_of(storage))),
+            ('deadlocks', deadlocks)]
+
+
+def tls_said(in_use, protocol, dsn):
+    """What `database -i` says of the connection's TLS."""
+    if not in_use:
+        return 'no (sslmode=verify-full in the DSN asks for it)'
+    from psycopg2.extensions import parse_dsn
+    mode = parse_dsn(dsn or '').get('sslmode') or os.environ.get('PGSSLMODE') or 'prefer'
+    checked = ("the server's certificate checked" if mode == 'verify-full'
+               else "the server's certificate not checked")
+    return f'{protocol}, {checked} (sslmode={mode})'
+
