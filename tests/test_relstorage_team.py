@@ -2,6 +2,7 @@
 consoles in this process working on one database, conflicts retried,
 completion following another analyst's commits, eight batch stf at once, and
 the server restarted under a console."""
+import contextlib
 import subprocess
 import sys
 import threading
@@ -106,32 +107,39 @@ def test_conflict_is_retried_and_both_are_saved(team, monkeypatch):
     assert saved.text == f"note {texts['second analyst']} saved (free-standing)"
 
 
-def hold_the_root_row(team, relstorage, monkeypatch, seconds):  # noqa: F811
-    """The first analyst writes a note while another commit holds the lock of
-    the root's row for seconds; the root is read as current by the note's
-    commit (as BTrees read the nodes above the bucket they write), so
-    RelStorage fails the commit at once, try after try, until the row is
-    free. (seconds waited, the note's line, the notes' texts by id)."""
+@contextlib.contextmanager
+def root_row_held(app, dsn, monkeypatch):
+    """While in it, another commit holds the lock of the root's row, which
+    every commit of app reads as current (as BTrees read the nodes above the
+    bucket they write): RelStorage fails those commits at once. Yields the
+    holder's connection (its rollback frees the row)."""
     import psycopg2
-    first, _ = team
-    ok(first, 'notes -c --text before')
-    db, commit = first.database, first.database.tm.commit
+    db, commit = app.database, app.database.tm.commit
 
     def reading_the_root_as_current(*arguments):
         db.conn.readCurrent(db.conn.root())
         return commit(*arguments)
     monkeypatch.setattr(db.tm, 'commit', reading_the_root_as_current)
-    holder = psycopg2.connect(relstorage[1])
+    holder = psycopg2.connect(dsn)
     try:
         holder.cursor().execute('SELECT pg_advisory_xact_lock(0)')  # the root's row
+        yield holder
+    finally:
+        holder.close()
+
+
+def hold_the_root_row(team, relstorage, monkeypatch, seconds):  # noqa: F811
+    """The first analyst writes a note while the root's row is held for
+    seconds: (seconds waited, the note's line, the notes' ids by text)."""
+    first, _ = team
+    ok(first, 'notes -c --text before')
+    with root_row_held(first, relstorage[1], monkeypatch) as holder:
         release = threading.Timer(seconds, holder.rollback)
         release.start()
         began = time.monotonic()
         (saved,) = ok(first, 'notes -c --text during')
         waited = time.monotonic() - began
         release.join()
-    finally:
-        holder.close()
     texts = first.database.read(lambda: {note.text: note.id for note in first.notes.values()})
     return waited, saved.text, texts
 
@@ -156,6 +164,20 @@ def test_a_held_row_is_waited_for_past_the_count_of_retries(team, relstorage,  #
     assert waited > 2.4 and team[0].database.conflicts > database.RETRIES
     assert sorted(texts) == ['before', 'during']
     assert said == f"note {texts['during']} saved (free-standing)"
+
+
+def test_a_row_held_longer_than_the_patience_is_one_line(team, relstorage,  # noqa: F811
+                                                         monkeypatch):
+    from stf.db import database
+    monkeypatch.setattr(database, 'LOCK_PATIENCE', 1)
+    first, _ = team
+    ok(first, 'notes -c --text before')
+    with root_row_held(first, relstorage[1], monkeypatch):
+        assert error(first, 'notes -c --text during') == (
+            "another analyst's commit held the same data for 1 s while this command ran; "
+            'nothing was changed, run it again')
+    assert first.database.read(lambda: [note.text for note in first.notes.values()]) == [
+        'before']
 
 
 def test_completion_follows_another_analysts_commit_within_6_seconds(team, tmp_path):

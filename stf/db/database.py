@@ -28,9 +28,10 @@ from stf.core.formats import counted
 # one, because on PostgreSQL two commits that lock each other's rows wait
 # for the server's deadlock check (deadlock_timeout, 1 s by default) while
 # a third writer that needs one of those rows fails at once, try after try.
-# Conflicts over rows another commit holds (errors.lock_held) are tried
-# again past RETRIES until LOCK_PATIENCE seconds after the first attempt,
-# as long as RelStorage itself waits for the rows a commit writes.
+# RETRIES counts the other conflicts: those over rows another commit holds
+# (errors.lock_held) are tried again until LOCK_PATIENCE seconds after the
+# first attempt, as long as RelStorage itself waits for the rows a commit
+# writes.
 RETRIES = 20
 RETRY_PAUSE = 0.004
 RETRY_PAUSE_CAP = 1.0
@@ -181,7 +182,7 @@ class Database:
 
     def _attempts(self, work, retries):
         self.wait_for_server()
-        began, attempt = time.monotonic(), 0
+        began, attempt, changed = time.monotonic(), 0, 0
         while True:
             phase = SavePhase()
             try:
@@ -197,9 +198,15 @@ class Database:
                 self.conflicts += 1
                 store.contended()
                 attempt += 1
-                if attempt >= retries and not (
-                        lock_held(error) and time.monotonic() - began < LOCK_PATIENCE):
-                    break
+                if lock_held(error):
+                    if time.monotonic() - began >= LOCK_PATIENCE:
+                        raise UserError(f"another analyst's commit held the same data for "
+                                        f'{LOCK_PATIENCE} s while this command ran; nothing '
+                                        'was changed, run it again') from None
+                else:
+                    changed += 1
+                    if changed >= retries:
+                        break
                 time.sleep(retry_pause(attempt - 1))
             except BaseException as error:
                 self._abort()
