@@ -76,6 +76,39 @@ def test_file_to_postgresql_and_back_keeps_everything(labeled, relstorage, tmp_p
         back.close()
 
 
+def test_a_history_free_postgresql_says_what_it_keeps(labeled, relstorage, tmp_path):  # noqa: F811
+    """Into a history-free database the newest state of each object goes,
+    with no history; copied back out, the copy says it had none to give."""
+    pg_conf, _ = relstorage
+    pg_conf.write_text(pg_conf.read_text().replace(
+        'create-schema', 'keep-history false\n    create-schema'))
+    (line,) = ok(labeled, f'database --copy-to {pg_conf}')
+    assert line.text == (
+        'copied 7 transactions into a database that keeps no history: only the newest state of '
+        'each object is there, history and undo start empty; every dataset, group, model, '
+        f'label and note is the same ({OBJECTS} objects)')
+    free = app_on(pg_conf)
+    try:
+        assert history_of(free) == []
+        back_conf = file_conf(tmp_path / 'back.conf', tmp_path / 'back' / 'stf.db')
+        (line,) = ok(free, f'database --copy-to {back_conf}')
+        # a transaction for each one that left the newest state of some object
+        assert line.text == (
+            'copied the newest state of every object (6 transactions; the open database keeps '
+            'no history); every dataset, group, model, label and note is the same '
+            f'({OBJECTS} objects)')
+    finally:
+        free.close()
+    back = app_on(back_conf)
+    try:
+        (table,) = ok(back, 'notes -l')
+        assert len(table.rows) == 2
+        assert back.root['models'].get('0-1').states[CC] == labeled.root['models'].get(
+            '0-1').states[CC]
+    finally:
+        back.close()
+
+
 def test_refuses_a_database_that_is_not_empty(labeled, tmp_path):
     conf = file_conf(tmp_path / 'copy.conf', tmp_path / 'copy.fs')
     ok(labeled, f'database --copy-to {conf}')

@@ -38,10 +38,28 @@ def copy_to(database, root, conf_path, root_dir, update=None):
                             f'copy in {conf_path} is incomplete; empty it and copy again when '
                             'no one else works on the database')
         compared = compare(root, destination, conf_path)
+        what = copied_what(copied, history_kept(source), history_kept(destination))
     finally:
         destination.close()
-    return (f'copied {counted(copied, "transaction")}; every dataset, group, model, label and '
-            f'note is the same ({counted(compared, "object")})')
+    return (f'{what}; every dataset, group, model, label and note is the same '
+            f'({counted(compared, "object")})')
+
+
+def copied_what(transactions, source_kept, destination_kept):
+    """What the copy copied, said with what a history-free side gave up."""
+    if not source_kept:
+        return (f'copied the newest state of every object ({counted(transactions, "transaction")}'
+                '; the open database keeps no history)')
+    if not destination_kept:
+        return (f'copied {counted(transactions, "transaction")} into a database that keeps no '
+                'history: only the newest state of each object is there, history and undo '
+                'start empty')
+    return f'copied {counted(transactions, "transaction")}'
+
+
+def history_kept(storage):
+    """False for a history-free RelStorage (the other storages keep history)."""
+    return not postgres.is_relstorage(storage) or postgres.keeps_history(storage)
 
 
 # -- the destination
