@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import ROOT, error, ok
-from tests.pgserver import postgres, relstorage  # noqa: F401 (fixtures)
+from tests.pgserver import postgres, relstorage, wait_until  # noqa: F401 (fixtures)
 from tests.test_connections_models import HEADER, flow_line
 
 CC = '10.0.0.1-10.0.0.2-80-tcp'
@@ -281,6 +281,33 @@ def test_server_restarted_under_a_console(postgres, relstorage, stf_home):  # no
         assert len(second.notes) == 3
     finally:
         second.close()
+
+
+def test_the_toolbar_shows_postgresql_away_and_back(postgres, relstorage,  # noqa: F811
+                                                    monkeypatch):
+    """No command typed: the commit watcher's polls tell the toolbar that
+    the server stopped answering, then that it answers again."""
+    from stf.console.repl import toolbar
+    from stf.db import commitwatch
+    monkeypatch.setattr(commitwatch, 'POLL_SECONDS', 0.2)
+    monkeypatch.setenv('COLUMNS', '200')
+    first = analyst(relstorage[0])
+    view = toolbar(first)
+    place = f"PostgreSQL {relstorage[1].split(chr(39))[1]}@127.0.0.1:{postgres.port} as stf"
+    here = f' dataset: -   database: RelStorage {place}'
+    try:
+        first.database.others_committed()  # completion asks this: the watcher starts
+        assert view() == f'{here}   help: help, Ctrl-D exits '
+        postgres.stop()
+        try:
+            assert wait_until(lambda: '(server away)' in view())
+            assert view() == f'{here} (server away)   help: help, Ctrl-D exits '
+        finally:
+            postgres.start()
+        assert wait_until(lambda: '(server away)' not in view())
+        ok(first, 'notes -c --text back')
+    finally:
+        first.close()
 
 
 def test_which_errors_of_postgresql_mean_the_server_lost():

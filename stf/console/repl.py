@@ -83,7 +83,7 @@ TOOLBAR_REFRESH_SECONDS = 1
 def toolbar(app):
     def view():
         kind, location = app.database.describe()
-        away = ('' if app.database.reachable() else
+        away = ('' if not app.database.looks_away() else
                 ' (older database on the server)' if app.database.server_behind() else
                 ' (server away)')
         return toolbar_text(app.current_name or '-', f'{kind} {location}', away,

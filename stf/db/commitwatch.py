@@ -6,7 +6,8 @@ transaction begins, so a console idle at its prompt would never learn of
 another analyst's commit. A CommitWatcher polls on a storage instance of its
 own, in a thread, every POLL_SECONDS, and calls noticed() when the database
 holds a newer transaction than seen() (what the console's connection has
-seen).
+seen). Its polls also tell whether the server answers (reached(True or
+False)), so that a console idle at its prompt shows a server away.
 """
 import logging
 import threading
@@ -28,11 +29,12 @@ def polls_for_changes(storage):
 class CommitWatcher:
     """A daemon thread polling storage (see the module's text) until stop()."""
 
-    def __init__(self, storage, seen, noticed, seconds=POLL_SECONDS):
+    def __init__(self, storage, seen, noticed, seconds=None, reached=None):
         self.storage = storage
         self.seen = seen
         self.noticed = noticed
-        self.seconds = seconds
+        self.reached = reached or (lambda answered: None)
+        self.seconds = seconds or POLL_SECONDS
         self._newest = None  # the newest transaction polled so far
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True,
@@ -59,12 +61,19 @@ class CommitWatcher:
             instance.poll_invalidations()
             newest = instance.lastTransaction()
         except Exception as error:
-            # A server away is the console's to say, at its next command.
-            if not server_lost(error):
+            # A server away is shown in the toolbar; a command says it.
+            if server_lost(error):
+                self.reached(False)
+            else:
                 log.exception('looking for other analysts\' commits failed')
             return
         finally:
-            instance.afterCompletion()  # no snapshot held open between polls
+            try:
+                instance.afterCompletion()  # no snapshot held open between polls
+            except Exception as error:
+                if not server_lost(error):
+                    raise
+        self.reached(True)
         if newest != self._newest:
             self._newest = newest
             if newest > self.seen():

@@ -109,6 +109,10 @@ class Database:
         # first time others_committed() is asked: a console's completion).
         self._polls = commitwatch.polls_for_changes(db.storage)
         self._watcher = None
+        # False once the server of a polling storage (RelStorage) failed to
+        # answer, True again once it answered: a command's or the watcher's
+        # last word (the toolbar shows it: looks_away).
+        self._answered = True
         self._seen = None  # the newest transaction this connection has seen (polling storages)
         self._apart = None  # (transaction manager, connection) of read_apart
         # (command, what it did outside the database) written on the
@@ -158,6 +162,15 @@ class Database:
     def _following_the_file(self, step):
         """step(), again on the file's new server when the stf that served the
         local file left before anything was saved."""
+        try:
+            result = self._following(step)
+        except ServerAway:
+            self._answered = False
+            raise
+        self._answered = True
+        return result
+
+    def _following(self, step):
         # A take-over that failed (nobody serves the file, and we cannot) is
         # not tried again for this command: it says so at once.
         failed_take_over = not self.reachable() and self.shared and not self.take_over()
@@ -268,6 +281,15 @@ class Database:
         connected = getattr(self.db.storage, 'is_connected', None)
         return connected is None or connected()
 
+    def looks_away(self):
+        """True while the server is away as far as this console knows: a ZEO
+        client's connection says it; a PostgreSQL server failed to answer
+        the last command or poll (RelStorage keeps no connection state)."""
+        return not self._answered if self._polls else not self.reachable()
+
+    def _reached(self, answered):
+        self._answered = answered
+
     def last_transaction(self):
         """The newest transaction this console knows of: the storage's (a ZEO
         client's follows the server), or, on a storage each connection polls
@@ -332,7 +354,8 @@ class Database:
         if self._polls and self._watcher is None:
             self._note_seen()
             self._watcher = commitwatch.CommitWatcher(
-                self.db.storage, lambda: self._seen or b'', self.note_other_commit)
+                self.db.storage, lambda: self._seen or b'', self.note_other_commit,
+                reached=self._reached)
             self._watcher.start()
 
     def read_apart(self, read):
