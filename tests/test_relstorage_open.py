@@ -111,6 +111,22 @@ def test_a_role_without_rights_is_told_the_grant(postgres):  # noqa: F811
     assert (status, err) == (0, '') and '"command": "notes -c --text reviewed"' in out
 
 
+def test_the_shipped_configuration_opens_with_its_dsn_changed(postgres, tmp_path):  # noqa: F811
+    """confs/relstorage.conf as a team copies it: only the dsn line edited."""
+    name, dsn = with_tables(postgres)
+    shipped = (ROOT / 'confs' / 'relstorage.conf').read_text()
+    (line,) = [line for line in shipped.splitlines() if line.strip().startswith('dsn ')]
+    conf = tmp_path / 'relstorage.conf'
+    conf.write_text(shipped.replace(line, f'      dsn {dsn}'))
+    settings = tmp_path / 'stf.conf'
+    settings.write_text(f'[stf]\nzodb_conf = {conf}\n')
+    status, out, err = stf('--conf', str(settings), '-c', 'notes -c --text shipped', '-c',
+                           'database -i')
+    assert (status, err) == (0, '')
+    assert f'  location    : PostgreSQL {name}@127.0.0.1:{postgres.port} as stf' in out.splitlines()
+    assert '  history     : preserving (undo and history)' in out.splitlines()
+
+
 def test_a_configured_relstorage_without_tables(postgres, tmp_path):  # noqa: F811
     name, dsn = new_database(postgres)
     conf = relstorage_conf(tmp_path / 'relstorage.conf', dsn, create_schema=False)
