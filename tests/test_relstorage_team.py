@@ -320,3 +320,25 @@ def test_which_errors_of_postgresql_mean_the_server_lost():
     assert not server_lost(extensions.QueryCanceledError('canceling statement due to timeout'))
     assert not server_lost(psycopg2.ProgrammingError('permission denied for table object_state'))
     assert not server_lost(ValueError('connection'))
+
+
+def test_pack_on_postgresql_counts_revisions(team):
+    """A pack drops old revisions; PostgreSQL's files keep their size, so the
+    line counts revisions, not bytes."""
+    from stf.db import postgres
+    first, _ = team
+    ok(first, 'notes -c --text draft')
+    for text in ('second', 'third', 'final'):
+        ok(first, f'notes -e 0 --text {text}')
+    storage = first.database.db.storage
+    before = postgres.revision_count(storage)
+    message, undo_warning = ok(first, 'database -p')
+    after = postgres.revision_count(storage)
+    # the note's three older texts, the notes' tree before the note was in it,
+    # the root before stf's structures were added to it
+    assert before - after == 5
+    assert message.text == (f'packed: {before} stored revisions -> {after} stored revisions '
+                            '(PostgreSQL reuses the room freed after its next VACUUM; its files '
+                            'keep their size)')
+    assert undo_warning.text.startswith('undo cannot go back before this pack')
+    assert [note.text for note in first.notes.values()] == ['final']

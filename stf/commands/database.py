@@ -27,8 +27,11 @@ def revert(app, args):
 
 def pack(app, args):
     # Packing needs no open transaction of ours; the command's own is empty.
-    before, after = app.database.pack()
-    return [ok(f'packed: {counted(before, "byte")} -> {counted(after, "byte")}'),
+    unit, before, after = app.database.pack()
+    done = f'packed: {counted(before, unit)} -> {counted(after, unit)}'
+    if unit != 'byte':
+        done += ' (PostgreSQL reuses the room freed after its next VACUUM; its files keep their size)'
+    return [ok(done),
             warning("undo cannot go back before this pack: the transactions 'history' "
                     'listed before it can no longer be undone')]
 

@@ -438,9 +438,17 @@ class Database:
         self.db.undo(entry.undo_id, self.tm.get())
 
     def pack(self):
-        before = self.db.storage.getSize()
+        """Drop old revisions: (unit, before, after) of what was stored, in
+        bytes, or in revisions on PostgreSQL, whose files keep their size
+        (it reuses the room freed after its next VACUUM)."""
+        storage = self.db.storage
+        if postgres.is_relstorage(storage):
+            before = postgres.revision_count(storage)
+            self.db.pack()
+            return 'stored revision', before, postgres.revision_count(storage)
+        before = storage.getSize()
         self.db.pack()
-        return before, self.db.storage.getSize()
+        return 'byte', before, storage.getSize()
 
     def refresh(self):
         """Drop what this connection holds and see the newest committed state."""

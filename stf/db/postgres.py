@@ -289,6 +289,12 @@ def object_count(storage):
     return query(storage, f'SELECT count(*) FROM {table}')[0][0]
 
 
+def revision_count(storage):
+    """Stored revisions of objects: every one kept (history-preserving), or
+    one for each object."""
+    return query(storage, 'SELECT count(*) FROM object_state')[0][0]
+
+
 # A team whose analysts write at once meets deadlocks between commits, each
 # held until the server's deadlock check (deadlock_timeout) ends it.
 TEAM_DEADLOCK_TIMEOUT = '100ms'
