@@ -325,15 +325,15 @@ def test_which_errors_of_postgresql_mean_the_server_lost():
 def test_pack_on_postgresql_counts_revisions(team):
     """A pack drops old revisions; PostgreSQL's files keep their size, so the
     line counts revisions, not bytes."""
-    from stf.db import postgres
+    from stf.db.postgres import revision_count
     first, _ = team
     ok(first, 'notes -c --text draft')
     for text in ('second', 'third', 'final'):
         ok(first, f'notes -e 0 --text {text}')
     storage = first.database.db.storage
-    before = postgres.revision_count(storage)
+    before = revision_count(storage)
     message, undo_warning = ok(first, 'database -p')
-    after = postgres.revision_count(storage)
+    after = revision_count(storage)
     # the note's three older texts, the notes' tree before the note was in it,
     # the root before stf's structures were added to it
     assert before - after == 5

@@ -30,7 +30,8 @@ def pack(app, args):
     unit, before, after = app.database.pack()
     done = f'packed: {counted(before, unit)} -> {counted(after, unit)}'
     if unit != 'byte':
-        done += ' (PostgreSQL reuses the room freed after its next VACUUM; its files keep their size)'
+        done += (' (PostgreSQL reuses the room freed after its next VACUUM; its files keep '
+                 'their size)')
     return [ok(done),
             warning("undo cannot go back before this pack: the transactions 'history' "
                     'listed before it can no longer be undone')]
