@@ -4,7 +4,7 @@ the refusals (not empty, itself, others connected, a commit meanwhile)."""
 import pytest
 
 from tests.conftest import ROOT, commit_root_elsewhere, error, ok
-from tests.pgserver import postgres, relstorage, wait_until  # noqa: F401
+from tests.pgserver import postgres, relstorage, relstorage_conf, wait_until  # noqa: F401
 
 CC = '10.0.0.1-10.0.0.2-80-tcp'
 
@@ -109,6 +109,24 @@ def test_a_history_free_postgresql_says_what_it_keeps(labeled, relstorage, tmp_p
         back.close()
 
 
+def test_an_empty_postgresql_database_gets_its_tables(labeled, postgres, tmp_path):  # noqa: F811
+    """create-schema false, as in confs/relstorage.conf: the copy creates the
+    tables of an empty database itself."""
+    name = postgres.create_database()
+    conf = relstorage_conf(tmp_path / 'pg.conf', postgres.dsn(name), create_schema=False)
+    (line,) = ok(labeled, f'database --copy-to {conf}')
+    assert line.text == ('copied 7 transactions; every dataset, group, model, label and note '
+                         f'is the same ({OBJECTS} objects)')
+
+
+def test_a_postgresql_destination_that_cannot_be_opened_is_one_line(labeled, postgres,  # noqa
+                                                                    tmp_path):
+    conf = relstorage_conf(tmp_path / 'pg.conf', postgres.dsn('nosuch'), create_schema=False)
+    assert error(labeled, f'database --copy-to {conf}') == (
+        f'PostgreSQL at 127.0.0.1:{postgres.port} has no database nosuch; fix dbname= in the '
+        'DSN, or create it (createdb -O stf nosuch)')
+
+
 def test_refuses_a_database_that_is_not_empty(labeled, tmp_path):
     conf = file_conf(tmp_path / 'copy.conf', tmp_path / 'copy.fs')
     ok(labeled, f'database --copy-to {conf}')
@@ -177,6 +195,7 @@ def test_refuses_while_another_client_is_on_the_zeo_server(tmp_path):
         assert error(first, f'database --copy-to {target}') == (
             '1 other client connected to its ZEO server; they could commit while it is '
             'copied: copy when only this stf is connected')
+        assert not (tmp_path / 'copy.fs').exists()  # refused before it is made
         second.close()
         assert wait_until(lambda: first.execute(f'database --copy-to {target}').ok)
     finally:

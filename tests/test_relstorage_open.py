@@ -189,6 +189,13 @@ def test_zeo_hooks_are_not_checked_for_relstorage(relstorage, monkeypatch):  # n
      '--db PATH and --relstorage DSN both name the database; give one'),
     (['--zeo', '127.0.0.1:1', '--create-tables'],
      '--create-tables is for a RelStorage database; the ZEO server makes its own'),
+    # an unset variable in a script must not open the configured database
+    (['--relstorage', ''], "--relstorage needs a PostgreSQL DSN, e.g. 'dbname=stf "
+                           "user=analyst host=db.example.org sslmode=verify-full'"),
+    (['--relstorage', ' ', '-c', 'database -i'], "--relstorage needs a PostgreSQL DSN, e.g. "
+     "'dbname=stf user=analyst host=db.example.org sslmode=verify-full'"),
+    (['--db', ''], '--db needs the path of a database file'),
+    (['--zeo', ''], '--zeo needs the HOST:PORT of a ZEO server'),
 ])
 def test_relstorage_goes_with_no_other_database_option(options, line):
     with pytest.raises(UserError) as raised:

@@ -65,7 +65,21 @@ EXCLUSIVE_OPTIONS = [
 ]
 
 
+# Options whose empty value (an unset variable in a script) would open
+# another database than the one meant: refused.
+NOT_EMPTY = [
+    ('db', '--db needs the path of a database file'),
+    ('zeo', '--zeo needs the HOST:PORT of a ZEO server'),
+    ('relstorage', "--relstorage needs a PostgreSQL DSN, e.g. 'dbname=stf user=analyst "
+                   "host=db.example.org sslmode=verify-full'"),
+]
+
+
 def check_combinations(args):
+    for name, message in NOT_EMPTY:
+        value = getattr(args, name)
+        if value is not None and not value.strip():
+            raise UserError(message)
     for names, message in EXCLUSIVE_OPTIONS:
         if all(given(getattr(args, name)) for name in names):
             raise UserError(message)

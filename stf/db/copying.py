@@ -26,11 +26,11 @@ def copy_to(database, root, conf_path, root_dir, update=None):
     transactions copied (None: no progress shown)."""
     source = database.db.storage
     refuse_the_same_file(database, conf_path, root_dir)
+    refuse_other_writers(database.db)  # before the destination is made
     destination = open_destination(conf_path, root_dir)
     try:
         refuse_the_same_storage(source, destination, conf_path)
         refuse_unless_empty(destination, conf_path)
-        refuse_other_writers(database.db)
         last = newest_transaction(source)
         copied = copy_transactions(source, destination, last, update)
         if newest_transaction(source) != last:
@@ -84,19 +84,26 @@ def own_file(database):
 
 
 def open_destination(conf_path, root_dir):
-    """The storage of the first <zodb> of conf_path, opened (created when new)."""
+    """The storage of the first <zodb> of conf_path, opened (created when new;
+    a PostgreSQL database checked as stf checks its own, its tables created
+    when it has none)."""
     import zc.lockfile
     text, top = storages.read_config(conf_path, root_dir)
+    place = storages.check_relstorage(top, conf_path, create_tables=True)
     storages.make_storage_folders(top)
     config = zconf.load(text, root_dir, conf_path)
+    zconf.create_relstorage_tables(config)
     try:
         return config.database[0].config.storage.open()
     except zc.lockfile.LockError:
         raise UserError(f'the database {conf_path} names is open in another program; close '
                         'it there, or copy into another database') from None
     except Exception as error:
+        if place is not None:
+            raise postgres.as_user_error(error, place) from None
+        text = ' '.join(str(error).split())
         raise UserError(f'cannot open the database of {conf_path}: '
-                        f'{type(error).__name__}: {error}') from None
+                        f'{type(error).__name__}: {text}') from None
 
 
 def refuse_the_same_storage(source, destination, conf_path):
