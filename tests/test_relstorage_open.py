@@ -111,6 +111,23 @@ def test_a_role_without_rights_is_told_the_grant(postgres):  # noqa: F811
     assert (status, err) == (0, '') and '"command": "notes -c --text reviewed"' in out
 
 
+def test_a_role_that_may_not_create_the_tables_is_told_how(postgres):  # noqa: F811
+    name, dsn = new_database(postgres)
+    role = f'reader_{os.getpid()}'
+    sql(postgres, name, f'CREATE ROLE {role} LOGIN')
+    sql(postgres, name, f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}')
+    analyst = dsn.replace(f"user='{ROLE}'", f"user='{role}'")
+    told = (f"role {role} may not create stf's tables in database {name} on 127.0.0.1:"
+            f"{postgres.port}; create them once as the database's owner (its user= in the DSN "
+            f'with --create-tables), or the owner runs GRANT CREATE ON SCHEMA public TO {role}')
+    with pytest.raises(UserError) as raised:
+        storages.open_relstorage(analyst, create_tables=True).close()
+    assert str(raised.value) == told
+    sql(postgres, name, told.split('owner runs ')[1])  # the line it gives is enough
+    storages.open_relstorage(analyst, create_tables=True).close()
+    assert sql(postgres, name, "SELECT to_regclass('object_state') IS NOT NULL") == 't'
+
+
 def test_the_shipped_configuration_opens_with_its_dsn_changed(postgres, tmp_path):  # noqa: F811
     """confs/relstorage.conf as a team copies it: only the dsn line edited."""
     name, dsn = with_tables(postgres)

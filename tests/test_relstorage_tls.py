@@ -98,18 +98,31 @@ def test_no_password(secured, certs, pgpass):
         '~/.pgpass (mode 600)')
 
 
-def test_without_tls_pg_hba_refuses(secured, certs, pgpass):
+def test_without_tls_the_dsn_is_to_ask_for_it(secured, certs, pgpass):
     pgpass(PASSWORD)
     assert refusal(dsn(secured, certs, sslmode='disable')) == (
         f'PostgreSQL at localhost:{secured.port} does not let role analyst connect to team '
-        "from this machine; its administrator adds a pg_hba.conf line for it")
+        'without TLS from this machine; put sslmode=verify-full in the DSN (and check dbname= '
+        "and user=), or its administrator adds a pg_hba.conf line for it")
+
+
+def test_a_role_no_line_lets_in(secured, certs, pgpass):
+    """Over TLS, as a role pg_hba.conf names nowhere: a typo in user=."""
+    pgpass(PASSWORD)
+    typo = dsn(secured, certs).replace('user=analyst', 'user=anlyst')
+    line = (f'PostgreSQL at localhost:{secured.port} does not let role anlyst connect to team '
+            'from this machine; check dbname= and user= in the DSN, or its administrator adds '
+            'a pg_hba.conf line for it')
+    assert refusal(typo) == line
+    # sslmode=prefer tries with TLS, then without: the same line
+    assert refusal(typo.replace('sslmode=verify-full', 'sslmode=prefer')) == line
 
 
 def test_a_certificate_another_ca_signed(secured, certs, pgpass):
     pgpass(PASSWORD)
     assert refusal(dsn(secured, certs, ca='other')) == (
         f'the TLS certificate of PostgreSQL at localhost:{secured.port} is not signed by the CA '
-        'of sslrootcert=; give the right CA file')
+        f"in {certs / 'other.pem'}; give the CA file that signed it with sslrootcert= in the DSN")
 
 
 def test_a_certificate_for_another_name(secured, certs, pgpass):
@@ -119,13 +132,39 @@ def test_a_certificate_for_another_name(secured, certs, pgpass):
         'write in host= the name its certificate gives')
 
 
-def test_verify_full_without_a_ca_file(secured, certs, pgpass):
+def test_verify_full_without_a_ca_file(secured, certs, pgpass, tmp_path):
     pgpass(PASSWORD)  # HOME has no ~/.postgresql/root.crt, libpq's default
     no_ca = (f'dbname=team user=analyst host=localhost port={secured.port} '
              'sslmode=verify-full')
     assert refusal(no_ca) == (
-        "sslmode=verify-full needs the CA certificate that signed the server's: give its "
-        'path with sslrootcert= in the DSN')
+        "sslmode=verify-full needs the CA certificate that signed the server's, and "
+        f"{tmp_path / '.postgresql' / 'root.crt'} does not exist: give its path with "
+        'sslrootcert= in the DSN')
+    assert refusal(dsn(secured, certs, ca='nope')) == (
+        "sslmode=verify-full needs the CA certificate that signed the server's, and "
+        f"{certs / 'nope.pem'} does not exist: give its path with sslrootcert= in the DSN")
+
+
+def test_a_password_file_others_may_read(secured, certs, pgpass, capfd):
+    path = pgpass(PASSWORD)
+    path.chmod(0o644)
+    assert refusal(dsn(secured, certs)) == (
+        f"{path} may be read by others, so PostgreSQL's library ignores the passwords in it: "
+        f'chmod 600 {path}')
+    assert capfd.readouterr().err == ''  # not libpq's warning besides
+
+
+def test_verify_ca_is_said_to_leave_the_name_unchecked(secured, certs, pgpass):
+    from stf.db import postgres
+    pgpass(PASSWORD)
+    db = storages.open_relstorage(dsn(secured, certs, host='127.0.0.1', sslmode='verify-ca'),
+                                  create_tables=True)
+    try:
+        assert dict(postgres.details(db.storage))['TLS'] == (
+            "TLSv1.3, the server's certificate checked against the CA, not its name "
+            '(sslmode=verify-ca)')
+    finally:
+        db.close()
 
 
 def test_a_server_without_tls(postgres):  # noqa: F811

@@ -38,11 +38,13 @@ class TablesMissing(UserError):
 
 @dataclass
 class Place:
-    """Where a DSN leads, with libpq's defaults for what it leaves out."""
+    """Where a DSN leads, with libpq's defaults for what it leaves out (ca:
+    the CA file that checks the server's certificate)."""
     dbname: str
     host: str
     port: str
     role: str
+    ca: str = '~/.postgresql/root.crt'
 
     def server(self):
         return f'PostgreSQL at {self.host}:{self.port}'
@@ -66,7 +68,9 @@ def place_of(dsn):
     role = params.get('user') or os.environ.get('PGUSER') or _login()
     return Place(dbname=params.get('dbname') or os.environ.get('PGDATABASE') or role,
                  host=params.get('host') or os.environ.get('PGHOST') or 'localhost',
-                 port=params.get('port') or os.environ.get('PGPORT') or '5432', role=role)
+                 port=params.get('port') or os.environ.get('PGPORT') or '5432', role=role,
+                 ca=params.get('sslrootcert') or os.environ.get('PGSSLROOTCERT')
+                 or Place.ca)
 
 
 def _login():
@@ -90,20 +94,25 @@ PG_ERRORS = [
      'in the DSN)'),
     (None, r'no password supplied|fe_sendauth',
      '{server} asks role {role} for a password; put it in ~/.pgpass (mode 600)'),
+    # Tried over TLS too (sslmode=prefer tries both): the line is missing.
+    (None, r'no pg_hba\.conf entry.*SSL encryption',
+     '{server} does not let role {role} connect to {dbname} from this machine; check '
+     'dbname= and user= in the DSN, or its administrator adds a pg_hba.conf line for it'),
     (None, r'no pg_hba\.conf entry',
-     '{server} does not let role {role} connect to {dbname} from this machine; its '
+     '{server} does not let role {role} connect to {dbname} without TLS from this machine; '
+     'put sslmode=verify-full in the DSN (and check dbname= and user=), or its '
      'administrator adds a pg_hba.conf line for it'),
     (None, r'could not translate host name',
      'the host {host} of the DSN is not known; fix host= in the DSN'),
     (None, r'does not match host name',
      "the TLS certificate of {server} is not for {host}; write in host= the name its "
      'certificate gives'),
-    (None, r'root certificate file .* does not exist',
-     'sslmode=verify-full needs the CA certificate that signed the server\'s: give its '
-     'path with sslrootcert= in the DSN'),
+    (None, r'root certificate file "(?P<name>[^"]*)" does not exist',
+     'sslmode=verify-full needs the CA certificate that signed the server\'s, and {name} '
+     'does not exist: give its path with sslrootcert= in the DSN'),
     (None, r'certificate verify failed',
-     "the TLS certificate of {server} is not signed by the CA of sslrootcert=; give the "
-     'right CA file'),
+     "the TLS certificate of {server} is not signed by the CA in {ca}; give the CA file "
+     'that signed it with sslrootcert= in the DSN'),
     (None, r'server does not support SSL',
      '{server} does not offer TLS, which the DSN requires (sslmode=); its administrator '
      'turns ssl on'),
@@ -136,7 +145,7 @@ def one_line(error, place):
             names = found.groupdict() if found else {}
             return line.format(server=place.server(), database=place.database(),
                                dbname=place.dbname, host=place.host, port=place.port,
-                               role=place.role, **names)
+                               role=place.role, ca=place.ca, **names)
     return None
 
 
@@ -156,6 +165,7 @@ def check(dsn, keep_history, create_tables, how_to_create):
     database, tables missing (TablesMissing, unless create_tables), tables
     of the other history mode, rights missing."""
     place = place_of(dsn)
+    refuse_an_open_password_file(dsn)
     import psycopg2
     try:
         connection = psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT)
@@ -171,14 +181,36 @@ def check(dsn, keep_history, create_tables, how_to_create):
     return place
 
 
+def refuse_an_open_password_file(dsn):
+    """libpq ignores a password file others may read (and writes a warning of
+    its own): say so first, in one line."""
+    from psycopg2.extensions import parse_dsn
+    if 'password' in parse_dsn(dsn):
+        return
+    path = os.path.expanduser(os.environ.get('PGPASSFILE') or '~/.pgpass')
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        raise UserError(f'{path} may be read by others, so PostgreSQL\'s library ignores the '
+                        f'passwords in it: chmod 600 {path}')
+
+
 def _check_tables(cursor, place, keep_history, create_tables, how_to_create):
     cursor.execute('SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL',
                    (STATE_TABLE, f'"{HISTORY_TABLE}"'))
     has_state, has_history = cursor.fetchone()
     if not has_state:
-        if create_tables:
-            return
-        raise TablesMissing(place, how_to_create)
+        if not create_tables:
+            raise TablesMissing(place, how_to_create)
+        cursor.execute("SELECT has_schema_privilege(current_schema(), 'CREATE')")
+        if not cursor.fetchone()[0]:
+            raise UserError(f"role {place.role} may not create stf's tables in {place.database()}"
+                            '; create them once as the database\'s owner (its user= in the DSN '
+                            'with --create-tables), or the owner runs GRANT CREATE ON SCHEMA '
+                            f'public TO {place.role}')
+        return
     if has_history != keep_history:
         mode = 'history-preserving' if keep_history else 'history-free'
         raise UserError(one_line(UserError(f'Schema mismatch: a {mode} adapter'), place))
@@ -321,7 +353,13 @@ def tls_said(in_use, protocol, dsn):
         return 'no (sslmode=verify-full in the DSN asks for it)'
     from psycopg2.extensions import parse_dsn
     mode = parse_dsn(dsn or '').get('sslmode') or os.environ.get('PGSSLMODE') or 'prefer'
-    checked = ("the server's certificate checked" if mode == 'verify-full'
-               else "the server's certificate not checked")
-    return f'{protocol}, {checked} (sslmode={mode})'
+    return f'{protocol}, {TLS_CHECKS.get(mode, TLS_CHECKS[None])} (sslmode={mode})'
+
+
+# What libpq checks of the server's certificate, by sslmode.
+TLS_CHECKS = {
+    'verify-full': "the server's certificate checked",
+    'verify-ca': "the server's certificate checked against the CA, not its name",
+    None: "the server's certificate not checked",
+}
 
