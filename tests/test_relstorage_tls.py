@@ -155,12 +155,12 @@ def test_a_password_file_others_may_read(secured, certs, pgpass, capfd):
 
 
 def test_verify_ca_is_said_to_leave_the_name_unchecked(secured, certs, pgpass):
-    from stf.db import postgres
+    from stf.db.postgres import details
     pgpass(PASSWORD)
     db = storages.open_relstorage(dsn(secured, certs, host='127.0.0.1', sslmode='verify-ca'),
                                   create_tables=True)
     try:
-        assert dict(postgres.details(db.storage))['TLS'] == (
+        assert dict(details(db.storage))['TLS'] == (
             "TLSv1.3, the server's certificate checked against the CA, not its name "
             '(sslmode=verify-ca)')
     finally:
