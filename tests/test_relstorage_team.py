@@ -156,14 +156,25 @@ def test_a_row_held_past_the_deadlock_check_is_waited_for(team, relstorage,  # n
 
 def test_a_held_row_is_waited_for_past_the_count_of_retries(team, relstorage,  # noqa: F811
                                                            monkeypatch):
-    """More tries than RETRIES while the row is held (pauses of 0.05 s for
-    2.5 s): a conflict over a held row is tried again until LOCK_PATIENCE."""
+    """The row is freed only at the pause after RETRIES + 2 failed tries: a
+    conflict over a held row is tried again past the count of retries."""
     from stf.db import database
-    monkeypatch.setattr(database, 'retry_pause', lambda attempt: 0.05)
-    waited, said, texts = hold_the_root_row(team, relstorage, monkeypatch, 2.5)
-    assert waited > 2.4 and team[0].database.conflicts > database.RETRIES
+    first, _ = team
+    ok(first, 'notes -c --text before')
+    with root_row_held(first, relstorage[1], monkeypatch) as holder:
+        pauses = []
+
+        def pause(attempt):
+            pauses.append(attempt)
+            if len(pauses) == database.RETRIES + 2:
+                holder.rollback()
+            return 0.01
+        monkeypatch.setattr(database, 'retry_pause', pause)
+        (saved,) = ok(first, 'notes -c --text during')
+    assert len(pauses) == database.RETRIES + 2 == first.database.conflicts
+    texts = first.database.read(lambda: {note.text: note.id for note in first.notes.values()})
     assert sorted(texts) == ['before', 'during']
-    assert said == f"note {texts['during']} saved (free-standing)"
+    assert saved.text == f"note {texts['during']} saved (free-standing)"
 
 
 def test_a_row_held_longer_than_the_patience_is_one_line(team, relstorage,  # noqa: F811

@@ -48,6 +48,34 @@ def retry_pause(attempt):
     return random.uniform(0, min(RETRY_PAUSE_CAP, RETRY_PAUSE * 2 ** attempt))
 
 
+class Retrying:
+    """The retries of one command: pause_after(conflict) is the pause before
+    the next attempt, or UserError when the command is to give up."""
+
+    def __init__(self, retries):
+        self.retries = retries
+        self.attempts = 0
+        self.changed = 0  # conflicts over data another analyst changed
+        self.held_since = None  # the first conflict over rows another commit held
+
+    def pause_after(self, conflict):
+        self.attempts += 1
+        if lock_held(conflict):
+            now = time.monotonic()
+            self.held_since = self.held_since or now
+            if now - self.held_since >= LOCK_PATIENCE:
+                raise UserError(f"another analyst's commit held the same data for "
+                                f'{LOCK_PATIENCE} s while this command ran; nothing was '
+                                'changed, run it again') from None
+        else:
+            self.changed += 1
+            if self.changed >= self.retries:
+                raise UserError(f'another analyst changed the same data {self.changed} times '
+                                'while this command ran; nothing was changed, run it '
+                                'again') from None
+        return retry_pause(self.attempts - 1)
+
+
 @contextlib.contextmanager
 def interrupts_held():
     """Hold Ctrl-C (SIGINT) back in the main thread; yields a list that gets
@@ -195,7 +223,7 @@ class Database:
 
     def _attempts(self, work, retries):
         self.wait_for_server()
-        began, attempt, changed = time.monotonic(), 0, 0
+        retry = Retrying(retries)
         while True:
             phase = SavePhase()
             try:
@@ -206,30 +234,18 @@ class Database:
                 result = work()
                 self.saved_through_interrupt = self._commit()
                 return result
-            except ConflictError as error:
-                self._abort()
-                self.conflicts += 1
-                store.contended()
-                attempt += 1
-                if lock_held(error):
-                    if time.monotonic() - began >= LOCK_PATIENCE:
-                        raise UserError(f"another analyst's commit held the same data for "
-                                        f'{LOCK_PATIENCE} s while this command ran; nothing '
-                                        'was changed, run it again') from None
-                else:
-                    changed += 1
-                    if changed >= retries:
-                        break
-                time.sleep(retry_pause(attempt - 1))
             except BaseException as error:
                 self._abort()
+                if isinstance(error, ConflictError) or lock_held(error):
+                    self.conflicts += 1
+                    store.contended()
+                    time.sleep(retry.pause_after(error))
+                    continue
                 if not server_lost(error):
                     raise
                 # Once the server voted yes, a server lost may have saved it.
                 raise ServerAway(str(error), while_saving=phase.voted,
                                  silent=isinstance(error, zeohooks.ServerSilent)) from error
-        raise UserError(f'another analyst changed the same data {attempt} times '
-                        'while this command ran; nothing was changed, run it again')
 
     def _abort(self):
         """Abort the running transaction. A server lost says so at the next
