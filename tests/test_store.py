@@ -86,6 +86,36 @@ def test_adding_writes_the_tree_not_the_counter(two_analysts):
     assert labels.new('D').id == 3
 
 
+def test_an_id_given_and_removed_meanwhile_is_not_given_again(tmp_path):
+    """A adds id 3 and commits; C removes it and commits; B, whose snapshot
+    is older than both, adds: without a conflict the tree would merge B's
+    id 3 back in. B's commit conflicts; run again, it takes 4."""
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(str(tmp_path / 'race.fs')))
+    managers = [transaction.TransactionManager() for _ in range(3)]
+    a, b, c = (db.open(manager) for manager in managers)
+    a.root()['notes'] = Notes()
+    for text in ('n0', 'n1', 'n2'):
+        a.root()['notes'].new(text)
+    managers[0].commit()
+    for manager in managers:
+        manager.begin()
+    assert len(b.root()['notes'].items) == 3  # B's snapshot: ids 0 to 2
+    assert a.root()['notes'].new('by A').id == 3
+    managers[0].commit()
+    managers[2].begin()
+    c.root()['notes'].remove(3)
+    managers[2].commit()
+    assert b.root()['notes'].new('by B').id == 3  # from its old snapshot
+    with pytest.raises(ConflictError):
+        managers[1].commit()
+    managers[1].begin()
+    assert b.root()['notes'].new('by B').id == 4
+    managers[1].commit()
+    managers[0].begin()
+    assert sorted(a.root()['notes'].items.keys()) == [0, 1, 2, 4]
+    db.close()
+
+
 def test_a_new_lane_avoids_the_lanes_of_the_newest_ids():
     notes = Notes()
     for key in (17, 18, 20, 21, 22, 23):  # others racing in lanes 1, 2 and 4 to 7

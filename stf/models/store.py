@@ -58,6 +58,11 @@ def allocate_id(tree, counter):
     except ValueError:  # empty
         newest = -1
     candidate = max(counter(), newest + 1)
+    if counter._p_jar is not None:
+        # Another analyst's removal of the newest id writes the counter: read
+        # as current, it makes this commit conflict instead of merging an id
+        # given and removed meanwhile into the tree again.
+        counter._p_jar.readCurrent(counter)
     lane = lane_for(tree, newest)
     if lane is not None:
         candidate += (lane - candidate) % LANES
