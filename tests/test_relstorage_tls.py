@@ -154,6 +154,28 @@ def test_a_password_file_others_may_read(secured, certs, pgpass, capfd):
     assert capfd.readouterr().err == ''  # not libpq's warning besides
 
 
+def test_an_open_password_file_named_in_the_dsn(secured, certs, pgpass, tmp_path):
+    pgpass(PASSWORD)  # ~/.pgpass is fine, the one the DSN names is not
+    named = tmp_path / 'team.pgpass'
+    named.write_text(f'*:*:*:analyst:{PASSWORD}\n')
+    named.chmod(0o640)
+    assert refusal(f'{dsn(secured, certs)} passfile={named}') == (
+        f"{named} may be read by others, so PostgreSQL's library ignores the passwords in it: "
+        f'chmod 600 {named}')
+    named.chmod(0o600)
+    storages.open_relstorage(f'{dsn(secured, certs)} passfile={named}',
+                             create_tables=True).close()
+
+
+def test_an_open_password_file_is_no_matter_where_no_password_is_asked(postgres, pgpass):  # noqa: F811
+    """A server that trusts the role asks for no password: the file's mode
+    does not matter, the database opens."""
+    pgpass('unused').chmod(0o644)
+    name = postgres.create_database()
+    storages.open_relstorage(f'dbname={name} user={ROLE} host=127.0.0.1 port={postgres.port}',
+                             create_tables=True).close()
+
+
 def test_verify_ca_is_said_to_leave_the_name_unchecked(secured, certs, pgpass):
     from stf.db.postgres import details
     pgpass(PASSWORD)

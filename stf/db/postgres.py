@@ -78,6 +78,11 @@ def _login():
     return getpass.getuser()
 
 
+# A password file that is not there (libpq warns of /dev/null: not a file).
+NO_FILE = '/nonexistent/stf-no-password-file'
+# libpq's words when the server asked for a password none gave.
+NO_PASSWORD = r'no password supplied|fe_sendauth'
+
 # psycopg2's errors -> the one line to say: (SQLSTATE or None, pattern of its
 # message or None, line). Connection errors come with no SQLSTATE, only
 # libpq's message. {server}, {database}, {role}, {dbname}, {host}: the Place;
@@ -92,7 +97,7 @@ PG_ERRORS = [
     (None, r'password authentication failed for user "(?P<name>[^"]*)"',
      '{server} refused the password of role {name}; fix it in ~/.pgpass (or password= '
      'in the DSN)'),
-    (None, r'no password supplied|fe_sendauth',
+    (None, NO_PASSWORD,
      '{server} asks role {role} for a password; put it in ~/.pgpass (mode 600)'),
     # Tried over TLS too (sslmode=prefer tries both): the line is missing.
     (None, r'no pg_hba\.conf entry.*SSL encryption',
@@ -165,11 +170,19 @@ def check(dsn, keep_history, create_tables, how_to_create):
     database, tables missing (TablesMissing, unless create_tables), tables
     of the other history mode, rights missing."""
     place = place_of(dsn)
-    refuse_an_open_password_file(dsn)
+    open_file = open_password_file(dsn)
     import psycopg2
+    from psycopg2.extensions import make_dsn
     try:
-        connection = psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT)
+        # libpq would ignore that file, writing a warning of its own: this
+        # connection does not read it, and is told why when a password lacks.
+        connection = psycopg2.connect(
+            dsn if open_file is None else make_dsn(dsn, passfile=NO_FILE),
+            connect_timeout=CONNECT_TIMEOUT)
     except psycopg2.Error as error:
+        if open_file is not None and re.search(NO_PASSWORD, str(error)):
+            raise UserError(f'{open_file} may be read by others, so PostgreSQL\'s library '
+                            f'ignores the passwords in it: chmod 600 {open_file}') from None
         raise as_user_error(error, place) from None
     try:
         with connection.cursor() as cursor:
@@ -181,20 +194,20 @@ def check(dsn, keep_history, create_tables, how_to_create):
     return place
 
 
-def refuse_an_open_password_file(dsn):
-    """libpq ignores a password file others may read (and writes a warning of
-    its own): say so first, in one line."""
+def open_password_file(dsn):
+    """The password file libpq would read for dsn when others may read it
+    (libpq then ignores it), else None."""
     from psycopg2.extensions import parse_dsn
-    if 'password' in parse_dsn(dsn):
-        return
-    path = os.path.expanduser(os.environ.get('PGPASSFILE') or '~/.pgpass')
+    params = parse_dsn(dsn)
+    if 'password' in params or os.environ.get('PGPASSWORD'):
+        return None
+    path = os.path.expanduser(params.get('passfile') or os.environ.get('PGPASSFILE')
+                              or '~/.pgpass')
     try:
         mode = os.stat(path).st_mode
     except OSError:
-        return
-    if mode & 0o077:
-        raise UserError(f'{path} may be read by others, so PostgreSQL\'s library ignores the '
-                        f'passwords in it: chmod 600 {path}')
+        return None
+    return path if mode & 0o077 else None
 
 
 def _check_tables(cursor, place, keep_history, create_tables, how_to_create):
