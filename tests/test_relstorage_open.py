@@ -235,3 +235,18 @@ def test_a_terminal_is_asked_to_create_the_tables(postgres, tmp_path):  # noqa: 
     child.send('exit\r')
     child.expect(pexpect.EOF)
     assert sql(postgres, name, "SELECT to_regclass('object_state') IS NOT NULL") == 't'
+
+
+def test_pg_hba_refusals_of_older_servers_read_the_same():
+    """PostgreSQL 13 and older write "SSL on"/"SSL off" where 14 and later
+    write "SSL encryption"/"no encryption" (libpq passes the server's text)."""
+    from stf.db.postgres import Place, one_line
+    place = Place('stf', 'db', '5432', 'analyst')
+    entry = 'FATAL:  no pg_hba.conf entry for host "10.0.0.5", user "analyst", database "stf", '
+    over_tls = ('PostgreSQL at db:5432 does not let role analyst connect to stf from this '
+                'machine; check dbname= and user= in the DSN, or its administrator adds a '
+                'pg_hba.conf line for it')
+    assert one_line(Exception(entry + 'SSL on\n' + entry + 'SSL off'), place) == over_tls
+    assert one_line(Exception(entry + 'SSL encryption'), place) == over_tls
+    assert one_line(Exception(entry + 'SSL off'), place).startswith(
+        'PostgreSQL at db:5432 does not let role analyst connect to stf without TLS')

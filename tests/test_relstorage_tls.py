@@ -121,8 +121,9 @@ def test_a_role_no_line_lets_in(secured, certs, pgpass):
 def test_a_certificate_another_ca_signed(secured, certs, pgpass):
     pgpass(PASSWORD)
     assert refusal(dsn(secured, certs, ca='other')) == (
-        f'the TLS certificate of PostgreSQL at localhost:{secured.port} is not signed by the CA '
-        f"in {certs / 'other.pem'}; give the CA file that signed it with sslrootcert= in the DSN")
+        f'the TLS certificate of PostgreSQL at localhost:{secured.port} does not check with the '
+        f"CA in {certs / 'other.pem'}: signed by another CA (give its file with sslrootcert= in "
+        'the DSN), or out of date (its administrator renews it)')
 
 
 def test_a_certificate_for_another_name(secured, certs, pgpass):
@@ -137,11 +138,11 @@ def test_verify_full_without_a_ca_file(secured, certs, pgpass, tmp_path):
     no_ca = (f'dbname=team user=analyst host=localhost port={secured.port} '
              'sslmode=verify-full')
     assert refusal(no_ca) == (
-        "sslmode=verify-full needs the CA certificate that signed the server's, and "
+        "checking the server's certificate needs the CA certificate that signed it, and "
         f"{tmp_path / '.postgresql' / 'root.crt'} does not exist: give its path with "
         'sslrootcert= in the DSN')
-    assert refusal(dsn(secured, certs, ca='nope')) == (
-        "sslmode=verify-full needs the CA certificate that signed the server's, and "
+    assert refusal(dsn(secured, certs, ca='nope', sslmode='verify-ca')) == (
+        "checking the server's certificate needs the CA certificate that signed it, and "
         f"{certs / 'nope.pem'} does not exist: give its path with sslrootcert= in the DSN")
 
 
@@ -185,6 +186,37 @@ def test_verify_ca_is_said_to_leave_the_name_unchecked(secured, certs, pgpass):
         assert dict(details(db.storage))['TLS'] == (
             "TLSv1.3, the server's certificate checked against the CA, not its name "
             '(sslmode=verify-ca)')
+    finally:
+        db.close()
+
+
+def test_require_with_a_ca_file_checks_as_verify_ca(secured, certs, pgpass, tmp_path):
+    """libpq checks the certificate under sslmode=require when it finds a CA
+    file (~/.postgresql/root.crt): said so; without one, not checked."""
+    from stf.db.postgres import details
+    pgpass(PASSWORD)
+    plain = (f'dbname=team user=analyst host=localhost port={secured.port} sslmode=require')
+    for has_ca, checks in ((False, "the server's certificate not checked"),
+                           (True, "the server's certificate checked against the CA, not its "
+                                  'name')):
+        if has_ca:
+            (tmp_path / '.postgresql').mkdir()
+            (tmp_path / '.postgresql' / 'root.crt').write_bytes((certs / 'ca.pem').read_bytes())
+        db = storages.open_relstorage(plain, create_tables=True)
+        try:
+            assert dict(details(db.storage))['TLS'] == f'TLSv1.3, {checks} (sslmode=require)'
+        finally:
+            db.close()
+
+
+def test_a_local_socket_is_said_to_need_no_tls(postgres):  # noqa: F811
+    from stf.db.postgres import details
+    name = postgres.create_database()
+    db = storages.open_relstorage(f'dbname={name} user={ROLE} host={postgres.folder} '
+                                  f'port={postgres.port}', create_tables=True)
+    try:
+        assert dict(details(db.storage))['TLS'] == (
+            'no (a local socket, which TLS does not apply to)')
     finally:
         db.close()
 

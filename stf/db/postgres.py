@@ -100,7 +100,8 @@ PG_ERRORS = [
     (None, NO_PASSWORD,
      '{server} asks role {role} for a password; put it in ~/.pgpass (mode 600)'),
     # Tried over TLS too (sslmode=prefer tries both): the line is missing.
-    (None, r'no pg_hba\.conf entry.*SSL encryption',
+    # (PostgreSQL 13 and older say "SSL on".)
+    (None, r'no pg_hba\.conf entry.*SSL (encryption|on)',
      '{server} does not let role {role} connect to {dbname} from this machine; check '
      'dbname= and user= in the DSN, or its administrator adds a pg_hba.conf line for it'),
     (None, r'no pg_hba\.conf entry',
@@ -113,11 +114,13 @@ PG_ERRORS = [
      "the TLS certificate of {server} is not for {host}; write in host= the name its "
      'certificate gives'),
     (None, r'root certificate file "(?P<name>[^"]*)" does not exist',
-     'sslmode=verify-full needs the CA certificate that signed the server\'s, and {name} '
+     "checking the server's certificate needs the CA certificate that signed it, and {name} "
      'does not exist: give its path with sslrootcert= in the DSN'),
+    # OpenSSL's words for another CA's certificate, and for an expired one.
     (None, r'certificate verify failed',
-     "the TLS certificate of {server} is not signed by the CA in {ca}; give the CA file "
-     'that signed it with sslrootcert= in the DSN'),
+     "the TLS certificate of {server} does not check with the CA in {ca}: signed by another "
+     'CA (give its file with sslrootcert= in the DSN), or out of date (its administrator '
+     'renews it)'),
     (None, r'server does not support SSL',
      '{server} does not offer TLS, which the DSN requires (sslmode=); its administrator '
      'turns ssl on'),
@@ -217,12 +220,14 @@ def _check_tables(cursor, place, keep_history, create_tables, how_to_create):
     if not has_state:
         if not create_tables:
             raise TablesMissing(place, how_to_create)
-        cursor.execute("SELECT has_schema_privilege(current_schema(), 'CREATE')")
-        if not cursor.fetchone()[0]:
+        cursor.execute("SELECT current_schema(), "
+                       "has_schema_privilege(coalesce(current_schema(), 'public'), 'CREATE')")
+        schema, may_create = cursor.fetchone()
+        if not (schema and may_create):
             raise UserError(f"role {place.role} may not create stf's tables in {place.database()}"
                             '; create them once as the database\'s owner (its user= in the DSN '
                             'with --create-tables), or the owner runs GRANT CREATE ON SCHEMA '
-                            f'public TO {place.role}')
+                            f"{schema or 'public'} TO {place.role}")
         return
     if has_history != keep_history:
         mode = 'history-preserving' if keep_history else 'history-free'
@@ -362,11 +367,18 @@ def details(storage):
 
 def tls_said(in_use, protocol, dsn):
     """What `database -i` says of the connection's TLS."""
-    if not in_use:
-        return 'no (sslmode=verify-full in the DSN asks for it)'
     from psycopg2.extensions import parse_dsn
-    mode = parse_dsn(dsn or '').get('sslmode') or os.environ.get('PGSSLMODE') or 'prefer'
-    return f'{protocol}, {TLS_CHECKS.get(mode, TLS_CHECKS[None])} (sslmode={mode})'
+    params = parse_dsn(dsn or '')
+    if not in_use:
+        host = params.get('host') or os.environ.get('PGHOST') or ''
+        if not host or host.startswith('/'):
+            return 'no (a local socket, which TLS does not apply to)'
+        return 'no (sslmode=verify-full in the DSN asks for it)'
+    mode = params.get('sslmode') or os.environ.get('PGSSLMODE') or 'prefer'
+    ca = params.get('sslrootcert') or os.environ.get('PGSSLROOTCERT') or Place.ca
+    # With a CA file to find, libpq checks as verify-ca does.
+    checks = 'verify-ca' if mode == 'require' and os.path.exists(os.path.expanduser(ca)) else mode
+    return f'{protocol}, {TLS_CHECKS.get(checks, TLS_CHECKS[None])} (sslmode={mode})'
 
 
 # What libpq checks of the server's certificate, by sslmode.
