@@ -184,6 +184,21 @@ def test_refuses_while_another_session_is_on_postgresql(postgres, relstorage,  #
         app.close()
 
 
+def test_a_console_looking_for_others_commits_is_no_other_session(relstorage,  # noqa: F811
+                                                                   tmp_path):
+    """The commit watcher (started by completion) has a connection of its own:
+    it is this stf's, not another writer."""
+    app = app_on(relstorage[0])
+    try:
+        ok(app, 'notes -c --text "one"')
+        app.database.others_committed()  # completion asks this: the watcher starts
+        assert wait_until(lambda: app.database.own_storage_instances())
+        (line,) = ok(app, f"database --copy-to {file_conf(tmp_path / 'c.conf', tmp_path / 'c.fs')}")
+        assert line.text.startswith('copied ')
+    finally:
+        app.close()
+
+
 def test_refuses_while_another_client_is_on_the_zeo_server(tmp_path):
     ZEO = pytest.importorskip('ZEO')
     from tests.test_zeo import client

@@ -6,11 +6,14 @@ transaction begins, so a console idle at its prompt would never learn of
 another analyst's commit. A CommitWatcher polls on a storage instance of its
 own, in a thread, every POLL_SECONDS, and calls noticed() when the database
 holds a newer transaction than seen() (what the console's connection has
-seen). Its polls also tell whether the server answers (reached(True or
-False)), so that a console idle at its prompt shows a server away.
+seen). Its polls also tell whether the server answers (reached(answered,
+since): since, when the poll began), so that a console idle at its prompt
+shows a server away. instance: its storage instance while it runs (its
+connections are this stf's own).
 """
 import logging
 import threading
+import time
 
 from stf.db.errors import server_lost
 
@@ -33,7 +36,8 @@ class CommitWatcher:
         self.storage = storage
         self.seen = seen
         self.noticed = noticed
-        self.reached = reached or (lambda answered: None)
+        self.reached = reached or (lambda answered, since: None)
+        self.instance = None
         self.seconds = seconds or POLL_SECONDS
         self._newest = None  # the newest transaction polled so far
         self._stopped = threading.Event()
@@ -48,7 +52,7 @@ class CommitWatcher:
         self._thread.join(timeout=self.seconds + 1)
 
     def _watch(self):
-        instance = self.storage.new_instance()
+        instance = self.instance = self.storage.new_instance()
         try:
             while not self._stopped.is_set():
                 self._poll(instance)
@@ -57,13 +61,14 @@ class CommitWatcher:
             instance.release()
 
     def _poll(self, instance):
+        began = time.monotonic()
         try:
             instance.poll_invalidations()
             newest = instance.lastTransaction()
         except Exception as error:
             # A server away is shown in the toolbar; a command says it.
             if server_lost(error):
-                self.reached(False)
+                self.reached(False, began)
             else:
                 log.exception('looking for other analysts\' commits failed')
             return
@@ -73,7 +78,7 @@ class CommitWatcher:
             except Exception as error:
                 if not server_lost(error):
                     raise
-        self.reached(True)
+        self.reached(True, began)
         if newest != self._newest:
             self._newest = newest
             if newest > self.seen():

@@ -26,7 +26,7 @@ def copy_to(database, root, conf_path, root_dir, update=None):
     transactions copied (None: no progress shown)."""
     source = database.db.storage
     refuse_the_same_file(database, conf_path, root_dir)
-    refuse_other_writers(database.db)  # before the destination is made
+    refuse_other_writers(database)  # before the destination is made
     destination = open_destination(conf_path, root_dir)
     try:
         refuse_the_same_storage(source, destination, conf_path)
@@ -144,14 +144,14 @@ def refuse_unless_empty(destination, conf_path):
 # -- others on the source
 
 
-def refuse_other_writers(db):
-    """Refused while anyone else may commit to db's storage."""
-    storage = db.storage
+def refuse_other_writers(database):
+    """Refused while anyone else may commit to the database's storage."""
+    storage = database.db.storage
     if zeohooks.is_client(storage):
         others = storage.server_status()['connections'] - 1  # this stf is one
         where = 'its ZEO server'
     elif postgres.is_relstorage(storage):
-        others = other_sessions(db)
+        others = other_sessions(database)
         where = 'its PostgreSQL database'
     else:
         return  # a file this stf opened alone
@@ -160,13 +160,15 @@ def refuse_other_writers(db):
                         'commit while it is copied: copy when only this stf is connected')
 
 
-def other_sessions(db):
-    """Sessions on the PostgreSQL database of db's RelStorage that are not
-    this stf's own connections."""
+def other_sessions(database):
+    """Sessions on the PostgreSQL database of the database's RelStorage that
+    are not this stf's own connections."""
+    db = database.db
     rows = postgres.query(db.storage, "SELECT pid FROM pg_stat_activity WHERE datname = "
                           "current_database() AND pid <> pg_backend_pid() AND backend_type = "
                           "'client backend'")
-    return len({pid for (pid,) in rows} - postgres.own_backends(db))
+    own = postgres.own_backends(db, database.own_storage_instances())
+    return len({pid for (pid,) in rows} - own)
 
 
 def newest_transaction(storage):

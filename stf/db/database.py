@@ -141,6 +141,8 @@ class Database:
         # answer, True again once it answered: a command's or the watcher's
         # last word (the toolbar shows it: looks_away).
         self._answered = True
+        self._answered_since = 0.0  # when the attempt that said so began
+        self._answer_lock = threading.Lock()
         self._seen = None  # the newest transaction this connection has seen (polling storages)
         self._apart = None  # (transaction manager, connection) of read_apart
         # (command, what it did outside the database) written on the
@@ -190,12 +192,13 @@ class Database:
     def _following_the_file(self, step):
         """step(), again on the file's new server when the stf that served the
         local file left before anything was saved."""
+        began = time.monotonic()
         try:
             result = self._following(step)
         except ServerAway:
-            self._answered = False
+            self._reached(False, began)
             raise
-        self._answered = True
+        self._reached(True, began)
         return result
 
     def _following(self, step):
@@ -303,8 +306,20 @@ class Database:
         the last command or poll (RelStorage keeps no connection state)."""
         return not self._answered if self._polls else not self.reachable()
 
-    def _reached(self, answered):
-        self._answered = answered
+    def _reached(self, answered, since):
+        """The server answered (or not) an attempt begun at since: the newest
+        attempt's word stands (a poll that hung must not undo a command's)."""
+        with self._answer_lock:
+            if since >= self._answered_since:
+                self._answered, self._answered_since = answered, since
+
+    def own_storage_instances(self):
+        """Storage instances of this stf besides its database's and its
+        connections': the commit watcher's."""
+        watcher = self._watcher
+        if watcher is None or watcher.instance is None:
+            return []
+        return [watcher.instance]
 
     def last_transaction(self):
         """The newest transaction this console knows of: the storage's (a ZEO

@@ -270,6 +270,9 @@ def open_storage(dsn, keep_history=True, create_tables=False, how_to_create=''):
 
 
 def require_relstorage():
+    # Every connection of this stf (RelStorage's, the commit watcher's) gives
+    # up on a server that does not answer, rather than hang on it.
+    os.environ.setdefault('PGCONNECT_TIMEOUT', str(CONNECT_TIMEOUT))
     try:
         import psycopg2  # noqa: F401
         import relstorage  # noqa: F401
@@ -302,11 +305,12 @@ def query(storage, sql):
     return storage._adapter.connmanager.open_and_call(rows)
 
 
-def own_backends(db):
+def own_backends(db, others=()):
     """The server process ids of this stf's connections to the database of
-    db (a ZODB.DB on a RelStorage): those of the storage and of each ZODB
-    connection's instance of it."""
-    instances = [db.storage] + [connection._storage for connection in list(db.pool.all)]
+    db (a ZODB.DB on a RelStorage): those of the storage, of each ZODB
+    connection's instance of it and of the instances in others."""
+    instances = [db.storage, *others]
+    instances += [connection._storage for connection in list(db.pool.all)]
     for pool in getattr(db.historical_pool, 'pools', {}).values():
         instances += [connection._storage for connection in list(pool.all)]
     connections = []
