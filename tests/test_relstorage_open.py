@@ -213,6 +213,8 @@ def test_zeo_hooks_are_not_checked_for_relstorage(relstorage, monkeypatch):  # n
      "'dbname=stf user=analyst host=db.example.org sslmode=verify-full'"),
     (['--db', ''], '--db needs the path of a database file'),
     (['--zeo', ''], '--zeo needs the HOST:PORT of a ZEO server'),
+    (['--conf', ''], '--conf needs the path of a configuration file (confs/stf.conf is the '
+                     'default)'),
 ])
 def test_relstorage_goes_with_no_other_database_option(options, line):
     with pytest.raises(UserError) as raised:

@@ -68,6 +68,7 @@ EXCLUSIVE_OPTIONS = [
 # Options whose empty value (an unset variable in a script) would open
 # another database than the one meant: refused.
 NOT_EMPTY = [
+    ('conf', '--conf needs the path of a configuration file (confs/stf.conf is the default)'),
     ('db', '--db needs the path of a database file'),
     ('zeo', '--zeo needs the HOST:PORT of a ZEO server'),
     ('relstorage', "--relstorage needs a PostgreSQL DSN, e.g. 'dbname=stf user=analyst "

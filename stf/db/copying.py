@@ -90,20 +90,14 @@ def open_destination(conf_path, root_dir):
     import zc.lockfile
     text, top = storages.read_config(conf_path, root_dir)
     place = storages.check_relstorage(top, conf_path, create_tables=True)
-    storages.make_storage_folders(top)
-    config = zconf.load(text, root_dir, conf_path)
-    zconf.create_relstorage_tables(config)
+    config = storages.load_config(text, top, root_dir, conf_path, create_tables=True)
     try:
         return config.database[0].config.storage.open()
     except zc.lockfile.LockError:
         raise UserError(f'the database {conf_path} names is open in another program; close '
                         'it there, or copy into another database') from None
     except Exception as error:
-        if place is not None:
-            raise postgres.as_user_error(error, place) from None
-        text = ' '.join(str(error).split())
-        raise UserError(f'cannot open the database of {conf_path}: '
-                        f'{type(error).__name__}: {text}') from None
+        raise storages.cannot_open(error, conf_path, place) from None
 
 
 def refuse_the_same_storage(source, destination, conf_path):

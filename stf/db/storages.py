@@ -222,10 +222,7 @@ def open_config(conf_path, root_dir, create_tables=False):
         refused = zeotls.refusal(*server, tls, conf_path)
         if refused:
             raise UserError(refused)
-    make_storage_folders(top)
-    config = zconf.load(text, root_dir, conf_path)
-    if create_tables:
-        zconf.create_relstorage_tables(config)
+    config = load_config(text, top, root_dir, conf_path, create_tables)
     # Clients are found in what ZODB reads: also through %include, which the
     # first reading skips, and inside other storages.
     shares = zconf.opens_a_client(config)
@@ -235,6 +232,25 @@ def open_config(conf_path, root_dir, create_tables=False):
     if shares:
         _harden(db, conf_path, zconf.wait_timeout(config))
     return db
+
+
+def load_config(text, top, root_dir, conf_path, create_tables):
+    """The configuration read from text (top: its sections), the folders of
+    its storages made; a RelStorage creates its tables when create_tables."""
+    make_storage_folders(top)
+    config = zconf.load(text, root_dir, conf_path)
+    if create_tables:
+        zconf.create_relstorage_tables(config)
+    return config
+
+
+def cannot_open(error, conf_path, place=None):
+    """The one line for an error that opening conf_path's database met
+    (place: the PostgreSQL database checked before, if any)."""
+    if place is not None:
+        return postgres.as_user_error(error, place)
+    text = ' '.join(str(error).split())
+    return UserError(f'cannot open the database of {conf_path}: {type(error).__name__}: {text}')
 
 
 def _harden(db, conf_path, wait_timeout):
@@ -268,10 +284,7 @@ def _open_configured(config, conf_path, server, tls, place=None):
         from stf.db import zeotls
         raise UserError(zeotls.unreachable(*server, error, tls, conf_path)) from None
     except Exception as error:
-        if place is not None:
-            raise postgres.as_user_error(error, place) from None
-        raise UserError(f'cannot open the database of {conf_path}: '
-                        f'{type(error).__name__}: {error}') from None
+        raise cannot_open(error, conf_path, place) from None
 
 
 def _databases_from_config(factories, conf_path):
