@@ -164,7 +164,7 @@ def test_a_held_row_is_waited_for_past_the_count_of_retries(team, relstorage,  #
     with root_row_held(first, relstorage[1], monkeypatch) as holder:
         pauses = []
 
-        def pause(attempt):
+        def pause(attempt, cap=None):
             pauses.append(attempt)
             if len(pauses) == database.RETRIES + 2:
                 holder.rollback()

@@ -16,8 +16,8 @@ def pauses(monkeypatch):
     """The pauses the retries asked for, in order (not slept)."""
     asked = []
 
-    def record(attempt):
-        asked.append(attempt)
+    def record(attempt, cap=database.RETRY_PAUSE_CAP):
+        asked.append((attempt, cap))
         return 0
     monkeypatch.setattr(database, 'retry_pause', record)
     return asked
@@ -42,21 +42,24 @@ def test_a_command_always_in_conflict_gives_up_after_the_retries(app, monkeypatc
     assert error(app, 'notes -c --text lost') == (
         f'another analyst changed the same data {database.RETRIES} times while this '
         'command ran; nothing was changed, run it again')
-    assert database.RETRIES == 20
-    assert app.database.conflicts == 20
-    assert pauses == list(range(19))  # a pause between attempts, longer each time
+    assert database.RETRIES == 30
+    assert app.database.conflicts == 30
+    # a pause between attempts, longer each time up to a quarter of a second
+    assert pauses == [(attempt, 0.25) for attempt in range(29)]
     assert [note.text for note in app.notes.values()] == ['kept']
 
 
-def test_the_pause_doubles_up_to_a_second():
+@pytest.mark.parametrize('cap, total', [(0.25, 6.25), (1.0, 23.02)])
+def test_the_pause_doubles_up_to_its_cap(cap, total):
+    """Changed data: up to 0.25 s, the 30 tries' pauses 6.3 s at most (3.1 s on
+    average); held rows: up to 1 s, past PostgreSQL's deadlock check."""
     random.seed(7)
-    longest = [max(database.retry_pause(attempt) for _ in range(2000)) for attempt in range(20)]
-    bounds = [min(1.0, 0.004 * 2 ** attempt) for attempt in range(20)]
+    longest = [max(database.retry_pause(attempt, cap) for _ in range(2000))
+               for attempt in range(30)]
+    bounds = [min(cap, 0.004 * 2 ** attempt) for attempt in range(30)]
     assert all(0 <= pause <= bound for pause, bound in zip(longest, bounds))
     assert all(pause > 0.95 * bound for pause, bound in zip(longest, bounds))
-    # Past a deadlock check of PostgreSQL's (1 s by default): the pauses of the
-    # 20 attempts can add up to 13 s, 6.5 s on average.
-    assert round(sum(bounds), 2) == 13.02
+    assert round(sum(bounds), 2) == total
 
 
 def lock_error():
@@ -68,23 +71,23 @@ def lock_error():
 
 def test_held_rows_do_not_count_among_the_retries(monkeypatch):
     from ZODB.POSException import ConflictError
-    monkeypatch.setattr(database, 'retry_pause', lambda attempt: 0)
+    monkeypatch.setattr(database, 'retry_pause', lambda attempt, cap=None: 0)
     retry, held = database.Retrying(database.RETRIES), lock_error()
     for _ in range(database.RETRIES - 1):
         assert retry.pause_after(ConflictError()) == 0
         assert retry.pause_after(held) == 0
     with pytest.raises(UserError) as raised:
         retry.pause_after(ConflictError())
-    assert str(raised.value) == ('another analyst changed the same data 20 times while this '
+    assert str(raised.value) == ('another analyst changed the same data 30 times while this '
                                  'command ran; nothing was changed, run it again')
-    assert retry.attempts == 39
+    assert retry.attempts == 59
 
 
 def test_the_patience_starts_at_the_first_held_row(monkeypatch):
     """A command that worked longer than the patience before meeting a held
     row still waits for it."""
     monkeypatch.setattr(database, 'LOCK_PATIENCE', 0.3)
-    monkeypatch.setattr(database, 'retry_pause', lambda attempt: 0)
+    monkeypatch.setattr(database, 'retry_pause', lambda attempt, cap=None: 0)
     retry, held = database.Retrying(database.RETRIES), lock_error()
     time.sleep(0.4)  # the command's own work
     assert retry.pause_after(held) == 0

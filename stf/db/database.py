@@ -23,18 +23,20 @@ from stf.core.formats import counted
 # A conflict means another analyst committed the same objects first; the
 # command runs again on fresh data, after a random pause so that busy writers
 # do not collide again in step, and new ids come from this session's lane
-# (stf.models.store). The longest pause doubles from RETRY_PAUSE to
-# RETRY_PAUSE_CAP: a command keeps trying for some seconds, not a fraction of
-# one, because on PostgreSQL two commits that lock each other's rows wait
-# for the server's deadlock check (deadlock_timeout, 1 s by default) while
-# a third writer that needs one of those rows fails at once, try after try.
-# RETRIES counts the other conflicts: those over rows another commit holds
-# (errors.lock_held) are tried again until LOCK_PATIENCE seconds after the
-# first attempt, as long as RelStorage itself waits for the rows a commit
-# writes.
-RETRIES = 20
+# (stf.models.store). The longest pause doubles from RETRY_PAUSE up to a cap,
+# and a command gives up after RETRIES such conflicts. Short pauses and many
+# tries: while others keep committing, each try is a new chance, and a
+# writer whose pauses grew long would only fall behind them.
+# Conflicts over rows another commit holds (errors.lock_held) do not count:
+# on PostgreSQL two commits that lock each other's rows wait for the server's
+# deadlock check (deadlock_timeout, 1 s by default) while a third writer that
+# needs one of those rows fails at once, try after try. Those are tried again,
+# with pauses up to HELD_PAUSE_CAP, until LOCK_PATIENCE seconds after the
+# first of them, as long as RelStorage itself waits for the rows it writes.
+RETRIES = 30
 RETRY_PAUSE = 0.004
-RETRY_PAUSE_CAP = 1.0
+RETRY_PAUSE_CAP = 0.25
+HELD_PAUSE_CAP = 1.0
 LOCK_PATIENCE = 30
 
 # How long a command waits for a server that is away before it says so.
@@ -43,9 +45,9 @@ SERVER_GRACE_SECONDS = 2
 TAKE_OVERS = 8
 
 
-def retry_pause(attempt):
+def retry_pause(attempt, cap=RETRY_PAUSE_CAP):
     """Seconds to wait after the conflict of attempt (0 for the first)."""
-    return random.uniform(0, min(RETRY_PAUSE_CAP, RETRY_PAUSE * 2 ** attempt))
+    return random.uniform(0, min(cap, RETRY_PAUSE * 2 ** attempt))
 
 
 class Retrying:
@@ -67,12 +69,12 @@ class Retrying:
                 raise UserError(f"another analyst's commit held the same data for "
                                 f'{LOCK_PATIENCE} s while this command ran; nothing was '
                                 'changed, run it again') from None
-        else:
-            self.changed += 1
-            if self.changed >= self.retries:
-                raise UserError(f'another analyst changed the same data {self.changed} times '
-                                'while this command ran; nothing was changed, run it '
-                                'again') from None
+            return retry_pause(self.attempts - 1, HELD_PAUSE_CAP)
+        self.changed += 1
+        if self.changed >= self.retries:
+            raise UserError(f'another analyst changed the same data {self.changed} times '
+                            'while this command ran; nothing was changed, run it '
+                            'again') from None
         return retry_pause(self.attempts - 1)
 
 
