@@ -177,48 +177,39 @@ def test_an_open_password_file_is_no_matter_where_no_password_is_asked(postgres,
                              create_tables=True).close()
 
 
-def test_verify_ca_is_said_to_leave_the_name_unchecked(secured, certs, pgpass):
+def tls_row(dsn):
+    """What `database -i` says of TLS on the database of dsn."""
     from stf.db.postgres import details
-    pgpass(PASSWORD)
-    db = storages.open_relstorage(dsn(secured, certs, host='127.0.0.1', sslmode='verify-ca'),
-                                  create_tables=True)
+    db = storages.open_relstorage(dsn, create_tables=True)
     try:
-        assert dict(details(db.storage))['TLS'] == (
-            "TLSv1.3, the server's certificate checked against the CA, not its name "
-            '(sslmode=verify-ca)')
+        return dict(details(db.storage))['TLS']
     finally:
         db.close()
+
+
+def test_verify_ca_is_said_to_leave_the_name_unchecked(secured, certs, pgpass):
+    pgpass(PASSWORD)
+    assert tls_row(dsn(secured, certs, host='127.0.0.1', sslmode='verify-ca')) == (
+        "TLSv1.3, the server's certificate checked against the CA, not its name "
+        '(sslmode=verify-ca)')
 
 
 def test_require_with_a_ca_file_checks_as_verify_ca(secured, certs, pgpass, tmp_path):
     """libpq checks the certificate under sslmode=require when it finds a CA
     file (~/.postgresql/root.crt): said so; without one, not checked."""
-    from stf.db.postgres import details
     pgpass(PASSWORD)
-    plain = (f'dbname=team user=analyst host=localhost port={secured.port} sslmode=require')
-    for has_ca, checks in ((False, "the server's certificate not checked"),
-                           (True, "the server's certificate checked against the CA, not its "
-                                  'name')):
-        if has_ca:
-            (tmp_path / '.postgresql').mkdir()
-            (tmp_path / '.postgresql' / 'root.crt').write_bytes((certs / 'ca.pem').read_bytes())
-        db = storages.open_relstorage(plain, create_tables=True)
-        try:
-            assert dict(details(db.storage))['TLS'] == f'TLSv1.3, {checks} (sslmode=require)'
-        finally:
-            db.close()
+    plain = f'dbname=team user=analyst host=localhost port={secured.port} sslmode=require'
+    assert tls_row(plain) == "TLSv1.3, the server's certificate not checked (sslmode=require)"
+    (tmp_path / '.postgresql').mkdir()
+    (tmp_path / '.postgresql' / 'root.crt').write_bytes((certs / 'ca.pem').read_bytes())
+    assert tls_row(plain) == ("TLSv1.3, the server's certificate checked against the CA, not "
+                              'its name (sslmode=require)')
 
 
 def test_a_local_socket_is_said_to_need_no_tls(postgres):  # noqa: F811
-    from stf.db.postgres import details
     name = postgres.create_database()
-    db = storages.open_relstorage(f'dbname={name} user={ROLE} host={postgres.folder} '
-                                  f'port={postgres.port}', create_tables=True)
-    try:
-        assert dict(details(db.storage))['TLS'] == (
-            'no (a local socket, which TLS does not apply to)')
-    finally:
-        db.close()
+    assert tls_row(f'dbname={name} user={ROLE} host={postgres.folder} '
+                   f'port={postgres.port}') == 'no (a local socket, which TLS does not apply to)'
 
 
 def test_a_server_without_tls(postgres):  # noqa: F811
